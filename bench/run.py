@@ -1,0 +1,26 @@
+"""`make bench`: run every benchmark and write JSON results under bench/results/."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+BENCHMARKS: list[str] = []  # module names under bench/, each with run() -> dict
+
+
+def main(names: list[str]) -> int:
+    RESULTS.mkdir(exist_ok=True)
+    for name in names or BENCHMARKS:
+        mod = importlib.import_module(f"bench.{name}")
+        result = mod.run()
+        out = RESULTS / f"{name}.json"
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        print(f"{name}: {json.dumps(result, ensure_ascii=False, default=str)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""siyu (私域): private-domain customer operations."""

@@ -1,0 +1,42 @@
+"""The FastAPI application: ingestion (/v1), REST API (/api), console (/) on one app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from siyu.services.context import Context
+from siyu.services.errors import SiyuError
+
+
+def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
+    """Build the app over an open Context. ``with_console`` mounts the NiceGUI operator console."""
+    app = FastAPI(
+        title="siyu API",
+        version="0.1.0",
+        description="siyu (私域) — Segment-compatible ingestion, customer 360, imports. Console at /.",
+    )
+    app.state.ctx = ctx
+
+    @app.exception_handler(SiyuError)
+    async def _siyu_error(_request: Request, exc: SiyuError) -> JSONResponse:
+        body: dict[str, object] = {"error": exc.message}
+        if exc.field:
+            body["field"] = exc.field
+        return JSONResponse(status_code=exc.status_code, content=body)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # Routers: one line per area.
+    from siyu.api import routers
+
+    for router in routers.all_routers():
+        app.include_router(router)
+
+    if with_console:
+        from siyu.console import mount
+
+        mount.mount_console(app, ctx)
+    return app

@@ -1,0 +1,10 @@
+"""The list of API routers mounted by create_app (each area adds its import here)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def all_routers() -> list[APIRouter]:
+    routers: list[APIRouter] = []
+    return routers

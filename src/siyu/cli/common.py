@@ -1,0 +1,29 @@
+"""Helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from siyu.config import Settings
+from siyu.services.context import Context
+from siyu.services.errors import SiyuError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def open_context() -> Iterator[Context]:
+    """Open the stores named by SIYU_* settings; turn service errors into a clean exit."""
+    ctx = Context.open(Settings.from_env())
+    try:
+        yield ctx
+    except SiyuError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    finally:
+        ctx.close()

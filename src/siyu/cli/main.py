@@ -1,0 +1,40 @@
+"""The `siyu` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import typer
+
+from siyu.cli.common import console, open_context
+
+app = typer.Typer(help="siyu (私域) — private-domain customer operations.", no_args_is_help=True)
+
+
+@app.command()
+def init() -> None:
+    """Create (or migrate) the embedded stores under SIYU_DATA_DIR."""
+    with open_context() as ctx:
+        console.print(f"state: {ctx.settings.state_url}\nwarehouse: {ctx.settings.warehouse_file}")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the API (/v1, /api, /docs) and the console (/) with uvicorn."""
+    import uvicorn
+
+    from siyu.api.app import create_app
+    from siyu.config import Settings
+    from siyu.services.context import Context
+
+    ctx = Context.open(Settings.from_env())
+    try:
+        console.print(f"siyu is serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs)")
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+    finally:
+        ctx.close()
+
+
+def _register() -> None:
+    """Attach sub-command groups (each area adds one line)."""
+
+
+_register()

@@ -1,0 +1,65 @@
+"""Runtime settings, read from SIYU_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("SIYU_DATA_DIR", "var")).resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where siyu keeps its state and how it serves.
+
+    data_dir holds the embedded stores: ``state.sqlite`` (SQLAlchemy), ``warehouse.duckdb`` (customer data)
+    and ``huey.sqlite`` (background jobs).  ``database_url`` switches state to PostgreSQL.
+    """
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database_url: str = ""
+    warehouse_path: str = ""
+    huey_url: str = ""
+    secret_key: str = "siyu-dev-secret-change-me"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Segment-compatible ingestion limits (documented by Segment's HTTP API).
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    max_batch_events: int = 2500
+    max_message_id_chars: int = 100
+    rate_limit_per_second: float = 2000.0  # requests per write key
+    rate_limit_burst: int = 4000
+
+    @property
+    def state_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'state.sqlite'}"
+
+    @property
+    def warehouse_file(self) -> str:
+        return self.warehouse_path or str(self.data_dir / "warehouse.duckdb")
+
+    @property
+    def imports_dir(self) -> Path:
+        return self.data_dir / "imports"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Build settings from the environment; keyword overrides win."""
+        env = os.environ
+        values: dict[str, object] = {
+            "data_dir": _default_data_dir(),
+            "database_url": env.get("SIYU_DATABASE_URL", ""),
+            "warehouse_path": env.get("SIYU_WAREHOUSE_PATH", ""),
+            "huey_url": env.get("SIYU_HUEY_URL", ""),
+            "secret_key": env.get("SIYU_SECRET_KEY", "siyu-dev-secret-change-me"),
+            "host": env.get("SIYU_HOST", "127.0.0.1"),
+            "port": int(env.get("SIYU_PORT", "8000")),
+        }
+        values.update(overrides)
+        if isinstance(values["data_dir"], str):
+            values["data_dir"] = Path(values["data_dir"]).resolve()
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Operational state (brands, users, write keys, import jobs) in SQLAlchemy: SQLite or PostgreSQL."""
