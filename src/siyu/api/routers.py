@@ -7,4 +7,7 @@ from fastapi import APIRouter
 
 def all_routers() -> list[APIRouter]:
     routers: list[APIRouter] = []
+    from siyu.api import auth, customers
+
+    routers += [auth.router, customers.router]
     return routers

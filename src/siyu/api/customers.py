@@ -1,0 +1,62 @@
+"""Customer search and customer 360 over HTTP (guide users see only their own customers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from siyu.api.auth import current_user
+from siyu.api.deps import get_ctx
+from siyu.services import customers as service
+from siyu.services.brands import User
+from siyu.services.context import Context
+
+router = APIRouter(prefix="/api/customers", tags=["customers"])
+
+
+@router.get("")
+def search(
+    q: str = "",
+    page: int = 1,
+    page_size: int = 20,
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """Search by phone, name, customer id, identifier value or tag name; paged with a total count."""
+    result = service.search_customers(ctx, user, q, page, page_size)
+    return {
+        "items": [
+            {
+                "customer_id": c.customer_id,
+                "name": c.name,
+                "phone": c.phone,
+                "email": c.email,
+                "city": c.city,
+                "updated_at": c.updated_at.isoformat() if c.updated_at else None,
+            }
+            for c in result.items
+        ],
+        "total": result.total,
+        "page": result.page,
+        "page_size": result.page_size,
+    }
+
+
+@router.get("/{customer_id}", response_model=None, name="customer_360")
+def show(
+    customer_id: str,
+    request: Request,
+    events_page: int = 1,
+    events_limit: int = 20,
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any] | Response:
+    """The customer 360; a merged-away id redirects (307) to the surviving customer."""
+    current = service.resolve_customer(ctx, user, customer_id)
+    if current != customer_id:
+        url = request.url_for("customer_360", customer_id=current).include_query_params(**dict(request.query_params))
+        return RedirectResponse(str(url), status_code=307)
+    view = service.get_customer_360(ctx, user, current, events_page, events_limit)
+    return view.as_dict()
