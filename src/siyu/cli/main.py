@@ -19,6 +19,11 @@ def init() -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the API (/v1, /api, /docs) and the console (/) with uvicorn."""
+    run_server(host, port)
+
+
+def run_server(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Open the stores and serve the app until interrupted (shared by `serve` and `demo up`)."""
     import uvicorn
 
     from siyu.api.app import create_app
@@ -35,6 +40,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 def _register() -> None:
     """Attach sub-command groups (each area adds one line)."""
+    from siyu.cli.demo import app as demo_app
+
+    app.add_typer(demo_app, name="demo")
 
 
 _register()
