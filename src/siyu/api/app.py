@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
+from siyu.workers import lifespan as workers_lifespan
 
 
 def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
@@ -15,6 +16,7 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
         title="siyu API",
         version="0.1.0",
         description="siyu (私域) — Segment-compatible ingestion, customer 360, imports. Console at /.",
+        lifespan=workers_lifespan,  # runs the embedded Huey consumer (background imports) while serving
     )
     app.state.ctx = ctx
 

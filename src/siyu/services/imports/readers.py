@@ -1,0 +1,91 @@
+"""Read import files (CSV in utf-8 / utf-8-sig / gbk, XLSX, Parquet) into string-valued DataFrames."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from siyu.services.errors import SiyuError
+
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig also reads plain utf-8; gb18030 is a superset of gbk
+FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet"}
+
+
+def file_format(path: Path) -> str:
+    """csv, xlsx or parquet, from the file name (``.csv.gz`` is csv)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in {".gz", ".bz2", ".zip", ".xz"}:
+        suffixes = suffixes[:-1]
+    fmt = FORMATS.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        raise SiyuError(f"{path.name}: unsupported file type; give a .csv, .xlsx or .parquet file", field="file")
+    return fmt
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _clean(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip headers and cells; empty cells become None; every cell is a str or None."""
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.astype(object).where(frame.notna(), None)
+    for col in frame.columns:
+        frame[col] = [_cell(v) for v in frame[col]]
+    return frame
+
+
+def _cell(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ")
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        if value.is_integer():
+            return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
+    """Read a whole file (or its first ``nrows`` rows) as strings; raise SiyuError when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise SiyuError(f"file {str(path)!r} does not exist", field="file")
+    fmt = file_format(path)
+    try:
+        if fmt == "csv":
+            sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+            last: Exception | None = None
+            for enc in CSV_ENCODINGS:
+                try:
+                    frame = pd.read_csv(
+                        path, dtype=str, keep_default_na=False, encoding=enc, sep=sep, nrows=nrows, na_values=[]
+                    )
+                    break
+                except UnicodeDecodeError as exc:
+                    last = exc
+            else:
+                raise SiyuError(
+                    f"{path.name}: cannot decode the text ({last}); save it as UTF-8 or GBK CSV", field="file"
+                )
+        elif fmt == "xlsx":
+            frame = pd.read_excel(path, dtype=str, nrows=nrows, engine="openpyxl")
+        else:
+            frame = pd.read_parquet(path)
+            if nrows is not None:
+                frame = frame.head(nrows)
+    except SiyuError:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise SiyuError(f"{path.name}: cannot read the {fmt} file ({exc})", field="file") from exc
+    return _clean(frame)
