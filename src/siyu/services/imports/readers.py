@@ -35,15 +35,13 @@ def file_sha256(path: Path) -> str:
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     """Strip headers and cells; empty cells become None; every cell is a str or None."""
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.astype(object).where(frame.notna(), None)
-    for col in frame.columns:
-        frame[col] = [_cell(v) for v in frame[col]]
-    return frame
+    headers = [str(c).strip() for c in frame.columns]
+    data = {h: pd.Series([_cell(v) for v in frame.iloc[:, i]], dtype=object) for i, h in enumerate(headers)}
+    return pd.DataFrame(data, columns=headers, dtype=object)
 
 
 def _cell(value: object) -> str | None:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp):
         return value.isoformat(sep=" ")
