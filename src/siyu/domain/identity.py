@@ -112,4 +112,54 @@ class OneIdPolicy:
     unknown_type: TypePolicy = TypePolicy(trust=40, max_per_person=None)
 
     def of(self, id_type: str) -> TypePolicy:
+        """The policy of a type (``unknown_type`` for types the brand did not configure)."""
         return self.types.get(id_type, self.unknown_type)
+
+    @classmethod
+    def from_settings(cls, data: object) -> OneIdPolicy:
+        """Build a policy from a brand's ``settings["oneid"]``: ``{"types": {"phone": {"trust": 70,
+        "max_per_person": 2}}, "unknown_type": {...}}``; types not named keep DEFAULT_POLICIES."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise IdentifierError('settings.oneid must be an object like {"types": {"phone": {"trust": 70}}}')
+        types = dict(DEFAULT_POLICIES)
+        raw_types = data.get("types", {})
+        if not isinstance(raw_types, dict):
+            raise IdentifierError("settings.oneid.types must map identifier types to policies")
+        for name, spec in raw_types.items():
+            if not _ID_TYPE.match(str(name)):
+                raise IdentifierError(f"settings.oneid.types: {name!r} must be lowercase letters, digits and _")
+            types[str(name)] = _type_policy(spec, f"settings.oneid.types.{name}", types.get(str(name)))
+        unknown = cls().unknown_type
+        if "unknown_type" in data:
+            unknown = _type_policy(data["unknown_type"], "settings.oneid.unknown_type", unknown)
+        return cls(types=types, unknown_type=unknown)
+
+
+def _type_policy(spec: object, where: str, base: TypePolicy | None) -> TypePolicy:
+    if not isinstance(spec, dict):
+        raise IdentifierError(f"{where} must be an object with trust / max_per_person / max_people_per_value")
+    unknown = set(spec) - {"trust", "max_per_person", "max_people_per_value"}
+    if unknown:
+        raise IdentifierError(
+            f"{where}: unknown keys {sorted(unknown)}; use trust, max_per_person, max_people_per_value"
+        )
+    values: dict[str, int | None] = {
+        "trust": base.trust if base else 40,
+        "max_per_person": base.max_per_person if base else None,
+        "max_people_per_value": base.max_people_per_value if base else None,
+    }
+    for key, value in spec.items():
+        if value is None and key != "trust":
+            values[key] = None
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "trust" else 1):
+            low = 0 if key == "trust" else 1
+            raise IdentifierError(f"{where}.{key} must be an integer >= {low} (got {value!r})")
+        values[key] = value
+    trust = values["trust"]
+    assert trust is not None
+    return TypePolicy(
+        trust=trust, max_per_person=values["max_per_person"], max_people_per_value=values["max_people_per_value"]
+    )

@@ -100,6 +100,15 @@ DDL: tuple[str, ...] = (
         brand_id VARCHAR NOT NULL, id_type VARCHAR NOT NULL, id_value VARCHAR NOT NULL, tag_id VARCHAR NOT NULL,
         source VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
         PRIMARY KEY (brand_id, id_type, id_value, tag_id))""",
+    # OneID: watermark of the last resolved observation per brand, and the two identifiers + observation of a
+    # merge's evidence (id_type/id_value on the absorbed side, other_* on the surviving side).
+    """CREATE TABLE IF NOT EXISTS oneid_state (
+        brand_id VARCHAR PRIMARY KEY, last_obs_id BIGINT NOT NULL, updated_at TIMESTAMP)""",
+    """ALTER TABLE identity_merges ADD COLUMN IF NOT EXISTS other_type VARCHAR""",
+    """ALTER TABLE identity_merges ADD COLUMN IF NOT EXISTS other_value VARCHAR""",
+    """ALTER TABLE identity_merges ADD COLUMN IF NOT EXISTS obs_id BIGINT""",
+    """ALTER TABLE identity_conflicts ADD COLUMN IF NOT EXISTS other_type VARCHAR""",
+    """ALTER TABLE identity_conflicts ADD COLUMN IF NOT EXISTS other_value VARCHAR""",
 )
 
 
