@@ -142,8 +142,10 @@ def seed(ctx: Context) -> Seed:
             _observe(cur, "obs2", [("phone", "+8613900139000"), ("external_userid", "wm_li")], {"name": "李四"}, T0)
             _observe(cur, "obs3", [("phone", "+8613700137000")], {"name": "王五"}, T0)
             _observe(cur, "obs4", [("member_id", "M-5")], {"city": "上海"}, T0 + timedelta(minutes=1))
-            _observe(cur, "obs5", [("member_id", "M-5"), ("phone", "+8613700137000")], {}, T0 + timedelta(minutes=2))
     if oneid is not None:
+        oneid.resolve_pending(ctx, "acme")  # 王五 is two customers (phone / member id) until obs5 links them
+        with ctx.warehouse.transaction() as cur:
+            _observe(cur, "obs5", [("member_id", "M-5"), ("phone", "+8613700137000")], {}, T0 + timedelta(minutes=2))
         oneid.resolve_pending(ctx, "acme")
 
     def cid(id_type: str, value: str) -> str:

@@ -1,0 +1,59 @@
+"""The console frame: header (brand, user, language switch, logout) and the left navigation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nicegui import ui
+
+from siyu.console.session import sign_out, switch_language, tr, url
+from siyu.services.brands import User
+
+# (translation key, path or None when not built yet, icon)
+NAV: tuple[tuple[str, str | None, str], ...] = (
+    ("nav.customers", "/customers", "people"),
+    ("nav.import", "/import", "upload_file"),
+    ("nav.metrics", None, "insights"),
+    ("nav.segments", None, "groups"),
+    ("nav.journeys", None, "route"),
+    ("nav.fission", None, "share"),
+    ("nav.wecom", None, "chat"),
+    ("nav.settings", None, "settings"),
+)
+
+
+@contextmanager
+def frame(user: User, title_key: str, active: str) -> Iterator[None]:
+    """Render header + left drawer and yield inside the main content column."""
+    ui.page_title(f"{tr(title_key)} · {tr('app.title')}")
+
+    def toggle_language() -> None:
+        switch_language(user)
+        ui.navigate.reload()
+
+    def logout() -> None:
+        sign_out()
+        ui.navigate.to(url("/login"))
+
+    with ui.header().classes("items-center justify-between bg-teal-800"):
+        ui.label(f"私域 siyu · {tr('app.title')}").classes("text-lg font-bold")
+        with ui.row().classes("items-center gap-3"):
+            ui.label(f"{tr('app.brand')}: {user.brand_id}")
+            ui.label(f"{user.display_name} ({tr('role.' + user.role.value)})").props("data-testid=user-label")
+            ui.button(tr("lang.switch"), on_click=toggle_language).props("flat color=white data-testid=lang-switch")
+            ui.button(tr("login.logout"), on_click=logout).props("flat color=white")
+    with ui.left_drawer(value=True).classes("bg-gray-50").props("width=210 bordered"):
+        for key, path, icon in NAV:
+            if path is None:
+                with ui.row().classes("items-center gap-2 text-gray-400 py-1"):
+                    ui.icon(icon)
+                    ui.label(tr(key))
+                    ui.badge(tr("nav.coming_soon"), color="grey-5").props("outline")
+            else:
+                cls = "items-center gap-2 py-1 " + ("text-teal-800 font-bold" if active == key else "text-black")
+                with ui.link(target=url(path)).classes("no-underline"), ui.row().classes(cls):
+                    ui.icon(icon)
+                    ui.label(tr(key))
+    with ui.column().classes("w-full p-4 gap-4"):
+        yield
