@@ -10,4 +10,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import auth, customers
 
     routers += [auth.router, customers.router]
+    from siyu.api import segment
+
+    routers.append(segment.router)  # Segment-compatible ingestion /v1
     return routers

@@ -43,6 +43,9 @@ def _register() -> None:
     from siyu.cli.demo import app as demo_app
 
     app.add_typer(demo_app, name="demo")
+    from siyu.cli.keys import app as keys_app
+
+    app.add_typer(keys_app, name="keys")
 
 
 _register()

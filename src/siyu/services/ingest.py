@@ -1,0 +1,490 @@
+"""Segment-compatible ingestion: authenticate, rate-limit, validate, then durably store through a group-commit writer.
+
+Request handlers call ``submit`` (validation happens on the caller's thread) and wait on the returned future;
+one ``IngestWriter`` thread per process drains every pending request, inserts all their events and identity
+observations in ONE DuckDB transaction (bulk insert from Arrow), commits, and only then resolves the futures —
+so an HTTP 200 means the events are committed.  Retries are stored once: ``events`` is keyed by
+(brand_id, message_id) and inserted with ``INSERT OR IGNORE``; observations are written only for newly stored
+events.  After each commit OneID's ``resolve_pending`` is triggered on a separate, coalescing thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from siyu.domain.segment import EventRow, Limits, MessageRejected, parse_time, to_micros, validate_message
+from siyu.services.context import Context
+from siyu.services.errors import SiyuError
+from siyu.services.rate_limit import TokenBucket
+from siyu.services.write_keys import authenticate_key
+
+log = logging.getLogger(__name__)
+
+WRITER_KEY = "ingest_writer"
+LIMITER_KEY = "ingest_rate_limiter"
+MAX_ROWS_PER_COMMIT = 50_000
+
+
+class PayloadTooLarge(SiyuError):
+    """A Segment size/count limit was exceeded (HTTP 413)."""
+
+    status_code = 413
+
+
+class RateLimited(SiyuError):
+    """Too many requests for one write key (HTTP 429); ``retry_after`` is in seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, "writeKey")
+        self.retry_after = retry_after
+
+
+class BatchRejected(SiyuError):
+    """Every event of a batch was invalid (HTTP 400); ``rejected`` lists each one."""
+
+    def __init__(self, message: str, rejected: list[dict[str, Any]]) -> None:
+        super().__init__(message, "batch")
+        self.rejected = rejected
+
+
+@dataclass
+class Submission:
+    """What ``submit`` accepted: the brand, counts, per-event rejections, and the durability future."""
+
+    brand_id: str
+    accepted: int
+    rejected: list[dict[str, Any]]
+    future: Future[None]
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer (Segment's ``{"success": true}`` plus siyu's details)."""
+        return {"success": True, "accepted": self.accepted, "rejected": self.rejected}
+
+
+# --------------------------------------------------------------------------------------------- request side
+
+
+def _now_micros() -> int:
+    return to_micros(datetime.now(UTC))
+
+
+def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """Undo gzip/deflate (Segment clients may compress), refusing anything larger than ``limit`` bytes."""
+    if not content_encoding or content_encoding.lower() in ("identity", ""):
+        return raw
+    enc = content_encoding.lower()
+    if enc not in ("gzip", "deflate"):
+        raise SiyuError(
+            f"Content-Encoding {content_encoding!r} is not supported; send gzip or none", "Content-Encoding"
+        )
+    try:
+        d = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        out = d.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise SiyuError(f"body is not valid {enc} data ({exc})", "Content-Encoding") from exc
+    if len(out) > limit or d.unconsumed_tail:
+        raise PayloadTooLarge(f"uncompressed body exceeds the limit of {limit // 1024} KB", "body")
+    return out
+
+
+def _limiter(ctx: Context) -> TokenBucket:
+    lim = ctx.extras.get(LIMITER_KEY)
+    if not isinstance(lim, TokenBucket):
+        s = ctx.settings
+        lim = ctx.extras.setdefault(LIMITER_KEY, TokenBucket(s.rate_limit_per_second, s.rate_limit_burst))
+    return lim
+
+
+def _rejection(index: int | None, msg: object, exc: MessageRejected) -> dict[str, Any]:
+    mid = msg.get("messageId") if isinstance(msg, dict) else None
+    item: dict[str, Any] = {"field": exc.field, "reason": exc.reason}
+    if index is not None:
+        item = {"index": index, "messageId": mid if isinstance(mid, str) else None, **item}
+    return item
+
+
+def submit(
+    ctx: Context,
+    body: bytes,
+    type_: str | None,
+    basic_key: str | None = None,
+    content_encoding: str | None = None,
+) -> Submission:
+    """Validate one Segment request and hand its events to the writer.
+
+    ``type_`` is the endpoint's message type, or None for ``/v1/batch`` and ``/v1/import``.  ``basic_key`` is the
+    HTTP Basic user name; otherwise ``writeKey`` in the body is used.  Raises SiyuError subclasses (401, 400,
+    413, 429) for request-level problems; per-event problems in a batch are listed in ``rejected``.
+    """
+    s = ctx.settings
+    limits = Limits.from_settings(s)
+    byte_limit = s.max_batch_bytes if type_ is None else s.max_event_bytes
+    if len(body) > byte_limit and not content_encoding:
+        raise PayloadTooLarge(
+            f"request body is {len(body)} bytes; the limit is {byte_limit // 1024} KB "
+            + ("per batch — split it into smaller batches" if type_ is None else "per event — send less data"),
+            "body",
+        )
+    body = decode_body(body, content_encoding, byte_limit)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SiyuError(f"body is not valid JSON ({exc}); send a JSON object", "body") from None
+    if not isinstance(payload, dict):
+        raise SiyuError("body must be a JSON object", "body")
+    key = basic_key or payload.get("writeKey")
+    auth = authenticate_key(ctx, key if isinstance(key, str) else None)
+    wait = _limiter(ctx).take(auth.key_id)
+    if wait > 0:
+        raise RateLimited(
+            f"rate limit of {s.rate_limit_per_second:g} requests/s for this write key exceeded; "
+            f"retry after {wait:.2f} s",
+            wait,
+        )
+    received_at = _now_micros()
+    rows: list[EventRow] = []
+    rejected: list[dict[str, Any]] = []
+    if type_ is not None:
+        try:
+            rows.append(validate_message(payload, type_, limits, received_at, size=len(body)))
+        except MessageRejected as exc:
+            if exc.too_large:
+                raise PayloadTooLarge(exc.reason, exc.field) from None
+            raise SiyuError(exc.reason, exc.field) from None
+    else:
+        batch = payload.get("batch")
+        if not isinstance(batch, list):
+            raise SiyuError('batch must be a JSON array of messages: {"batch": [{...}, ...]}', "batch")
+        if len(batch) > limits.max_batch_events:
+            raise PayloadTooLarge(
+                f"batch has {len(batch)} events; the limit is {limits.max_batch_events} per request — "
+                "split it into smaller batches",
+                "batch",
+            )
+        try:
+            batch_sent_at = parse_time(payload.get("sentAt"), "sentAt")
+        except MessageRejected as exc:
+            raise SiyuError(exc.reason, exc.field) from None
+        batch_context = payload.get("context")
+        if not isinstance(batch_context, dict) or not batch_context:
+            batch_context = None
+        for i, msg in enumerate(batch):
+            try:
+                rows.append(validate_message(msg, None, limits, received_at, batch_sent_at, batch_context))
+            except MessageRejected as exc:
+                rejected.append(_rejection(i, msg, exc))
+        if rejected and not rows:
+            first = rejected[0]
+            raise BatchRejected(
+                f"no event in the batch is valid; e.g. batch[{first['index']}].{first['field']}: {first['reason']}",
+                rejected,
+            )
+    future = get_writer(ctx).submit(auth.brand_id, auth.key_id, rows)
+    return Submission(auth.brand_id, len(rows), rejected, future)
+
+
+def ingest(
+    ctx: Context, body: bytes, type_: str | None, basic_key: str | None = None, timeout: float = 60.0
+) -> Submission:
+    """``submit`` and wait until the events are committed (blocking form for CLI, workers and tests)."""
+    sub = submit(ctx, body, type_, basic_key)
+    sub.future.result(timeout)
+    return sub
+
+
+# --------------------------------------------------------------------------------------------- writer side
+
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("brand_id", pa.string()),
+        ("message_id", pa.string()),
+        ("type", pa.string()),
+        ("event", pa.string()),
+        ("name", pa.string()),
+        ("user_id", pa.string()),
+        ("anonymous_id", pa.string()),
+        ("group_id", pa.string()),
+        ("previous_id", pa.string()),
+        ("properties", pa.string()),
+        ("traits", pa.string()),
+        ("context", pa.string()),
+        ("timestamp", pa.timestamp("us")),
+        ("original_timestamp", pa.timestamp("us")),
+        ("sent_at", pa.timestamp("us")),
+        ("received_at", pa.timestamp("us")),
+        ("write_key_id", pa.string()),
+    ]
+)
+_IDS_TYPE = pa.list_(pa.struct([("type", pa.string()), ("value", pa.string())]))
+_OBS_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("brand_id", pa.string()),
+        ("source_ref", pa.string()),
+        ("observed_at", pa.timestamp("us")),
+        ("identifiers", _IDS_TYPE),
+        ("traits", pa.string()),
+    ]
+)
+_COLS = ", ".join(_EVENT_SCHEMA.names)
+_INSERT_EVENTS = (
+    f"INSERT OR IGNORE INTO events ({_COLS}) SELECT {_COLS} FROM _ingest_events RETURNING brand_id, message_id"
+)
+_INSERT_OBS = (
+    "INSERT INTO identity_observations (brand_id, source_kind, source_ref, observed_at, identifiers, traits) "
+    "SELECT brand_id, 'event', source_ref, observed_at, identifiers, traits FROM _ingest_obs ORDER BY seq"
+)
+
+
+@dataclass
+class _Job:
+    brand_id: str
+    key_id: str
+    rows: list[EventRow]
+    future: Future[None] = field(default_factory=Future)
+
+
+@dataclass
+class WriterStats:
+    """Counters since the writer started (for ops and benchmarks)."""
+
+    commits: int = 0
+    requests: int = 0
+    events_received: int = 0
+    events_stored: int = 0
+    observations: int = 0
+    resolve_runs: int = 0
+    resolve_errors: int = 0
+
+
+class IngestWriter:
+    """The single group-commit writer of a process (lives in ``ctx.extras['ingest_writer']``)."""
+
+    def __init__(self, ctx: Context, resolve_interval: float = 1.0) -> None:
+        self.ctx = ctx
+        self.stats = WriterStats()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._resolver = _ResolveTrigger(ctx, resolve_interval, self.stats)
+        self._thread = threading.Thread(target=self._run, name="siyu-ingest-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, brand_id: str, key_id: str, rows: list[EventRow]) -> Future[None]:
+        """Queue validated rows; the future completes once they are committed (or fails with the DB error)."""
+        job = _Job(brand_id, key_id, rows)
+        if not rows:
+            job.future.set_result(None)
+            return job.future
+        with self._lock:
+            if self._closed:
+                raise SiyuError("the ingest writer is shutting down; retry shortly")
+            self._queue.put(job)
+        return job.future
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            n = len(job.rows)
+            stop = False
+            while n < MAX_ROWS_PER_COMMIT:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                n += len(nxt.rows)
+            self._commit(jobs)
+            if stop:
+                return
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            self._write(jobs)
+        except Exception as exc:  # isolate the bad request: retry one by one
+            if len(jobs) == 1:
+                log.exception("ingest commit failed")
+                jobs[0].future.set_exception(exc)
+                return
+            for job in jobs:
+                self._commit([job])
+            return
+        for job in jobs:
+            job.future.set_result(None)
+
+    def _write(self, jobs: list[_Job]) -> None:
+        seen: set[tuple[str, str]] = set()
+        ev: list[tuple[Any, ...]] = []
+        obs: list[tuple[Any, ...]] = []
+        for job in jobs:
+            b, k = job.brand_id, job.key_id
+            for r in job.rows:
+                ident = (b, r.message_id)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                ev.append(
+                    (
+                        b,
+                        r.message_id,
+                        r.type,
+                        r.event,
+                        r.name,
+                        r.user_id,
+                        r.anonymous_id,
+                        r.group_id,
+                        r.previous_id,
+                        r.properties,
+                        r.traits,
+                        r.context,
+                        r.timestamp,
+                        r.original_timestamp,
+                        r.sent_at,
+                        r.received_at,
+                        k,
+                    )
+                )
+                o = r.observation
+                if o is not None:
+                    obs.append((len(obs), b, r.message_id, r.timestamp, o.identifiers, o.traits))
+        ev_table = _table(ev, _EVENT_SCHEMA)
+        cur = self.ctx.warehouse.cursor()
+        cur.register("_ingest_events", ev_table)
+        try:
+            with self.ctx.warehouse.transaction() as tx:
+                inserted = tx.execute(_INSERT_EVENTS).fetchall()
+                new_obs = 0
+                if obs:
+                    stored = set(inserted) if len(inserted) != len(ev) else None
+                    if stored is not None:
+                        obs = [o for o in obs if (o[1], o[2]) in stored]
+                    if obs:
+                        tx.register("_ingest_obs", _table(obs, _OBS_SCHEMA))
+                        tx.execute(_INSERT_OBS)
+                        tx.unregister("_ingest_obs")
+                        new_obs = len(obs)
+        finally:
+            cur.unregister("_ingest_events")
+        st = self.stats
+        st.commits += 1
+        st.requests += len(jobs)
+        st.events_received += len(ev)
+        st.events_stored += len(inserted)
+        st.observations += new_obs
+        if new_obs:
+            self._resolver.trigger({o[1] for o in obs})
+
+    def close(self) -> None:
+        """Flush everything queued, stop the writer thread and the OneID trigger."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        self._resolver.close()
+
+
+def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in schema.names]
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
+
+
+class _ResolveTrigger:
+    """Runs OneID ``resolve_pending`` for brands with new observations, coalescing triggers, off the ack path."""
+
+    def __init__(self, ctx: Context, interval: float, stats: WriterStats) -> None:
+        self.ctx = ctx
+        self.interval = interval
+        self.stats = stats
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def trigger(self, brand_ids: set[str]) -> None:
+        with self._lock:
+            self._pending |= brand_ids
+            if self._thread is None and not self._stop:
+                self._thread = threading.Thread(target=self._run, name="siyu-oneid-trigger", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _resolver(self) -> Callable[[Context, str], object] | None:
+        try:
+            from siyu.services import oneid
+        except ImportError:
+            return None
+        fn = getattr(oneid, "resolve_pending", None)
+        return fn if callable(fn) else None
+
+    def _run(self) -> None:
+        last = 0.0
+        while True:
+            self._wake.wait()
+            if self._stop:
+                return
+            pause = last + self.interval - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            self._wake.clear()
+            with self._lock:
+                brands, self._pending = self._pending, set()
+            fn = self._resolver()
+            last = time.monotonic()
+            if fn is None:
+                continue
+            for brand_id in sorted(brands):
+                if self._stop:
+                    return
+                try:
+                    fn(self.ctx, brand_id)
+                    self.stats.resolve_runs += 1
+                except Exception:
+                    self.stats.resolve_errors += 1
+                    log.exception("OneID resolve_pending failed for brand %s", brand_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=60)
+
+
+def get_writer(ctx: Context) -> IngestWriter:
+    """The process's ingest writer, started on first use."""
+    writer = ctx.extras.get(WRITER_KEY)
+    if isinstance(writer, IngestWriter):
+        return writer
+    with _START_LOCK:
+        writer = ctx.extras.get(WRITER_KEY)
+        if not isinstance(writer, IngestWriter):
+            writer = IngestWriter(ctx)
+            ctx.extras[WRITER_KEY] = writer
+    return writer
+
+
+_START_LOCK = threading.Lock()

@@ -1,0 +1,32 @@
+"""Per-write-key token bucket (requests per second with a burst allowance)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+
+class TokenBucket:
+    """Token buckets keyed by write key id; ``take`` returns 0 when allowed, else seconds to wait."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(max(burst, 1))
+        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, updated monotonic)
+        self._lock = threading.Lock()
+
+    def take(self, key: str, cost: float = 1.0) -> float:
+        """Spend ``cost`` tokens for ``key``; return 0.0 if allowed, else the seconds until it would be."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, updated = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - updated) * self.rate)
+            if tokens >= cost:
+                self._buckets[key] = (tokens - cost, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (cost - tokens) / self.rate if self.rate > 0 else math.inf
+
+    def close(self) -> None:
+        self._buckets.clear()
