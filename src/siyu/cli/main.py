@@ -46,6 +46,9 @@ def _register() -> None:
     from siyu.cli.keys import app as keys_app
 
     app.add_typer(keys_app, name="keys")
+    from siyu.cli.imports import app as imports_app
+
+    app.add_typer(imports_app, name="import")
 
 
 _register()

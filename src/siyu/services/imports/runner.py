@@ -422,4 +422,7 @@ def resolve_identities(ctx: Context, brand_id: str) -> str:
     except Exception as exc:
         log.exception("OneID resolution after import failed")
         return f"data landed, but OneID resolution failed: {exc}"
+    fields = ("observations", "customers", "merges", "conflicts")
+    if all(hasattr(stats, f) for f in fields):
+        return "OneID: " + ", ".join(f"{getattr(stats, f)} {f}" for f in fields)
     return f"OneID: {stats}"
