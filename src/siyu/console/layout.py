@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
-from siyu.console.session import sign_out, switch_language, tr, url
+from siyu.console.session import sign_out, switch_language, tr
 from siyu.services.brands import User
 
 # (translation key, path or None when not built yet, icon)
@@ -34,7 +34,7 @@ def frame(user: User, title_key: str, active: str) -> Iterator[None]:
 
     def logout() -> None:
         sign_out()
-        ui.navigate.to(url("/login"))
+        ui.navigate.to("/login")
 
     with ui.header().classes("items-center justify-between bg-teal-800"):
         ui.label(f"私域 siyu · {tr('app.title')}").classes("text-lg font-bold")
@@ -52,7 +52,7 @@ def frame(user: User, title_key: str, active: str) -> Iterator[None]:
                     ui.badge(tr("nav.coming_soon"), color="grey-5").props("outline")
             else:
                 cls = "items-center gap-2 py-1 " + ("text-teal-800 font-bold" if active == key else "text-black")
-                with ui.link(target=url(path)).classes("no-underline"), ui.row().classes(cls):
+                with ui.link(target=path).classes("no-underline"), ui.row().classes(cls):
                     ui.icon(icon)
                     ui.label(tr(key))
     with ui.column().classes("w-full p-4 gap-4"):

@@ -59,7 +59,7 @@ def register() -> None:
                 error.visible = True
                 return
             sign_in(user)
-            ui.navigate.to(url("/customers"))
+            ui.navigate.to("/customers")
 
         with ui.card().classes("absolute-center w-80"):
             ui.label(f"私域 siyu · {tr('login.title')}").classes("text-xl font-bold")
@@ -121,7 +121,7 @@ def register() -> None:
                     pager.value = page
 
             box.on("keydown.enter", lambda: search(1))
-            grid.on("cellClicked", lambda e: ui.navigate.to(url(f"/customers/{e.args['data']['customer_id']}")))
+            grid.on("cellClicked", lambda e: ui.navigate.to(f"/customers/{e.args['data']['customer_id']}"))
             search(1)
         return None
 
@@ -135,13 +135,13 @@ def register() -> None:
             cid = customer_service.resolve_customer(ctx, user, customer_id)
         except NotFound:
             with frame(user, "c360.title", "nav.customers"):
-                ui.link(f"← {tr('c360.back')}", url("/customers"))
+                ui.link(f"← {tr('c360.back')}", "/customers")
                 ui.label(tr("c360.not_found")).classes("text-red-600 text-lg").props("data-testid=not-found")
             return None
         if cid != customer_id:
             return RedirectResponse(url(f"/customers/{cid}"))
         with frame(user, "c360.title", "nav.customers"):
-            ui.link(f"← {tr('c360.back')}", url("/customers"))
+            ui.link(f"← {tr('c360.back')}", "/customers")
             view = customer_service.get_customer_360(ctx, user, cid, 1, EVENTS_LIMIT)
             p = view.profile
             ui.label(f"{tr('c360.title')} · {p.get('name') or cid}").classes("text-2xl")
@@ -224,7 +224,7 @@ def register() -> None:
                                 ("timestamp", "col.timestamp"),
                                 ("type", "col.type"),
                                 ("event", "col.event"),
-                                ("message_id", "col.id_value"),
+                                ("message_id", "col.message_id"),
                             ],
                             [{**r, "event": r.get("event") or r.get("name") or ""} for r in rows],
                             "events",

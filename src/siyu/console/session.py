@@ -27,7 +27,7 @@ def context() -> Context:
 
 
 def url(path: str) -> str:
-    """Absolute URL path of a console page (``/customers`` → ``/console/customers``)."""
+    """Absolute URL of a console page for server-side redirects (``ui.link``/``ui.navigate`` add the prefix)."""
     return MOUNT_PATH + path
 
 

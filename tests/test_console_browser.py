@@ -1,0 +1,110 @@
+"""The console in a real browser (Debian chromium via Playwright) on a live server with seeded data."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siyu.api.app import create_app
+from siyu.i18n import CATALOGUE, t
+from siyu.services.context import Context
+from tests.support.live import live_server
+from tests.test_customers_api import PASSWORD, seed
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def test_catalogue_has_every_key_in_both_languages() -> None:
+    assert set(CATALOGUE["zh"]) == set(CATALOGUE["en"])
+    assert t("nav.customers") == "客户" and t("nav.customers", "en") == "Customers"
+    assert t("customers.total", "en", total=3) == "3 customers"
+    assert t("nav.customers", "fr") == "客户"  # unknown languages fall back to Chinese
+
+
+def _input(page: Any, testid: str) -> Any:
+    """The native <input> of a Quasar field (the test id lands on the input or on its wrapper)."""
+    return page.locator(f"[data-testid={testid}]").locator("xpath=descendant-or-self::input").first
+
+
+def _browser_or_skip() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI: install the Debian 'chromium' package")
+        pytest.skip(f"{CHROMIUM} is not installed")
+
+
+@pytest.mark.browser
+def test_console_login_search_360_language(ctx: Context) -> None:
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    s = seed(ctx)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with live_server(create_app(ctx)) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.set_default_timeout(20_000)
+            page.goto(base + "/")
+            expect(page).to_have_url(re.compile(r"/console/login$"))
+            _input(page, "username").fill("admin")
+            _input(page, "password").fill("wrong-password")
+            page.get_by_test_id("login").click()
+            expect(page.get_by_text("用户名或密码错误")).to_be_visible()
+            _input(page, "password").fill(PASSWORD)
+            page.get_by_test_id("login").click()
+            expect(page).to_have_url(re.compile(r"/console/customers$"))
+            expect(page.get_by_text("共 3 位客户")).to_be_visible()
+            expect(page.get_by_text("即将推出").first).to_be_visible()
+
+            _input(page, "search").fill("13800138000")
+            _input(page, "search").press("Enter")
+            expect(page.get_by_text("共 1 位客户")).to_be_visible()
+            page.locator(".ag-cell", has_text="张三").click()
+            expect(page).to_have_url(re.compile(rf"/console/customers/{s.zhang}$"))
+            expect(page.get_by_text("基本资料")).to_be_visible()
+            expect(page.get_by_test_id("tag")).to_have_text("VIP会员")
+            expect(page.get_by_test_id("relations")).to_contain_text("王导购")
+            expect(page.get_by_test_id("orders")).to_contain_text("o1")
+            expect(page.get_by_test_id("events")).to_contain_text("Viewed 24")
+            page.get_by_test_id("events-pager").get_by_text("3", exact=True).click()
+            expect(page.get_by_test_id("events")).to_contain_text("Viewed 00")
+
+            page.screenshot(path=str(ARTIFACTS / "console-360-zh.png"), full_page=True)
+            page.get_by_test_id("lang-switch").click()
+            expect(page.get_by_text("Profile", exact=True)).to_be_visible()
+            expect(page.get_by_text("Event timeline")).to_be_visible()
+            expect(page.get_by_text("coming soon").first).to_be_visible()
+            page.get_by_test_id("lang-switch").click()
+            expect(page.get_by_text("基本资料")).to_be_visible()
+            page.get_by_test_id("lang-switch").click()
+            expect(page.get_by_text("Profile", exact=True)).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "console-360.png"), full_page=True)
+
+            # A guide sees only own customers, in the console too.
+            page.context.clear_cookies()
+            page.goto(base + "/console/login")
+            _input(page, "username").fill("guide2")
+            _input(page, "password").fill(PASSWORD)
+            page.get_by_test_id("login").click()
+            expect(page.get_by_text("共 1 位客户")).to_be_visible()
+            expect(page.locator(".ag-cell", has_text="李四")).to_be_visible()
+            page.goto(base + f"/console/customers/{s.zhang}")
+            expect(page.get_by_test_id("not-found")).to_be_visible()
+        finally:
+            browser.close()
+    rows = ctx.warehouse.fetch("SELECT 1")
+    assert rows
+    from siyu.services.brands import authenticate
+
+    admin = authenticate(ctx, "admin", PASSWORD)
+    assert admin is not None and admin.language == "en"  # the switch is stored on the user
