@@ -22,7 +22,7 @@ STAGE_LABELS = {
 }
 
 
-def _seed_with_progress(ctx: Context, cfg: DemoConfig, force: bool) -> SeedResult:
+def _seed_with_progress(ctx: Context, cfg: DemoConfig, force: bool, resolve: bool = True) -> SeedResult:
     if not force and seeded_info(ctx, cfg.brand_id) is not None:
         return seed_demo(ctx, cfg)  # nothing to do: no progress bars
     with Progress(
@@ -39,7 +39,7 @@ def _seed_with_progress(ctx: Context, cfg: DemoConfig, force: bool) -> SeedResul
             bar.start_task(task)
             bar.update(task, completed=done, total=total)
 
-        return seed_demo(ctx, cfg, force=force, progress=progress)
+        return seed_demo(ctx, cfg, force=force, progress=progress, resolve=resolve)
 
 
 def _print_result(result: SeedResult) -> None:
@@ -78,11 +78,12 @@ def seed(
     seed: int = typer.Option(42, help="random seed: the same seed gives identical data"),
     months: int = typer.Option(18, help="length of the history, ending 2026-10-31"),
     force: bool = typer.Option(False, "--force", help="delete the brand's warehouse rows and seed again"),
+    oneid: bool = typer.Option(True, "--oneid/--no-oneid", help="resolve identities (OneID rebuild) at the end"),
 ) -> None:
     """Build the deterministic demo brand (stores, guides, channels, customers, orders, WeCom, events)."""
     cfg = DemoConfig(brand_id=brand, customers=customers, seed=seed, months=months)
     with open_context() as ctx:
-        _print_result(_seed_with_progress(ctx, cfg, force))
+        _print_result(_seed_with_progress(ctx, cfg, force, oneid))
 
 
 @app.command()
