@@ -49,6 +49,11 @@ def _register() -> None:
     from siyu.cli.imports import app as imports_app
 
     app.add_typer(imports_app, name="import")
+    from siyu.cli.customers import app as customers_app
+    from siyu.cli.users import app as users_app
+
+    app.add_typer(customers_app, name="customers")
+    app.add_typer(users_app, name="users")
 
 
 _register()
