@@ -114,3 +114,16 @@ def test_errors_name_field_and_headers() -> None:
     with pytest.raises(SiyuError) as err:
         guess_mapping("pets", ["x"])
     assert err.value.field == "kind"
+
+
+def test_mobile_fast_path_matches_domain_normalize() -> None:
+    import random
+
+    from siyu.domain.identity import normalize
+    from siyu.services.imports.kinds import parse_identifier
+
+    rng = random.Random(7)
+    samples = [f"1{rng.randint(3, 9)}{rng.randint(0, 10**9 - 1):09d}" for _ in range(300)]
+    samples += ["138 0013 8000", "138-0013-8000", "+8613800138000", "8613800138000", "13800138000.0", "010-12345678"]
+    for raw in samples:
+        assert parse_identifier("phone", "phone", raw) == normalize("phone", raw), raw

@@ -324,10 +324,21 @@ def parse_bool(field: str, raw: str | None, default: bool = True) -> bool:
     raise RowError(field, raw, f"{field} {raw!r} is not yes/no", "use 是/否, 在职/离职, true/false or 1/0")
 
 
+_CN_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
+_PHONE_NOISE = re.compile(r"[\s\-]")
+
+
 def parse_identifier(field: str, id_type: str, raw: str | None) -> Identity | None:
-    """Normalise an identifier cell with ``siyu.domain.identity.normalize``; empty → None; bad → RowError."""
+    """Normalise an identifier cell with ``siyu.domain.identity.normalize``; empty → None; bad → RowError.
+
+    A plain mainland mobile (the bulk of any file) takes a fast path that yields the same E.164 value.
+    """
     if raw is None:
         return None
+    if id_type == IdType.PHONE:
+        mobile = _CN_MOBILE.fullmatch(_PHONE_NOISE.sub("", raw))
+        if mobile:
+            return Identity(IdType.PHONE.value, "+86" + mobile[1])
     try:
         return normalize(id_type, raw)
     except IdentifierError as exc:
