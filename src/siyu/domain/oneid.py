@@ -40,16 +40,25 @@ class Blocked:
     id_type: str | None = None
 
 
+Key = tuple[str, str]  # (type, value): an identifier as a plain tuple (cheap to hash in bulk)
+
+
+def key_of(identity: Identity) -> Key:
+    """The tuple form of an Identity."""
+    return (identity.type, identity.value)
+
+
 @dataclass
 class Resolution:
     """The result of ``resolve``: nodes (identifiers, canonical order) and the component root of each."""
 
-    nodes: list[Identity]
+    nodes: list[Key]
     root: list[int]
     links: list[Link] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
-    shared: set[Identity] = field(default_factory=set)
-    index: dict[Identity, int] = field(default_factory=dict)
+    shared: set[Key] = field(default_factory=set)
+    index: dict[Key, int] = field(default_factory=dict)
+    obs_nodes: list[list[int]] = field(default_factory=list)  # per observation: its nodes, ascending
 
     def components(self) -> dict[int, list[int]]:
         """Component root → member node numbers (ascending)."""
@@ -58,14 +67,31 @@ class Resolution:
             out.setdefault(r, []).append(i)
         return out
 
-    def partition(self) -> set[frozenset[Identity]]:
+    def partition(self) -> set[frozenset[Key]]:
         """The partition as a set of identifier sets (what order-independence is about)."""
         return {frozenset(self.nodes[i] for i in members) for members in self.components().values()}
 
 
-def linkable(identity: Identity, policy: OneIdPolicy) -> bool:
-    """Whether an identifier's type may ever link two identifiers (trust > 0)."""
-    return policy.of(identity.type).trust > 0
+class TypeTable:
+    """Per-type policy numbers, cached (policy look-ups are hot in bulk resolution)."""
+
+    def __init__(self, policy: OneIdPolicy) -> None:
+        self.policy = policy
+        self._cache: dict[str, tuple[int, int | None, int | None, bool]] = {}
+
+    def get(self, id_type: str) -> tuple[int, int | None, int | None, bool]:
+        """(trust, max_per_person, max_people_per_value, is_anchor) of a type."""
+        row = self._cache.get(id_type)
+        if row is None:
+            p = self.policy.of(id_type)
+            row = (p.trust, p.max_per_person, p.max_people_per_value, p.trust > 0 and p.max_per_person is not None)
+            self._cache[id_type] = row
+        return row
+
+
+def linkable(id_type: str, policy: OneIdPolicy) -> bool:
+    """Whether an identifier type may ever link two identifiers (trust > 0)."""
+    return policy.of(id_type).trust > 0
 
 
 def is_anchor(id_type: str, policy: OneIdPolicy) -> bool:
@@ -74,78 +100,112 @@ def is_anchor(id_type: str, policy: OneIdPolicy) -> bool:
     return p.trust > 0 and p.max_per_person is not None
 
 
-def shared_values(observations: Iterable[Sequence[Identity]], policy: OneIdPolicy) -> set[Identity]:
-    """Identifiers whose type has ``max_people_per_value`` and that co-occur with more distinct anchor values
-    of one type (e.g. more than 3 different user_ids) than that limit: they are shared, not a person's own."""
-    co: dict[Identity, dict[str, set[str]]] = {}
-    for ids in observations:
-        limited = [i for i in ids if policy.of(i.type).max_people_per_value is not None]
-        if not limited:
-            continue
-        anchors = [i for i in ids if is_anchor(i.type, policy)]
+def add_cooccurrence(co: dict[Key, dict[str, set[str]]], ids: Sequence[Key], types: TypeTable) -> list[Key]:
+    """Record which anchor values each limited identifier of one observation was seen with; return the limited
+    identifiers of the observation."""
+    limited = [k for k in ids if types.get(k[0])[2] is not None]
+    if limited:
+        anchors = [k for k in ids if types.get(k[0])[3]]
         for s in limited:
             d = co.setdefault(s, {})
             for a in anchors:
                 if a != s:
-                    d.setdefault(a.type, set()).add(a.value)
-    out: set[Identity] = set()
-    for s, d in co.items():
-        limit = policy.of(s.type).max_people_per_value
-        if limit is not None and d and max(len(v) for v in d.values()) > limit:
-            out.add(s)
-    return out
+                    d.setdefault(a[0], set()).add(a[1])
+    return limited
+
+
+def is_shared(key: Key, co: dict[Key, dict[str, set[str]]], types: TypeTable) -> bool:
+    """Whether a limited identifier co-occurs with more distinct anchor values of one type than allowed."""
+    limit = types.get(key[0])[2]
+    d = co.get(key)
+    return limit is not None and bool(d) and max(len(v) for v in d.values()) > limit  # type: ignore[union-attr]
+
+
+def shared_values(observations: Iterable[Sequence[Key]], policy: OneIdPolicy) -> set[Key]:
+    """Identifiers whose type has ``max_people_per_value`` and that co-occur with more distinct anchor values
+    of one type (e.g. more than 3 different user_ids) than that limit: they are shared, not a person's own."""
+    types = TypeTable(policy)
+    co: dict[Key, dict[str, set[str]]] = {}
+    for ids in observations:
+        add_cooccurrence(co, ids, types)
+    return {s for s in co if is_shared(s, co, types)}
 
 
 def resolve(
-    observations: Sequence[Sequence[Identity]],
+    observations: Sequence[Sequence[Key]],
     policy: OneIdPolicy,
-    must_not_link: Iterable[tuple[Identity, Identity]] = (),
-    restrict_to: set[Identity] | None = None,
+    must_not_link: Iterable[tuple[Key, Key]] = (),
+    restrict_to: set[Key] | None = None,
 ) -> Resolution:
     """Partition the identifiers of ``observations`` into people.
 
     ``restrict_to`` limits the nodes (and links) to those identifiers; shared-value detection still counts
     every observation given.  Evidence of a link is the first observation (by position) that shows it.
     """
+    types = TypeTable(policy)
     shared = shared_values(observations, policy)
-    uniq: set[Identity] = set()
+    # intern identifiers; -1 marks identifiers that never link (trust 0, shared, outside restrict_to)
+    raw: dict[Key, int] = {}
+    raw_nodes: list[Key] = []
+    obs_raw: list[list[int]] = []
     for ids in observations:
-        uniq.update(ids)
-    uniq -= shared
-    uniq = {i for i in uniq if linkable(i, policy)}
-    if restrict_to is not None:
-        uniq &= restrict_to
-    nodes = sorted(uniq, key=lambda i: (i.type, i.value))
-    index = {n: k for k, n in enumerate(nodes)}
-    n = len(nodes)
-    trust = [policy.of(x.type).trust for x in nodes]
+        row: list[int] = []
+        for k in ids:
+            j = raw.get(k)
+            if j is None:
+                if k in shared or types.get(k[0])[0] <= 0 or (restrict_to is not None and k not in restrict_to):
+                    j = -1
+                else:
+                    j = len(raw_nodes)
+                    raw_nodes.append(k)
+                raw[k] = j
+            if j >= 0:
+                row.append(j)
+        obs_raw.append(row)
+    n = len(raw_nodes)
+    order = sorted(range(n), key=raw_nodes.__getitem__)
+    rank = [0] * n
+    for r, j in enumerate(order):
+        rank[j] = r
+    nodes = [raw_nodes[j] for j in order]
+    index = {k: i for i, k in enumerate(nodes)}
+    trust = [types.get(k[0])[0] for k in nodes]
+    obs_nodes = [sorted({rank[j] for j in row}) for row in obs_raw]
 
-    pairs: dict[tuple[int, int], int] = {}
-    for oi, ids in enumerate(observations):
-        idx = sorted({index[i] for i in ids if i in index})
-        for x in range(len(idx)):
-            ax = idx[x]
-            for y in range(x + 1, len(idx)):
-                p = (ax, idx[y])
-                if p not in pairs:
-                    pairs[p] = oi
-
-    def key(p: tuple[int, int]) -> tuple[int, int, int, int]:
-        ta, tb = trust[p[0]], trust[p[1]]
-        return (-min(ta, tb), -max(ta, tb), p[0], p[1])
-
-    order = sorted(pairs, key=key)
+    pairs: dict[int, int] = {}
+    for oi, idx in enumerate(obs_nodes):
+        m = len(idx)
+        if m < 2:
+            continue
+        for x in range(m):
+            base = idx[x] * n
+            for y in range(x + 1, m):
+                pairs.setdefault(base + idx[y], oi)
+    nn = n * n
+    top = max(trust, default=0) + 1
+    keyed: list[int] = []
+    for p in pairs:
+        ta, tb = trust[p // n], trust[p % n]
+        lo, hi = (ta, tb) if ta <= tb else (tb, ta)
+        keyed.append(((top - lo) * (top + 1) + (top - hi)) * nn + p)
+    keyed.sort()
 
     parent = list(range(n))
     size = [1] * n
-    # per-root values of limited types: {type: {value}}
     limits: dict[str, int] = {}
-    vals: dict[int, dict[str, set[str]]] = {}
-    for k, node in enumerate(nodes):
-        mx = policy.of(node.type).max_per_person
+    for t in {k[0] for k in nodes}:
+        mx = types.get(t)[1]
         if mx is not None:
-            limits[node.type] = mx
-            vals[k] = {node.type: {node.value}}
+            limits[t] = mx
+    vals: dict[int, dict[str, set[str]]] = {}
+
+    def vals_of(r: int) -> dict[str, set[str]] | None:
+        v = vals.get(r)
+        if v is None and size[r] == 1 and nodes[r][0] in limits:
+            v = {nodes[r][0]: {nodes[r][1]}}
+            vals[r] = v
+        return v
+
     forb: dict[int, set[int]] = {}
     for x_id, y_id in must_not_link:
         ia, ib = index.get(x_id), index.get(y_id)
@@ -160,19 +220,21 @@ def resolve(
             x = parent[x]
         return x
 
-    res = Resolution(nodes=nodes, root=[], shared=shared, index=index)
-    for a, b in order:
+    res = Resolution(nodes=nodes, root=[], shared=shared, index=index, obs_nodes=obs_nodes)
+    for kv in keyed:
+        p = kv % nn
+        a, b = divmod(p, n)
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        oi = pairs[(a, b)]
+        oi = pairs[p]
         fa, fb = forb.get(ra), forb.get(rb)
         if fa and fb:
             small, other = (fa, rb) if len(fa) <= len(fb) else (fb, ra)
             if any(find(x) == other for x in small):
                 res.blocked.append(Blocked(a, b, oi, MUST_NOT_LINK))
                 continue
-        va, vb = vals.get(ra), vals.get(rb)
+        va, vb = vals_of(ra), vals_of(rb)
         broken: str | None = None
         if va and vb:
             for t, sa in va.items():
@@ -195,7 +257,7 @@ def resolve(
             else:
                 for t, s in vb.items():
                     va.setdefault(t, set()).update(s)
-            vals.pop(rb, None)
+        vals.pop(rb, None)
         if fb:
             if fa is None:
                 forb[ra] = fb

@@ -23,6 +23,7 @@ import pyarrow as pa
 from siyu.domain import oneid as algo
 from siyu.domain.identity import IdentifierError, OneIdPolicy
 from siyu.domain.models import Identity
+from siyu.domain.oneid import Key
 from siyu.services.context import Context
 from siyu.services.errors import NotFound, SiyuError
 
@@ -57,7 +58,7 @@ class _Obs:
     observed_at: datetime
     source_kind: str
     source_ref: str
-    identifiers: list[Identity]
+    identifiers: list[Key]
     traits: dict[str, Any]
 
 
@@ -130,23 +131,23 @@ def _load_observations(
         f"SELECT obs_id, i.type, i.value FROM (SELECT obs_id, unnest(identifiers) AS i {base}) ORDER BY obs_id",
         args,
     )
-    ids_by_obs: dict[int, list[Identity]] = {}
+    ids_by_obs: dict[int, list[Key]] = {}
     for oid, t, v in zip(
         flat.column(0).to_pylist(), flat.column(1).to_pylist(), flat.column(2).to_pylist(), strict=True
     ):
         if t and v:
-            ids_by_obs.setdefault(oid, []).append(Identity(t, v))
+            ids_by_obs.setdefault(oid, []).append((t, v))
     out: list[_Obs] = []
     for oid, at, kind, ref, traits in zip(*(meta.column(k).to_pylist() for k in range(5)), strict=True):
         out.append(_Obs(oid, at, kind, ref, ids_by_obs.get(oid, []), _parse_traits(traits)))
     return out
 
 
-def _load_splits(cur: duckdb.DuckDBPyConnection, brand_id: str) -> list[tuple[Identity, Identity]]:
+def _load_splits(cur: duckdb.DuckDBPyConnection, brand_id: str) -> list[tuple[Key, Key]]:
     rows = cur.execute(
         "SELECT a_type, a_value, b_type, b_value FROM identity_splits WHERE brand_id = ?", [brand_id]
     ).fetchall()
-    return [(Identity(r[0], r[1]), Identity(r[2], r[3])) for r in rows]
+    return [((r[0], r[1]), (r[2], r[3])) for r in rows]
 
 
 def _watermark(cur: duckdb.DuckDBPyConnection, brand_id: str) -> int:
@@ -180,24 +181,29 @@ class _Profile:
     phone: str | None = None  # latest phone / email identifier, used when traits have none
     email: str | None = None
 
-    def observe(self, obs: _Obs, own: Iterable[Identity]) -> None:
-        """Apply an observation: newer traits win, older ones only fill gaps."""
-        newer = self.updated_at is None or obs.observed_at >= self.updated_at
+    def observe(self, obs: _Obs, own: Iterable[Key]) -> None:
+        """Apply an observation: newer traits win, older ones only fill gaps.
+
+        ``created_at`` is the first time the person was seen; ``updated_at`` the observed time of the latest
+        observation that carried profile data (traits, phone or email)."""
+        at = obs.observed_at
+        self.created_at = at if self.created_at is None else min(self.created_at, at)
+        contacts = [i for i in own if i[0] in ("phone", "email")]
+        if not obs.traits and not contacts:
+            return
+        newer = self.updated_at is None or at >= self.updated_at
         for k, v in obs.traits.items():
             if v is None or v == "":
                 continue
             if newer or k not in self.traits:
                 self.traits[k] = v
-        for ident in own:
-            if ident.type == "phone" and (newer or self.phone is None):
-                self.phone = ident.value
-            elif ident.type == "email" and (newer or self.email is None):
-                self.email = ident.value
-        self.see(obs.observed_at)
-
-    def see(self, at: datetime) -> None:
-        self.created_at = at if self.created_at is None else min(self.created_at, at)
-        self.updated_at = at if self.updated_at is None else max(self.updated_at, at)
+        for t, v in contacts:
+            if t == "phone" and (newer or self.phone is None):
+                self.phone = v
+            elif t == "email" and (newer or self.email is None):
+                self.email = v
+        if newer:
+            self.updated_at = at
 
     def absorb(self, other: _Profile) -> None:
         """Merge another customer's profile into this one (the more recently updated traits win)."""
@@ -209,9 +215,8 @@ class _Profile:
         self.traits = merged
         self.phone = second.phone or first.phone
         self.email = second.email or first.email
-        for at in (other.created_at, other.updated_at):
-            if at is not None:
-                self.see(at)
+        self.updated_at = max((d for d in (self.updated_at, other.updated_at) if d is not None), default=None)
+        self.created_at = min((d for d in (self.created_at, other.created_at) if d is not None), default=None)
 
     def row(self, brand_id: str, customer_id: str) -> dict[str, Any]:
         t = self.traits
@@ -292,17 +297,24 @@ _CONFLICT_COLS = [
 ]
 
 
-def _insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
-    """Bulk insert dict rows through an Arrow table (no executemany loops)."""
-    if not rows:
+def _insert_rows(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: list[dict[str, Any]] | pa.Table,
+    schema: pa.Schema,
+    verb: str = "INSERT",
+    suffix: str = "",
+) -> None:
+    """Bulk insert rows (dicts or an Arrow table) through Arrow (no executemany loops)."""
+    data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
+    if data.num_rows == 0:
         return
-    data = pa.Table.from_pylist(rows, schema=schema)
     name = f"_oneid_{table}_{uuid.uuid4().hex[:8]}"
     cur.register(name, data)
     try:
         cols = ", ".join(schema.names)
         select = ", ".join("CAST(traits AS JSON)" if c == "traits" else c for c in schema.names)
-        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {select} FROM {name}")
+        cur.execute(f"{verb} INTO {table} ({cols}) SELECT {select} FROM {name} {suffix}")
     finally:
         cur.unregister(name)
 
@@ -326,25 +338,25 @@ def _merge_row(
     brand_id: str,
     survivor: str,
     absorbed: str,
-    absorbed_id: Identity | None,
-    other_id: Identity | None,
+    absorbed_id: Key | None,
+    other_id: Key | None,
     obs: _Obs | None,
 ) -> dict[str, Any]:
-    rule = f"link:{absorbed_id.type}~{other_id.type}" if absorbed_id and other_id else "link"
+    rule = f"link:{absorbed_id[0]}~{other_id[0]}" if absorbed_id and other_id else "link"
     return {
         "brand_id": brand_id,
         "merge_id": uuid.uuid4().hex,
         "customer_id": survivor,
         "absorbed_customer_id": absorbed,
         "rule": rule,
-        "id_type": absorbed_id.type if absorbed_id else None,
-        "id_value": absorbed_id.value if absorbed_id else None,
+        "id_type": absorbed_id[0] if absorbed_id else None,
+        "id_value": absorbed_id[1] if absorbed_id else None,
         "source_kind": obs.source_kind if obs else None,
         "source_ref": obs.source_ref if obs else None,
         "merged_at": now(),
         "undone_at": None,
-        "other_type": other_id.type if other_id else None,
-        "other_value": other_id.value if other_id else None,
+        "other_type": other_id[0] if other_id else None,
+        "other_value": other_id[1] if other_id else None,
         "obs_id": obs.obs_id if obs else None,
     }
 
@@ -352,8 +364,8 @@ def _merge_row(
 def _conflict_row(
     brand_id: str,
     reason: str,
-    ident: Identity,
-    other: Identity | None,
+    ident: Key,
+    other: Key | None,
     customer_id: str | None,
     other_customer_id: str | None,
     obs: _Obs | None,
@@ -363,15 +375,15 @@ def _conflict_row(
         "conflict_id": uuid.uuid4().hex,
         "customer_id": customer_id,
         "other_customer_id": other_customer_id,
-        "id_type": ident.type,
-        "id_value": ident.value,
+        "id_type": ident[0],
+        "id_value": ident[1],
         "reason": reason,
         "source_kind": obs.source_kind if obs else None,
         "source_ref": obs.source_ref if obs else None,
         "detected_at": now(),
         "resolved_at": None,
-        "other_type": other.type if other else None,
-        "other_value": other.value if other else None,
+        "other_type": other[0] if other else None,
+        "other_value": other[1] if other else None,
     }
 
 
@@ -380,7 +392,7 @@ def _limit_reason(id_type: str | None, policy: OneIdPolicy) -> str:
     return f"max_per_person:{id_type}:{mx}"
 
 
-def _owner(ids: Iterable[Identity], cust_of: Callable[[Identity], str | None], policy: OneIdPolicy) -> str | None:
+def _owner(ids: Iterable[Key], cust_of: Callable[[Key], str | None], types: algo.TypeTable) -> str | None:
     """The customer an observation's traits belong to: that of its most trusted resolved identifier."""
     best: tuple[int, str, str] | None = None
     owner: str | None = None
@@ -388,7 +400,7 @@ def _owner(ids: Iterable[Identity], cust_of: Callable[[Identity], str | None], p
         c = cust_of(i)
         if c is None:
             continue
-        key = (-policy.of(i.type).trust, i.type, i.value)
+        key = (-types.get(i[0])[0], i[0], i[1])
         if best is None or key < best:
             best, owner = key, c
     return owner
@@ -398,11 +410,15 @@ def _owner(ids: Iterable[Identity], cust_of: Callable[[Identity], str | None], p
 
 
 def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> ResolveStats:
-    """Recompute the whole partition of a brand from all its observations (keeps customer ids stable:
-    an old id stays with the group holding most of its identifiers; when old customers meet, the oldest wins)."""
+    """Recompute the whole partition of a brand from all its observations.
+
+    Customer ids stay stable: an old id stays with the group holding most of its identifiers; when groups of
+    several old customers meet, the oldest (smallest created_at) survives and the merge is logged.
+    """
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     policy = load_policy(ctx, brand_id)
+    types = algo.TypeTable(policy)
     wh = ctx.warehouse
     with wh.write_lock:
         _drop_index(ctx, brand_id)
@@ -410,12 +426,14 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
         obs = _load_observations(cur, brand_id)
         say(f"loaded {len(obs)} observations")
         splits = _load_splits(cur, brand_id)
-        old_map: dict[Identity, str] = {
-            Identity(t, v): c
-            for t, v, c in cur.execute(
-                "SELECT id_type, id_value, customer_id FROM identities WHERE brand_id = ?", [brand_id]
-            ).fetchall()
-        }
+        old = _arrow(cur, "SELECT id_type, id_value, customer_id FROM identities WHERE brand_id = ?", [brand_id])
+        old_map: dict[Key, str] = dict(
+            zip(
+                zip(old.column(0).to_pylist(), old.column(1).to_pylist(), strict=True),
+                old.column(2).to_pylist(),
+                strict=True,
+            )
+        )
         old_created: dict[str, datetime] = {
             c: at or _FAR_FUTURE
             for c, at in cur.execute(
@@ -428,12 +446,13 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
         nodes = res.nodes
 
         best: dict[str, tuple[int, int, int]] = {}
-        for root, members in comps.items():
-            counts = Counter(old_map[nodes[m]] for m in members if nodes[m] in old_map)
-            for cid, n in counts.items():
-                cand = (n, -members[0], root)
-                if cid not in best or cand > best[cid]:
-                    best[cid] = cand
+        if old_map:
+            for root, members in comps.items():
+                counts = Counter(c for c in (old_map.get(nodes[m]) for m in members) if c is not None)
+                for cid, n in counts.items():
+                    cand = (n, -members[0], root)
+                    if cid not in best or cand > best[cid]:
+                        best[cid] = cand
         claims: dict[int, list[str]] = {}
         for cid, (_n, _m, root) in best.items():
             claims.setdefault(root, []).append(cid)
@@ -464,35 +483,19 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
                         merges.append(_merge_row(brand_id, cid_of_root[root], cx, nodes[x], nodes[y], obs[link.obs]))
                         pending.discard((root, cx))
                         break
-            for root, cx in pending:
+            for root, cx in sorted(pending):
                 merges.append(_merge_row(brand_id, cid_of_root[root], cx, None, None, None))
 
         cust_of_node = [cid_of_root[r] for r in res.root]
-        index = res.index
-        first: list[datetime | None] = [None] * len(nodes)
-        last: list[datetime | None] = [None] * len(nodes)
-        for o in obs:
-            at = o.observed_at
-            for i in o.identifiers:
-                k = index.get(i)
-                if k is None:
-                    continue
-                f = first[k]
-                if f is None or at < f:
-                    first[k] = at
-                la = last[k]
-                if la is None or at > la:
-                    last[k] = at
+        trust = [types.get(k[0])[0] for k in nodes]
         profiles: dict[str, _Profile] = {c: _Profile() for c in cid_of_root.values()}
-
-        def cust(i: Identity) -> str | None:
-            k = index.get(i)
-            return None if k is None else cust_of_node[k]
-
-        for o in sorted(obs, key=lambda o: (o.observed_at, o.obs_id)):
-            owner = _owner(o.identifiers, cust, policy)
-            if owner is not None:
-                profiles[owner].observe(o, [i for i in o.identifiers if cust(i) == owner])
+        for oi in sorted(range(len(obs)), key=lambda i: (obs[i].observed_at, obs[i].obs_id)):
+            members = res.obs_nodes[oi]
+            if not members:
+                continue
+            top = min(members, key=lambda m: (-trust[m], m))
+            owner = cust_of_node[top]
+            profiles[owner].observe(obs[oi], [nodes[m] for m in members if cust_of_node[m] == owner])
 
         conflicts: list[dict[str, Any]] = []
         for b in res.blocked:
@@ -508,29 +511,46 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
                         obs[b.obs],
                     )
                 )
-        for s in sorted(res.shared, key=lambda i: (i.type, i.value)):
-            mx = policy.of(s.type).max_people_per_value
-            conflicts.append(_conflict_row(brand_id, f"shared:{s.type}:{mx}", s, None, None, None, None))
+        for s in sorted(res.shared):
+            mx = policy.of(s[0]).max_people_per_value
+            conflicts.append(_conflict_row(brand_id, f"shared:{s[0]}:{mx}", s, None, None, None, None))
 
-        id_rows = [
+        assign = pa.table(
             {
-                "brand_id": brand_id,
-                "id_type": n.type,
-                "id_value": n.value,
-                "customer_id": cust_of_node[k],
-                "first_seen_at": first[k],
-                "last_seen_at": last[k],
+                "t": [k[0] for k in nodes],
+                "v": [k[1] for k in nodes],
+                "c": cust_of_node,
             }
-            for k, n in enumerate(nodes)
-        ]
+        )
         cust_rows = [p.row(brand_id, c) for c, p in profiles.items()]
-        say(f"writing {len(id_rows)} identities, {len(cust_rows)} customers")
+        say(f"writing {len(nodes)} identities, {len(cust_rows)} customers")
         last_obs = max((o.obs_id for o in obs), default=_watermark(cur, brand_id))
         with wh.transaction() as tx:
             tx.execute("DELETE FROM identities WHERE brand_id = ?", [brand_id])
-            _insert_rows(tx, "identities", id_rows, _IDENTITY_SCHEMA)
+            tx.register("_oneid_assign", assign)
+            try:
+                # first/last seen per identifier are aggregated by DuckDB over all observations
+                tx.execute(
+                    """INSERT INTO identities (brand_id, id_type, id_value, customer_id, first_seen_at, last_seen_at)
+                       SELECT ?, a.t, a.v, a.c, s.f, s.l FROM _oneid_assign a LEFT JOIN (
+                           SELECT i.type AS t, i.value AS v, min(observed_at) AS f, max(observed_at) AS l
+                           FROM (SELECT observed_at, unnest(identifiers) AS i FROM identity_observations
+                                 WHERE brand_id = ?) GROUP BY 1, 2) s
+                       ON a.t = s.t AND a.v = s.v""",
+                    [brand_id, brand_id],
+                )
+            finally:
+                tx.unregister("_oneid_assign")
             tx.execute("DELETE FROM customers WHERE brand_id = ?", [brand_id])
             _insert_rows(tx, "customers", cust_rows, _CUSTOMER_SCHEMA)
+            # created_at = first seen of any of the person's identifiers (also for people owning no observation)
+            tx.execute(
+                """UPDATE customers SET created_at = x.f, updated_at = coalesce(updated_at, x.f)
+                   FROM (SELECT customer_id, min(first_seen_at) AS f, max(last_seen_at) AS l FROM identities
+                         WHERE brand_id = ? GROUP BY 1) x
+                   WHERE customers.brand_id = ? AND customers.customer_id = x.customer_id""",
+                [brand_id, brand_id],
+            )
             tx.execute("DELETE FROM identity_conflicts WHERE brand_id = ? AND resolved_at IS NULL", [brand_id])
             _insert_rows(tx, "identity_conflicts", conflicts, _CONFLICT_SCHEMA)
             _insert_rows(tx, "identity_merges", merges, _MERGE_SCHEMA)
@@ -556,26 +576,28 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
 class _Index:
     """A brand's resolved state in memory, for millisecond incremental resolution."""
 
-    policy: OneIdPolicy
+    types: algo.TypeTable
     watermark: int
-    cust_of: dict[Identity, str]
-    members: dict[str, set[Identity]]
+    cust_of: dict[Key, str]
+    members: dict[str, set[Key]]
     created: dict[str, datetime]
-    forb: dict[Identity, set[Identity]]
-    co: dict[Identity, dict[str, set[str]]]
-    shared: set[Identity]
+    forb: dict[Key, set[Key]]
+    co: dict[Key, dict[str, set[str]]]
+    shared: set[Key]
     open_conflicts: set[tuple[str, str, str, str | None, str | None]]
 
     def values(self, cid: str) -> dict[str, set[str]]:
+        """The customer's values of each type that has a per-person limit."""
         out: dict[str, set[str]] = {}
-        for m in self.members[cid]:
-            if self.policy.of(m.type).max_per_person is not None:
-                out.setdefault(m.type, set()).add(m.value)
+        for t, v in self.members[cid]:
+            if self.types.get(t)[1] is not None:
+                out.setdefault(t, set()).add(v)
         return out
 
 
 def _indexes(ctx: Context) -> dict[str, _Index]:
-    return ctx.extras.setdefault("oneid_index", {})  # type: ignore[no-any-return]
+    found: dict[str, _Index] = ctx.extras.setdefault("oneid_index", {})
+    return found
 
 
 def _drop_index(ctx: Context, brand_id: str) -> None:
@@ -584,14 +606,13 @@ def _drop_index(ctx: Context, brand_id: str) -> None:
 
 def _load_index(ctx: Context, brand_id: str, policy: OneIdPolicy, watermark: int) -> _Index:
     cur = ctx.warehouse.cursor()
-    cust_of: dict[Identity, str] = {}
-    members: dict[str, set[Identity]] = {}
-    for t, v, c in cur.execute(
-        "SELECT id_type, id_value, customer_id FROM identities WHERE brand_id = ?", [brand_id]
-    ).fetchall():
-        i = Identity(t, v)
-        cust_of[i] = c
-        members.setdefault(c, set()).add(i)
+    types = algo.TypeTable(policy)
+    ids = _arrow(cur, "SELECT id_type, id_value, customer_id FROM identities WHERE brand_id = ?", [brand_id])
+    cust_of: dict[Key, str] = {}
+    members: dict[str, set[Key]] = {}
+    for t, v, c in zip(*(ids.column(k).to_pylist() for k in range(3)), strict=True):
+        cust_of[(t, v)] = c
+        members.setdefault(c, set()).add((t, v))
     created = {
         c: at or _FAR_FUTURE
         for c, at in cur.execute(
@@ -600,13 +621,14 @@ def _load_index(ctx: Context, brand_id: str, policy: OneIdPolicy, watermark: int
     }
     for c in members:
         created.setdefault(c, _FAR_FUTURE)
-    forb: dict[Identity, set[Identity]] = {}
+    forb: dict[Key, set[Key]] = {}
     for a, b in _load_splits(cur, brand_id):
         forb.setdefault(a, set()).add(b)
         forb.setdefault(b, set()).add(a)
-    limited = sorted({t for t in cust_of_types(cur, brand_id) if policy.of(t).max_people_per_value is not None})
-    anchors = sorted({t for t in cust_of_types(cur, brand_id) if algo.is_anchor(t, policy)})
-    co: dict[Identity, dict[str, set[str]]] = {}
+    present = observed_types(ctx, brand_id)
+    limited = sorted(t for t in present if types.get(t)[2] is not None)
+    anchors = sorted(t for t in present if types.get(t)[3])
+    co: dict[Key, dict[str, set[str]]] = {}
     if limited and anchors:
         rows = cur.execute(
             """WITH f AS (SELECT obs_id, unnest(identifiers) AS i FROM identity_observations
@@ -618,12 +640,8 @@ def _load_index(ctx: Context, brand_id: str, policy: OneIdPolicy, watermark: int
             [brand_id, watermark, limited, anchors],
         ).fetchall()
         for st, sv, at, av in rows:
-            co.setdefault(Identity(st, sv), {}).setdefault(at, set()).add(av)
-    shared = set()
-    for s, d in co.items():
-        mx = policy.of(s.type).max_people_per_value
-        if mx is not None and d and max(len(v) for v in d.values()) > mx:
-            shared.add(s)
+            co.setdefault((st, sv), {}).setdefault(at, set()).add(av)
+    shared = {s for s in co if algo.is_shared(s, co, types)}
     open_conflicts = {
         (r[0], r[1], r[2], r[3], r[4])
         for r in cur.execute(
@@ -632,23 +650,33 @@ def _load_index(ctx: Context, brand_id: str, policy: OneIdPolicy, watermark: int
             [brand_id],
         ).fetchall()
     }
-    return _Index(policy, watermark, cust_of, members, created, forb, co, shared, open_conflicts)
+    return _Index(types, watermark, cust_of, members, created, forb, co, shared, open_conflicts)
 
 
-def cust_of_types(cur: duckdb.DuckDBPyConnection, brand_id: str) -> list[str]:
+def observed_types(ctx: Context, brand_id: str) -> list[str]:
     """Identifier types present in a brand's observations."""
-    rows = cur.execute(
+    rows = ctx.warehouse.fetch(
         "SELECT DISTINCT i.type FROM (SELECT unnest(identifiers) AS i FROM identity_observations WHERE brand_id = ?)",
         [brand_id],
-    ).fetchall()
-    return [r[0] for r in rows]
+    )
+    return sorted(r[0] for r in rows)
+
+
+def warm(ctx: Context, brand_id: str) -> None:
+    """Load the brand's in-memory index now (so the next ``resolve_pending`` takes milliseconds)."""
+    with ctx.warehouse.write_lock:
+        mark = _watermark(ctx.warehouse.cursor(), brand_id)
+        idx = _indexes(ctx).get(brand_id)
+        if idx is None or idx.watermark != mark:
+            _indexes(ctx)[brand_id] = _load_index(ctx, brand_id, load_policy(ctx, brand_id), mark)
 
 
 def resolve_pending(ctx: Context, brand_id: str) -> ResolveStats:
     """Resolve the observations recorded since the last resolution (incremental, milliseconds).
 
-    Links are applied in canonical order within the batch; a link that would break a limit or an operator split
-    is recorded as a conflict and skipped.  Without conflicts the result equals ``rebuild``.
+    Links are applied in canonical order within the batch; a link that would break a limit is recorded as a
+    conflict and skipped, one that would break an operator split is skipped.  Without conflicts the resulting
+    partition equals ``rebuild``'s.
     """
     t0 = time.perf_counter()
     wh = ctx.warehouse
@@ -661,24 +689,23 @@ def resolve_pending(ctx: Context, brand_id: str) -> ResolveStats:
             _indexes(ctx)[brand_id] = idx
         obs = _load_observations(cur, brand_id, "AND obs_id > ?", [mark])
         stats = ResolveStats(brand_id=brand_id, mode="incremental", observations=len(obs), last_obs_id=mark)
-        if not obs:
-            stats.elapsed_ms = round((time.perf_counter() - t0) * 1000, 2)
-            return stats
-        try:
-            _apply(ctx, brand_id, idx, obs, stats)
-        except BaseException:
-            _drop_index(ctx, brand_id)
-            raise
+        if obs:
+            try:
+                _apply(ctx, brand_id, idx, obs, stats)
+            except BaseException:
+                _drop_index(ctx, brand_id)
+                raise
     stats.elapsed_ms = round((time.perf_counter() - t0) * 1000, 2)
     return stats
 
 
 def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: ResolveStats) -> None:
-    policy = idx.policy
+    types = idx.types
+    policy = types.policy
     conflicts: list[dict[str, Any]] = []
 
-    def conflict(reason: str, a: Identity, b: Identity | None, ca: str | None, cb: str | None, o: _Obs | None) -> None:
-        key = (reason, a.type, a.value, b.type if b else None, b.value if b else None)
+    def conflict(reason: str, a: Key, b: Key | None, ca: str | None, cb: str | None, o: _Obs | None) -> None:
+        key = (reason, a[0], a[1], b[0] if b else None, b[1] if b else None)
         if key in idx.open_conflicts:
             return
         idx.open_conflicts.add(key)
@@ -686,59 +713,50 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
 
     # 1. shared-value detection
     for o in obs:
-        limited = [i for i in o.identifiers if policy.of(i.type).max_people_per_value is not None]
-        if not limited:
-            continue
-        anchors = [i for i in o.identifiers if algo.is_anchor(i.type, policy)]
-        for s in limited:
-            d = idx.co.setdefault(s, {})
-            for a in anchors:
-                if a != s:
-                    d.setdefault(a.type, set()).add(a.value)
-            mx = policy.of(s.type).max_people_per_value
-            if s not in idx.shared and mx is not None and d and max(len(v) for v in d.values()) > mx:
+        for s in algo.add_cooccurrence(idx.co, o.identifiers, types):
+            if s not in idx.shared and algo.is_shared(s, idx.co, types):
                 idx.shared.add(s)
                 stats.shared += 1
-                conflict(f"shared:{s.type}:{mx}", s, None, idx.cust_of.get(s), None, o)
+                mx = types.get(s[0])[2]
+                conflict(f"shared:{s[0]}:{mx}", s, None, idx.cust_of.get(s), None, o)
 
     # 2. new identifiers become fresh customers; remember when each identifier was seen
     fresh: set[str] = set()
-    seen: dict[Identity, tuple[datetime, datetime]] = {}
-    new_ids: set[Identity] = set()
+    seen: dict[Key, tuple[datetime, datetime]] = {}
+    new_ids: set[Key] = set()
     for o in obs:
+        at = o.observed_at
         for i in o.identifiers:
-            if i not in idx.cust_of:
-                if not algo.linkable(i, policy) or i in idx.shared:
+            cid = idx.cust_of.get(i)
+            if cid is None:
+                if types.get(i[0])[0] <= 0 or i in idx.shared:
                     continue
                 cid = new_customer_id()
                 idx.cust_of[i] = cid
                 idx.members[cid] = {i}
-                idx.created[cid] = o.observed_at
+                idx.created[cid] = at
                 fresh.add(cid)
                 new_ids.add(i)
-            f, la = seen.get(i, (o.observed_at, o.observed_at))
-            seen[i] = (min(f, o.observed_at), max(la, o.observed_at))
-            if idx.cust_of[i] in fresh:
-                idx.created[idx.cust_of[i]] = min(idx.created[idx.cust_of[i]], o.observed_at)
+            f, la = seen.get(i, (at, at))
+            seen[i] = (min(f, at), max(la, at))
+            if cid in fresh and at < idx.created[cid]:
+                idx.created[cid] = at
 
     # 3. links in canonical order
-    pairs: dict[tuple[Identity, Identity], int] = {}
+    pairs: dict[tuple[Key, Key], int] = {}
     for oi, o in enumerate(obs):
-        ids = sorted(
-            {i for i in o.identifiers if i in idx.cust_of and i not in idx.shared and algo.linkable(i, policy)},
-            key=lambda i: (i.type, i.value),
-        )
+        ids = sorted({i for i in o.identifiers if i in idx.cust_of and i not in idx.shared and types.get(i[0])[0] > 0})
         for x in range(len(ids)):
             for y in range(x + 1, len(ids)):
                 pairs.setdefault((ids[x], ids[y]), oi)
 
-    def key(p: tuple[Identity, Identity]) -> tuple[int, int, str, str, str, str]:
-        ta, tb = policy.of(p[0].type).trust, policy.of(p[1].type).trust
-        return (-min(ta, tb), -max(ta, tb), p[0].type, p[0].value, p[1].type, p[1].value)
+    def order(p: tuple[Key, Key]) -> tuple[int, int, Key, Key]:
+        ta, tb = types.get(p[0][0])[0], types.get(p[1][0])[0]
+        return (-min(ta, tb), -max(ta, tb), p[0], p[1])
 
     merges: list[dict[str, Any]] = []
-    absorbed_persisted: dict[str, Identity] = {}  # absorbed stored customer → one of its identifiers
-    for a, b in sorted(pairs, key=key):
+    absorbed_stored: dict[str, Key] = {}  # absorbed stored customer → one of its identifiers
+    for a, b in sorted(pairs, key=order):
         ca, cb = idx.cust_of[a], idx.cust_of[b]
         if ca == cb:
             continue
@@ -746,95 +764,86 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
         ma, mb = idx.members[ca], idx.members[cb]
         small, other = (ma, cb) if len(ma) <= len(mb) else (mb, ca)
         if any(idx.cust_of.get(p) == other for m in small for p in idx.forb.get(m, ())):
-            continue  # an operator split says these people are different
+            continue  # an operator split says these are different people
         va, vb = idx.values(ca), idx.values(cb)
-        broken = next(
-            (t for t, s in va.items() if t in vb and len(s | vb[t]) > (policy.of(t).max_per_person or 0)), None
-        )
+        broken = next((t for t, s in va.items() if t in vb and len(s | vb[t]) > (types.get(t)[1] or 0)), None)
         if broken is not None:
             conflict(_limit_reason(broken, policy), b, a, cb, ca, o)
             continue
         s_id, x_id = sorted((ca, cb), key=lambda c: (c in fresh, idx.created.get(c, _FAR_FUTURE), c))
         absorbed_side, survivor_side = (a, b) if ca == x_id else (b, a)
-        for m in idx.members[x_id]:
+        moved = idx.members.pop(x_id)
+        for m in moved:
             idx.cust_of[m] = s_id
-        idx.members[s_id] |= idx.members.pop(x_id)
+        idx.members[s_id] |= moved
         idx.created[s_id] = min(idx.created[s_id], idx.created.pop(x_id))
         if x_id in fresh:
             fresh.discard(x_id)
         else:
-            absorbed_persisted[x_id] = absorbed_side
+            absorbed_stored[x_id] = absorbed_side
             merges.append(_merge_row(brand_id, s_id, x_id, absorbed_side, survivor_side, o))
 
     # 4. profiles of the affected customers
-    affected: set[str] = {idx.cust_of[i] for i in seen if i in idx.cust_of}
-    stored_ids = sorted((affected - fresh) | set(absorbed_persisted))
+    affected: set[str] = {idx.cust_of[i] for i in seen}
+    stored_ids = sorted((affected - fresh) | set(absorbed_stored))
     cur = ctx.warehouse.cursor()
-    profiles: dict[str, _Profile] = {}
     stored: dict[str, _Profile] = {}
     if stored_ids:
+        marks = ", ".join("?" for _ in stored_ids)
         for row in cur.execute(
             "SELECT customer_id, CAST(traits AS VARCHAR), created_at, updated_at, phone, email FROM customers "
-            "WHERE brand_id = ? AND list_contains(?, customer_id)",
-            [brand_id, stored_ids],
+            f"WHERE brand_id = ? AND customer_id IN ({marks})",
+            [brand_id, *stored_ids],
         ).fetchall():
             stored[row[0]] = _Profile(_parse_traits(row[1]), row[2], row[3], row[4], row[5])
-    for c in affected:
-        profiles[c] = stored.get(c) or _Profile()
-    for x_id, ident in absorbed_persisted.items():
-        final = idx.cust_of[ident]
+    profiles: dict[str, _Profile] = {c: stored.get(c) or _Profile() for c in affected}
+    before = {c: p.row(brand_id, c) for c, p in stored.items()}
+    for x_id, ident in absorbed_stored.items():
         if x_id in stored:
-            profiles.setdefault(final, _Profile()).absorb(stored[x_id])
-
-    def cust(i: Identity) -> str | None:
-        return idx.cust_of.get(i)
-
+            profiles.setdefault(idx.cust_of[ident], _Profile()).absorb(stored[x_id])
     for o in sorted(obs, key=lambda o: (o.observed_at, o.obs_id)):
-        owner = _owner(o.identifiers, cust, policy)
+        owner = _owner(o.identifiers, idx.cust_of.get, types)
         if owner is not None:
-            profiles.setdefault(owner, _Profile()).observe(o, [i for i in o.identifiers if cust(i) == owner])
+            profiles.setdefault(owner, _Profile()).observe(o, [i for i in o.identifiers if idx.cust_of.get(i) == owner])
 
-    remap = [{"old": x, "new": idx.cust_of[ident]} for x, ident in absorbed_persisted.items()]
-    id_rows = [
-        {
-            "brand_id": brand_id,
-            "id_type": i.type,
-            "id_value": i.value,
-            "customer_id": idx.cust_of[i],
-            "first_seen_at": seen[i][0],
-            "last_seen_at": seen[i][1],
-        }
-        for i in new_ids
-    ]
-    seen_rows = [
-        {"id_type": i.type, "id_value": i.value, "f": f, "l": la} for i, (f, la) in seen.items() if i not in new_ids
-    ]
-    cust_rows = [p.row(brand_id, c) for c, p in profiles.items()]
+    # identities to upsert: new and seen identifiers, and every identifier of an absorbed stored customer
+    touched: dict[Key, tuple[datetime | None, datetime | None]] = dict(seen)
+    for ident in absorbed_stored.values():
+        for m in idx.members[idx.cust_of[ident]]:
+            touched.setdefault(m, (None, None))
+
+    def id_table(keys: list[Key]) -> pa.Table:
+        return pa.table(
+            {
+                "brand_id": [brand_id] * len(keys),
+                "id_type": [k[0] for k in keys],
+                "id_value": [k[1] for k in keys],
+                "customer_id": [idx.cust_of[k] for k in keys],
+                "first_seen_at": pa.array([touched[k][0] for k in keys], pa.timestamp("us")),
+                "last_seen_at": pa.array([touched[k][1] for k in keys], pa.timestamp("us")),
+            }
+        )
+
+    new_rows = id_table([k for k in touched if k in new_ids])
+    old_rows = id_table([k for k in touched if k not in new_ids])
+    cust_rows = [r for c, p in profiles.items() if (r := p.row(brand_id, c)) != before.get(c)]
     last_obs = max(o.obs_id for o in obs)
     with ctx.warehouse.transaction() as tx:
-        if remap:
-            t = pa.Table.from_pylist(remap)
-            tx.register("_oneid_remap", t)
-            tx.execute(
-                "UPDATE identities SET customer_id = m.new FROM _oneid_remap m "
-                "WHERE identities.brand_id = ? AND identities.customer_id = m.old",
-                [brand_id],
-            )
-            tx.unregister("_oneid_remap")
-        _insert_rows(tx, "identities", id_rows, _IDENTITY_SCHEMA)
-        if seen_rows:
-            t = pa.Table.from_pylist(seen_rows)
-            tx.register("_oneid_seen", t)
-            tx.execute(
-                "UPDATE identities SET first_seen_at = least(coalesce(first_seen_at, s.f), s.f), "
-                "last_seen_at = greatest(coalesce(last_seen_at, s.l), s.l) FROM _oneid_seen s "
-                "WHERE identities.brand_id = ? AND identities.id_type = s.id_type AND identities.id_value = s.id_value",
-                [brand_id],
-            )
-            tx.unregister("_oneid_seen")
-        gone = sorted(set(profiles) | set(absorbed_persisted))
-        tx.execute("DELETE FROM customers WHERE brand_id = ? AND list_contains(?, customer_id)", [brand_id, gone])
-        _insert_rows(tx, "customers", cust_rows, _CUSTOMER_SCHEMA)
+        _insert_rows(tx, "identities", new_rows, _IDENTITY_SCHEMA)
+        _insert_rows(
+            tx,
+            "identities",
+            old_rows,
+            _IDENTITY_SCHEMA,
+            suffix="ON CONFLICT (brand_id, id_type, id_value) DO UPDATE SET customer_id = excluded.customer_id, "
+            "first_seen_at = least(coalesce(identities.first_seen_at, excluded.first_seen_at), "
+            "coalesce(excluded.first_seen_at, identities.first_seen_at)), "
+            "last_seen_at = greatest(coalesce(identities.last_seen_at, excluded.last_seen_at), "
+            "coalesce(excluded.last_seen_at, identities.last_seen_at))",
+        )
+        for x_id in absorbed_stored:
+            tx.execute("DELETE FROM customers WHERE brand_id = ? AND customer_id = ?", [brand_id, x_id])
+        _insert_rows(tx, "customers", cust_rows, _CUSTOMER_SCHEMA, verb="INSERT OR REPLACE")
         _insert_rows(tx, "identity_conflicts", conflicts, _CONFLICT_SCHEMA)
         _insert_rows(tx, "identity_merges", merges, _MERGE_SCHEMA)
         _set_watermark(tx, brand_id, last_obs)
@@ -853,7 +862,7 @@ def customer_of(ctx: Context, brand_id: str, identity: Identity) -> str | None:
     """The customer an identifier belongs to (None when it is unknown or not yet resolved)."""
     idx = _indexes(ctx).get(brand_id)
     if idx is not None and idx.watermark == _watermark(ctx.warehouse.cursor(), brand_id):
-        return idx.cust_of.get(identity)
+        return idx.cust_of.get((identity.type, identity.value))
     rows = ctx.warehouse.fetch(
         "SELECT customer_id FROM identities WHERE brand_id = ? AND id_type = ? AND id_value = ?",
         [brand_id, identity.type, identity.value],
@@ -936,8 +945,8 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
     wh = ctx.warehouse
     with wh.write_lock:
         cur = wh.cursor()
-        members = {
-            Identity(t, v)
+        members: set[Key] = {
+            (t, v)
             for t, v in cur.execute(
                 "SELECT id_type, id_value FROM identities WHERE brand_id = ? AND customer_id = ?",
                 [brand_id, customer_id],
@@ -945,11 +954,11 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
         }
         if not members:
             raise NotFound(f"customer {customer_id!r} does not exist in brand {brand_id!r}", field="customer_id")
-        off = set(identifiers)
-        for i in sorted(off, key=lambda i: (i.type, i.value)):
+        off: set[Key] = {(i.type, i.value) for i in identifiers}
+        for i in sorted(off):
             if i not in members:
                 raise SiyuError(
-                    f"{i.type}:{i.value} is not an identifier of customer {customer_id}; "
+                    f"{i[0]}:{i[1]} is not an identifier of customer {customer_id}; "
                     f"see `siyu oneid show {brand_id} <type:value>`",
                     field="identifiers",
                 )
@@ -957,12 +966,8 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
         if not stay:
             raise SiyuError("at least one identifier must stay with the customer", field="identifiers")
         at = now()
-        split_rows = [
-            (brand_id, a.type, a.value, b.type, b.value, at, reason)
-            for a in sorted(off, key=lambda i: (i.type, i.value))
-            for b in sorted(stay, key=lambda i: (i.type, i.value))
-        ]
-        reg = pa.table({"t": [m.type for m in members], "v": [m.value for m in members]})
+        split_rows = [(brand_id, a[0], a[1], b[0], b[1], at, reason) for a in sorted(off) for b in sorted(stay)]
+        reg = pa.table({"t": [m[0] for m in members], "v": [m[1] for m in members]})
         cur.register("_oneid_members", reg)
         try:
             obs = _load_observations(
@@ -975,7 +980,7 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
         finally:
             cur.unregister("_oneid_members")
         constraints = [c for c in _load_splits(cur, brand_id) if c[0] in members and c[1] in members]
-        constraints += [(Identity(r[1], r[2]), Identity(r[3], r[4])) for r in split_rows]
+        constraints += [((r[1], r[2]), (r[3], r[4])) for r in split_rows]
         res = algo.resolve([o.identifiers for o in obs], policy, constraints, restrict_to=members)
         comps = res.components()
         # the group holding most staying identifiers keeps the id; every other group gets a new one
@@ -984,16 +989,16 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
             key=lambda r: (sum(1 for m in comps[r] if res.nodes[m] in stay), -comps[r][0]),
         )
         cid_of_root = {r: (customer_id if r == keep_root else new_customer_id()) for r in comps}
-        cust_of = {res.nodes[k]: cid_of_root[r] for k, r in enumerate(res.root)}
+        cust_of: dict[Key, str] = {res.nodes[k]: cid_of_root[r] for k, r in enumerate(res.root)}
         # identifiers of the customer that are no longer nodes (e.g. now shared) go with the staying group
         for m in members:
             cust_of.setdefault(m, customer_id)
         profiles: dict[str, _Profile] = {c: _Profile() for c in cid_of_root.values()}
         for o in sorted(obs, key=lambda o: (o.observed_at, o.obs_id)):
-            owner = _owner(o.identifiers, cust_of.get, policy)
+            owner = _owner(o.identifiers, cust_of.get, algo.TypeTable(policy))
             if owner is not None:
                 profiles[owner].observe(o, [i for i in o.identifiers if cust_of.get(i) == owner])
-        moved = [{"t": i.type, "v": i.value, "c": c} for i, c in cust_of.items() if c != customer_id]
+        moved = [{"t": i[0], "v": i[1], "c": c} for i, c in cust_of.items() if c != customer_id]
         history = merge_history(ctx, brand_id, customer_id)
         undo = [
             h["merge_id"]
@@ -1001,10 +1006,9 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
             if h["undone_at"] is None
             and h["id_type"] is not None
             and h["other_type"] is not None
-            and cust_of.get(Identity(h["id_type"], h["id_value"]), "?")
-            != cust_of.get(Identity(h["other_type"], h["other_value"]), "?")
+            and cust_of.get((h["id_type"], h["id_value"]), "?") != cust_of.get((h["other_type"], h["other_value"]), "?")
         ]
-        new_id = cust_of[sorted(off, key=lambda i: (i.type, i.value))[0]]
+        new_id = cust_of[sorted(off)[0]]
         with wh.transaction() as tx:
             _insert_splits(tx, split_rows)
             t = pa.Table.from_pylist(moved)
