@@ -301,3 +301,15 @@ def test_preview_and_job_listing(ctx: Context, brand: str, tmp_path: Path) -> No
     assert seen[-1] == (30, 30)
     assert get_job(ctx, job.id) == job and job.created_by == "op1"
     assert [j.id for j in list_jobs(ctx, brand)] == [job.id]
+
+
+def test_jobs_on_both_state_backends(any_ctx: Context, tmp_path: Path) -> None:
+    brands.create_brand(any_ctx, "acme", "Acme")
+    path = _write(tmp_path, "stores", [{"门店编号": "ST1", "门店名称": "静安店"}, {"门店编号": "ST2", "门店名称": ""}])
+    first = run_import(any_ctx, "acme", "stores", path, created_by="op")
+    second = run_import(any_ctx, "acme", "stores", path)
+    assert (first.rows_ok, first.rows_failed, second.rows_ok, second.rows_skipped) == (1, 1, 0, 1)
+    jobs = list_jobs(any_ctx, "acme")
+    assert {j.id for j in jobs} == {first.id, second.id}
+    assert get_job(any_ctx, first.id).mapping == {"store_id": "门店编号", "name": "门店名称"}
+    assert get_job(any_ctx, first.id).finished_at is not None
