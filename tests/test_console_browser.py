@@ -108,3 +108,48 @@ def test_console_login_search_360_language(ctx: Context) -> None:
 
     admin = authenticate(ctx, "admin", PASSWORD)
     assert admin is not None and admin.language == "en"  # the switch is stored on the user
+
+
+def _login(page: Any, base: str, username: str) -> None:
+    page.goto(base + "/console/login")
+    _input(page, "username").fill(username)
+    _input(page, "password").fill(PASSWORD)
+    _input(page, "password").press("Enter")
+
+
+@pytest.mark.browser
+def test_console_import_upload_mapping_progress_errors(ctx: Context, tmp_path: Path) -> None:
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    seed(ctx)
+    upload = tmp_path / "会员.csv"
+    upload.write_text(
+        "手机号,姓名,城市\n13600136000,赵六,杭州\nnot-a-phone,坏号码,北京\n13500135000,钱七,上海\n", encoding="utf-8"
+    )
+    with live_server(create_app(ctx)) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(20_000)
+            _login(page, base, "admin")
+            expect(page).to_have_url(re.compile(r"/console/customers$"))
+            page.goto(base + "/console/import")
+            expect(page.get_by_text("导入类型").first).to_be_visible()
+            page.locator("[data-testid=upload] input[type=file]").set_input_files(str(upload))
+            expect(page.get_by_text("字段映射 (自动识别，可修改)")).to_be_visible()
+            expect(page.get_by_text("赵六")).to_be_visible()  # preview
+            page.get_by_test_id("run-import").click()
+            expect(page.get_by_test_id("job-status")).to_have_text("状态: 已完成", timeout=60_000)
+            expect(page.get_by_test_id("error-report")).to_contain_text("not-a-phone")
+            expect(page.get_by_text("下载错误报告")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "console-import.png"), full_page=True)
+            page.goto(base + "/console/customers")
+            expect(page.get_by_text("共 5 位客户")).to_be_visible()  # 3 seeded + 2 good rows
+            expect(page.locator(".ag-cell", has_text="赵六")).to_be_visible()
+        finally:
+            browser.close()

@@ -105,6 +105,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "import.forbidden": "导购无权导入数据",
         "import.col.filename": "文件",
         "import.col.created_at": "创建时间",
+        "import.col.rows": "成功/总行数 (失败)",
+        "job.pending": "排队中",
+        "job.running": "导入中",
+        "job.done": "已完成",
+        "job.failed": "失败",
         "page.coming_soon": "该功能即将推出",
     },
     "en": {
@@ -203,6 +208,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "import.forbidden": "Guides may not import data",
         "import.col.filename": "File",
         "import.col.created_at": "Created",
+        "import.col.rows": "OK/total rows (failed)",
+        "job.pending": "queued",
+        "job.running": "running",
+        "job.done": "done",
+        "job.failed": "failed",
         "page.coming_soon": "This feature is coming soon",
     },
 }

@@ -47,6 +47,7 @@ def register() -> None:
                 return None
             kinds = {name: f"{spec.title} ({name})" for name, spec in imports.KINDS.items() if name != "online_retail"}
             kind = ui.select(kinds, value="customers", label=tr("import.kind")).classes("w-72")
+            upload_slot = ui.row()
             uploaded = ui.label("")
             mapping_box = ui.column().classes("w-full")
             progress_box = ui.column().classes("w-full")
@@ -117,7 +118,7 @@ def register() -> None:
                 progress_box.clear()
                 with progress_box:
                     ui.label(tr("import.progress")).classes("text-lg font-bold")
-                    ui.label(tr("import.status", status=job.status)).props("data-testid=job-status")
+                    ui.label(tr("import.status", status=tr("job." + job.status))).props("data-testid=job-status")
                     total = max(job.rows_total, 1)
                     ui.linear_progress(job.rows_done / total, show_value=False).classes("w-96")
                     ui.label(
@@ -155,32 +156,30 @@ def register() -> None:
                         ("filename", "import.col.filename"),
                         ("kind", "import.kind"),
                         ("status", "col.status"),
-                        ("rows_ok", "import.counts"),
+                        ("rows_ok", "import.col.rows"),
                         ("created_at", "import.col.created_at"),
                     ]
                     rows = [
                         {
                             "id": j.id,
-                            "filename": j.filename,
+                            "filename": Path(j.filename).name,
                             "kind": j.kind,
-                            "status": j.status,
+                            "status": tr("job." + j.status),
                             "rows_ok": f"{j.rows_ok}/{j.rows_total} (✗ {j.rows_failed})",
                             "created_at": str(j.created_at or "")[:16],
                         }
                         for j in imports.list_jobs(ctx, user.brand_id, limit=10)
                     ]
                     ui.table(
-                        columns=[
-                            {"name": f, "label": tr(k).split(" ")[0] if f == "rows_ok" else tr(k), "field": f}
-                            for f, k in cols
-                        ],
+                        columns=[{"name": f, "label": tr(k), "field": f} for f, k in cols],
                         rows=rows,
                         row_key="id",
                     ).props("flat dense bordered").classes("w-full")
 
-            ui.upload(label=tr("import.upload"), on_upload=on_upload, auto_upload=True, max_files=1).props(
-                "accept=.csv,.xlsx,.xls,.txt data-testid=upload"
-            ).classes("w-96")
+            with upload_slot:
+                ui.upload(label=tr("import.upload"), on_upload=on_upload, auto_upload=True, max_files=1).props(
+                    "accept=.csv,.xlsx,.xls,.txt data-testid=upload"
+                ).classes("w-96")
             kind.on_value_change(lambda _: show_preview())
             poll = ui.timer(POLL_SECONDS, show_job, active=False)
             show_jobs()
