@@ -75,7 +75,7 @@ def test_same_seed_gives_identical_tables_and_other_seed_differs(tmp_path: Path)
     for run, seed in enumerate((7, 7, 8)):
         ctx = Context.open(Settings(data_dir=tmp_path / f"run{run}"))
         try:
-            seed_demo(ctx, DemoConfig(customers=300, seed=seed))
+            seed_demo(ctx, DemoConfig(customers=300, seed=seed), resolve=False)
             digests.append(table_digest(ctx, "demo"))
         finally:
             ctx.close()
@@ -220,16 +220,16 @@ def test_seeding_again_does_nothing_and_force_rebuilds(tmp_path: Path) -> None:
     ctx = Context.open(Settings(data_dir=tmp_path / "d"))
     try:
         cfg = DemoConfig(customers=200, seed=3)
-        first = seed_demo(ctx, cfg)
+        first = seed_demo(ctx, cfg, resolve=False)
         before = table_digest(ctx, "demo")
-        again = seed_demo(ctx, cfg)
+        again = seed_demo(ctx, cfg, resolve=False)
         assert first.seeded and not again.seeded and again.counts == {}
         assert table_digest(ctx, "demo") == before
         assert seeded_info(ctx, "demo")["customers"] == 200  # type: ignore[index]
         # Another brand seeded beside it is untouched by --force on demo.
-        seed_demo(ctx, DemoConfig(brand_id="other", customers=150, seed=3))
+        seed_demo(ctx, DemoConfig(brand_id="other", customers=150, seed=3), resolve=False)
         other = table_digest(ctx, "other")
-        forced = seed_demo(ctx, cfg, force=True)
+        forced = seed_demo(ctx, cfg, force=True, resolve=False)
         assert forced.seeded and forced.counts["orders"] == first.counts["orders"]
         assert table_digest(ctx, "demo") == before
         assert table_digest(ctx, "other") == other

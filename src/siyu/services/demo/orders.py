@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from siyu.services.demo.config import PRODUCTS, DemoConfig
 from siyu.services.demo.people import MARKETPLACE, STORE_CHANNEL, People, channel_index
-from siyu.services.demo.text import IntArray, daytime_seconds
+from siyu.services.demo.text import IntArray, daytime_seconds, dec, join
 
 DAY = 86_400
 MONETIZATION_WINDOW_DAYS = 30
@@ -115,6 +115,4 @@ def generate_orders(cfg: DemoConfig, people: People, added: np.ndarray, added_s:
 
 def order_ids(people: People, orders: Orders) -> pa.Array:
     """Deterministic order numbers: LY + customer number + the order's rank for that customer."""
-    from siyu.services.demo.text import dec, join
-
     return join("LY", dec(people.idx[orders.cust], 9), dec(orders.rank, 3))
