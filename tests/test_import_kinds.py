@@ -226,7 +226,7 @@ def test_wecom_contacts(ctx: Context, brand: str, tmp_path: Path) -> None:
             "添加时间": "2024-06-01 12:00:00",
             "添加方式": "扫描二维码",
             "渠道": "pc01",
-            "备注手机号": "13800138000",
+            "备注手机号": "138 0013 8000,13900139000",
             "标签": "高意向,敏感肌",
         },
         {
@@ -263,6 +263,7 @@ def test_wecom_contacts(ctx: Context, brand: str, tmp_path: Path) -> None:
     obs = ctx.warehouse.fetch("SELECT identifiers, traits->>'name' FROM identity_observations")
     assert obs[0][1] == "张三"
     assert {"type": "phone", "value": "+8613800138000"} in obs[0][0]
+    assert {"type": "phone", "value": "+8613900139000"} in obs[0][0]
     fields = {r["column"] for r in _errors(Path(job.error_report or ""))}
     assert fields == {"跟进人", "备注手机号"}
     assert run_import(ctx, brand, "wecom_contacts", path).rows_skipped == 1

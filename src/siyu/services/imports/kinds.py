@@ -525,7 +525,7 @@ def _channel_spend(row: dict[str, str | None]) -> dict[str, Any]:
     }
 
 
-_SPLIT = re.compile(r"[,，;；|、/\s]+")
+_SPLIT = re.compile(r"[,，;；|、/]+")  # remark_mobiles lists; spaces may sit inside one number
 
 
 def _wecom_contact(row: dict[str, str | None]) -> dict[str, Any]:
