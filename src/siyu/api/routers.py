@@ -16,4 +16,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import imports
 
     routers.append(imports.router)  # file imports /api/imports (jobs on Huey)
+    from siyu.api import oneid
+
+    routers.append(oneid.router)  # OneID conflicts / split /api/oneid
     return routers

@@ -54,6 +54,9 @@ def _register() -> None:
 
     app.add_typer(customers_app, name="customers")
     app.add_typer(users_app, name="users")
+    from siyu.cli.oneid import app as oneid_app
+
+    app.add_typer(oneid_app, name="oneid")
 
 
 _register()
