@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -100,3 +103,34 @@ def test_cli_import_and_map(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "no field 'nope'" in bad.output
     listed = runner.invoke(cli_app, ["import", "jobs", "acme"], env=env)
     assert listed.exit_code == 0 and "guides" in listed.output
+
+
+def test_cli_explains_a_busy_warehouse(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    c = Context.open(Settings(data_dir=data))
+    brands.create_brand(c, "acme", "Acme")
+    c.close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
+            str(data / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        path = tmp_path / "s.csv"
+        path.write_text("门店编号,门店名称\nST1,静安店\n", encoding="utf-8")
+        siyu = str(Path(sys.executable).parent / "siyu")  # a real process: DuckDB locks are per process
+        env = {**os.environ, "SIYU_DATA_DIR": str(data), "COLUMNS": "200"}
+        out = subprocess.run(
+            [siyu, "import", "stores", "acme", str(path)], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert "POST /api/imports" in out.stderr
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from siyu.cli.common import console, err_console, open_context
+from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.services.imports import ImportJobView, kind_spec, list_jobs, preview, run_import
 
@@ -56,8 +60,22 @@ def _summary(job: ImportJobView) -> None:
         console.print(f"[yellow]error report 错误报告:[/yellow] {job.error_report}")
 
 
+@contextmanager
+def _context() -> Iterator[Context]:
+    """open_context, with a clear message when a running server holds the warehouse (one DuckDB writer)."""
+    try:
+        with open_context() as ctx:
+            yield ctx
+    except duckdb.IOException as exc:
+        err_console.print(
+            f"[red]error:[/red] the warehouse is in use by another process ({exc}).\n"
+            "While `siyu serve` runs, import through the console or POST /api/imports; or stop the server first."
+        )
+        raise typer.Exit(2) from exc
+
+
 def _run(kind: str, brand: str, file: Path, mapping: list[str] | None) -> None:
-    with open_context() as ctx:
+    with _context() as ctx:
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -109,7 +127,7 @@ def online_retail(
     """The UCI Online Retail log as orders (cleaned: with CustomerID, no cancellations, qty and price > 0)."""
     from siyu.services.brands import ensure_brand
 
-    with open_context() as ctx:
+    with _context() as ctx:
         ensure_brand(ctx, brand, "Online Retail (UCI)")
     _run("online_retail", brand, file, None)
 
@@ -139,7 +157,7 @@ def preview_cmd(kind: str = typer.Argument(..., help="import kind"), file: Path 
 @app.command("jobs")
 def jobs(brand: str = typer.Argument(..., help="brand id"), limit: int = 20) -> None:
     """List a brand's import jobs. 导入记录"""
-    with open_context() as ctx:
+    with _context() as ctx:
         table = Table("job", "kind", "status", "rows", "ok", "skipped", "failed", "file", "created")
         for j in list_jobs(ctx, brand, limit):
             table.add_row(
