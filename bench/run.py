@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS: list[str] = ["demo_seed", "import_online_retail", "customer360", "oneid"]  # module names under bench/, each with run() -> dict
+# module names under bench/, each with run() -> dict
+BENCHMARKS: list[str] = ["demo_seed", "import_online_retail", "customer360", "oneid"]
 
 
 def main(names: list[str]) -> int:
