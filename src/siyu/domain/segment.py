@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -42,6 +42,8 @@ TRAIT_IDENTIFIERS: dict[str, str] = {
 }
 
 _EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,9 @@ def parse_time(value: object, field: str) -> int | None:
         raise MessageRejected(
             field, f"{field} {value[:40]!r} is not an ISO-8601 time; send e.g. 2024-05-01T08:00:00.000Z"
         ) from None
-    return to_micros(parsed)
+    if parsed.tzinfo is None:
+        return (parsed - _EPOCH) // _MICRO
+    return (parsed - _EPOCH_UTC) // _MICRO
 
 
 def corrected_timestamp(original: int | None, sent_at: int | None, received_at: int) -> int:
@@ -173,6 +177,8 @@ def _observation(
     traits_json: str | None,
 ) -> Observation | None:
     """Which identifiers this message links (see the OneID contract)."""
+    if type_ != "identify" and type_ != "alias" and (user_id is None or anonymous_id is None):
+        return None  # one identifier alone links nothing
     ids: list[dict[str, str]] = []
     if type_ == "alias":
         # previousId is the anonymousId when the message says so, otherwise an earlier userId.
