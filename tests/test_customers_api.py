@@ -255,3 +255,19 @@ def test_merged_away_id_redirects_and_merge_history(api: Any) -> None:
     assert body["customer_id"] == s.wang
     assert any(m["absorbed_customer_id"] == s.absorbed for m in body["merges"])
     assert httpx.get(f"{base}/api/customers/nobody", headers=h).status_code == 404
+
+
+def test_console_mount_keeps_api_docs_and_ingestion(ctx: Context) -> None:
+    seed(ctx)
+    with live_server(create_app(ctx)) as base:
+        root = httpx.get(f"{base}/")
+        assert root.status_code == 307 and root.headers["location"] == "/console/"
+        assert httpx.get(f"{base}/console/", follow_redirects=True).url.path == "/console/login"
+        assert "私域" in httpx.get(f"{base}/console/login").text
+        assert httpx.get(f"{base}/docs").status_code == 200
+        paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+        assert "/api/customers/{customer_id}" in paths and any(p.startswith("/v1/") for p in paths)
+        assert httpx.post(f"{base}/v1/track", json={}).status_code in (400, 401)  # ingestion answers, not 404
+        assert httpx.get(f"{base}/api/customers").status_code == 401
+        h = _token(base, "admin")
+        assert httpx.get(f"{base}/api/customers", headers=h).json()["total"] == 3
