@@ -115,3 +115,20 @@ def test_failed_job_is_recorded(ctx: Context, tmp_path: Path) -> None:
         consumer.stop(graceful=True)
     assert job.status == "failed"
     assert "does not exist" in job.message and job.finished_at is not None
+
+
+def test_api_lifespan_runs_the_consumer_unless_off(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siyu.api.app import create_app
+    from tests.support.live import live_server
+
+    brands.create_brand(ctx, "acme", "Acme")
+    monkeypatch.setenv("SIYU_HUEY_CONSUMER", "off")
+    with live_server(create_app(ctx, with_console=False)):
+        job_id = submit_import(ctx, "acme", "customers", _customers_file(tmp_path))
+        time.sleep(1.5)
+        assert get_job(ctx, job_id).status == "pending"  # nobody consumes
+    monkeypatch.delenv("SIYU_HUEY_CONSUMER")
+    with live_server(create_app(ctx, with_console=False)):
+        assert _wait(ctx, job_id).status == "done"  # the queued job runs once the app consumes
