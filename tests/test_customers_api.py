@@ -271,3 +271,21 @@ def test_console_mount_keeps_api_docs_and_ingestion(ctx: Context) -> None:
         assert httpx.get(f"{base}/api/customers").status_code == 401
         h = _token(base, "admin")
         assert httpx.get(f"{base}/api/customers", headers=h).json()["total"] == 3
+
+
+def test_concurrent_requests_all_answer(api: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, s = api
+    h = _token(base, "admin")
+
+    def hit(i: int) -> tuple[int, int]:
+        if i % 2:
+            r = httpx.get(f"{base}/api/customers", headers=h, params={"q": "张三"}, timeout=60)
+            return r.status_code, r.json()["total"]
+        r = httpx.get(f"{base}/api/customers/{s.zhang}", headers=h, timeout=60)
+        return r.status_code, r.json()["events"]["total"]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = set(pool.map(hit, range(32)))
+    assert results == {(200, 1), (200, 25)}

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -104,6 +105,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_tls = threading.local()
+
+
+def _table(ctx: Context, name: str) -> ir.Table:
+    """A warehouse table bound to this thread's DuckDB cursor.
+
+    The shared ``Warehouse.ibis`` backend wraps a single cursor; concurrent requests (API thread pool, console
+    event loop) executing on it fail, so each thread builds its expressions on its own cursor.
+    """
+    cur = ctx.warehouse.cursor()
+    backend = getattr(_tls, "backend", None)
+    if backend is None or backend.con is not cur:
+        backend = ibis.duckdb.from_connection(cur)
+        _tls.backend = backend
+    return backend.table(name)
+
+
 def _records(expr: ir.Table) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = expr.to_pyarrow().to_pylist()
     return rows
@@ -126,8 +144,8 @@ def guide_scope(ctx: Context, user: User) -> ir.Table | None:
     """Customer ids (column ``customer_id``) the user may see, or None when the user sees the whole brand."""
     if user.role != Role.GUIDE:
         return None
-    rel = ctx.warehouse.table("relations")
-    ids = ctx.warehouse.table("identities")
+    rel = _table(ctx, "relations")
+    ids = _table(ctx, "identities")
     rel = rel.filter(rel.brand_id == user.brand_id, rel.state == "active", rel.guide_id == (user.guide_id or ""))
     ids = ids.filter(ids.brand_id == user.brand_id, ids.id_type == IdType.EXTERNAL_USERID.value)
     return rel.join(ids, rel.external_userid == ids.id_value).select(ids.customer_id).distinct()
@@ -143,7 +161,7 @@ def _canonical_id(ctx: Context, brand_id: str, customer_id: str) -> str:
     if resolver is not None:
         found = resolver(ctx, brand_id, customer_id)
         return str(found) if found else customer_id
-    merges = ctx.warehouse.table("identity_merges")
+    merges = _table(ctx, "identity_merges")
     current, seen = customer_id, {customer_id}
     for _ in range(20):
         step = merges.filter(
@@ -164,7 +182,7 @@ def resolve_customer(ctx: Context, user: User, customer_id: str) -> str:
     cannot probe for other guides' customers).
     """
     cid = _canonical_id(ctx, user.brand_id, customer_id)
-    cust = ctx.warehouse.table("customers")
+    cust = _table(ctx, "customers")
     expr = cust.filter(cust.brand_id == user.brand_id, cust.customer_id == cid)
     scope = guide_scope(ctx, user)
     if scope is not None:
@@ -177,21 +195,20 @@ def resolve_customer(ctx: Context, user: User, customer_id: str) -> str:
 def search_customers(ctx: Context, user: User, q: str = "", page: int = 1, page_size: int = 20) -> SearchResult:
     """Search customers by phone, name (substring), customer id, any identifier value or tag name."""
     _check_paging(page, page_size, "page_size", MAX_PAGE_SIZE)
-    wh = ctx.warehouse
     brand = user.brand_id
-    cust = wh.table("customers")
+    cust = _table(ctx, "customers")
     expr = cust.filter(cust.brand_id == brand)
     query = q.strip()
     if query:
-        ids = wh.table("identities")
+        ids = _table(ctx, "identities")
         ids = ids.filter(ids.brand_id == brand)
         values = {query}
         if _PHONE_LIKE.match(query):
             with contextlib.suppress(IdentifierError):
                 values.add(normalize(IdType.PHONE.value, query).value)
         by_identifier = ids.filter(ids.id_value.isin(list(values))).select("customer_id")
-        tags = wh.table("tags")
-        itags = wh.table("identifier_tags")
+        tags = _table(ctx, "tags")
+        itags = _table(ctx, "identifier_tags")
         tags = tags.filter(tags.brand_id == brand, tags.name.lower() == query.lower())
         itags = itags.filter(itags.brand_id == brand)
         tagged = itags.join(tags, itags.tag_id == tags.tag_id).select(itags.id_type, itags.id_value)
@@ -218,7 +235,7 @@ def search_customers(ctx: Context, user: User, q: str = "", page: int = 1, page_
 
 
 def _customer_identities(ctx: Context, brand: str, cid: str) -> ir.Table:
-    ids = ctx.warehouse.table("identities")
+    ids = _table(ctx, "identities")
     return ids.filter(ids.brand_id == brand, ids.customer_id == cid)
 
 
@@ -230,7 +247,7 @@ def customer_events(
     ids = _customer_identities(ctx, brand, cid)
     user_ids = ids.filter(ids.id_type == IdType.USER_ID.value).select("id_value")
     anon_ids = ids.filter(ids.id_type == IdType.ANONYMOUS_ID.value).select("id_value")
-    ev = ctx.warehouse.table("events")
+    ev = _table(ctx, "events")
     ev = ev.filter(ev.brand_id == brand, ev.user_id.isin(user_ids.id_value) | ev.anonymous_id.isin(anon_ids.id_value))
     total = _count(ev)
     rows = _records(
@@ -252,9 +269,8 @@ def get_customer_360(
     """The 360 view of one customer the user may see (merged-away ids resolve to the survivor)."""
     _check_paging(events_page, events_limit, "events_limit", MAX_EVENTS_LIMIT, page_field="events_page")
     cid = resolve_customer(ctx, user, customer_id)
-    wh = ctx.warehouse
     brand = user.brand_id
-    cust = wh.table("customers")
+    cust = _table(ctx, "customers")
     profile = _records(cust.filter(cust.brand_id == brand, cust.customer_id == cid))[0]
     profile.pop("brand_id", None)
     if isinstance(profile.get("traits"), str):
@@ -265,8 +281,8 @@ def get_customer_360(
         ids.select("id_type", "id_value", "first_seen_at", "last_seen_at").order_by(["id_type", "id_value"])
     )
 
-    rel = wh.table("relations")
-    guides = wh.table("guides")
+    rel = _table(ctx, "relations")
+    guides = _table(ctx, "guides")
     rel = rel.filter(rel.brand_id == brand)
     ext = ids.filter(ids.id_type == IdType.EXTERNAL_USERID.value)
     rel = rel.join(ext, rel.external_userid == ext.id_value).select(rel)
@@ -284,8 +300,8 @@ def get_customer_360(
     )
     relations = _records(rel.order_by([rel.state, ibis.desc(rel.added_at)]))
 
-    tags_t = wh.table("tags")
-    itags = wh.table("identifier_tags")
+    tags_t = _table(ctx, "tags")
+    itags = _table(ctx, "identifier_tags")
     itags = itags.filter(itags.brand_id == brand)
     on_ids = itags.join(ids, [itags.id_type == ids.id_type, itags.id_value == ids.id_value]).select(
         itags.tag_id, itags.source, itags.created_at
@@ -300,8 +316,8 @@ def get_customer_360(
         .order_by("name")
     )
 
-    orders_t = wh.table("orders")
-    lines = wh.table("order_lines")
+    orders_t = _table(ctx, "orders")
+    lines = _table(ctx, "order_lines")
     orders_t = orders_t.filter(orders_t.brand_id == brand)
     own = orders_t.join(ids, [orders_t.customer_ref_type == ids.id_type, orders_t.customer_ref == ids.id_value]).select(
         orders_t
@@ -324,7 +340,7 @@ def get_customer_360(
 
     events, events_total = customer_events(ctx, brand, cid, events_page, events_limit)
 
-    merges_t = wh.table("identity_merges")
+    merges_t = _table(ctx, "identity_merges")
     merges = _records(
         merges_t.filter(
             merges_t.brand_id == brand,
