@@ -314,3 +314,24 @@ def test_jobs_on_both_state_backends(any_ctx: Context, tmp_path: Path) -> None:
     assert {j.id for j in jobs} == {first.id, second.id}
     assert get_job(any_ctx, first.id).mapping == {"store_id": "门店编号", "name": "门店名称"}
     assert get_job(any_ctx, first.id).finished_at is not None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_title_rows_above_the_header_are_skipped(ctx: Context, brand: str, tmp_path: Path, fmt: str) -> None:
+    grid = [
+        ["企业微信客户导出 2024-06-30", None, None],
+        [None, None, None],
+        ["手机号", "姓名", None],
+        ["13800138000", "张三", "x"],
+        ["999", "李四", None],
+    ]
+    path = tmp_path / f"titled.{fmt}"
+    frame = pd.DataFrame(grid)
+    if fmt == "csv":
+        frame.to_csv(path, index=False, header=False, encoding="gbk")
+    else:
+        frame.to_excel(path, index=False, header=False)
+    assert preview(path, "customers")["mapping"]["phone"] == "手机号"
+    job = run_import(ctx, brand, "customers", path)
+    assert (job.rows_ok, job.rows_failed) == (1, 1)
+    assert _errors(Path(job.error_report or ""))[0]["row"] == "5"  # the spreadsheet row of 李四

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +13,7 @@ import pandas as pd
 from siyu.services.errors import SiyuError
 
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig also reads plain utf-8; gb18030 is a superset of gbk
+HEADER_SCAN_ROWS = 10
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet"}
 
 
@@ -54,21 +58,51 @@ def _cell(value: object) -> str | None:
     return text or None
 
 
+def header_index(rows: list[list[object]]) -> int:
+    """Which of the first rows holds the headers: the first nearly as full as the fullest (skips title rows)."""
+    counts = [sum(1 for v in row if _cell(v) is not None) for row in rows]
+    if not counts:
+        return 0
+    most = max(counts)
+    need = most if most < 3 else min(most - 1, -(-4 * most // 5))  # a header may leave a column unnamed
+    return next(i for i, c in enumerate(counts) if c >= need)
+
+
+def _csv_head(path: Path, encoding: str, sep: str) -> list[list[object]]:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding=encoding, newline="") as fh:  # type: ignore[operator]
+        return [list(r) for r in itertools.islice(csv.reader(fh, delimiter=sep), HEADER_SCAN_ROWS)]
+
+
 def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
-    """Read a whole file (or its first ``nrows`` rows) as strings; raise SiyuError when it cannot be read."""
+    """Read a whole file (or its first ``nrows`` rows) as strings; raise SiyuError when it cannot be read.
+
+    Title rows above the header row (common in exported spreadsheets) are skipped; ``frame.attrs["first_row"]``
+    is the file row number of the first data row (as a spreadsheet numbers it; 1 for Parquet).
+    """
     path = Path(path)
     if not path.is_file():
         raise SiyuError(f"file {str(path)!r} does not exist", field="file")
     fmt = file_format(path)
+    first_row = 1
     try:
         if fmt == "csv":
             sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
             last: Exception | None = None
             for enc in CSV_ENCODINGS:
                 try:
+                    skip = header_index(_csv_head(path, enc, sep))
                     frame = pd.read_csv(
-                        path, dtype=str, keep_default_na=False, encoding=enc, sep=sep, nrows=nrows, na_values=[]
+                        path,
+                        dtype=str,
+                        keep_default_na=False,
+                        encoding=enc,
+                        sep=sep,
+                        nrows=nrows,
+                        na_values=[],
+                        skiprows=skip,
                     )
+                    first_row = skip + 2
                     break
                 except UnicodeDecodeError as exc:
                     last = exc
@@ -77,7 +111,10 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
                     f"{path.name}: cannot decode the text ({last}); save it as UTF-8 or GBK CSV", field="file"
                 )
         elif fmt == "xlsx":
-            frame = pd.read_excel(path, dtype=str, nrows=nrows, engine="openpyxl")
+            head = pd.read_excel(path, dtype=str, nrows=HEADER_SCAN_ROWS, header=None, engine="openpyxl")
+            skip = header_index(head.values.tolist())
+            frame = pd.read_excel(path, dtype=str, nrows=nrows, engine="openpyxl", header=skip)
+            first_row = skip + 2
         else:
             frame = pd.read_parquet(path)
             if nrows is not None:
@@ -86,4 +123,6 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise SiyuError(f"{path.name}: cannot read the {fmt} file ({exc})", field="file") from exc
-    return _clean(frame)
+    out = _clean(frame)
+    out.attrs["first_row"] = first_row
+    return out

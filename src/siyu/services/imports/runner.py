@@ -154,7 +154,7 @@ def create_job(
     else:
         name = kind_spec(kind).name
         file_format(path)
-        head = read_table(path, nrows=1)
+        head = read_table(path, nrows=1)  # headers (after any title rows)
         resolved = resolve_mapping(name, [str(c) for c in head.columns], mapping)
     job_id = uuid.uuid4().hex[:16]
     with ctx.sessions() as s:
@@ -321,7 +321,7 @@ def _execute_generic(ctx: Context, job: ImportJobView, progress: Progress | None
         raise SiyuError(f"the file no longer has column(s) {', '.join(missing)}", field="mapping")
     total = len(frame)
     _update(ctx, job.id, rows_total=total)
-    first_row = 1 if file_format(path) == "parquet" else 2
+    first_row = int(frame.attrs.get("first_row", 2))
     parser = PARSERS[spec.name]
     fields = list(mapping)
     columns = [frame[mapping[f]].tolist() for f in fields]
