@@ -52,6 +52,22 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
 def run(seconds: float = 18.0, connections: int = 4) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
     tmp = Path(tempfile.mkdtemp(prefix="siyu-bench-ingest-"))
@@ -76,6 +92,7 @@ def run(seconds: float = 18.0, connections: int = 4) -> dict[str, Any]:
                 time.sleep(0.2)
         else:
             raise RuntimeError("siyu serve did not start")
+        cpu0, load0 = _cpu_seconds(server.pid), _load()
         client = subprocess.run(
             [sys.executable, "-m", "bench.ingest_client", base, key, str(seconds), str(connections)],
             cwd=ROOT,
@@ -84,6 +101,7 @@ def run(seconds: float = 18.0, connections: int = 4) -> dict[str, Any]:
             check=True,
             timeout=seconds + 120,
         )
+        cpu1, load1 = _cpu_seconds(server.pid), _load()
     finally:
         server.send_signal(signal.SIGINT)  # graceful: uvicorn stops, ctx.close() flushes the writer
         try:
@@ -129,6 +147,11 @@ def run(seconds: float = 18.0, connections: int = 4) -> dict[str, Any]:
         "identity_observations": observations,
         "identities_resolved": identities,
         "cpu_cores": os.cpu_count(),
+        "server_cpu_s": round(cpu1 - cpu0, 2) if cpu0 is not None and cpu1 is not None else None,
+        "server_cpu_us_per_event": round(1e6 * (cpu1 - cpu0) / max(1, out["acked_events"]), 1)
+        if cpu0 is not None and cpu1 is not None
+        else None,
+        "load_avg_1m_before_after": [load0, load1],
     }
 
 

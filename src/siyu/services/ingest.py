@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 WRITER_KEY = "ingest_writer"
 LIMITER_KEY = "ingest_rate_limiter"
 MAX_ROWS_PER_COMMIT = 50_000
+# DuckDB checkpoints the WAL inside the commit that crosses this size, stalling every ack of that group for up
+# to a second; the writer raises the threshold and checkpoints itself when ingestion is idle instead.
+WAL_CHECKPOINT_THRESHOLD = "512MB"
+IDLE_CHECKPOINT_SECONDS = 2.0
 
 
 class PayloadTooLarge(SiyuError):
@@ -271,6 +275,8 @@ class WriterStats:
     resolve_runs: int = 0
     resolve_errors: int = 0
     write_seconds: float = 0.0
+    max_write_seconds: float = 0.0
+    checkpoints: int = 0
 
 
 class IngestWriter:
@@ -299,10 +305,21 @@ class IngestWriter:
         return job.future
 
     def _run(self) -> None:
+        cur = self.ctx.warehouse.cursor()
+        try:
+            cur.execute(f"SET checkpoint_threshold = '{WAL_CHECKPOINT_THRESHOLD}'")
+        except Exception:  # an older DuckDB without the setting keeps its default
+            log.warning("could not raise DuckDB checkpoint_threshold", exc_info=True)
+        dirty = False
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=IDLE_CHECKPOINT_SECONDS if dirty else None)
+            except queue.Empty:
+                dirty = not self._checkpoint(cur)
+                continue
             if job is None:
                 return
+            dirty = True
             jobs = [job]
             n = len(job.rows)
             stop = False
@@ -319,6 +336,16 @@ class IngestWriter:
             self._commit(jobs)
             if stop:
                 return
+
+    def _checkpoint(self, cur: Any) -> bool:
+        """Fold the WAL into the database file while no request waits; True when done."""
+        try:
+            cur.execute("CHECKPOINT")
+        except Exception:  # another transaction is open (e.g. OneID): try again at the next idle moment
+            log.debug("idle checkpoint skipped", exc_info=True)
+            return False
+        self.stats.checkpoints += 1
+        return True
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:
@@ -398,7 +425,9 @@ class IngestWriter:
         st.events_received += len(ev)
         st.events_stored += inserted_n
         st.observations += new_obs
-        st.write_seconds += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        st.write_seconds += took
+        st.max_write_seconds = max(st.max_write_seconds, took)
         if new_obs:
             self._resolver.trigger({o[1] for o in obs})
 
