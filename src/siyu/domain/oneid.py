@@ -136,14 +136,18 @@ def resolve(
     policy: OneIdPolicy,
     must_not_link: Iterable[tuple[Key, Key]] = (),
     restrict_to: set[Key] | None = None,
+    shared: set[Key] | None = None,
 ) -> Resolution:
     """Partition the identifiers of ``observations`` into people.
 
     ``restrict_to`` limits the nodes (and links) to those identifiers; shared-value detection still counts
-    every observation given.  Evidence of a link is the first observation (by position) that shows it.
+    every observation given (unless the caller passes ``shared``, e.g. computed set-based by the warehouse).
+    Evidence of a link is the first observation (by position) that shows it.
     """
     types = TypeTable(policy)
-    shared = shared_values(observations, policy)
+    if shared is None:
+        shared = shared_values(observations, policy)
+    trust_of = {t: types.get(t)[0] for t in {k[0] for ids in observations for k in ids}}
     # intern identifiers; -1 marks identifiers that never link (trust 0, shared, outside restrict_to)
     raw: dict[Key, int] = {}
     raw_nodes: list[Key] = []
@@ -153,7 +157,7 @@ def resolve(
         for k in ids:
             j = raw.get(k)
             if j is None:
-                if k in shared or types.get(k[0])[0] <= 0 or (restrict_to is not None and k not in restrict_to):
+                if k in shared or trust_of[k[0]] <= 0 or (restrict_to is not None and k not in restrict_to):
                     j = -1
                 else:
                     j = len(raw_nodes)
@@ -169,7 +173,7 @@ def resolve(
         rank[j] = r
     nodes = [raw_nodes[j] for j in order]
     index = {k: i for i, k in enumerate(nodes)}
-    trust = [types.get(k[0])[0] for k in nodes]
+    trust = [trust_of[k[0]] for k in nodes]
     obs_nodes = [sorted({rank[j] for j in row}) for row in obs_raw]
 
     pairs: dict[int, int] = {}

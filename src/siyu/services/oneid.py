@@ -440,7 +440,8 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
                 "SELECT customer_id, created_at FROM customers WHERE brand_id = ?", [brand_id]
             ).fetchall()
         }
-        res = algo.resolve([o.identifiers for o in obs], policy, splits)
+        shared = _shared_in_warehouse(cur, brand_id, types)
+        res = algo.resolve([o.identifiers for o in obs], policy, splits, shared=shared)
         say(f"resolved {len(res.nodes)} identifiers, {len(res.links)} links, {len(res.blocked)} conflicts")
         comps = res.components()
         nodes = res.nodes
@@ -489,10 +490,11 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
         cust_of_node = [cid_of_root[r] for r in res.root]
         trust = [types.get(k[0])[0] for k in nodes]
         profiles: dict[str, _Profile] = {c: _Profile() for c in cid_of_root.values()}
+        contact_node = [k[0] in ("phone", "email") for k in nodes]
         for oi in sorted(range(len(obs)), key=lambda i: (obs[i].observed_at, obs[i].obs_id)):
             members = res.obs_nodes[oi]
-            if not members:
-                continue
+            if not members or not (obs[oi].traits or any(contact_node[m] for m in members)):
+                continue  # created_at comes from the identities' first seen; nothing else to learn
             top = min(members, key=lambda m: (-trust[m], m))
             owner = cust_of_node[top]
             profiles[owner].observe(obs[oi], [nodes[m] for m in members if cust_of_node[m] == owner])
@@ -526,35 +528,16 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
         say(f"writing {len(nodes)} identities, {len(cust_rows)} customers")
         last_obs = max((o.obs_id for o in obs), default=_watermark(cur, brand_id))
         with wh.transaction() as tx:
-            tx.execute("DELETE FROM identities WHERE brand_id = ?", [brand_id])
-            tx.register("_oneid_assign", assign)
-            try:
-                # first/last seen per identifier are aggregated by DuckDB over all observations
-                tx.execute(
-                    """INSERT INTO identities (brand_id, id_type, id_value, customer_id, first_seen_at, last_seen_at)
-                       SELECT ?, a.t, a.v, a.c, s.f, s.l FROM _oneid_assign a LEFT JOIN (
-                           SELECT i.type AS t, i.value AS v, min(observed_at) AS f, max(observed_at) AS l
-                           FROM (SELECT observed_at, unnest(identifiers) AS i FROM identity_observations
-                                 WHERE brand_id = ?) GROUP BY 1, 2) s
-                       ON a.t = s.t AND a.v = s.v""",
-                    [brand_id, brand_id],
-                )
-            finally:
-                tx.unregister("_oneid_assign")
-            tx.execute("DELETE FROM customers WHERE brand_id = ?", [brand_id])
-            _insert_rows(tx, "customers", cust_rows, _CUSTOMER_SCHEMA)
-            # created_at = first seen of any of the person's identifiers (also for people owning no observation)
-            tx.execute(
-                """UPDATE customers SET created_at = x.f, updated_at = coalesce(updated_at, x.f)
-                   FROM (SELECT customer_id, min(first_seen_at) AS f, max(last_seen_at) AS l FROM identities
-                         WHERE brand_id = ? GROUP BY 1) x
-                   WHERE customers.brand_id = ? AND customers.customer_id = x.customer_id""",
-                [brand_id, brand_id],
-            )
+            _sync_identities(tx, brand_id, assign)
+            say("identities written")
+            _sync_customers(tx, brand_id, pa.Table.from_pylist(cust_rows, schema=_CUSTOMER_SCHEMA))
+            say("customers written")
             tx.execute("DELETE FROM identity_conflicts WHERE brand_id = ? AND resolved_at IS NULL", [brand_id])
             _insert_rows(tx, "identity_conflicts", conflicts, _CONFLICT_SCHEMA)
             _insert_rows(tx, "identity_merges", merges, _MERGE_SCHEMA)
             _set_watermark(tx, brand_id, last_obs)
+            say("committing")
+        say("committed")
     return ResolveStats(
         brand_id=brand_id,
         mode="rebuild",
@@ -567,6 +550,111 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
         last_obs_id=last_obs,
         elapsed_ms=round((time.perf_counter() - t0) * 1000, 2),
     )
+
+
+def _shared_in_warehouse(cur: duckdb.DuckDBPyConnection, brand_id: str, types: algo.TypeTable) -> set[Key]:
+    """``siyu.domain.oneid.shared_values`` computed set-based by DuckDB over all of a brand's observations."""
+    present = _observed_types(cur, brand_id)
+    limits = {t: types.get(t)[2] for t in present if types.get(t)[2] is not None}
+    anchors = [t for t in present if types.get(t)[3]]
+    if not limits or not anchors:
+        return set()
+    lim = pa.table({"t": list(limits), "n": [int(v or 0) for v in limits.values()]})
+    cur.register("_oneid_limits", lim)
+    try:
+        rows = cur.execute(
+            """WITH f AS (SELECT obs_id, unnest(identifiers) AS i FROM identity_observations WHERE brand_id = ?),
+                    s AS (SELECT obs_id, i.type AS t, i.value AS v FROM f WHERE list_contains(?, i.type)),
+                    a AS (SELECT obs_id, i.type AS t, i.value AS v FROM f WHERE list_contains(?, i.type)),
+                    c AS (SELECT s.t, s.v, a.t AS at, count(DISTINCT a.v) AS n FROM s JOIN a USING (obs_id)
+                          WHERE NOT (s.t = a.t AND s.v = a.v) GROUP BY 1, 2, 3)
+               SELECT DISTINCT c.t, c.v FROM c JOIN _oneid_limits l ON c.t = l.t WHERE c.n > l.n""",
+            [brand_id, list(limits), anchors],
+        ).fetchall()
+    finally:
+        cur.unregister("_oneid_limits")
+    return {(t, v) for t, v in rows}
+
+
+def _sync_identities(tx: duckdb.DuckDBPyConnection, brand_id: str, assign: pa.Table) -> None:
+    """Make the brand's identities equal to ``assign`` (t, v, c) with first/last seen aggregated from the
+    observations, touching only rows that change (a full delete + insert is slow to commit in DuckDB)."""
+    tx.register("_oneid_assign", assign)
+    try:
+        tx.execute(
+            """CREATE OR REPLACE TEMP TABLE _oneid_target AS
+               SELECT a.t, a.v, a.c, s.f, s.l FROM _oneid_assign a LEFT JOIN (
+                   SELECT i.type AS t, i.value AS v, min(observed_at) AS f, max(observed_at) AS l
+                   FROM (SELECT observed_at, unnest(identifiers) AS i FROM identity_observations
+                         WHERE brand_id = ?) GROUP BY 1, 2) s
+               ON a.t = s.t AND a.v = s.v""",
+            [brand_id],
+        )
+    finally:
+        tx.unregister("_oneid_assign")
+    tx.execute(
+        """DELETE FROM identities WHERE brand_id = ? AND NOT EXISTS (
+               SELECT 1 FROM _oneid_target t WHERE t.t = identities.id_type AND t.v = identities.id_value)""",
+        [brand_id],
+    )
+    tx.execute(
+        """UPDATE identities SET customer_id = t.c, first_seen_at = t.f, last_seen_at = t.l FROM _oneid_target t
+           WHERE identities.brand_id = ? AND identities.id_type = t.t AND identities.id_value = t.v
+             AND (identities.customer_id <> t.c OR identities.first_seen_at IS DISTINCT FROM t.f
+                  OR identities.last_seen_at IS DISTINCT FROM t.l)""",
+        [brand_id],
+    )
+    tx.execute(
+        """INSERT INTO identities (brand_id, id_type, id_value, customer_id, first_seen_at, last_seen_at)
+           SELECT ?, t.t, t.v, t.c, t.f, t.l FROM _oneid_target t WHERE NOT EXISTS (
+               SELECT 1 FROM identities i WHERE i.brand_id = ? AND i.id_type = t.t AND i.id_value = t.v)""",
+        [brand_id, brand_id],
+    )
+    tx.execute("DROP TABLE _oneid_target")
+
+
+def _sync_customers(tx: duckdb.DuckDBPyConnection, brand_id: str, rows: pa.Table) -> None:
+    """Make the brand's customers equal to ``rows`` (created_at = first seen of their identifiers), touching only
+    rows that change."""
+    tx.register("_oneid_cust", rows)
+    try:
+        tx.execute(
+            """CREATE OR REPLACE TEMP TABLE _oneid_ctarget AS
+               SELECT r.* REPLACE (coalesce(x.f, r.created_at) AS created_at,
+                                   coalesce(r.updated_at, x.f, r.created_at) AS updated_at)
+               FROM _oneid_cust r LEFT JOIN (
+                   SELECT customer_id, min(first_seen_at) AS f FROM identities WHERE brand_id = ? GROUP BY 1) x
+               ON r.customer_id = x.customer_id""",
+            [brand_id],
+        )
+    finally:
+        tx.unregister("_oneid_cust")
+    tx.execute(
+        """DELETE FROM customers WHERE brand_id = ? AND NOT EXISTS (
+               SELECT 1 FROM _oneid_ctarget t WHERE t.customer_id = customers.customer_id)""",
+        [brand_id],
+    )
+    cols = [c for c in _CUSTOMER_SCHEMA.names if c not in ("brand_id", "customer_id")]
+    sets = ", ".join(f"{c} = {'CAST(t.traits AS JSON)' if c == 'traits' else 't.' + c}" for c in cols)
+    differs = " OR ".join(
+        "CAST(customers.traits AS VARCHAR) IS DISTINCT FROM t.traits"
+        if c == "traits"
+        else f"customers.{c} IS DISTINCT FROM t.{c}"
+        for c in cols
+    )
+    tx.execute(
+        f"""UPDATE customers SET {sets} FROM _oneid_ctarget t
+            WHERE customers.brand_id = ? AND customers.customer_id = t.customer_id AND ({differs})""",
+        [brand_id],
+    )
+    select = ", ".join("CAST(t.traits AS JSON)" if c == "traits" else f"t.{c}" for c in _CUSTOMER_SCHEMA.names)
+    tx.execute(
+        f"""INSERT INTO customers ({", ".join(_CUSTOMER_SCHEMA.names)})
+            SELECT {select} FROM _oneid_ctarget t WHERE NOT EXISTS (
+                SELECT 1 FROM customers c WHERE c.brand_id = ? AND c.customer_id = t.customer_id)""",
+        [brand_id],
+    )
+    tx.execute("DROP TABLE _oneid_ctarget")
 
 
 # --------------------------------------------------------------------------------------------------- incremental
@@ -653,13 +741,17 @@ def _load_index(ctx: Context, brand_id: str, policy: OneIdPolicy, watermark: int
     return _Index(types, watermark, cust_of, members, created, forb, co, shared, open_conflicts)
 
 
-def observed_types(ctx: Context, brand_id: str) -> list[str]:
-    """Identifier types present in a brand's observations."""
-    rows = ctx.warehouse.fetch(
+def _observed_types(cur: duckdb.DuckDBPyConnection, brand_id: str) -> list[str]:
+    rows = cur.execute(
         "SELECT DISTINCT i.type FROM (SELECT unnest(identifiers) AS i FROM identity_observations WHERE brand_id = ?)",
         [brand_id],
-    )
+    ).fetchall()
     return sorted(r[0] for r in rows)
+
+
+def observed_types(ctx: Context, brand_id: str) -> list[str]:
+    """Identifier types present in a brand's observations."""
+    return _observed_types(ctx.warehouse.cursor(), brand_id)
 
 
 def warm(ctx: Context, brand_id: str) -> None:
