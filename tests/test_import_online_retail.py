@@ -52,3 +52,39 @@ def test_online_retail_reference_figures(ctx: Context, shared_dir: Path) -> None
     again = run_import(ctx, "retail", "online_retail", path)
     assert (again.rows_ok, again.rows_skipped) == (0, 541_909)
     assert int(lines.count().execute()) == 397_884
+
+
+def test_cli_online_retail_cleaning_rules(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from siyu.cli.main import app
+    from siyu.config import Settings
+
+    path = tmp_path / "retail.csv"
+    path.write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+        "536365,71053,LANTERN,2,2010-12-01 08:26:00,3.333,17850.0,United Kingdom\n"
+        "536366,22633,WARMER,6,2010-12-01 08:28:00,1.85,,United Kingdom\n"  # no CustomerID
+        "C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom\n"  # cancellation
+        "536380,22961,JAM,0,2010-12-01 09:41:00,1.45,14527.0,United Kingdom\n"  # quantity 0
+        "536381,22139,SET,1,2010-12-01 09:45:00,0,15311.0,United Kingdom\n"  # price 0
+        "536382,10002,BUS,12,2010-12-01 09:45:00,0.85,15311.0,United Kingdom\n",
+        encoding="utf-8",
+    )
+    env = {"SIYU_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    out = CliRunner().invoke(app, ["import", "online-retail", str(path), "--brand", "uk"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "3 order lines in 2 orders" in out.output and "1 cancellations" in out.output
+    ctx = Context.open(Settings(data_dir=tmp_path / "data"))
+    try:
+        orders = ctx.warehouse.fetch("SELECT order_id, customer_ref, amount FROM orders ORDER BY 1")
+        assert orders == [("536365", "17850", Decimal("21.97")), ("536382", "15311", Decimal("10.20"))]
+        lines = ctx.warehouse.fetch("SELECT order_id, line_no, amount FROM order_lines ORDER BY 1, 2")
+        assert lines == [
+            ("536365", 1, Decimal("15.30")),
+            ("536365", 2, Decimal("6.67")),
+            ("536382", 1, Decimal("10.20")),
+        ]
+    finally:
+        ctx.close()
