@@ -426,3 +426,28 @@ def test_official_segment_python_client_works_unchanged(env: Env) -> None:
     async_client.join()
     assert errors == []
     assert env.ctx.warehouse.fetch("SELECT count(*) FROM events WHERE event = 'Queued'")[0][0] == 20
+
+
+def test_oneid_resolves_ingested_identifiers_off_the_ack_path(env: Env) -> None:
+    import time
+
+    from siyu.domain.models import Identity
+    from siyu.services import oneid
+
+    r = env.post(
+        "/v1/identify",
+        {"userId": "one-u", "anonymousId": "one-a", "traits": {"phone": "13900001111", "name": "张三"}},
+    )
+    assert r.status_code == 200
+    assert env.post("/v1/alias", {"previousId": "old-one", "userId": "one-u"}).status_code == 200
+    deadline = time.monotonic() + 20
+    found: list[str | None] = []
+    while time.monotonic() < deadline:
+        found = [
+            oneid.customer_of(env.ctx, "acme", Identity(t, v))
+            for t, v in [("user_id", "one-u"), ("anonymous_id", "one-a"), ("phone", "+8613900001111")]
+        ]
+        if all(found):
+            break
+        time.sleep(0.2)
+    assert all(found) and len(set(found)) == 1, found
