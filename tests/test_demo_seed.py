@@ -266,3 +266,18 @@ def test_window_ends_on_the_fixed_date() -> None:
     assert cfg.end_at - cfg.start_at == timedelta(days=cfg.days)
     assert DemoConfig(months=3).start == date(2026, 8, 1)
     assert isinstance(ibis.literal(cfg.end_at), ibis.expr.types.Expr)
+
+
+def test_identifiers_stay_unique_at_benchmark_scale() -> None:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from siyu.services.demo.people import phones
+    from siyu.services.demo.text import opaque
+
+    idx = np.arange(1_000_000, dtype=np.int64)
+    rng = np.random.default_rng(1)
+    for values in (phones(idx, rng), opaque(idx, 11, "oLYu", 24), opaque(idx, 15, "wmLY", 28)):
+        assert len(pc.unique(values)) == len(idx)
+    sample = phones(idx[::50_000], rng).to_pylist()
+    assert all(normalize("phone", p).value == p for p in sample)
