@@ -253,8 +253,10 @@ def test_wecom_contacts(ctx: Context, brand: str, tmp_path: Path) -> None:
     path = _write(tmp_path, "contacts", rows)
     job = run_import(ctx, brand, "wecom-contacts", path)
     assert (job.rows_ok, job.rows_failed) == (1, 2), job.message
-    rel = ctx.warehouse.fetch("SELECT external_userid, guide_id, added_at::VARCHAR, state, channel_id FROM relations")
-    assert rel == [("wmAAA", "G1", "2024-06-01 12:00:00", "active", "pc01")]
+    rel = ctx.warehouse.fetch(
+        "SELECT external_userid, guide_id, added_at::VARCHAR, state, channel_id, add_way FROM relations"
+    )
+    assert rel == [("wmAAA", "G1", "2024-06-01 12:00:00", "active", "pc01", "1")]  # 扫描二维码 → code 1
     tags = ctx.warehouse.fetch(
         "SELECT t.name FROM identifier_tags i JOIN tags t USING (brand_id, tag_id) WHERE i.id_value = 'wmAAA' "
         "ORDER BY 1"

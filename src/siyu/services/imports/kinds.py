@@ -525,6 +525,23 @@ def _channel_spend(row: dict[str, str | None]) -> dict[str, Any]:
     }
 
 
+# WeCom add_way codes (shared/reference/wecom.md); admin-console exports show the Chinese label instead.
+ADD_WAY_CODES = {
+    "未知来源": "0", "扫描二维码": "1", "扫码": "1", "搜索手机号": "2", "名片分享": "3", "群聊": "4",
+    "手机通讯录": "5", "微信联系人": "6", "来自微信的添加好友申请": "7", "微信好友申请": "7", "第三方应用": "8",
+    "安装第三方应用时自动添加的服务人员": "8", "搜索邮箱": "9", "内部成员共享": "201", "管理员/负责人分配": "202",
+    "管理员分配": "202", "负责人分配": "202",
+}  # fmt: skip
+
+
+def parse_add_way(raw: str | None) -> str | None:
+    """The WeCom add_way code for a code or a Chinese label; other text is kept as given."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    return ADD_WAY_CODES.get(text, text)
+
+
 _SPLIT = re.compile(r"[,，;；|、/]+")  # remark_mobiles lists; spaces may sit inside one number
 
 
@@ -562,7 +579,7 @@ def _wecom_contact(row: dict[str, str | None]) -> dict[str, Any]:
         "external_userid": ext.value,
         "follow_userid": row["follow_userid"],
         "added_at": parse_datetime("added_at", row.get("added_at"), required=False),
-        "add_way": row.get("add_way"),
+        "add_way": parse_add_way(row.get("add_way")),
         "state": row.get("state"),
         "identifiers": idents,
         "traits": traits,
