@@ -281,3 +281,13 @@ def test_identifiers_stay_unique_at_benchmark_scale() -> None:
         assert len(pc.unique(values)) == len(idx)
     sample = phones(idx[::50_000], rng).to_pylist()
     assert all(normalize("phone", p).value == p for p in sample)
+
+
+def test_seed_and_logins_on_both_state_backends(any_ctx: Context) -> None:
+    result = seed_demo(any_ctx, DemoConfig(customers=100, seed=9), resolve=False)
+    assert result.seeded and result.counts["customers"] == 100
+    assert {x.username for x in result.logins} >= {"admin", "operator", "guide1", "guide12"}
+    guide = authenticate(any_ctx, "guide12", "siyu-guide")
+    assert guide is not None and guide.guide_id == "g12" and guide.brand_id == "demo"
+    again = seed_demo(any_ctx, DemoConfig(customers=100, seed=9), resolve=False)
+    assert not again.seeded and len(again.logins) == len(result.logins)
