@@ -291,3 +291,30 @@ def test_merges_in_one_batch_do_not_log_fresh_customers(bctx: Context) -> None:
     stats = oneid.resolve_pending(ctx, B)
     assert (stats.customers, stats.merges) == (1, 0)
     assert len(partition(ctx)) == 1
+
+
+def test_late_commit_under_the_watermark_is_not_lost(bctx: Context) -> None:
+    """A writer that does not hold write_lock may commit a lower obs_id after a resolution: detected, rebuilt."""
+    import threading
+
+    ctx = bctx
+    inserted, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        with ctx.warehouse.transaction() as tx:
+            oneid.add_observations(tx, B, [oneid.Observation("slow", "s1", T0, (UNION, PHONE))])
+            inserted.set()
+            go.wait(10)
+        done.set()
+
+    th = threading.Thread(target=slow_writer)
+    th.start()
+    assert inserted.wait(10)
+    observe(ctx, ("fast", [Identity("email", "f@x.cn")], {}, 1))
+    assert oneid.resolve_pending(ctx, B).observations == 1
+    go.set()
+    assert done.wait(10)
+    th.join()
+    stats = oneid.resolve_pending(ctx, B)
+    assert stats.mode == "rebuild"
+    assert oneid.customer_of(ctx, B, UNION) == oneid.customer_of(ctx, B, PHONE) is not None

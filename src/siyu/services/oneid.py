@@ -143,6 +143,26 @@ def _load_observations(
     return out
 
 
+def _load_recent(cur: duckdb.DuckDBPyConnection, brand_id: str, after: int) -> list[_Obs]:
+    """Observations newer than the watermark, in one small query (the incremental path)."""
+    rows = cur.execute(
+        "SELECT obs_id, observed_at, source_kind, source_ref, CAST(traits AS VARCHAR), identifiers "
+        "FROM identity_observations WHERE brand_id = ? AND obs_id > ? ORDER BY obs_id",
+        [brand_id, after],
+    ).fetchall()
+    return [
+        _Obs(oid, at, kind, ref, [(i["type"], i["value"]) for i in ids if i["type"] and i["value"]], _parse_traits(tr))
+        for oid, at, kind, ref, tr, ids in rows
+    ]
+
+
+def _count_upto(cur: duckdb.DuckDBPyConnection, brand_id: str, mark: int) -> int:
+    row = cur.execute(
+        "SELECT count(*) FROM identity_observations WHERE brand_id = ? AND obs_id <= ?", [brand_id, mark]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _load_splits(cur: duckdb.DuckDBPyConnection, brand_id: str) -> list[tuple[Key, Key]]:
     rows = cur.execute(
         "SELECT a_type, a_value, b_type, b_value FROM identity_splits WHERE brand_id = ?", [brand_id]
@@ -156,7 +176,12 @@ def _watermark(cur: duckdb.DuckDBPyConnection, brand_id: str) -> int:
 
 
 def _set_watermark(cur: duckdb.DuckDBPyConnection, brand_id: str, obs_id: int) -> None:
-    cur.execute("INSERT OR REPLACE INTO oneid_state VALUES (?, ?, ?)", [brand_id, obs_id, now()])
+    updated = cur.execute(
+        "UPDATE oneid_state SET last_obs_id = ?, updated_at = ? WHERE brand_id = ? RETURNING brand_id",
+        [obs_id, now(), brand_id],
+    ).fetchall()
+    if not updated:
+        cur.execute("INSERT INTO oneid_state VALUES (?, ?, ?)", [brand_id, obs_id, now()])
 
 
 # --------------------------------------------------------------------------------------------------- profiles
@@ -185,24 +210,28 @@ class _Profile:
         """Apply an observation: newer traits win, older ones only fill gaps.
 
         ``created_at`` is the first time the person was seen; ``updated_at`` the observed time of the latest
-        observation that carried profile data (traits, phone or email)."""
+        observation that changed the profile (traits, phone or email)."""
         at = obs.observed_at
         self.created_at = at if self.created_at is None else min(self.created_at, at)
         contacts = [i for i in own if i[0] in ("phone", "email")]
         if not obs.traits and not contacts:
             return
         newer = self.updated_at is None or at >= self.updated_at
+        changed = False
         for k, v in obs.traits.items():
             if v is None or v == "":
                 continue
-            if newer or k not in self.traits:
+            if (newer or k not in self.traits) and self.traits.get(k) != v:
                 self.traits[k] = v
+                changed = True
         for t, v in contacts:
-            if t == "phone" and (newer or self.phone is None):
+            if t == "phone" and (newer or self.phone is None) and self.phone != v:
                 self.phone = v
-            elif t == "email" and (newer or self.email is None):
+                changed = True
+            elif t == "email" and (newer or self.email is None) and self.email != v:
                 self.email = v
-        if newer:
+                changed = True
+        if changed and newer:
             self.updated_at = at
 
     def absorb(self, other: _Profile) -> None:
@@ -673,6 +702,8 @@ class _Index:
     co: dict[Key, dict[str, set[str]]]
     shared: set[Key]
     open_conflicts: set[tuple[str, str, str, str | None, str | None]]
+    profiles: dict[str, _Profile] = field(default_factory=dict)  # stored customers' profiles
+    below: int = 0  # observations with obs_id <= watermark when last resolved (detects late commits)
 
     def values(self, cid: str) -> dict[str, set[str]]:
         """The customer's values of each type that has a per-person limit."""
@@ -738,7 +769,16 @@ def _load_index(ctx: Context, brand_id: str, policy: OneIdPolicy, watermark: int
             [brand_id],
         ).fetchall()
     }
-    return _Index(types, watermark, cust_of, members, created, forb, co, shared, open_conflicts)
+    profiles: dict[str, _Profile] = {}
+    cust = _arrow(
+        cur,
+        "SELECT customer_id, CAST(traits AS VARCHAR), created_at, updated_at, phone, email FROM customers "
+        "WHERE brand_id = ?",
+        [brand_id],
+    )
+    for c, traits, cat, uat, phone, email in zip(*(cust.column(k).to_pylist() for k in range(6)), strict=True):
+        profiles[c] = _Profile(_parse_traits(traits), cat, uat, phone, email)
+    return _Index(types, watermark, cust_of, members, created, forb, co, shared, open_conflicts, profiles)
 
 
 def _observed_types(cur: duckdb.DuckDBPyConnection, brand_id: str) -> list[str]:
@@ -776,14 +816,21 @@ def resolve_pending(ctx: Context, brand_id: str) -> ResolveStats:
         cur = wh.cursor()
         mark = _watermark(cur, brand_id)
         idx = _indexes(ctx).get(brand_id)
+        below = _count_upto(cur, brand_id, mark)
         if idx is None or idx.watermark != mark:
             idx = _load_index(ctx, brand_id, load_policy(ctx, brand_id), mark)
+            idx.below = below
             _indexes(ctx)[brand_id] = idx
-        obs = _load_observations(cur, brand_id, "AND obs_id > ?", [mark])
+        elif below != idx.below:
+            # an observation with an id under the watermark committed late (its writer did not hold
+            # write_lock): the incremental state missed it, so recompute everything
+            return rebuild(ctx, brand_id)
+        obs = _load_recent(cur, brand_id, mark)
         stats = ResolveStats(brand_id=brand_id, mode="incremental", observations=len(obs), last_obs_id=mark)
         if obs:
             try:
                 _apply(ctx, brand_id, idx, obs, stats)
+                idx.below = _count_upto(cur, brand_id, idx.watermark)
             except BaseException:
                 _drop_index(ctx, brand_id)
                 raise
@@ -877,17 +924,7 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
 
     # 4. profiles of the affected customers
     affected: set[str] = {idx.cust_of[i] for i in seen}
-    stored_ids = sorted((affected - fresh) | set(absorbed_stored))
-    cur = ctx.warehouse.cursor()
-    stored: dict[str, _Profile] = {}
-    if stored_ids:
-        marks = ", ".join("?" for _ in stored_ids)
-        for row in cur.execute(
-            "SELECT customer_id, CAST(traits AS VARCHAR), created_at, updated_at, phone, email FROM customers "
-            f"WHERE brand_id = ? AND customer_id IN ({marks})",
-            [brand_id, *stored_ids],
-        ).fetchall():
-            stored[row[0]] = _Profile(_parse_traits(row[1]), row[2], row[3], row[4], row[5])
+    stored = {c: idx.profiles[c] for c in (affected - fresh) | set(absorbed_stored) if c in idx.profiles}
     profiles: dict[str, _Profile] = {c: stored.get(c) or _Profile() for c in affected}
     before = {c: p.row(brand_id, c) for c, p in stored.items()}
     for x_id, ident in absorbed_stored.items():
@@ -940,6 +977,9 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
         _insert_rows(tx, "identity_merges", merges, _MERGE_SCHEMA)
         _set_watermark(tx, brand_id, last_obs)
     idx.watermark = last_obs
+    for x_id in absorbed_stored:
+        idx.profiles.pop(x_id, None)
+    idx.profiles.update(profiles)
     stats.identifiers = len(new_ids)
     stats.customers = len(fresh)
     stats.merges = len(merges)
@@ -1159,7 +1199,10 @@ _OBS_SCHEMA = pa.schema(
 
 
 def add_observations(tx: duckdb.DuckDBPyConnection, brand_id: str, observations: Iterable[Observation]) -> int:
-    """Bulk-insert observations inside the caller's transaction (obs_id comes from the sequence)."""
+    """Bulk-insert observations inside the caller's transaction (obs_id comes from the sequence).
+
+    Hold ``ctx.warehouse.write_lock`` around that transaction so observation ids commit in order (OneID's
+    watermark relies on it; a late commit under the watermark is detected and triggers a full rebuild)."""
     rows = [
         {
             "brand_id": brand_id,
