@@ -146,7 +146,7 @@ def seed_demo(
     elif has_rows(ctx, cfg.brand_id):
         raise Conflict(
             f"brand {cfg.brand_id!r} already has warehouse data that is not a finished demo seed; "
-            "use --force to delete it and seed again, or pick another --brand",
+            f"run `siyu demo seed --brand {cfg.brand_id} --force` to delete it and seed again, or pick another --brand",
             field="brand",
         )
     counts: dict[str, int] = {}
