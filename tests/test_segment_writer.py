@@ -1,0 +1,41 @@
+"""The group-commit writer: dedup beyond its in-memory memory (fresh process), observations only for new events."""
+
+from __future__ import annotations
+
+import orjson
+
+from siyu.config import Settings
+from siyu.services import write_keys
+from siyu.services.brands import create_brand
+from siyu.services.context import Context
+from siyu.services.ingest import get_writer, ingest
+
+
+def _identify(mid: str, user: str) -> dict[str, object]:
+    return {"type": "identify", "messageId": mid, "userId": user, "traits": {"email": f"{user}@example.cn"}}
+
+
+def test_duplicates_from_before_a_restart_are_stored_once(settings: Settings) -> None:
+    ctx = Context.open(settings)
+    create_brand(ctx, "acme", "Acme")
+    _, key = write_keys.create_key(ctx, "acme")
+    ingest(ctx, orjson.dumps({"batch": [_identify("m1", "u1"), _identify("m2", "u2")]}), None, key)
+    assert get_writer(ctx).stats.slow_path_commits == 0
+    ctx.close()
+
+    ctx = Context.open(settings)  # a new process: the writer's recent-id memory is empty
+    try:
+        sub = ingest(ctx, orjson.dumps({"batch": [_identify("m2", "u2"), _identify("m3", "u3")]}), None, key)
+        assert sub.accepted == 2
+        stats = get_writer(ctx).stats
+        assert stats.slow_path_commits == 1 and stats.events_stored == 1
+        rows = ctx.warehouse.fetch("SELECT message_id FROM events ORDER BY message_id")
+        assert [r[0] for r in rows] == ["m1", "m2", "m3"]
+        refs = ctx.warehouse.fetch("SELECT source_ref FROM identity_observations ORDER BY obs_id")
+        assert [r[0] for r in refs] == ["m1", "m2", "m3"]
+        # a retry inside the same process is dropped before DuckDB (no slow path)
+        ingest(ctx, orjson.dumps({"batch": [_identify("m3", "u3")]}), None, key)
+        assert get_writer(ctx).stats.slow_path_commits == 1
+        assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations")[0][0] == 3
+    finally:
+        ctx.close()
