@@ -65,6 +65,8 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             expect(page).to_have_url(re.compile(r"/console/customers$"))
             expect(page.get_by_text("共 3 位客户")).to_be_visible()
             expect(page.get_by_text("即将推出").first).to_be_visible()
+            expect(page.locator(".ag-cell", has_text="王五")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "console-customers.png"))
 
             _input(page, "search").fill("13800138000")
             _input(page, "search").press("Enter")

@@ -54,9 +54,8 @@ def show(
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any] | Response:
     """The customer 360; a merged-away id redirects (307) to the surviving customer."""
-    current = service.resolve_customer(ctx, user, customer_id)
-    if current != customer_id:
-        url = request.url_for("customer_360", customer_id=current).include_query_params(**dict(request.query_params))
-        return RedirectResponse(str(url), status_code=307)
-    view = service.get_customer_360(ctx, user, current, events_page, events_limit)
+    view = service.get_customer_360(ctx, user, customer_id, events_page, events_limit)
+    if view.customer_id != customer_id:
+        url = request.url_for("customer_360", customer_id=view.customer_id)
+        return RedirectResponse(str(url.include_query_params(**dict(request.query_params))), status_code=307)
     return view.as_dict()

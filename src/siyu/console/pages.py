@@ -47,7 +47,9 @@ def register() -> None:
         return RedirectResponse(url("/customers" if current_user() else "/login"))
 
     @ui.page("/login")
-    def login_page(request: Request) -> None:
+    def login_page(request: Request) -> RedirectResponse | None:
+        if current_user() is not None:
+            return RedirectResponse(url("/customers"))
         ui.page_title(f"{tr('login.title')} · {tr('app.title')}")
         client = request.client.host if request.client else ""
 
@@ -73,6 +75,7 @@ def register() -> None:
             error = ui.label("").classes("text-red-600")
             error.visible = False
             ui.button(tr("login.submit"), on_click=submit).classes("w-full").props("data-testid=login")
+        return None
 
     @ui.page("/customers")
     def customers_page() -> RedirectResponse | None:

@@ -12,7 +12,7 @@ import importlib
 import json
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -69,7 +69,6 @@ class Customer360:
     events_limit: int
     merges: list[dict[str, Any]]
     requested_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO strings, decimals as strings)."""
@@ -119,7 +118,11 @@ def _table(ctx: Context, name: str) -> ir.Table:
     if backend is None or backend.con is not cur:
         backend = ibis.duckdb.from_connection(cur)
         _tls.backend = backend
-    return backend.table(name)
+        _tls.tables = {}
+    tables: dict[str, ir.Table] = _tls.tables
+    if name not in tables:  # the schema lookup costs a query; tables are fixed for the process
+        tables[name] = backend.table(name)
+    return tables[name]
 
 
 def _records(expr: ir.Table) -> list[dict[str, Any]]:
