@@ -128,7 +128,6 @@ class Warehouse:
         self.write_lock = threading.RLock()
         if not read_only:
             self.migrate()
-        self._ibis: IbisDuckDB | None = None
 
     def migrate(self) -> None:
         """Create missing tables (idempotent)."""
@@ -159,10 +158,16 @@ class Warehouse:
 
     @property
     def ibis(self) -> IbisDuckDB:
-        """An Ibis backend over the same database, for analytic reads."""
-        if self._ibis is None:
-            self._ibis = ibis.duckdb.from_connection(self._con.cursor())
-        return self._ibis
+        """An Ibis backend over the same database for analytic reads, bound to the calling thread's cursor.
+
+        A DuckDB connection must not execute on two threads at once, so each thread (API worker, console event
+        loop, Huey worker) gets its own backend.
+        """
+        backend: IbisDuckDB | None = getattr(self._local, "ibis", None)
+        if backend is None:
+            backend = ibis.duckdb.from_connection(self.cursor())
+            self._local.ibis = backend
+        return backend
 
     def table(self, name: str) -> ir.Table:
         return self.ibis.table(name)
