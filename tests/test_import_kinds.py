@@ -337,3 +337,11 @@ def test_title_rows_above_the_header_are_skipped(ctx: Context, brand: str, tmp_p
     job = run_import(ctx, brand, "customers", path)
     assert (job.rows_ok, job.rows_failed) == (1, 1)
     assert _errors(Path(job.error_report or ""))[0]["row"] == "5"  # the spreadsheet row of 李四
+
+
+@pytest.mark.parametrize("sep", ["\t", ";"])
+def test_csv_delimiter_is_detected(ctx: Context, brand: str, tmp_path: Path, sep: str) -> None:
+    path = tmp_path / "tabbed.csv"
+    path.write_text(sep.join(["手机号", "姓名", "城市"]) + "\n" + sep.join(["13800138000", "张三", "上海"]) + "\n")
+    job = run_import(ctx, brand, "customers", path)
+    assert (job.rows_ok, job.mapping) == (1, {"phone": "手机号", "name": "姓名", "city": "城市"})

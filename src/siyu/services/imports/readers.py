@@ -6,7 +6,9 @@ import csv
 import gzip
 import hashlib
 import itertools
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -68,9 +70,29 @@ def header_index(rows: list[list[object]]) -> int:
     return next(i for i, c in enumerate(counts) if c >= need)
 
 
+def _open_text(path: Path, encoding: str) -> Any:
+    opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
+    return opener(path, "rt", encoding=encoding, newline="")
+
+
+def _delimiter(path: Path, encoding: str) -> str:
+    """Comma unless tabs, semicolons or pipes clearly separate the first lines' cells."""
+    with _open_text(path, encoding) as fh:
+        lines = list(itertools.islice(fh, HEADER_SCAN_ROWS))
+    lines = [line for line in lines if line.strip()]
+
+    def score(d: str) -> tuple[int, int, bool]:
+        counts = Counter(line.count(d) for line in lines if line.count(d))
+        if not counts:
+            return (0, 0, d == ",")
+        count, lines_with_it = counts.most_common(1)[0]
+        return (lines_with_it, count, d == ",")  # the same number of cells on most lines wins
+
+    return max(",\t;|", key=score)
+
+
 def _csv_head(path: Path, encoding: str, sep: str) -> list[list[object]]:
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding=encoding, newline="") as fh:  # type: ignore[operator]
+    with _open_text(path, encoding) as fh:
         return [list(r) for r in itertools.islice(csv.reader(fh, delimiter=sep), HEADER_SCAN_ROWS)]
 
 
@@ -87,10 +109,10 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
     first_row = 1
     try:
         if fmt == "csv":
-            sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
             last: Exception | None = None
             for enc in CSV_ENCODINGS:
                 try:
+                    sep = _delimiter(path, enc)
                     skip = header_index(_csv_head(path, enc, sep))
                     frame = pd.read_csv(
                         path,
