@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from siyu.domain.identity import OneIdPolicy
 from siyu.domain.models import Identity
@@ -20,8 +21,7 @@ MUST_NOT_LINK = "must_not_link"
 LIMIT = "limit"
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """An accepted link between nodes ``a`` and ``b``, first evidenced by observation number ``obs``."""
 
     a: int
@@ -29,8 +29,7 @@ class Link:
     obs: int
 
 
-@dataclass(frozen=True)
-class Blocked:
+class Blocked(NamedTuple):
     """A candidate link that was refused: ``reason`` is LIMIT (``id_type`` over its limit) or MUST_NOT_LINK."""
 
     a: int
@@ -201,12 +200,13 @@ def resolve(
         mx = types.get(t)[1]
         if mx is not None:
             limits[t] = mx
-    vals: dict[int, dict[str, set[str]]] = {}
+    # per-root number of distinct values of each limited type (values are nodes, so components are disjoint)
+    vals: dict[int, dict[str, int]] = {}
 
-    def vals_of(r: int) -> dict[str, set[str]] | None:
+    def vals_of(r: int) -> dict[str, int] | None:
         v = vals.get(r)
         if v is None and size[r] == 1 and nodes[r][0] in limits:
-            v = {nodes[r][0]: {nodes[r][1]}}
+            v = {nodes[r][0]: 1}
             vals[r] = v
         return v
 
@@ -241,9 +241,9 @@ def resolve(
         va, vb = vals_of(ra), vals_of(rb)
         broken: str | None = None
         if va and vb:
-            for t, sa in va.items():
-                sb = vb.get(t)
-                if sb is not None and len(sa | sb) > limits[t]:
+            for t, na in va.items():
+                nb = vb.get(t)
+                if nb is not None and na + nb > limits[t]:
                     broken = t
                     break
         if broken is not None:
@@ -259,8 +259,8 @@ def resolve(
             if va is None:
                 vals[ra] = vb
             else:
-                for t, s in vb.items():
-                    va.setdefault(t, set()).update(s)
+                for t, nb in vb.items():
+                    va[t] = va.get(t, 0) + nb
         vals.pop(rb, None)
         if fb:
             if fa is None:
