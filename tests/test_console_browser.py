@@ -148,7 +148,11 @@ def test_console_import_upload_mapping_progress_errors(ctx: Context, tmp_path: P
             page.get_by_test_id("run-import").click()
             expect(page.get_by_test_id("job-status")).to_have_text("状态: 已完成", timeout=60_000)
             expect(page.get_by_test_id("error-report")).to_contain_text("not-a-phone")
-            expect(page.get_by_text("下载错误报告")).to_be_visible()
+            with page.expect_download() as download:
+                page.get_by_text("下载错误报告").click()
+            saved = tmp_path / "errors.csv"
+            download.value.save_as(saved)
+            assert "not-a-phone" in saved.read_text(encoding="utf-8-sig")
             page.screenshot(path=str(ARTIFACTS / "console-import.png"), full_page=True)
             page.goto(base + "/console/customers")
             expect(page.get_by_text("共 5 位客户")).to_be_visible()  # 3 seeded + 2 good rows
