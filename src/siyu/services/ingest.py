@@ -253,7 +253,8 @@ _INSERT_EVENTS = (
 _INSERT_EVENTS_FAST = f"INSERT INTO events ({_COLS}) SELECT {_COLS} FROM _ingest_events"
 _INSERT_OBS = (
     "INSERT INTO identity_observations (brand_id, source_kind, source_ref, observed_at, identifiers, traits) "
-    "SELECT brand_id, 'event', source_ref, observed_at, identifiers, traits FROM _ingest_obs ORDER BY seq"
+    # no ORDER BY: DuckDB keeps the Arrow table's order (preserve_insertion_order), which is already seq order
+    "SELECT brand_id, 'event', source_ref, observed_at, identifiers, traits FROM _ingest_obs"
 )
 
 
