@@ -132,3 +132,24 @@ def test_api_lifespan_runs_the_consumer_unless_off(
     monkeypatch.delenv("SIYU_HUEY_CONSUMER")
     with live_server(create_app(ctx, with_console=False)):
         assert _wait(ctx, job_id).status == "done"  # the queued job runs once the app consumes
+
+
+def record_brand(ctx: Context, brand_id: str, name: str = "") -> None:
+    """A background function for the test below (module-level so the worker can import it)."""
+    brands.create_brand(ctx, brand_id, name or brand_id)
+
+
+def test_enqueue_call_runs_any_function_with_the_context(ctx: Context) -> None:
+    from siyu.workers import enqueue_call
+
+    with pytest.raises(ValueError):
+        enqueue_call(ctx, "no-colon")
+    consumer = start_consumer(ctx)
+    try:
+        enqueue_call(ctx, "tests.test_workers:record_brand", "bg", name="后台")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not [b for b in brands.list_brands(ctx) if b.id == "bg"]:
+            time.sleep(0.05)
+    finally:
+        consumer.stop(graceful=True)
+    assert [b.name for b in brands.list_brands(ctx) if b.id == "bg"] == ["后台"]

@@ -15,11 +15,12 @@ from siyu.workers.queue import (
     start_consumer,
     unregister_context,
 )
-from siyu.workers.tasks import enqueue_import
+from siyu.workers.tasks import enqueue_call, enqueue_import
 
 __all__ = [
     "EmbeddedConsumer",
     "context_for",
+    "enqueue_call",
     "enqueue_import",
     "get_huey",
     "lifespan",
