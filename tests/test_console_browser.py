@@ -92,6 +92,10 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             expect(page.get_by_text("Profile", exact=True)).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "console-360.png"), full_page=True)
 
+            page.goto(base + f"/console/customers/{s.absorbed}")  # merged away → the surviving customer
+            expect(page).to_have_url(re.compile(rf"/console/customers/{s.wang}$"))
+            expect(page.get_by_test_id("merges")).to_contain_text(s.absorbed)
+
             # A guide sees only own customers, in the console too.
             page.context.clear_cookies()
             page.goto(base + "/console/login")
