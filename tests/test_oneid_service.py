@@ -199,7 +199,8 @@ def test_split_reattributes_orders_and_events(bctx: Context) -> None:
     with pytest.raises(SiyuError, match="at least one identifier must stay"):
         oneid.split(ctx, B, li, [UNION, PHONE, wrong_mail, wrong_user, Identity("user_id", "u-li")], "all")
 
-    new = oneid.split(ctx, B, li, [wrong_mail, wrong_user], "typo in shop import")
+    absorbed = oneid.merge_history(ctx, B, li)[0]["absorbed_customer_id"]
+    new = oneid.split(ctx, B, absorbed, [wrong_mail, wrong_user], "typo in shop import")  # old id redirects
     assert new != li and new.startswith("c_")
     assert oneid.customer_of(ctx, B, wrong_mail) == new == oneid.customer_of(ctx, B, wrong_user)
     assert oneid.customer_of(ctx, B, PHONE) == li

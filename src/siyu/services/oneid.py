@@ -1073,6 +1073,7 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
     if not reason.strip():
         raise SiyuError("give a reason for the split (kept in the audit trail)", field="reason")
     resolve_pending(ctx, brand_id)
+    customer_id = resolve_customer_id(ctx, brand_id, customer_id) or customer_id  # an absorbed id still works
     policy = load_policy(ctx, brand_id)
     wh = ctx.warehouse
     with wh.write_lock:
