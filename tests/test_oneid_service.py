@@ -119,8 +119,10 @@ def test_shared_anonymous_id_is_a_conflict(bctx: Context) -> None:
     assert partition(ctx) == {frozenset({("user_id", f"u{k}")}) for k in range(5)}
 
 
-def test_brand_policy_from_settings(bctx: Context) -> None:
-    ctx = bctx
+def test_brand_policy_from_settings(any_ctx: Context) -> None:
+    """The brand's OneID policy comes from the state database (SQLite and PostgreSQL)."""
+    ctx = any_ctx
+    brands.create_brand(ctx, B, "Acme")
     with ctx.sessions() as s:
         row = s.get(BrandRow, B)
         assert row is not None
