@@ -86,5 +86,11 @@ def test_cli_online_retail_cleaning_rules(tmp_path: Path) -> None:
             ("536365", 2, Decimal("6.67")),
             ("536382", 1, Decimal("10.20")),
         ]
+        # A later extract overlapping the first: only the new invoice lands.
+        later = tmp_path / "retail2.csv"
+        later.write_text(path.read_text() + "536400,85123A,HEART,2,2010-12-02 10:00:00,2.55,17850.0,United Kingdom\n")
+        job = run_import(ctx, "uk", "online_retail", later)
+        assert (job.rows_ok, job.rows_skipped) == (1, 7)
+        assert ctx.warehouse.fetch("SELECT count(*), sum(amount) FROM order_lines") == [(4, Decimal("37.27"))]
     finally:
         ctx.close()

@@ -71,32 +71,37 @@ def execute(ctx: Context, job: ImportJobView, progress: Progress | None = None) 
         cur.execute(
             "CREATE OR REPLACE TEMP TABLE _or_orders AS SELECT order_id, min(customer_ref) AS customer_ref, "
             "min(ordered_at) AS ordered_at, CAST(sum(amount) AS DECIMAL(18,2)) AS amount, min(Country) AS country, "
-            "count(*) AS lines FROM _or_lines l WHERE NOT EXISTS "
-            "(SELECT 1 FROM orders o WHERE o.brand_id = $brand AND o.order_id = l.order_id) GROUP BY order_id",
+            "count(*) AS lines, NOT EXISTS (SELECT 1 FROM orders o WHERE o.brand_id = $brand "
+            "AND o.order_id = l.order_id) AS is_new FROM _or_lines l GROUP BY order_id",
             {"brand": job.brand_id},
         )
+        row = cur.execute(
+            "SELECT count(*) FILTER (WHERE is_new), coalesce(sum(lines) FILTER (WHERE is_new), 0), count(*) "
+            "FROM _or_orders"
+        ).fetchone()
+        assert row is not None
+        new_orders, new_lines, all_orders = int(row[0]), int(row[1]), int(row[2])
         cur.execute(
             "INSERT INTO orders (brand_id, order_id, customer_ref_type, customer_ref, ordered_at, amount, currency, "
             "status, source_ref) SELECT $brand, order_id, 'customer_id', customer_ref, ordered_at, amount, 'GBP', "
-            "'paid', $file || '#' || order_id FROM _or_orders ORDER BY ordered_at, order_id",
+            "'paid', $file || '#' || order_id FROM _or_orders WHERE is_new ORDER BY ordered_at, order_id",
             {"brand": job.brand_id, "file": source_name},
         )
-        cur.execute(
-            "INSERT INTO order_lines (brand_id, order_id, line_no, sku, name, quantity, unit_price, amount) "
-            "SELECT $brand, l.order_id, l.line_no, l.sku, l.name, l.quantity, l.unit_price, l.amount "
-            "FROM _or_lines l SEMI JOIN _or_orders o ON l.order_id = o.order_id",
-            {"brand": job.brand_id},
-        )
+        only_new = "" if new_orders == all_orders else " SEMI JOIN _or_orders o ON l.order_id = o.order_id AND o.is_new"
+        if new_orders:
+            cur.execute(
+                "INSERT INTO order_lines (brand_id, order_id, line_no, sku, name, quantity, unit_price, amount) "
+                "SELECT $brand, l.order_id, l.line_no, l.sku, l.name, l.quantity, l.unit_price, l.amount "
+                f"FROM _or_lines l{only_new}",
+                {"brand": job.brand_id},
+            )
         cur.execute(
             "INSERT INTO identity_observations (brand_id, source_kind, source_ref, observed_at, identifiers, traits) "
             "SELECT $brand, 'import:online_retail', $file || '#' || order_id, ordered_at, "
             "[{'type': 'customer_id', 'value': customer_ref}], json_object('country', country) "
-            "FROM _or_orders ORDER BY ordered_at, order_id",
+            "FROM _or_orders WHERE is_new ORDER BY ordered_at, order_id",
             {"brand": job.brand_id, "file": source_name},
         )
-        row = cur.execute("SELECT count(*), coalesce(sum(lines), 0) FROM _or_orders").fetchone()
-        assert row is not None
-        new_orders, new_lines = int(row[0]), int(row[1])
         for name in ("_or_raw", "_or_lines", "_or_orders"):
             cur.execute(f"DROP TABLE IF EXISTS {name}")
     loaded = time.perf_counter() - started
