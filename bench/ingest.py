@@ -68,7 +68,7 @@ def _load() -> float | None:
         return None
 
 
-def run(seconds: float = 18.0, connections: int = 4) -> dict[str, Any]:
+def run(seconds: float = 18.0, connections: int = 8) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
     tmp = Path(tempfile.mkdtemp(prefix="siyu-bench-ingest-"))
     env = {**os.environ, "SIYU_DATA_DIR": str(tmp / "data")}
