@@ -99,6 +99,10 @@ def run(people: int = 50_000, new: int = 100) -> dict[str, Any]:
             cold_ms = incremental(0, new)  # first call loads the in-memory index
             warm_ms = incremental(new, new)
             handful_ms = incremental(2 * new, 5)
+            oneid.defer_last_seen(ctx, 5.0)  # write-behind of re-seen times (opt-in)
+            incremental(3 * new, 1)  # the first deferred batch may flush
+            deferred_ms = incremental(4 * new, new)
+            deferred_handful_ms = incremental(5 * new, 5)
             return {
                 "customers": stats.customers,
                 "identifiers": stats.identifiers,
@@ -109,6 +113,8 @@ def run(people: int = 50_000, new: int = 100) -> dict[str, Any]:
                 f"incremental_{new}_cold_ms": round(cold_ms, 1),
                 f"incremental_{new}_warm_ms": round(warm_ms, 1),
                 "incremental_5_warm_ms": round(handful_ms, 1),
+                f"incremental_{new}_deferred_seen_ms": round(deferred_ms, 1),
+                "incremental_5_deferred_seen_ms": round(deferred_handful_ms, 1),
             }
         finally:
             ctx.close()

@@ -321,3 +321,38 @@ def test_late_commit_under_the_watermark_is_not_lost(bctx: Context) -> None:
     stats = oneid.resolve_pending(ctx, B)
     assert stats.mode == "rebuild"
     assert oneid.customer_of(ctx, B, UNION) == oneid.customer_of(ctx, B, PHONE) is not None
+
+
+def test_deferred_last_seen_is_flushed(settings: Settings) -> None:
+    """With defer_last_seen, re-seen identifiers' times are written later: on flush, on split, on close."""
+    ctx = Context.open(settings)
+    try:
+        brands.create_brand(ctx, B, "Acme")
+        oneid.defer_last_seen(ctx, 3600)
+        observe(ctx, ("a", [UNION, PHONE], {}, 0))
+        oneid.resolve_pending(ctx, B)
+        observe(ctx, ("b", [PHONE, Identity("email", "n@x.cn")], {}, 30))
+        oneid.resolve_pending(ctx, B)
+
+        def last_seen() -> datetime:
+            return ctx.warehouse.fetch(
+                "SELECT last_seen_at FROM identities WHERE brand_id = ? AND id_type = 'phone'", [B]
+            )[0][0]
+
+        assert last_seen() == T0  # deferred
+        email_seen = ctx.warehouse.fetch("SELECT first_seen_at FROM identities WHERE id_type = 'email'")[0][0]
+        assert email_seen == T0 + timedelta(minutes=30)  # new identifiers are written at once
+        assert oneid.flush_seen(ctx, B) == 1
+        assert last_seen() == T0 + timedelta(minutes=30)
+        observe(ctx, ("c", [PHONE], {}, 60))
+        oneid.resolve_pending(ctx, B)
+        assert last_seen() == T0 + timedelta(minutes=30)
+    finally:
+        ctx.close()  # flushes
+    ctx = Context.open(settings)
+    try:
+        assert ctx.warehouse.fetch("SELECT last_seen_at FROM identities WHERE id_type = 'phone'")[0][
+            0
+        ] == T0 + timedelta(minutes=60)
+    finally:
+        ctx.close()

@@ -363,6 +363,27 @@ _MERGE_SCHEMA = _schema_of(_MERGE_COLS)
 _CONFLICT_SCHEMA = _schema_of(_CONFLICT_COLS)
 
 
+Span = tuple[datetime | None, datetime | None]
+
+
+def _span(a: Span | None, b: Span) -> Span:
+    """The union of two (first seen, last seen) ranges."""
+    if a is None:
+        return b
+    firsts = [d for d in (a[0], b[0]) if d is not None]
+    lasts = [d for d in (a[1], b[1]) if d is not None]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+
+_UPSERT_IDENTITY = (
+    "ON CONFLICT (brand_id, id_type, id_value) DO UPDATE SET customer_id = excluded.customer_id, "
+    "first_seen_at = least(coalesce(identities.first_seen_at, excluded.first_seen_at), "
+    "coalesce(excluded.first_seen_at, identities.first_seen_at)), "
+    "last_seen_at = greatest(coalesce(identities.last_seen_at, excluded.last_seen_at), "
+    "coalesce(excluded.last_seen_at, identities.last_seen_at))"
+)
+
+
 def _merge_row(
     brand_id: str,
     survivor: str,
@@ -704,6 +725,8 @@ class _Index:
     open_conflicts: set[tuple[str, str, str, str | None, str | None]]
     profiles: dict[str, _Profile] = field(default_factory=dict)  # stored customers' profiles
     below: int = 0  # observations with obs_id <= watermark when last resolved (detects late commits)
+    dirty: dict[Key, Span] = field(default_factory=dict)  # deferred first/last seen (defer_last_seen)
+    flushed_at: float = field(default_factory=time.monotonic)
 
     def values(self, cid: str) -> dict[str, set[str]]:
         """The customer's values of each type that has a per-person limit."""
@@ -714,9 +737,57 @@ class _Index:
         return out
 
 
-def _indexes(ctx: Context) -> dict[str, _Index]:
-    found: dict[str, _Index] = ctx.extras.setdefault("oneid_index", {})
+class _Registry(dict[str, _Index]):
+    """The per-brand indexes of one Context (in ``ctx.extras``); closing it flushes deferred last-seen times."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def close(self) -> None:
+        for brand_id in list(self):
+            flush_seen(self.ctx, brand_id)
+
+
+def _indexes(ctx: Context) -> _Registry:
+    found = ctx.extras.get("oneid_index")
+    if not isinstance(found, _Registry):
+        found = _Registry(ctx)
+        ctx.extras["oneid_index"] = found
     return found
+
+
+def defer_last_seen(ctx: Context, seconds: float | None) -> None:
+    """Opt in to write-behind of ``identities.first_seen_at/last_seen_at`` for identifiers seen again.
+
+    DuckDB updates of existing rows cost tens of ms; with a delay, incremental resolution only inserts new
+    identifiers and writes changed customers, and re-seen times are flushed at most every ``seconds`` (or 2,000
+    identifiers, on ``flush_seen``, on split and when the Context closes). ``None`` (default) writes them at once.
+    """
+    ctx.extras["oneid_seen_delay"] = seconds
+
+
+def flush_seen(ctx: Context, brand_id: str) -> int:
+    """Write deferred first/last-seen times of a brand now; returns how many identifiers were written."""
+    with ctx.warehouse.write_lock:
+        idx = _indexes(ctx).get(brand_id)
+        if idx is None or not idx.dirty:
+            return 0
+        dirty, idx.dirty = idx.dirty, {}
+        idx.flushed_at = time.monotonic()
+        table = pa.table(
+            {
+                "brand_id": [brand_id] * len(dirty),
+                "id_type": [k[0] for k in dirty],
+                "id_value": [k[1] for k in dirty],
+                "customer_id": [idx.cust_of[k] for k in dirty],
+                "first_seen_at": pa.array([v[0] for v in dirty.values()], pa.timestamp("us")),
+                "last_seen_at": pa.array([v[1] for v in dirty.values()], pa.timestamp("us")),
+            }
+        )
+        with ctx.warehouse.transaction() as tx:
+            _insert_rows(tx, "identities", table, _IDENTITY_SCHEMA, suffix=_UPSERT_IDENTITY)
+        return len(dirty)
 
 
 def _drop_index(ctx: Context, brand_id: str) -> None:
@@ -936,7 +1007,7 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
             profiles.setdefault(owner, _Profile()).observe(o, [i for i in o.identifiers if idx.cust_of.get(i) == owner])
 
     # identities to upsert: new and seen identifiers, and every identifier of an absorbed stored customer
-    touched: dict[Key, tuple[datetime | None, datetime | None]] = dict(seen)
+    touched: dict[Key, Span] = dict(seen)
     for ident in absorbed_stored.values():
         for m in idx.members[idx.cust_of[ident]]:
             touched.setdefault(m, (None, None))
@@ -953,6 +1024,19 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
             }
         )
 
+    delay = ctx.extras.get("oneid_seen_delay")
+    if isinstance(delay, int | float):
+        moved_keys = {m for ident in absorbed_stored.values() for m in idx.members[idx.cust_of[ident]]}
+        for k in [k for k in touched if k not in new_ids and k not in moved_keys]:
+            idx.dirty[k] = _span(idx.dirty.get(k), touched.pop(k))
+        if len(idx.dirty) >= 2000 or time.monotonic() - idx.flushed_at >= delay:
+            touched.update(idx.dirty)
+            idx.dirty = {}
+            idx.flushed_at = time.monotonic()
+        else:
+            for k in moved_keys:
+                if k in idx.dirty:
+                    touched[k] = _span(touched.get(k), idx.dirty.pop(k))
     new_rows = id_table([k for k in touched if k in new_ids])
     old_rows = id_table([k for k in touched if k not in new_ids])
     cust_rows = [r for c, p in profiles.items() if (r := p.row(brand_id, c)) != before.get(c)]
@@ -964,11 +1048,7 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
             "identities",
             old_rows,
             _IDENTITY_SCHEMA,
-            suffix="ON CONFLICT (brand_id, id_type, id_value) DO UPDATE SET customer_id = excluded.customer_id, "
-            "first_seen_at = least(coalesce(identities.first_seen_at, excluded.first_seen_at), "
-            "coalesce(excluded.first_seen_at, identities.first_seen_at)), "
-            "last_seen_at = greatest(coalesce(identities.last_seen_at, excluded.last_seen_at), "
-            "coalesce(excluded.last_seen_at, identities.last_seen_at))",
+            suffix=_UPSERT_IDENTITY,
         )
         for x_id in absorbed_stored:
             tx.execute("DELETE FROM customers WHERE brand_id = ? AND customer_id = ?", [brand_id, x_id])
@@ -1073,6 +1153,7 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
     if not reason.strip():
         raise SiyuError("give a reason for the split (kept in the audit trail)", field="reason")
     resolve_pending(ctx, brand_id)
+    flush_seen(ctx, brand_id)
     customer_id = resolve_customer_id(ctx, brand_id, customer_id) or customer_id  # an absorbed id still works
     policy = load_policy(ctx, brand_id)
     wh = ctx.warehouse
