@@ -108,19 +108,13 @@ _tls = threading.local()
 
 
 def _table(ctx: Context, name: str) -> ir.Table:
-    """A warehouse table bound to this thread's DuckDB cursor.
-
-    The shared ``Warehouse.ibis`` backend wraps a single cursor; concurrent requests (API thread pool, console
-    event loop) executing on it fail, so each thread builds its expressions on its own cursor.
-    """
-    cur = ctx.warehouse.cursor()
-    backend = getattr(_tls, "backend", None)
-    if backend is None or backend.con is not cur:
-        backend = ibis.duckdb.from_connection(cur)
+    """A warehouse table on this thread's Ibis backend (``Warehouse.ibis``), with its schema cached per thread."""
+    backend = ctx.warehouse.ibis
+    if getattr(_tls, "backend", None) is not backend:
         _tls.backend = backend
         _tls.tables = {}
     tables: dict[str, ir.Table] = _tls.tables
-    if name not in tables:  # the schema lookup costs a query; tables are fixed for the process
+    if name not in tables:  # the schema lookup costs a query; warehouse tables are fixed for the process
         tables[name] = backend.table(name)
     return tables[name]
 
