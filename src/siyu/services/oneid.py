@@ -1237,6 +1237,13 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
                 "DELETE FROM customers WHERE brand_id = ? AND list_contains(?, customer_id)", [brand_id, list(profiles)]
             )
             _insert_rows(tx, "customers", [p.row(brand_id, c) for c, p in profiles.items()], _CUSTOMER_SCHEMA)
+            tx.execute(
+                """UPDATE customers SET created_at = x.f, updated_at = coalesce(updated_at, x.f)
+                   FROM (SELECT customer_id, min(first_seen_at) AS f FROM identities
+                         WHERE brand_id = ? AND list_contains(?, customer_id) GROUP BY 1) x
+                   WHERE customers.brand_id = ? AND customers.customer_id = x.customer_id""",
+                [brand_id, list(profiles), brand_id],
+            )
             if undo:
                 tx.execute(
                     "UPDATE identity_merges SET undone_at = ? WHERE brand_id = ? AND list_contains(?, merge_id)",
