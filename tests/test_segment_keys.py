@@ -57,3 +57,34 @@ def test_cli_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ctx.close()
     bad = runner.invoke(app, ["keys", "revoke", "wkid_missing"])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_admin_api_manages_keys_of_its_own_brand(ctx: Context) -> None:
+    import httpx
+
+    from siyu.api.app import create_app
+    from siyu.domain.models import Role
+    from siyu.services.brands import create_user
+    from tests.support.live import live_server
+
+    create_brand(ctx, "acme", "Acme")
+    create_brand(ctx, "other", "Other")
+    create_user(ctx, "acme", "boss", "password-1", Role.ADMIN)
+    create_user(ctx, "acme", "op", "password-2", Role.OPERATOR)
+    foreign, _ = write_keys.create_key(ctx, "other", "theirs")
+    with live_server(create_app(ctx, with_console=False)) as base:
+        admin = httpx.Client(base_url=base, auth=("boss", "password-1"))
+        assert httpx.get(f"{base}/api/write-keys").status_code == 401
+        assert httpx.get(f"{base}/api/write-keys", auth=("op", "password-2")).status_code == 403
+        r = admin.post("/api/write-keys", json={"label": "app"})
+        assert r.status_code == 201
+        created = r.json()
+        assert created["key"].startswith("wk_") and created["brand_id"] == "acme"
+        track = {"userId": "u", "event": "E"}
+        assert httpx.post(f"{base}/v1/track", json=track, auth=(created["key"], "")).status_code == 200
+        listed = admin.get("/api/write-keys").json()
+        assert [k["id"] for k in listed] == [created["id"]] and "key" not in listed[0]
+        assert admin.delete(f"/api/write-keys/{foreign.id}").status_code == 404  # another brand's key
+        assert admin.delete(f"/api/write-keys/{created['id']}").json()["revoked_at"]
+        assert httpx.post(f"{base}/v1/track", json=track, auth=(created["key"], "")).status_code == 401
+        admin.close()

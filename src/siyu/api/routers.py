@@ -13,6 +13,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import segment
 
     routers.append(segment.router)  # Segment-compatible ingestion /v1
+    from siyu.api import write_keys
+
+    routers.append(write_keys.router)  # /api/write-keys (admin)
     from siyu.api import imports
 
     routers.append(imports.router)  # file imports /api/imports (jobs on Huey)

@@ -75,11 +75,11 @@ def list_keys(ctx: Context, brand_id: str) -> list[WriteKey]:
         return [_public(r) for r in rows]
 
 
-def revoke_key(ctx: Context, key_id: str) -> WriteKey:
-    """Revoke a key by id; requests using it get 401 from then on. Revoking twice is harmless."""
+def revoke_key(ctx: Context, key_id: str, brand_id: str | None = None) -> WriteKey:
+    """Revoke a key by id (optionally only within ``brand_id``); its requests get 401. Revoking twice is harmless."""
     with ctx.sessions() as s:
         row = s.get(WriteKeyRow, key_id)
-        if row is None:
+        if row is None or (brand_id is not None and row.brand_id != brand_id):
             raise NotFound(f"write key {key_id!r} does not exist; list keys with `siyu keys list BRAND`", "key_id")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
