@@ -125,6 +125,8 @@ class Warehouse:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path, read_only=read_only)
         self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []  # every thread's cursor, closed by close()
+        self._cursors_lock = threading.Lock()
         self.write_lock = threading.RLock()
         if not read_only:
             self.migrate()
@@ -142,6 +144,8 @@ class Warehouse:
         if cur is None:
             cur = self._con.cursor()
             self._local.cur = cur
+            with self._cursors_lock:
+                self._cursors.append(cur)
         return cur
 
     @contextmanager
@@ -180,4 +184,9 @@ class Warehouse:
         self._con.execute("CHECKPOINT")
 
     def close(self) -> None:
+        """Close every thread's cursor and the database, releasing the file lock."""
+        with self._cursors_lock:
+            cursors, self._cursors = self._cursors, []
+        for cur in cursors:
+            cur.close()
         self._con.close()
