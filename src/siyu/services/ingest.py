@@ -40,6 +40,8 @@ MAX_ROWS_PER_COMMIT = 50_000
 # to a second; the writer raises the threshold and checkpoints itself when ingestion is idle instead.
 WAL_CHECKPOINT_THRESHOLD = "512MB"
 IDLE_CHECKPOINT_SECONDS = 2.0
+# OneID runs at most this often for new observations (bigger, fewer runs cost less CPU next to ingestion)
+ONEID_INTERVAL_SECONDS = 3.0
 RECENT_IDS = 200_000  # committed (brand_id, message_id) remembered to drop retries before they reach DuckDB
 
 
@@ -277,6 +279,8 @@ class WriterStats:
     observations: int = 0
     resolve_runs: int = 0
     resolve_errors: int = 0
+    resolve_seconds: float = 0.0
+    max_resolve_seconds: float = 0.0
     write_seconds: float = 0.0
     max_write_seconds: float = 0.0
     checkpoints: int = 0
@@ -286,7 +290,7 @@ class WriterStats:
 class IngestWriter:
     """The single group-commit writer of a process (lives in ``ctx.extras['ingest_writer']``)."""
 
-    def __init__(self, ctx: Context, resolve_interval: float = 1.0) -> None:
+    def __init__(self, ctx: Context, resolve_interval: float = ONEID_INTERVAL_SECONDS) -> None:
         self.ctx = ctx
         self.stats = WriterStats()
         self._recent: dict[tuple[str, str], None] = {}  # insertion-ordered: oldest first
@@ -480,6 +484,7 @@ class _ResolveTrigger:
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._stopped = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
 
@@ -506,8 +511,8 @@ class _ResolveTrigger:
             if self._stop:
                 return
             pause = last + self.interval - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
+            if pause > 0 and self._stopped.wait(pause):
+                return
             self._wake.clear()
             with self._lock:
                 brands, self._pending = self._pending, set()
@@ -519,8 +524,12 @@ class _ResolveTrigger:
                 if self._stop:
                     return
                 try:
+                    t0 = time.perf_counter()
                     fn(self.ctx, brand_id)
+                    took = time.perf_counter() - t0
                     self.stats.resolve_runs += 1
+                    self.stats.resolve_seconds += took
+                    self.stats.max_resolve_seconds = max(self.stats.max_resolve_seconds, took)
                 except Exception:
                     self.stats.resolve_errors += 1
                     log.exception("OneID resolve_pending failed for brand %s", brand_id)
@@ -529,6 +538,7 @@ class _ResolveTrigger:
         with self._lock:
             self._stop = True
             thread = self._thread
+        self._stopped.set()
         self._wake.set()
         if thread is not None:
             thread.join(timeout=60)
