@@ -356,3 +356,19 @@ def test_deferred_last_seen_is_flushed(settings: Settings) -> None:
         ] == T0 + timedelta(minutes=60)
     finally:
         ctx.close()
+
+
+def test_one_unionid_claiming_phones_beyond_the_limit(bctx: Context) -> None:
+    ctx = bctx
+    phones = [Identity("phone", f"+861380013800{k}") for k in range(3)]
+    observe(ctx, *[(f"wx{k}", [UNION, p], {}, k) for k, p in enumerate(phones)])
+    stats = oneid.resolve_pending(ctx, B)
+    assert stats.conflicts == 1
+    [c] = oneid.list_conflicts(ctx, B)
+    assert c["reason"] == "max_per_person:phone:2"
+    owner = oneid.customer_of(ctx, B, UNION)
+    assert sum(oneid.customer_of(ctx, B, p) == owner for p in phones) == 2
+    # rebuild agrees on which two phones stay (canonical order), and keeps the conflict
+    before = partition(ctx)
+    assert oneid.rebuild(ctx, B).conflicts == 1
+    assert partition(ctx) == before
