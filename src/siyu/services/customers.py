@@ -8,7 +8,6 @@ Admins and operators see every customer of their brand. All reads are Ibis expre
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import re
 import threading
@@ -22,6 +21,7 @@ import ibis.expr.types as ir
 
 from siyu.domain.identity import IdentifierError, IdType, normalize
 from siyu.domain.models import Role
+from siyu.services import oneid
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import NotFound, SiyuError
@@ -150,26 +150,7 @@ def guide_scope(ctx: Context, user: User) -> ir.Table | None:
 
 def _canonical_id(ctx: Context, brand_id: str, customer_id: str) -> str:
     """Follow merge history from a merged-away customer id to the surviving one."""
-    try:
-        oneid = importlib.import_module("siyu.services.oneid")
-        resolver = getattr(oneid, "resolve_customer_id", None)
-    except ImportError:  # pragma: no cover - oneid lands separately
-        resolver = None
-    if resolver is not None:
-        found = resolver(ctx, brand_id, customer_id)
-        return str(found) if found else customer_id
-    merges = _table(ctx, "identity_merges")
-    current, seen = customer_id, {customer_id}
-    for _ in range(20):
-        step = merges.filter(
-            merges.brand_id == brand_id, merges.absorbed_customer_id == current, merges.undone_at.isnull()
-        ).order_by(ibis.desc("merged_at"))
-        rows = _records(step.select("customer_id").limit(1))
-        if not rows or rows[0]["customer_id"] in seen:
-            break
-        current = rows[0]["customer_id"]
-        seen.add(current)
-    return current
+    return oneid.resolve_customer_id(ctx, brand_id, customer_id) or customer_id
 
 
 def resolve_customer(ctx: Context, user: User, customer_id: str) -> str:
@@ -337,26 +318,7 @@ def get_customer_360(
 
     events, events_total = customer_events(ctx, brand, cid, events_page, events_limit)
 
-    merges_t = _table(ctx, "identity_merges")
-    merges = _records(
-        merges_t.filter(
-            merges_t.brand_id == brand,
-            (merges_t.customer_id == cid) | (merges_t.absorbed_customer_id == cid),
-        )
-        .select(
-            "merge_id",
-            "customer_id",
-            "absorbed_customer_id",
-            "rule",
-            "id_type",
-            "id_value",
-            "source_kind",
-            "source_ref",
-            "merged_at",
-            "undone_at",
-        )
-        .order_by(ibis.desc("merged_at"))
-    )
+    merges = list(reversed(oneid.merge_history(ctx, brand, cid)))  # newest first
     return Customer360(
         customer_id=cid,
         profile=profile,
