@@ -76,6 +76,7 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             expect(page.get_by_text("基本资料")).to_be_visible()
             expect(page.get_by_test_id("tag")).to_have_text("VIP会员")
             expect(page.get_by_test_id("relations")).to_contain_text("王导购")
+            expect(page.get_by_test_id("relations")).to_contain_text("扫描二维码")  # WeCom add_way 1, labelled
             expect(page.get_by_test_id("orders")).to_contain_text("o1")
             expect(page.get_by_test_id("events")).to_contain_text("Viewed 24")
             page.get_by_test_id("events-pager").get_by_text("3", exact=True).click()
@@ -85,6 +86,7 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             page.get_by_test_id("lang-switch").click()
             expect(page.get_by_text("Profile", exact=True)).to_be_visible()
             expect(page.get_by_text("Event timeline")).to_be_visible()
+            expect(page.get_by_test_id("relations")).to_contain_text("Scanned QR code")
             expect(page.get_by_text("coming soon").first).to_be_visible()
             page.get_by_test_id("lang-switch").click()
             expect(page.get_by_text("基本资料")).to_be_visible()

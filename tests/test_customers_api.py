@@ -92,7 +92,7 @@ def seed(ctx: Context) -> Seed:
         )
         cur.execute(
             "INSERT INTO relations (brand_id, external_userid, guide_id, added_at, add_way, state, lost_at, lost_by) "
-            "VALUES ('acme','wm_zhang','g1',?,'qr','active',NULL,NULL),"
+            "VALUES ('acme','wm_zhang','g1',?,'1','active',NULL,NULL),"
             " ('acme','wm_li','g2',?,'qr','active',NULL,NULL),"
             " ('acme','wm_li','g1',?,'qr','lost',?,'customer')",
             [T0, T0, T0, T0 + timedelta(days=3)],

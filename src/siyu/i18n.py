@@ -70,6 +70,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "col.add_way": "添加方式",
         "state.active": "好友中",
         "state.lost": "已流失",
+        # WeCom add_way codes (shared/reference/wecom.md) and who ended a relation
+        "add_way.0": "未知来源",
+        "add_way.1": "扫描二维码",
+        "add_way.2": "搜索手机号",
+        "add_way.3": "名片分享",
+        "add_way.4": "群聊",
+        "add_way.5": "手机通讯录",
+        "add_way.6": "微信联系人",
+        "add_way.7": "微信好友申请",
+        "add_way.8": "第三方应用",
+        "add_way.9": "搜索邮箱",
+        "add_way.201": "内部成员共享",
+        "add_way.202": "管理员/负责人分配",
+        "lost_by.customer": "客户删除导购（删粉）",
+        "lost_by.guide": "导购删除客户",
         "col.order_id": "订单号",
         "col.ordered_at": "下单时间",
         "col.amount": "金额",
@@ -173,6 +188,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "col.add_way": "Added via",
         "state.active": "Active",
         "state.lost": "Lost",
+        "add_way.0": "Unknown",
+        "add_way.1": "Scanned QR code",
+        "add_way.2": "Phone search",
+        "add_way.3": "Card share",
+        "add_way.4": "Group chat",
+        "add_way.5": "Phone contacts",
+        "add_way.6": "WeChat contacts",
+        "add_way.7": "WeChat friend request",
+        "add_way.8": "Third-party app",
+        "add_way.9": "Email search",
+        "add_way.201": "Shared by a member",
+        "add_way.202": "Assigned by admin",
+        "lost_by.customer": "Customer deleted the guide",
+        "lost_by.guide": "Guide deleted the customer",
         "col.order_id": "Order",
         "col.ordered_at": "Ordered",
         "col.amount": "Amount",
@@ -221,6 +250,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
 def normalize_language(lang: str | None) -> str:
     """A supported language code ('zh' when unknown)."""
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def has(key: str) -> bool:
+    """Whether the catalogue has ``key`` (e.g. to label a code, falling back to the raw value)."""
+    return key in CATALOGUE[DEFAULT_LANGUAGE]
 
 
 def t(key: str, lang: str | None = DEFAULT_LANGUAGE, **values: object) -> str:

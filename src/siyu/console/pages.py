@@ -8,12 +8,24 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from siyu import i18n
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, sign_in, tr, url
 from siyu.domain.models import Role
 from siyu.services import auth as auth_service
 from siyu.services import customers as customer_service
 from siyu.services.errors import NotFound, SiyuError
+
+PAGER_PROPS = "max-pages=9 boundary-numbers"  # show at most 9 page buttons, plus first and last
+
+
+def _code_label(prefix: str, code: object) -> str:
+    """The translated label of a code (``prefix.code`` in siyu.i18n), or the code itself when unknown."""
+    if code is None or code == "":
+        return ""
+    key = f"{prefix}.{code}"
+    return tr(key) if i18n.has(key) else str(code)
+
 
 PAGE_SIZE = 20
 EVENTS_LIMIT = 10
@@ -107,6 +119,7 @@ def register() -> None:
                 }
             ).classes("w-full h-[560px]")
             pager = ui.pagination(1, 1, direction_links=True, on_change=lambda e: search(int(e.value)))
+            pager.props(PAGER_PROPS)
 
             def search(page: int) -> None:
                 state["q"] = box.value or ""
@@ -186,7 +199,13 @@ def register() -> None:
             with ui.card().classes("w-full"):
                 ui.label(tr("c360.relations")).classes("text-lg font-bold")
                 rels = [
-                    {**r, "guide": r.get("guide_name") or r["guide_id"], "state": tr("state." + str(r["state"]))}
+                    {
+                        **r,
+                        "guide": r.get("guide_name") or r["guide_id"],
+                        "state": tr("state." + str(r["state"])),
+                        "add_way": _code_label("add_way", r.get("add_way")),
+                        "lost_by": _code_label("lost_by", r.get("lost_by")),
+                    }
                     for r in view.relations
                 ]
                 _table(
@@ -239,7 +258,7 @@ def register() -> None:
                                 value=page,
                                 direction_links=True,
                                 on_change=lambda e: show_events(int(e.value)),
-                            ).props("data-testid=events-pager")
+                            ).props(f"data-testid=events-pager {PAGER_PROPS}")
 
                 show_events(1)
             with ui.card().classes("w-full"):
