@@ -5,7 +5,9 @@ one ``IngestWriter`` thread per process drains every pending request, inserts al
 observations in ONE DuckDB transaction (bulk insert from Arrow), commits, and only then resolves the futures —
 so an HTTP 200 means the events are committed.  Retries are stored once: ``events`` is keyed by
 (brand_id, message_id) and inserted with ``INSERT OR IGNORE``; observations are written only for newly stored
-events.  After each commit OneID's ``resolve_pending`` is triggered on a separate, coalescing thread.
+events.  The transaction holds OneID's short ``observation_lock`` (never ``write_lock``, which a OneID run holds
+throughout), so OneID sees no obs_id gaps and acks never wait for a resolution.  After each commit OneID's
+``resolve_pending`` is triggered on a separate, coalescing thread.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow as pa
 from siyu.domain.segment import EventRow, Limits, MessageRejected, parse_time, to_micros, validate_message
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
+from siyu.services.oneid import observation_transaction
 from siyu.services.rate_limit import TokenBucket
 from siyu.services.write_keys import authenticate_key
 
@@ -279,6 +282,7 @@ class WriterStats:
     observations: int = 0
     resolve_runs: int = 0
     resolve_errors: int = 0
+    resolve_rebuilds: int = 0  # runs where OneID found a gap below its watermark and rebuilt (should stay 0)
     resolve_seconds: float = 0.0
     max_resolve_seconds: float = 0.0
     write_seconds: float = 0.0
@@ -418,7 +422,7 @@ class IngestWriter:
         try:
             try:
                 # Fast path: a plain INSERT is about twice as fast as INSERT OR IGNORE on the primary key.
-                with wh.transaction() as tx:
+                with observation_transaction(self.ctx) as tx:
                     tx.execute(_INSERT_EVENTS_FAST)
                     if obs:
                         self._insert_obs(tx, obs)
@@ -426,7 +430,7 @@ class IngestWriter:
             except duckdb.ConstraintException:
                 # Some message ids were stored long ago (older than the recent-id memory): the careful path.
                 st.slow_path_commits += 1
-                with wh.transaction() as tx:
+                with observation_transaction(self.ctx) as tx:
                     inserted = tx.execute(_INSERT_EVENTS).fetchall()
                     inserted_n = len(inserted)
                     if obs and inserted_n != len(ev):
@@ -525,7 +529,9 @@ class _ResolveTrigger:
                     return
                 try:
                     t0 = time.perf_counter()
-                    fn(self.ctx, brand_id)
+                    res = fn(self.ctx, brand_id)
+                    if getattr(res, "mode", None) == "rebuild":
+                        self.stats.resolve_rebuilds += 1
                     took = time.perf_counter() - t0
                     self.stats.resolve_runs += 1
                     self.stats.resolve_seconds += took

@@ -8,10 +8,12 @@ by an in-memory per-brand index for incremental resolution (``resolve_pending``)
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -96,6 +98,48 @@ def parse_identifier(text: str) -> Identity:
         raise SiyuError(str(exc), field="identifier") from exc
 
 
+# ----------------------------------------------------------------------------------------- observation commits
+
+_OBS_LOCK_KEY = "oneid_observation_lock"
+_OBS_LOCK_GUARD = threading.Lock()
+
+
+def observation_lock(ctx: Context) -> threading.Lock:
+    """The short lock a latency-sensitive writer holds around each transaction that inserts observations.
+
+    OneID's watermark needs observation ids to be committed without gaps below the highest id it reads.  Batch
+    writers (imports, demo seed) get that by holding ``ctx.warehouse.write_lock`` around their transaction;
+    OneID holds ``write_lock`` for its whole run.  The ingest writer must not wait for a whole OneID run, so it
+    holds this lock instead (only around its commit, milliseconds); OneID takes it only for the instant it
+    reads the highest committed obs_id (``_committed_high``), so it never sees a gap and acks never wait for it.
+    """
+    lock = ctx.extras.get(_OBS_LOCK_KEY)
+    if not isinstance(lock, type(_OBS_LOCK_GUARD)):
+        with _OBS_LOCK_GUARD:
+            lock = ctx.extras.get(_OBS_LOCK_KEY)
+            if not isinstance(lock, type(_OBS_LOCK_GUARD)):
+                lock = threading.Lock()
+                ctx.extras[_OBS_LOCK_KEY] = lock
+    return lock
+
+
+@contextmanager
+def observation_transaction(ctx: Context) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A warehouse transaction for writing observations without holding ``write_lock`` (see ``observation_lock``)."""
+    with observation_lock(ctx), ctx.warehouse.transaction() as tx:
+        yield tx
+
+
+def _committed_high(ctx: Context, cur: duckdb.DuckDBPyConnection) -> int:
+    """The highest obs_id such that every lower id that will ever commit has committed.
+
+    The caller holds ``write_lock`` (no batch writer is mid-transaction); holding ``observation_lock`` for this
+    one query excludes the ingest writer, so nothing below the answer can still be in flight."""
+    with observation_lock(ctx):
+        row = cur.execute("SELECT max(obs_id) FROM identity_observations").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 # --------------------------------------------------------------------------------------------------- loading
 
 
@@ -143,12 +187,12 @@ def _load_observations(
     return out
 
 
-def _load_recent(cur: duckdb.DuckDBPyConnection, brand_id: str, after: int) -> list[_Obs]:
-    """Observations newer than the watermark, in one small query (the incremental path)."""
+def _load_recent(cur: duckdb.DuckDBPyConnection, brand_id: str, after: int, upto: int) -> list[_Obs]:
+    """Observations in (after, upto], in one small query (the incremental path)."""
     rows = cur.execute(
         "SELECT obs_id, observed_at, source_kind, source_ref, CAST(traits AS VARCHAR), identifiers "
-        "FROM identity_observations WHERE brand_id = ? AND obs_id > ? ORDER BY obs_id",
-        [brand_id, after],
+        "FROM identity_observations WHERE brand_id = ? AND obs_id > ? AND obs_id <= ? ORDER BY obs_id",
+        [brand_id, after, upto],
     ).fetchall()
     return [
         _Obs(oid, at, kind, ref, [(i["type"], i["value"]) for i in ids if i["type"] and i["value"]], _parse_traits(tr))
@@ -473,7 +517,8 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
     with wh.write_lock:
         _drop_index(ctx, brand_id)
         cur = wh.cursor()
-        obs = _load_observations(cur, brand_id)
+        hi = _committed_high(ctx, cur)  # later observations are left to resolve_pending
+        obs = _load_observations(cur, brand_id, "AND obs_id <= ?", [hi])
         say(f"loaded {len(obs)} observations")
         splits = _load_splits(cur, brand_id)
         old = _arrow(cur, "SELECT id_type, id_value, customer_id FROM identities WHERE brand_id = ?", [brand_id])
@@ -490,7 +535,7 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
                 "SELECT customer_id, created_at FROM customers WHERE brand_id = ?", [brand_id]
             ).fetchall()
         }
-        shared = _shared_in_warehouse(cur, brand_id, types)
+        shared = _shared_in_warehouse(cur, brand_id, types, hi)
         res = algo.resolve([o.identifiers for o in obs], policy, splits, shared=shared)
         say(f"resolved {len(res.nodes)} identifiers, {len(res.links)} links, {len(res.blocked)} conflicts")
         comps = res.components()
@@ -578,7 +623,7 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
         say(f"writing {len(nodes)} identities, {len(cust_rows)} customers")
         last_obs = max((o.obs_id for o in obs), default=_watermark(cur, brand_id))
         with wh.transaction() as tx:
-            _sync_identities(tx, brand_id, assign)
+            _sync_identities(tx, brand_id, assign, hi)
             say("identities written")
             _sync_customers(tx, brand_id, pa.Table.from_pylist(cust_rows, schema=_CUSTOMER_SCHEMA))
             say("customers written")
@@ -602,7 +647,7 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
     )
 
 
-def _shared_in_warehouse(cur: duckdb.DuckDBPyConnection, brand_id: str, types: algo.TypeTable) -> set[Key]:
+def _shared_in_warehouse(cur: duckdb.DuckDBPyConnection, brand_id: str, types: algo.TypeTable, upto: int) -> set[Key]:
     """``siyu.domain.oneid.shared_values`` computed set-based by DuckDB over all of a brand's observations."""
     present = _observed_types(cur, brand_id)
     limits = {t: types.get(t)[2] for t in present if types.get(t)[2] is not None}
@@ -613,20 +658,21 @@ def _shared_in_warehouse(cur: duckdb.DuckDBPyConnection, brand_id: str, types: a
     cur.register("_oneid_limits", lim)
     try:
         rows = cur.execute(
-            """WITH f AS (SELECT obs_id, unnest(identifiers) AS i FROM identity_observations WHERE brand_id = ?),
+            """WITH f AS (SELECT obs_id, unnest(identifiers) AS i FROM identity_observations
+                          WHERE brand_id = ? AND obs_id <= ?),
                     s AS (SELECT obs_id, i.type AS t, i.value AS v FROM f WHERE list_contains(?, i.type)),
                     a AS (SELECT obs_id, i.type AS t, i.value AS v FROM f WHERE list_contains(?, i.type)),
                     c AS (SELECT s.t, s.v, a.t AS at, count(DISTINCT a.v) AS n FROM s JOIN a USING (obs_id)
                           WHERE NOT (s.t = a.t AND s.v = a.v) GROUP BY 1, 2, 3)
                SELECT DISTINCT c.t, c.v FROM c JOIN _oneid_limits l ON c.t = l.t WHERE c.n > l.n""",
-            [brand_id, list(limits), anchors],
+            [brand_id, upto, list(limits), anchors],
         ).fetchall()
     finally:
         cur.unregister("_oneid_limits")
     return {(t, v) for t, v in rows}
 
 
-def _sync_identities(tx: duckdb.DuckDBPyConnection, brand_id: str, assign: pa.Table) -> None:
+def _sync_identities(tx: duckdb.DuckDBPyConnection, brand_id: str, assign: pa.Table, upto: int) -> None:
     """Make the brand's identities equal to ``assign`` (t, v, c) with first/last seen aggregated from the
     observations, touching only rows that change (a full delete + insert is slow to commit in DuckDB)."""
     tx.register("_oneid_assign", assign)
@@ -636,9 +682,9 @@ def _sync_identities(tx: duckdb.DuckDBPyConnection, brand_id: str, assign: pa.Ta
                SELECT a.t, a.v, a.c, s.f, s.l FROM _oneid_assign a LEFT JOIN (
                    SELECT i.type AS t, i.value AS v, min(observed_at) AS f, max(observed_at) AS l
                    FROM (SELECT observed_at, unnest(identifiers) AS i FROM identity_observations
-                         WHERE brand_id = ?) GROUP BY 1, 2) s
+                         WHERE brand_id = ? AND obs_id <= ?) GROUP BY 1, 2) s
                ON a.t = s.t AND a.v = s.v""",
-            [brand_id],
+            [brand_id, upto],
         )
     finally:
         tx.unregister("_oneid_assign")
@@ -893,15 +939,16 @@ def resolve_pending(ctx: Context, brand_id: str) -> ResolveStats:
             idx.below = below
             _indexes(ctx)[brand_id] = idx
         elif below != idx.below:
-            # an observation with an id under the watermark committed late (its writer did not hold
-            # write_lock): the incremental state missed it, so recompute everything
+            # an observation with an id under the watermark committed late (its writer held neither
+            # write_lock nor observation_lock): the incremental state missed it, so recompute everything
             return rebuild(ctx, brand_id)
-        obs = _load_recent(cur, brand_id, mark)
+        hi = _committed_high(ctx, cur)
+        obs = _load_recent(cur, brand_id, mark, hi) if hi > mark else []
         stats = ResolveStats(brand_id=brand_id, mode="incremental", observations=len(obs), last_obs_id=mark)
         if obs:
             try:
                 _apply(ctx, brand_id, idx, obs, stats)
-                idx.below = _count_upto(cur, brand_id, idx.watermark)
+                idx.below = below + len(obs)  # every id up to the new watermark had committed (no gaps)
             except BaseException:
                 _drop_index(ctx, brand_id)
                 raise
@@ -1290,8 +1337,9 @@ _OBS_SCHEMA = pa.schema(
 def add_observations(tx: duckdb.DuckDBPyConnection, brand_id: str, observations: Iterable[Observation]) -> int:
     """Bulk-insert observations inside the caller's transaction (obs_id comes from the sequence).
 
-    Hold ``ctx.warehouse.write_lock`` around that transaction so observation ids commit in order (OneID's
-    watermark relies on it; a late commit under the watermark is detected and triggers a full rebuild)."""
+    Hold ``ctx.warehouse.write_lock`` around that transaction, or use ``observation_transaction`` (short lock,
+    for writers that must not wait for a OneID run), so OneID never sees an obs_id gap below its watermark (a late
+    commit under the watermark is detected and forces a full rebuild)."""
     rows = [
         {
             "brand_id": brand_id,
