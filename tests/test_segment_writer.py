@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from siyu.config import Settings
 from siyu.services import write_keys
@@ -39,3 +40,25 @@ def test_duplicates_from_before_a_restart_are_stored_once(settings: Settings) ->
         assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations")[0][0] == 3
     finally:
         ctx.close()
+
+
+def test_recent_id_memory_keeps_two_generations(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    from siyu.services import ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "RECENT_IDS", 4)  # generations of 2 ids
+    create_brand(ctx, "acme", "Acme")
+    _, key = write_keys.create_key(ctx, "acme")
+
+    def send(*mids: str) -> None:
+        ingest(ctx, orjson.dumps({"batch": [_identify(m, "u" + m) for m in mids]}), None, key)
+
+    send("m1", "m2")  # generation full: it becomes the old one
+    send("m3")
+    send("m1")  # still remembered (old generation): dropped before DuckDB
+    stats = get_writer(ctx).stats
+    assert stats.slow_path_commits == 0 and stats.events_stored == 3
+    send("m4")  # {m3, m4} becomes the old generation, {m1, m2} is forgotten
+    send("m1")  # forgotten: DuckDB's key catches it, still stored once
+    assert stats.slow_path_commits == 1
+    assert ctx.warehouse.fetch("SELECT count(*) FROM events")[0][0] == 4
+    assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations")[0][0] == 4

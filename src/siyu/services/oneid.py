@@ -278,6 +278,10 @@ class _Profile:
         if changed and newer:
             self.updated_at = at
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything ``row`` is made of, cheap to compare (to write only customers that changed)."""
+        return (dict(self.traits), self.created_at, self.updated_at, self.phone, self.email)
+
     def absorb(self, other: _Profile) -> None:
         """Merge another customer's profile into this one (the more recently updated traits win)."""
         first, second = (
@@ -803,12 +807,22 @@ def _indexes(ctx: Context) -> _Registry:
     return found
 
 
+_MAX_DIRTY = 50_000  # deferred identifiers held in memory at most, per brand
+
+
+def seen_pending(ctx: Context, brand_id: str) -> int:
+    """How many identifiers have deferred first/last-seen times not yet written."""
+    idx = _indexes(ctx).get(brand_id)
+    return len(idx.dirty) if idx is not None else 0
+
+
 def defer_last_seen(ctx: Context, seconds: float | None) -> None:
     """Opt in to write-behind of ``identities.first_seen_at/last_seen_at`` for identifiers seen again.
 
     DuckDB updates of existing rows cost tens of ms; with a delay, incremental resolution only inserts new
     identifiers and writes changed customers, and re-seen times are flushed at most every ``seconds`` (or 2,000
-    identifiers, on ``flush_seen``, on split and when the Context closes). ``None`` (default) writes them at once.
+    identifiers, on ``flush_seen``, on split and when the Context closes; ``identifiers_of`` includes them at once).
+    ``None`` (default) writes them at once.
     """
     ctx.extras["oneid_seen_delay"] = seconds
 
@@ -920,8 +934,12 @@ def warm(ctx: Context, brand_id: str) -> None:
             _indexes(ctx)[brand_id] = _load_index(ctx, brand_id, load_policy(ctx, brand_id), mark)
 
 
-def resolve_pending(ctx: Context, brand_id: str) -> ResolveStats:
+def resolve_pending(ctx: Context, brand_id: str, seen_delay: float | None = None) -> ResolveStats:
     """Resolve the observations recorded since the last resolution (incremental, milliseconds).
+
+    ``seen_delay`` (seconds) defers first/last-seen updates of identifiers seen again (see ``defer_last_seen``);
+    the caller then flushes them with ``flush_seen`` (the ingest trigger does so when ingestion pauses).  Without
+    it every pending deferred time is written now.
 
     Links are applied in canonical order within the batch; a link that would break a limit is recorded as a
     conflict and skipped, one that would break an operator split is skipped.  Without conflicts the resulting
@@ -947,7 +965,7 @@ def resolve_pending(ctx: Context, brand_id: str) -> ResolveStats:
         stats = ResolveStats(brand_id=brand_id, mode="incremental", observations=len(obs), last_obs_id=mark)
         if obs:
             try:
-                _apply(ctx, brand_id, idx, obs, stats)
+                _apply(ctx, brand_id, idx, obs, stats, seen_delay)
                 idx.below = below + len(obs)  # every id up to the new watermark had committed (no gaps)
             except BaseException:
                 _drop_index(ctx, brand_id)
@@ -956,7 +974,20 @@ def resolve_pending(ctx: Context, brand_id: str) -> ResolveStats:
     return stats
 
 
-def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: ResolveStats) -> None:
+# Incremental resolution is pure Python holding the GIL; next to ingestion (whose commit and HTTP threads need
+# the GIL between DuckDB calls) it pauses briefly every few dozen observations so they never wait a full switch
+# interval (5 ms) for each hand-over.
+_YIELD_EVERY = 32
+_YIELD_SECONDS = 0.0001
+
+
+def _breathe() -> None:
+    time.sleep(_YIELD_SECONDS)
+
+
+def _apply(
+    ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: ResolveStats, seen_delay: float | None
+) -> None:
     types = idx.types
     policy = types.policy
     conflicts: list[dict[str, Any]] = []
@@ -969,7 +1000,9 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
         conflicts.append(_conflict_row(brand_id, reason, a, b, ca, cb, o))
 
     # 1. shared-value detection
-    for o in obs:
+    for n, o in enumerate(obs):
+        if n % _YIELD_EVERY == 0:
+            _breathe()
         for s in algo.add_cooccurrence(idx.co, o.identifiers, types):
             if s not in idx.shared and algo.is_shared(s, idx.co, types):
                 idx.shared.add(s)
@@ -981,7 +1014,9 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
     fresh: set[str] = set()
     seen: dict[Key, tuple[datetime, datetime]] = {}
     new_ids: set[Key] = set()
-    for o in obs:
+    for n, o in enumerate(obs):
+        if n % _YIELD_EVERY == 0:
+            _breathe()
         at = o.observed_at
         for i in o.identifiers:
             cid = idx.cust_of.get(i)
@@ -1001,8 +1036,14 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
 
     # 3. links in canonical order
     pairs: dict[tuple[Key, Key], int] = {}
+    cust_of = idx.cust_of
     for oi, o in enumerate(obs):
-        ids = sorted({i for i in o.identifiers if i in idx.cust_of and i not in idx.shared and types.get(i[0])[0] > 0})
+        if oi % _YIELD_EVERY == 0:
+            _breathe()
+        linkable = {i for i in o.identifiers if i in cust_of and i not in idx.shared and types.get(i[0])[0] > 0}
+        if len(linkable) < 2 or len({cust_of[i] for i in linkable}) == 1:
+            continue  # already one customer before this batch's merges (which only join): no link to apply
+        ids = sorted(linkable)
         for x in range(len(ids)):
             for y in range(x + 1, len(ids)):
                 pairs.setdefault((ids[x], ids[y]), oi)
@@ -1044,11 +1085,13 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
     affected: set[str] = {idx.cust_of[i] for i in seen}
     stored = {c: idx.profiles[c] for c in (affected - fresh) | set(absorbed_stored) if c in idx.profiles}
     profiles: dict[str, _Profile] = {c: stored.get(c) or _Profile() for c in affected}
-    before = {c: p.row(brand_id, c) for c, p in stored.items()}
+    before = {c: p.snapshot() for c, p in stored.items()}
     for x_id, ident in absorbed_stored.items():
         if x_id in stored:
             profiles.setdefault(idx.cust_of[ident], _Profile()).absorb(stored[x_id])
-    for o in sorted(obs, key=lambda o: (o.observed_at, o.obs_id)):
+    for n, o in enumerate(sorted(obs, key=lambda o: (o.observed_at, o.obs_id))):
+        if n % _YIELD_EVERY == 0:
+            _breathe()
         owner = _owner(o.identifiers, idx.cust_of.get, types)
         if owner is not None:
             profiles.setdefault(owner, _Profile()).observe(o, [i for i in o.identifiers if idx.cust_of.get(i) == owner])
@@ -1071,22 +1114,26 @@ def _apply(ctx: Context, brand_id: str, idx: _Index, obs: list[_Obs], stats: Res
             }
         )
 
-    delay = ctx.extras.get("oneid_seen_delay")
+    delay = seen_delay if seen_delay is not None else ctx.extras.get("oneid_seen_delay")
+    flush = True
     if isinstance(delay, int | float):
         moved_keys = {m for ident in absorbed_stored.values() for m in idx.members[idx.cust_of[ident]]}
         for k in [k for k in touched if k not in new_ids and k not in moved_keys]:
             idx.dirty[k] = _span(idx.dirty.get(k), touched.pop(k))
-        if len(idx.dirty) >= 2000 or time.monotonic() - idx.flushed_at >= delay:
-            touched.update(idx.dirty)
-            idx.dirty = {}
-            idx.flushed_at = time.monotonic()
-        else:
+        flush = len(idx.dirty) >= _MAX_DIRTY or time.monotonic() - idx.flushed_at >= delay
+        if not flush:
             for k in moved_keys:
                 if k in idx.dirty:
                     touched[k] = _span(touched.get(k), idx.dirty.pop(k))
+    if flush and idx.dirty:
+        for k, sp in idx.dirty.items():
+            touched[k] = _span(touched.get(k), sp)
+        idx.dirty = {}
+    if flush:
+        idx.flushed_at = time.monotonic()
     new_rows = id_table([k for k in touched if k in new_ids])
     old_rows = id_table([k for k in touched if k not in new_ids])
-    cust_rows = [r for c, p in profiles.items() if (r := p.row(brand_id, c)) != before.get(c)]
+    cust_rows = [p.row(brand_id, c) for c, p in profiles.items() if c not in before or p.snapshot() != before[c]]
     last_obs = max(o.obs_id for o in obs)
     with ctx.warehouse.transaction() as tx:
         _insert_rows(tx, "identities", new_rows, _IDENTITY_SCHEMA)
@@ -1155,7 +1202,14 @@ def identifiers_of(ctx: Context, brand_id: str, customer_id: str) -> list[dict[s
         "ORDER BY id_type, id_value",
         [brand_id, customer_id],
     )
-    return [{"type": r[0], "value": r[1], "first_seen_at": r[2], "last_seen_at": r[3]} for r in rows]
+    idx = _indexes(ctx).get(brand_id)
+    dirty = dict(idx.dirty) if idx is not None else {}
+    out = []
+    for t, v, f, la in rows:
+        if (t, v) in dirty:
+            f, la = _span((f, la), dirty[(t, v)])
+        out.append({"type": t, "value": v, "first_seen_at": f, "last_seen_at": la})
+    return out
 
 
 def _dicts(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
