@@ -96,9 +96,29 @@ def run(people: int = 50_000, new: int = 100) -> dict[str, Any]:
                 oneid.resolve_pending(ctx, BRAND)
                 return (time.perf_counter() - t) * 1000
 
+            def reseen(offset: int, count: int) -> list[oneid.Observation]:
+                # what ingestion mostly brings: identifies of people OneID already knows
+                out = []
+                for k in range(count):
+                    p = rng.randrange(people)
+                    ids = (Identity("anonymous_id", f"a{p}"), Identity("phone", f"+86139{p:08d}"))
+                    at = start + timedelta(seconds=offset + k)
+                    out.append(oneid.Observation("event", f"seen{offset + k}", at, ids, {"city": "上海"}))
+                return out
+
+            def steady(offset: int, count: int, delay: float | None) -> float:
+                with ctx.warehouse.transaction() as tx:
+                    oneid.add_observations(tx, BRAND, reseen(offset, count))
+                t = time.perf_counter()
+                oneid.resolve_pending(ctx, BRAND, seen_delay=delay)
+                return (time.perf_counter() - t) * 1000
+
             cold_ms = incremental(0, new)  # first call loads the in-memory index
             warm_ms = incremental(new, new)
             handful_ms = incremental(2 * new, 5)
+            reseen_ms = steady(10_000, 2500, None)
+            reseen_deferred_ms = steady(20_000, 2500, 60.0)
+            oneid.flush_seen(ctx, BRAND)
             oneid.defer_last_seen(ctx, 5.0)  # write-behind of re-seen times (opt-in)
             incremental(3 * new, 1)  # the first deferred batch may flush
             deferred_ms = incremental(4 * new, new)
@@ -115,6 +135,8 @@ def run(people: int = 50_000, new: int = 100) -> dict[str, Any]:
                 "incremental_5_warm_ms": round(handful_ms, 1),
                 f"incremental_{new}_deferred_seen_ms": round(deferred_ms, 1),
                 "incremental_5_deferred_seen_ms": round(deferred_handful_ms, 1),
+                "incremental_2500_reseen_ms": round(reseen_ms, 1),
+                "incremental_2500_reseen_deferred_seen_ms": round(reseen_deferred_ms, 1),
             }
         finally:
             ctx.close()
