@@ -31,6 +31,7 @@ class IdentifierError(ValueError):
     """An identifier value that cannot be normalised; the message says why and how to fix it."""
 
 
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ID_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -47,8 +48,14 @@ def normalize_phone(raw: str, default_region: str = "CN") -> str:
         parsed = phonenumbers.parse(digits, default_region)
     except phonenumbers.NumberParseException as exc:
         raise IdentifierError(f"phone {raw!r} is not a phone number ({exc}); give digits, e.g. 13800138000") from exc
-    if not phonenumbers.is_possible_number(parsed):
-        raise IdentifierError(f"phone {raw!r} has the wrong length; a mainland mobile has 11 digits")
+    # Mainland mobiles: any 1[3-9] + 9 digits (prefix allocations move faster than phone metadata);
+    # everything else must be a valid number for its country.
+    cn_mobile = parsed.country_code == 86 and _CN_MOBILE.fullmatch(str(parsed.national_number)) is not None
+    if not (cn_mobile or phonenumbers.is_valid_number(parsed)):
+        raise IdentifierError(
+            f"phone {raw!r} is not a valid number (wrong length or prefix); a mainland mobile has 11 digits "
+            "starting with 1, other countries need their +code"
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
