@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,10 @@ import pytest
 from siyu.api.app import create_app
 from siyu.i18n import CATALOGUE, t
 from siyu.services.context import Context
+from tests.support.browser import launch, require_chromium
 from tests.support.live import live_server
 from tests.test_customers_api import PASSWORD, seed
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -31,26 +30,15 @@ def _input(page: Any, testid: str) -> Any:
     return page.locator(f"[data-testid={testid}]").locator("xpath=descendant-or-self::input").first
 
 
-def _browser_or_skip() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI: install the Debian 'chromium' package")
-        pytest.skip(f"{CHROMIUM} is not installed")
-
-
 @pytest.mark.browser
 def test_console_login_search_360_language(ctx: Context) -> None:
-    _browser_or_skip()
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     s = seed(ctx)
     ARTIFACTS.mkdir(exist_ok=True)
     with live_server(create_app(ctx)) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
+        browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             page.set_default_timeout(20_000)
@@ -127,7 +115,7 @@ def _login(page: Any, base: str, username: str) -> None:
 
 @pytest.mark.browser
 def test_console_import_upload_mapping_progress_errors(ctx: Context, tmp_path: Path) -> None:
-    _browser_or_skip()
+    require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     seed(ctx)
@@ -136,11 +124,7 @@ def test_console_import_upload_mapping_progress_errors(ctx: Context, tmp_path: P
         "手机号,姓名,城市\n13600136000,赵六,杭州\nnot-a-phone,坏号码,北京\n13500135000,钱七,上海\n", encoding="utf-8"
     )
     with live_server(create_app(ctx)) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
+        browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.set_default_timeout(20_000)
