@@ -40,6 +40,9 @@ def run_server(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 def _register() -> None:
     """Attach sub-command groups (each area adds one line)."""
+    from siyu.cli.brands import app as brands_app
+
+    app.add_typer(brands_app, name="brands")
     from siyu.cli.demo import app as demo_app
 
     app.add_typer(demo_app, name="demo")

@@ -77,7 +77,7 @@ def get_brand(ctx: Context, brand_id: str) -> BrandRow:
     with ctx.sessions() as s:
         row = s.get(BrandRow, brand_id)
     if row is None:
-        raise NotFound(f"brand {brand_id!r} does not exist; create it with `siyu brands create`")
+        raise NotFound(f"brand {brand_id!r} does not exist; create it with `siyu brands create`", field="brand")
     return row
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from siyu.services.brands import get_brand
 from siyu.services.context import Context
 from siyu.services.errors import NotFound, SiyuError
 from siyu.services.imports import writers
 from siyu.services.imports.kinds import PARSERS, RowError, kind_spec
 from siyu.services.imports.mapping import guess_mapping, resolve_mapping
 from siyu.services.imports.readers import file_format, file_sha256, read_table
-from siyu.stores.state.models import BrandRow, ImportJobRow, utcnow
+from siyu.stores.state.models import ImportJobRow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +145,7 @@ def create_job(
 ) -> str:
     """Check the brand, file and mapping, and record a pending job; return its id."""
     path = Path(path).resolve()
-    with ctx.sessions() as s:
-        if s.get(BrandRow, brand_id) is None:
-            raise NotFound(f"brand {brand_id!r} does not exist; create it with `siyu brands create`", field="brand")
+    get_brand(ctx, brand_id)
     if kind in ("online_retail", "online-retail"):
         name, resolved = "online_retail", {}
         if not path.is_file():
