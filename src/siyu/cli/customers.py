@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from siyu.cli.common import console, open_context
+from siyu.display import display_value
 from siyu.domain.models import Role
 from siyu.services import customers as service
 from siyu.services.brands import User, get_brand
@@ -25,20 +26,12 @@ def _operator(ctx: Context, brand: str, as_guide: str | None) -> User:
     return User(0, brand, "cli", "cli", role, as_guide, "zh")
 
 
-def _s(value: Any) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat(sep=" ", timespec="minutes") if hasattr(value, "hour") else value.isoformat())
-    return str(value)
-
-
 def _table(title: str, columns: list[str], rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left", show_lines=False)
     for c in columns:
         table.add_column(c)
     for r in rows:
-        table.add_row(*(_s(r.get(c)) for c in columns))
+        table.add_row(*(display_value(r.get(c)) for c in columns))
     if not rows:
         table.add_row(*(["—"] + [""] * (len(columns) - 1)))
     return table
@@ -82,7 +75,7 @@ def show(
             console.print(f"[yellow]{customer_id} was merged into {view.customer_id} (已合并)[/yellow]")
         lines = [
             f"[bold]{p.get('name') or '—'}[/bold]  {view.customer_id}",
-            *(f"{k}: {_s(p.get(k))}" for k in ("phone", "email", "gender", "birthday", "city") if p.get(k)),
+            *(f"{k}: {display_value(p.get(k))}" for k in ("phone", "email", "gender", "birthday", "city") if p.get(k)),
             f"tags 标签: {', '.join(str(t['name']) for t in view.tags) or '—'}",
         ]
         console.print(

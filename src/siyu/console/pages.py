@@ -11,6 +11,7 @@ from nicegui import ui
 from siyu import i18n
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, sign_in, tr, url
+from siyu.display import display_value
 from siyu.domain.models import Role
 from siyu.services import auth as auth_service
 from siyu.services import customers as customer_service
@@ -31,14 +32,6 @@ PAGE_SIZE = 20
 EVENTS_LIMIT = 10
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat(sep=" ", timespec="minutes") if hasattr(value, "hour") else value.isoformat())
-    return str(value)
-
-
 def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], testid: str) -> None:
     """A read-only ui.table; columns are (field, translation key)."""
     if not rows:
@@ -46,7 +39,7 @@ def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], testid: s
         return
     ui.table(
         columns=[{"name": f, "label": tr(k), "field": f, "align": "left"} for f, k in columns],
-        rows=[{f: _fmt(r.get(f)) for f, _ in columns} for r in rows],
+        rows=[{f: display_value(r.get(f)) for f, _ in columns} for r in rows],
         row_key=columns[0][0],
     ).classes("w-full").props(f"flat dense bordered data-testid={testid}")
 
@@ -129,7 +122,9 @@ def register() -> None:
                 except SiyuError as exc:
                     ui.notify(exc.message, type="warning")
                     return
-                grid.options["rowData"] = [{**c.__dict__, "updated_at": _fmt(c.updated_at)} for c in result.items]
+                grid.options["rowData"] = [
+                    {**c.__dict__, "updated_at": display_value(c.updated_at)} for c in result.items
+                ]
                 grid.update()
                 total_label.text = tr("customers.total", total=result.total)
                 pager.max = max(1, -(-result.total // PAGE_SIZE))
@@ -177,7 +172,7 @@ def register() -> None:
                     ):
                         with ui.row().classes("gap-2"):
                             ui.label(tr(key) + ":").classes("text-gray-500 w-20")
-                            ui.label(_fmt(p.get(field)))
+                            ui.label(display_value(p.get(field)))
                     ui.label(tr("c360.tags")).classes("text-lg font-bold mt-2")
                     with ui.row().classes("gap-1"):
                         if not view.tags:
