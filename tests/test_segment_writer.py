@@ -62,3 +62,23 @@ def test_recent_id_memory_keeps_two_generations(ctx: Context, monkeypatch: pytes
     assert stats.slow_path_commits == 1
     assert ctx.warehouse.fetch("SELECT count(*) FROM events")[0][0] == 4
     assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations")[0][0] == 4
+
+
+def test_a_request_mixing_retries_and_new_events_stores_only_the_new(ctx: Context) -> None:
+    create_brand(ctx, "acme", "Acme")
+    create_brand(ctx, "beta", "Beta")
+    _, key = write_keys.create_key(ctx, "acme")
+    _, key_b = write_keys.create_key(ctx, "beta")
+    ingest(ctx, orjson.dumps({"batch": [_identify("m1", "u1"), _identify("m2", "u2")]}), None, key)
+    # m2 retried, m3 new and repeated inside the same batch, a track event without an observation in between
+    track = {"type": "track", "messageId": "t1", "userId": "u9", "event": "Viewed"}
+    batch = [_identify("m2", "u2"), _identify("m3", "u3"), track, _identify("m3", "u3")]
+    sub = ingest(ctx, orjson.dumps({"batch": batch}), None, key)
+    assert sub.accepted == 4
+    # the same message id under another brand is a different event
+    ingest(ctx, orjson.dumps({"batch": [_identify("m1", "x1")]}), None, key_b)
+    rows = ctx.warehouse.fetch("SELECT brand_id, message_id FROM events ORDER BY ALL")
+    assert rows == [("acme", "m1"), ("acme", "m2"), ("acme", "m3"), ("acme", "t1"), ("beta", "m1")]
+    refs = ctx.warehouse.fetch("SELECT brand_id, source_ref FROM identity_observations ORDER BY obs_id")
+    assert refs == [("acme", "m1"), ("acme", "m2"), ("acme", "m3"), ("beta", "m1")]
+    assert get_writer(ctx).stats.slow_path_commits == 0

@@ -247,7 +247,6 @@ _EVENT_SCHEMA = pa.schema(
 _IDS_TYPE = pa.list_(pa.struct([("type", pa.string()), ("value", pa.string())]))
 _OBS_SCHEMA = pa.schema(
     [
-        ("seq", pa.int64()),
         ("brand_id", pa.string()),
         ("source_ref", pa.string()),
         ("observed_at", pa.timestamp("us")),
@@ -262,17 +261,72 @@ _INSERT_EVENTS = (
 _INSERT_EVENTS_FAST = f"INSERT INTO events ({_COLS}) SELECT {_COLS} FROM _ingest_events"
 _INSERT_OBS = (
     "INSERT INTO identity_observations (brand_id, source_kind, source_ref, observed_at, identifiers, traits) "
-    # no ORDER BY: DuckDB keeps the Arrow table's order (preserve_insertion_order), which is already seq order
+    # no ORDER BY: DuckDB keeps the Arrow table's order (preserve_insertion_order), which is the events' order
     "SELECT brand_id, 'event', source_ref, observed_at, identifiers, traits FROM _ingest_obs"
 )
 
 
 @dataclass
 class _Job:
+    """One request's events, already shaped as Arrow on the request's thread (off the writer's critical path)."""
+
     brand_id: str
-    key_id: str
-    rows: list[EventRow]
+    message_ids: list[str]
+    events: pa.RecordBatch
+    obs: pa.RecordBatch | None
+    obs_rows: list[int]  # the position in ``events`` of each ``obs`` row
     future: Future[None] = field(default_factory=Future)
+
+
+def _job(brand_id: str, key_id: str, rows: list[EventRow]) -> _Job:
+    """Turn validated rows into the Arrow batches the writer inserts (columns built directly, no row tuples)."""
+    n = len(rows)
+    mids = [r.message_id for r in rows]
+    ts = pa.timestamp("us")
+
+    def col(values: list[Any], typ: pa.DataType = pa.string()) -> pa.Array:
+        return pa.array(values, type=typ)
+
+    def times(values: list[int | None]) -> pa.Array:
+        return pa.array(values, type=pa.int64()).view(ts)
+
+    events = pa.RecordBatch.from_arrays(
+        [
+            col([brand_id] * n),
+            col(mids),
+            col([r.type for r in rows]),
+            col([r.event for r in rows]),
+            col([r.name for r in rows]),
+            col([r.user_id for r in rows]),
+            col([r.anonymous_id for r in rows]),
+            col([r.group_id for r in rows]),
+            col([r.previous_id for r in rows]),
+            col([r.properties for r in rows]),
+            col([r.traits for r in rows]),
+            col([r.context for r in rows]),
+            times([r.timestamp for r in rows]),
+            times([r.original_timestamp for r in rows]),
+            times([r.sent_at for r in rows]),
+            times([r.received_at for r in rows]),
+            col([key_id] * n),
+        ],
+        schema=_EVENT_SCHEMA,
+    )
+    obs_rows = [i for i, r in enumerate(rows) if r.observation is not None]
+    with_obs = [rows[i] for i in obs_rows]
+    obs = None
+    if with_obs:
+        obs = pa.RecordBatch.from_arrays(
+            [
+                col([brand_id] * len(with_obs)),
+                col([r.message_id for r in with_obs]),
+                times([r.timestamp for r in with_obs]),
+                col([r.observation.identifiers for r in with_obs], _IDS_TYPE),  # type: ignore[union-attr]
+                col([r.observation.traits for r in with_obs]),  # type: ignore[union-attr]
+            ],
+            schema=_OBS_SCHEMA,
+        )
+    return _Job(brand_id, mids, events, obs, obs_rows)
 
 
 @dataclass
@@ -303,8 +357,9 @@ class IngestWriter:
         self.stats = WriterStats()
         # committed ids in two generations: the older one is dropped whole when the newer one is full (evicting
         # the oldest key of one big insertion-ordered dict costs a scan over deleted slots: ~10 ms per commit)
-        self._recent: set[tuple[str, str]] = set()
-        self._recent_old: set[tuple[str, str]] = set()
+        self._recent: dict[str, set[str]] = {}  # brand_id → message ids
+        self._recent_old: dict[str, set[str]] = {}
+        self._recent_n = 0
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -315,10 +370,11 @@ class IngestWriter:
 
     def submit(self, brand_id: str, key_id: str, rows: list[EventRow]) -> Future[None]:
         """Queue validated rows; the future completes once they are committed (or fails with the DB error)."""
-        job = _Job(brand_id, key_id, rows)
         if not rows:
-            job.future.set_result(None)
-            return job.future
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        job = _job(brand_id, key_id, rows)
         with self._lock:
             if self._closed:
                 raise SiyuError("the ingest writer is shutting down; retry shortly")
@@ -342,7 +398,7 @@ class IngestWriter:
                 return
             dirty = True
             jobs = [job]
-            n = len(job.rows)
+            n = len(job.message_ids)
             stop = False
             while n < MAX_ROWS_PER_COMMIT:
                 try:
@@ -353,7 +409,7 @@ class IngestWriter:
                     stop = True
                     break
                 jobs.append(nxt)
-                n += len(nxt.rows)
+                n += len(nxt.message_ids)
             self._commit(jobs)
             if stop:
                 return
@@ -382,95 +438,90 @@ class IngestWriter:
         for job in jobs:
             job.future.set_result(None)
 
+    def _fresh(self, jobs: list[_Job]) -> tuple[list[pa.RecordBatch], list[pa.RecordBatch], dict[str, set[str]]]:
+        """The jobs' batches without retries of ids committed recently or repeated in this group.
+
+        Set operations decide for a whole request at once; only a request that holds a repeat is filtered row by
+        row (rare: a client retry)."""
+        seen: dict[str, set[str]] = {}
+        ev: list[pa.RecordBatch] = []
+        obs: list[pa.RecordBatch] = []
+        empty: set[str] = set()
+        for job in jobs:
+            b, mids = job.brand_id, job.message_ids
+            ids = set(mids)
+            now_seen = seen.setdefault(b, set())
+            recent, old = self._recent.get(b, empty), self._recent_old.get(b, empty)
+            if len(ids) == len(mids) and ids.isdisjoint(now_seen) and ids.isdisjoint(recent) and ids.isdisjoint(old):
+                now_seen |= ids
+                ev.append(job.events)
+                if job.obs is not None:
+                    obs.append(job.obs)
+                continue
+            keep: list[bool] = []
+            for m in mids:
+                fresh = m not in now_seen and m not in recent and m not in old
+                keep.append(fresh)
+                if fresh:
+                    now_seen.add(m)
+            if any(keep):
+                ev.append(job.events.filter(pa.array(keep)))
+                if job.obs is not None:
+                    obs.append(job.obs.filter(pa.array([keep[i] for i in job.obs_rows])))
+        return ev, obs, seen
+
     def _write(self, jobs: list[_Job]) -> None:
         t0 = time.perf_counter()
-        recent, recent_old = self._recent, self._recent_old
-        seen: set[tuple[str, str]] = set()
-        ev: list[tuple[Any, ...]] = []
-        obs: list[tuple[Any, ...]] = []
-        for job in jobs:
-            b, k = job.brand_id, job.key_id
-            for r in job.rows:
-                ident = (b, r.message_id)
-                if (
-                    ident in seen or ident in recent or ident in recent_old
-                ):  # a retry of something already committed: stored once
-                    continue
-                seen.add(ident)
-                ev.append(
-                    (
-                        b,
-                        r.message_id,
-                        r.type,
-                        r.event,
-                        r.name,
-                        r.user_id,
-                        r.anonymous_id,
-                        r.group_id,
-                        r.previous_id,
-                        r.properties,
-                        r.traits,
-                        r.context,
-                        r.timestamp,
-                        r.original_timestamp,
-                        r.sent_at,
-                        r.received_at,
-                        k,
-                    )
-                )
-                o = r.observation
-                if o is not None:
-                    obs.append((len(obs), b, r.message_id, r.timestamp, o.identifiers, o.traits))
         st = self.stats
         st.requests += len(jobs)
-        if not ev:
+        ev_batches, obs_batches, seen = self._fresh(jobs)
+        n_ev = sum(b.num_rows for b in ev_batches)
+        if not n_ev:
             return
-        ev_table = _table(ev, _EVENT_SCHEMA)
-        wh = self.ctx.warehouse
-        cur = wh.cursor()
-        cur.register("_ingest_events", ev_table)
+        ev_table = pa.Table.from_batches(ev_batches, schema=_EVENT_SCHEMA)
+        obs_table = pa.Table.from_batches(obs_batches, schema=_OBS_SCHEMA) if obs_batches else None
+        # DuckDB finds the Arrow tables by these local names (a replacement scan: cheaper than register/unregister)
+        _ingest_events = ev_table
+        _ingest_obs = obs_table
         try:
-            try:
-                # Fast path: a plain INSERT is about twice as fast as INSERT OR IGNORE on the primary key.
-                with observation_transaction(self.ctx) as tx:
-                    tx.execute(_INSERT_EVENTS_FAST)
-                    if obs:
-                        self._insert_obs(tx, obs)
-                inserted_n = len(ev)
-            except duckdb.ConstraintException:
-                # Some message ids were stored long ago (older than the recent-id memory): the careful path.
-                st.slow_path_commits += 1
-                with observation_transaction(self.ctx) as tx:
-                    inserted = tx.execute(_INSERT_EVENTS).fetchall()
-                    inserted_n = len(inserted)
-                    if obs and inserted_n != len(ev):
-                        stored = set(inserted)
-                        obs = [o for o in obs if (o[1], o[2]) in stored]
-                    if obs:
-                        self._insert_obs(tx, obs)
-        finally:
-            cur.unregister("_ingest_events")
-        for row in ev:
-            recent.add((row[0], row[1]))
-        if len(recent) >= RECENT_IDS // 2:  # remembers between RECENT_IDS / 2 and RECENT_IDS ids
-            self._recent_old, self._recent = recent, set()
+            # Fast path: a plain INSERT is about twice as fast as INSERT OR IGNORE on the primary key.
+            with observation_transaction(self.ctx) as tx:
+                tx.execute(_INSERT_EVENTS_FAST)
+                if obs_table is not None:
+                    tx.execute(_INSERT_OBS)
+            inserted_n = n_ev
+        except duckdb.ConstraintException:
+            # Some message ids were stored long ago (older than the recent-id memory): the careful path.
+            st.slow_path_commits += 1
+            with observation_transaction(self.ctx) as tx:
+                inserted = tx.execute(_INSERT_EVENTS).fetchall()
+                inserted_n = len(inserted)
+                if obs_table is not None and inserted_n != n_ev:
+                    stored = set(inserted)
+                    pairs = zip(obs_table.column(0).to_pylist(), obs_table.column(1).to_pylist(), strict=True)
+                    obs_table = obs_table.filter(pa.array([p in stored for p in pairs]))
+                if obs_table is not None and obs_table.num_rows:
+                    _ingest_obs = obs_table
+                    tx.execute(_INSERT_OBS)
+        self._remember(seen)
         st.commits += 1
-        st.events_received += len(ev)
+        st.events_received += n_ev
         st.events_stored += inserted_n
-        st.observations += len(obs)
+        n_obs = obs_table.num_rows if obs_table is not None else 0
+        st.observations += n_obs
         took = time.perf_counter() - t0
         st.write_seconds += took
         st.max_write_seconds = max(st.max_write_seconds, took)
-        if obs:
-            self._resolver.trigger({o[1] for o in obs})
+        if n_obs:
+            self._resolver.trigger(set(obs_table.column(0).unique().to_pylist()))  # type: ignore[union-attr]
 
-    @staticmethod
-    def _insert_obs(tx: duckdb.DuckDBPyConnection, obs: list[tuple[Any, ...]]) -> None:
-        tx.register("_ingest_obs", _table(obs, _OBS_SCHEMA))
-        try:
-            tx.execute(_INSERT_OBS)
-        finally:
-            tx.unregister("_ingest_obs")
+    def _remember(self, committed: dict[str, set[str]]) -> None:
+        """Add committed ids to the recent-id memory (between RECENT_IDS / 2 and RECENT_IDS ids are kept)."""
+        for b, ids in committed.items():
+            self._recent.setdefault(b, set()).update(ids)
+            self._recent_n += len(ids)
+        if self._recent_n >= RECENT_IDS // 2:
+            self._recent_old, self._recent, self._recent_n = self._recent, {}, 0
 
     def close(self) -> None:
         """Flush everything queued, stop the writer thread and the OneID trigger."""
@@ -498,11 +549,6 @@ def _freeze_heap() -> None:
     _FROZEN = True
     gc.collect()
     gc.freeze()
-
-
-def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in schema.names]
-    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
 
 
 class _ResolveTrigger:
