@@ -65,3 +65,35 @@ def shared_dir() -> Path:
     if not SHARED.exists():
         pytest.skip("../shared is not beside the checkout")
     return SHARED
+
+
+DEMO_TEST_CUSTOMERS = 3000
+
+
+@pytest.fixture(scope="session")
+def demo_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+    """A Context holding the demo brand ``demo`` (3,000 customers, seed 42, OneID resolved), shared by the session.
+
+    Read-only by convention: tests that change data seed their own brand."""
+    from siyu.services.demo import DemoConfig, seed_demo
+
+    c = Context.open(Settings(data_dir=tmp_path_factory.mktemp("demo") / "data"))
+    seed_demo(c, DemoConfig(customers=DEMO_TEST_CUSTOMERS))
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def retail_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+    """A Context with UCI Online Retail imported as brand ``retail`` (OneID resolved), shared by the session."""
+    if not SHARED.exists():
+        pytest.skip("../shared is not beside the checkout")
+    from siyu.services import brands
+    from siyu.services.imports import run_import
+
+    c = Context.open(Settings(data_dir=tmp_path_factory.mktemp("retail") / "data"))
+    brands.create_brand(c, "retail", "UCI Online Retail")
+    job = run_import(c, "retail", "online-retail", SHARED / "data" / "online_retail" / "online_retail.csv.gz")
+    assert job.status == "done", job.message
+    yield c
+    c.close()

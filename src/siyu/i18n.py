@@ -247,6 +247,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+def _merge_areas() -> None:
+    """Fold the per-area catalogues of ``siyu.i18n_areas`` into CATALOGUE (each key defined once)."""
+    import importlib
+
+    from siyu.i18n_areas import AREAS
+
+    for area in AREAS:
+        mod = importlib.import_module(f"siyu.i18n_areas.{area}")
+        for lang, part in (("zh", mod.ZH), ("en", mod.EN)):
+            twice = set(part) & set(CATALOGUE[lang])
+            if twice:
+                raise RuntimeError(f"i18n keys defined twice (area {area}): {sorted(twice)}")
+            CATALOGUE[lang].update(part)
+
+
+_merge_areas()
+
+
 def normalize_language(lang: str | None) -> str:
     """A supported language code ('zh' when unknown)."""
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE

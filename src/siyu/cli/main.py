@@ -60,6 +60,9 @@ def _register() -> None:
     from siyu.cli.oneid import app as oneid_app
 
     app.add_typer(oneid_app, name="oneid")
+    from siyu.cli.metrics import app as metrics_app
+
+    app.add_typer(metrics_app, name="metrics")
 
 
 _register()

@@ -14,8 +14,11 @@ from siyu.services.brands import User
 NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.customers", "/customers", "people"),
     ("nav.import", "/import", "upload_file"),
-    ("nav.metrics", None, "insights"),
-    ("nav.segments", None, "groups"),
+    ("nav.overview", "/metrics", "dashboard"),
+    ("nav.value", "/metrics/value", "insights"),
+    ("nav.operations", "/metrics/operations", "account_balance"),
+    ("nav.guides", "/metrics/guides", "leaderboard"),
+    ("nav.segments", "/segments", "groups"),
     ("nav.journeys", None, "route"),
     ("nav.fission", None, "share"),
     ("nav.wecom", None, "chat"),

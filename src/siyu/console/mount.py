@@ -19,6 +19,16 @@ from siyu.services.context import Context
 
 _mounted = {"done": False}
 
+# console modules of later areas, each with a ``register()`` that adds its pages (each area adds its module here)
+AREA_PAGES: tuple[str, ...] = ()
+
+
+def _register_areas() -> None:
+    import importlib
+
+    for name in AREA_PAGES:
+        importlib.import_module(f"siyu.console.{name}").register()
+
 
 def mount_console(app: FastAPI, ctx: Context) -> None:
     """Attach the console pages under ``/console`` and redirect ``/`` to it."""
@@ -33,6 +43,7 @@ def mount_console(app: FastAPI, ctx: Context) -> None:
 
         pages.register()
         import_page.register()
+        _register_areas()
         ui.run_with(
             app,
             mount_path=session.MOUNT_PATH,

@@ -1,0 +1,7 @@
+"""Per-area parts of the one translation catalogue (``siyu.i18n.CATALOGUE`` merges them).
+
+Each module here defines ``ZH`` and ``EN`` dicts with the same keys, prefixed by its area (e.g. ``rfm.``);
+add the module's name to ``AREAS`` below.  A key may be defined only once across all areas (checked at import).
+"""
+
+AREAS: tuple[str, ...] = ("metrics",)

@@ -1,0 +1,43 @@
+"""Shared metrics texts: navigation and the words every metrics page uses."""
+
+ZH: dict[str, str] = {
+    "nav.overview": "经营总览",
+    "nav.value": "客户价值 RFM/AIPL",
+    "nav.operations": "私域资产",
+    "nav.guides": "导购与渠道",
+    "metrics.how": "计算口径",
+    "metrics.export": "导出",
+    "metrics.table": "数据表",
+    "metrics.chart": "图表",
+    "metrics.as_of": "统计日期",
+    "metrics.period": "统计区间",
+    "metrics.start": "开始日期",
+    "metrics.end": "结束日期",
+    "metrics.refresh": "刷新",
+    "metrics.no_data": "暂无数据",
+    "metrics.scope.brand": "品牌",
+    "metrics.scope.store": "门店",
+    "metrics.scope.guide": "导购",
+    "metrics.scope.channel": "渠道",
+}
+
+EN: dict[str, str] = {
+    "nav.overview": "Overview",
+    "nav.value": "Customer value RFM/AIPL",
+    "nav.operations": "Private-domain assets",
+    "nav.guides": "Guides & channels",
+    "metrics.how": "How this is computed",
+    "metrics.export": "Export",
+    "metrics.table": "Table",
+    "metrics.chart": "Chart",
+    "metrics.as_of": "As of",
+    "metrics.period": "Period",
+    "metrics.start": "Start",
+    "metrics.end": "End",
+    "metrics.refresh": "Refresh",
+    "metrics.no_data": "No data",
+    "metrics.scope.brand": "Brand",
+    "metrics.scope.store": "Store",
+    "metrics.scope.guide": "Guide",
+    "metrics.scope.channel": "Channel",
+}

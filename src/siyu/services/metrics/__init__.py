@@ -1,0 +1,65 @@
+"""Metrics use cases: bind a brand's tables, apply the user's scope, execute ``siyu.analytics`` expressions.
+
+Shared pieces for every metrics area live here (``tables``, ``scope``, ``parse_day``); each area's use cases
+are in their own module of this package.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import ibis.expr.types as ir
+
+from siyu.analytics.base import Tables
+from siyu.services.brands import User
+from siyu.services.context import Context
+from siyu.services.customers import guide_scope
+from siyu.services.errors import SiyuError
+
+
+def tables(ctx: Context, brand_id: str) -> Tables:
+    """The brand's warehouse tables on this thread's Ibis backend."""
+    return Tables.of(ctx.warehouse.ibis, brand_id)
+
+
+def scope(ctx: Context, user: User) -> ir.Table | None:
+    """Customer ids (column ``customer_id``) a user may see in metrics: a guide only their own; None = all."""
+    return guide_scope(ctx, user)
+
+
+def restrict(expr: ir.Table, allowed: ir.Table | None, column: str = "customer_id") -> ir.Table:
+    """Keep the rows of ``expr`` whose ``column`` is among ``allowed`` customer ids (no-op when None)."""
+    if allowed is None:
+        return expr
+    return expr.semi_join(allowed, expr[column] == allowed.customer_id)
+
+
+def parse_day(value: str | date | None, field: str, default: date | None = None) -> date:
+    """A date from ISO text (YYYY-MM-DD) with an error naming the field and the format."""
+    if value is None or value == "":
+        if default is None:
+            raise SiyuError(f"{field} is required; send a date such as 2026-10-31", field)
+        return default
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SiyuError(f"{field} {value!r} is not a date; send YYYY-MM-DD, e.g. 2026-10-31", field) from None
+
+
+def data_end(ctx: Context, brand_id: str) -> date:
+    """The last day with orders, relations or events (the default 'as of' date for reports on past data)."""
+    t = tables(ctx, brand_id)
+    candidates = [
+        t.orders.ordered_at.max().execute(),
+        t.relations.added_at.max().execute(),
+        t.events.timestamp.max().execute(),
+    ]
+    found = [c for c in candidates if c is not None and str(c) != "NaT"]
+    if not found:
+        return date.today()
+    last = max(found)
+    return last.date() if hasattr(last, "date") else last
