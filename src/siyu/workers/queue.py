@@ -104,6 +104,9 @@ def start_consumer(ctx: Context, workers: int = 1) -> EmbeddedConsumer:
         shutdown_timeout=30,
     )
     consumer.start()
+    from siyu.services.imports.runner import requeue_interrupted
+
+    requeue_interrupted(ctx)  # jobs a dead process left 'running' start again (imports are idempotent)
     return consumer
 
 

@@ -203,6 +203,26 @@ def submit_import(
     return job_id
 
 
+def requeue_interrupted(ctx: Context) -> list[str]:
+    """Queue again the jobs left ``running`` by a process that died (called when a consumer starts).
+
+    DuckDB admits one writing process, so when this process's consumer starts no other process can be running
+    them.  Re-running is safe: an import adds only rows that are not there yet."""
+    from siyu.workers import enqueue_import
+
+    with ctx.sessions() as s:
+        rows = s.scalars(select(ImportJobRow).where(ImportJobRow.status == "running")).all()
+        ids = [r.id for r in rows]
+        for r in rows:
+            r.status = "pending"
+            r.message = "interrupted (the process stopped); queued again"
+        s.commit()
+    for job_id in ids:
+        log.warning("import job %s was interrupted; queued again", job_id)
+        enqueue_import(ctx, job_id)
+    return ids
+
+
 def job_dir(ctx: Context, job_id: str) -> Path:
     return ctx.settings.imports_dir / job_id
 
