@@ -119,3 +119,25 @@ def test_partition_does_not_depend_on_arrival_order(obs: list[list[Key]], rnd: r
     # every identifier lands in exactly one group
     flat = [k for g in expected for k in g]
     assert len(flat) == len(set(flat))
+
+
+def test_record_merges_replays_arrival_order() -> None:
+    from siyu.domain.oneid import record_merges, resolve
+
+    phone1, user1, phone2, union = (
+        ("phone", "+8613800000001"),
+        ("user_id", "u1"),
+        ("phone", "+8613800000002"),
+        (
+            "unionid",
+            "oU",
+        ),
+    )
+    obs = [[phone1, user1], [phone2], [phone2, union], [union, user1]]
+    res = resolve(obs, OneIdPolicy())
+    assert len(res.partition()) == 1
+    [link] = record_merges(res)
+    # obs 2 only adds a new unionid to phone2's record; obs 3 joins phone2's person with the older user1 record
+    assert link.obs == 3
+    assert (res.nodes[link.a], res.nodes[link.b]) == (union, user1)
+    assert record_merges(resolve([[phone1, user1, phone2]], OneIdPolicy())) == []

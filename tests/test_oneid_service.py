@@ -288,12 +288,40 @@ def test_incremental_over_random_batches_equals_rebuild(n_people: int, cuts: lis
             ctx.close()
 
 
-def test_merges_in_one_batch_do_not_log_fresh_customers(bctx: Context) -> None:
+@pytest.mark.parametrize("mode", ["incremental", "rebuild"])
+def test_records_joined_into_a_new_person_are_logged_once(bctx: Context, mode: str) -> None:
+    """Two earlier records' people joined by a third record: a 'record:' merge with that evidence, in both modes;
+    identifiers arriving together in one record are not a merge; a second rebuild does not log it again."""
     ctx = bctx
-    observe(ctx, ("a", [UNION], {}, 0), ("b", [PHONE], {}, 1), ("c", [UNION, PHONE], {}, 2))
-    stats = oneid.resolve_pending(ctx, B)
-    assert (stats.customers, stats.merges) == (1, 0)
-    assert len(partition(ctx)) == 1
+    email = Identity("email", "li@x.cn")
+    observe(
+        ctx,
+        ("a", [UNION], {}, 0),
+        ("b", [PHONE, email], {}, 1),  # phone and email together: one record, no merge
+        ("c", [UNION, PHONE], {}, 2),
+    )
+    stats = oneid.resolve_pending(ctx, B) if mode == "incremental" else oneid.rebuild(ctx, B)
+    assert (stats.customers, stats.merges) == (1, 1)
+    cid = oneid.customer_of(ctx, B, UNION)
+    [m] = oneid.merge_history(ctx, B, cid)
+    assert (m["customer_id"], m["absorbed_customer_id"], m["source_ref"]) == (cid, "", "c")
+    assert m["rule"] in ("record:phone~unionid", "record:unionid~phone")
+    assert {(m["id_type"], m["other_type"])} <= {("phone", "unionid"), ("unionid", "phone")}
+    oneid.rebuild(ctx, B)
+    assert len(oneid.merge_history(ctx, B, cid)) == 1
+    assert oneid.resolve_customer_id(ctx, B, cid) in (None, cid)  # no absorbed-id loop through ''
+
+
+def test_rebuild_does_not_log_again_a_merge_an_incremental_run_logged(bctx: Context) -> None:
+    ctx = bctx
+    observe(ctx, ("a", [UNION], {}, 0), ("b", [PHONE], {}, 1))
+    oneid.resolve_pending(ctx, B)
+    observe(ctx, ("c", [UNION, PHONE], {}, 2))
+    assert oneid.resolve_pending(ctx, B).merges == 1
+    cid = oneid.customer_of(ctx, B, UNION)
+    oneid.rebuild(ctx, B)
+    [m] = oneid.merge_history(ctx, B, cid)
+    assert m["absorbed_customer_id"] != "" and m["source_ref"] == "c"
 
 
 def test_late_commit_under_the_watermark_is_not_lost(bctx: Context) -> None:

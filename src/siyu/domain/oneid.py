@@ -271,3 +271,45 @@ def resolve(
         res.links.append(Link(a, b, oi))
     res.root = [find(i) for i in range(n)]
     return res
+
+
+def record_merges(res: Resolution, roots: set[int] | None = None) -> list[Link]:
+    """The accepted links that joined two groups of identifiers each already seen in an earlier observation.
+
+    Replays the observations in position (arrival) order over the accepted links: a link whose two ends were
+    both known before its evidence observation, and not yet in one group, is a merge of two records' people
+    (what an incremental run would have logged had the records arrived one by one).  Returned as
+    ``Link(absorbed_end, surviving_end, obs)``: the surviving end is the one of the group first seen earlier.
+    ``roots`` limits the replay to those components of ``res``.
+    """
+    n = len(res.nodes)
+    first = [-1] * n
+    for oi, members in enumerate(res.obs_nodes):
+        for m in members:
+            if first[m] < 0:
+                first[m] = oi
+    by_obs: dict[int, list[Link]] = {}
+    for link in res.links:
+        if roots is None or res.root[link.a] in roots:
+            by_obs.setdefault(link.obs, []).append(link)
+    parent = list(range(n))
+    since = first[:]  # per group root: the earliest observation of any member
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    out: list[Link] = []
+    for oi in sorted(by_obs):
+        for link in by_obs[oi]:
+            ra, rb = find(link.a), find(link.b)
+            if ra == rb:
+                continue
+            if first[link.a] < oi and first[link.b] < oi:
+                older_a = (since[ra], ra) <= (since[rb], rb)
+                out.append(Link(link.b, link.a, oi) if older_a else Link(link.a, link.b, oi))
+            parent[rb] = ra
+            since[ra] = min(since[ra], since[rb])
+    return out

@@ -432,6 +432,11 @@ _UPSERT_IDENTITY = (
 )
 
 
+# rule prefix of merges between records that formed a new person in a rebuild (no earlier customer id was
+# absorbed: absorbed_customer_id is ''); a rebuild recomputes them, so it replaces the earlier ones
+RECORD_MERGE_PREFIX = "record:"
+
+
 def _merge_row(
     brand_id: str,
     survivor: str,
@@ -585,6 +590,23 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
                         break
             for root, cx in sorted(pending):
                 merges.append(_merge_row(brand_id, cid_of_root[root], cx, None, None, None))
+        # links that joined earlier records' people (evidence kept); links between two old customers are logged
+        # above as customer merges
+        logged = {
+            r[0]
+            for r in cur.execute(
+                "SELECT obs_id FROM identity_merges WHERE brand_id = ? AND obs_id IS NOT NULL "
+                "AND NOT starts_with(rule, ?) AND undone_at IS NULL",
+                [brand_id, RECORD_MERGE_PREFIX],
+            ).fetchall()
+        }
+        for link in algo.record_merges(res):
+            ca, cb = old_map.get(nodes[link.a]), old_map.get(nodes[link.b])
+            if (ca is not None and cb is not None and ca != cb) or obs[link.obs].obs_id in logged:
+                continue
+            row = _merge_row(brand_id, cid_of_root[res.root[link.a]], "", nodes[link.a], nodes[link.b], obs[link.obs])
+            row["rule"] = RECORD_MERGE_PREFIX + row["rule"].split(":", 1)[1]
+            merges.append(row)
 
         cust_of_node = [cid_of_root[r] for r in res.root]
         trust = [types.get(k[0])[0] for k in nodes]
@@ -633,6 +655,10 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
             say("customers written")
             tx.execute("DELETE FROM identity_conflicts WHERE brand_id = ? AND resolved_at IS NULL", [brand_id])
             _insert_rows(tx, "identity_conflicts", conflicts, _CONFLICT_SCHEMA)
+            tx.execute(
+                "DELETE FROM identity_merges WHERE brand_id = ? AND starts_with(rule, ?) AND undone_at IS NULL",
+                [brand_id, RECORD_MERGE_PREFIX],
+            )
             _insert_rows(tx, "identity_merges", merges, _MERGE_SCHEMA)
             _set_watermark(tx, brand_id, last_obs)
             say("committing")
@@ -1012,6 +1038,7 @@ def _apply(
 
     # 2. new identifiers become fresh customers; remember when each identifier was seen
     fresh: set[str] = set()
+    fresh_since: dict[str, int] = {}  # fresh customer → position of the first observation that created it
     seen: dict[Key, tuple[datetime, datetime]] = {}
     new_ids: set[Key] = set()
     for n, o in enumerate(obs):
@@ -1028,6 +1055,7 @@ def _apply(
                 idx.members[cid] = {i}
                 idx.created[cid] = at
                 fresh.add(cid)
+                fresh_since[cid] = n
                 new_ids.add(i)
             f, la = seen.get(i, (at, at))
             seen[i] = (min(f, at), max(la, at))
@@ -1077,9 +1105,20 @@ def _apply(
         idx.created[s_id] = min(idx.created[s_id], idx.created.pop(x_id))
         if x_id in fresh:
             fresh.discard(x_id)
+            oi = pairs[(a, b)]
+            x_since = fresh_since.pop(x_id)
+            if x_since < oi and fresh_since.get(s_id, -1) < oi:  # two earlier records' people joined by o
+                row = _merge_row(brand_id, s_id, "", absorbed_side, survivor_side, o)
+                row["rule"] = RECORD_MERGE_PREFIX + row["rule"].split(":", 1)[1]
+                merges.append(row)
+            if s_id in fresh_since:
+                fresh_since[s_id] = min(fresh_since[s_id], x_since)
         else:
             absorbed_stored[x_id] = absorbed_side
             merges.append(_merge_row(brand_id, s_id, x_id, absorbed_side, survivor_side, o))
+    for row in merges:  # a record merge's survivor may itself have joined another customer later in the batch
+        if row["absorbed_customer_id"] == "":
+            row["customer_id"] = idx.cust_of[(row["other_type"], row["other_value"])]
 
     # 4. profiles of the affected customers
     affected: set[str] = {idx.cust_of[i] for i in seen}
