@@ -1,0 +1,174 @@
+"""Guide (导购) KPIs and the drill-down to a guide's customers (Ibis expressions, never executed here).
+
+* 客群资产数 reachable: distinct customers with an active relation with the guide, or an active membership in a
+  customer group the guide owns (``touchpoints.guide_id``), at the close of ``as_of`` (midnight after it).
+* new customers: distinct customers whose relation with the guide was added in the period.
+* GMV, orders, conversions: non-refunded orders in the period whose ``guide_id`` is the guide (the order was
+  placed through the guide: store or mini-program order while the relation was active); conversions = distinct
+  customers with ≥ 1 such order.
+* task completion: not available until tasks exist (NULL).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import ibis.expr.types as ir
+
+from siyu.analytics.base import (
+    Tables,
+    active_between,
+    customer_group_members,
+    customer_orders,
+    customer_relations,
+    reachable_relations,
+    ts,
+)
+from siyu.analytics.definitions import define
+
+MODULE = "guides"
+
+
+def close_of(day: date) -> date:
+    """The instant a day closes (midnight after it), as the date ``reachable_*`` take."""
+    return day + timedelta(days=1)
+
+
+def guide_reach(t: Tables, as_of: date) -> ir.Table:
+    """``(guide_id, customer_id)`` reachable at the close of ``as_of``: active relations + owned groups."""
+    at = close_of(as_of)
+    rel = reachable_relations(t, at).select("guide_id", "customer_id")
+    gm = customer_group_members(t)
+    gm = gm.filter(active_between(gm.joined_at, gm.left_at, ts(at)))
+    tp = t.touchpoints.filter(t.touchpoints.guide_id.notnull())
+    grp = gm.join(tp, gm.touchpoint_id == tp.touchpoint_id).select(tp.guide_id, gm.customer_id)
+    return rel.union(grp, distinct=True)
+
+
+def guide_orders(t: Tables, start: date, end: date) -> ir.Table:
+    """Non-refunded orders in the period credited to a guide (``orders.guide_id``)."""
+    co = customer_orders(t)
+    return co.filter(
+        co.guide_id.notnull() & (co.ordered_at >= ts(start)) & (co.ordered_at < ts(end + timedelta(days=1)))
+    )
+
+
+def guide_kpis(t: Tables, start: date, end: date, as_of: date) -> ir.Table:
+    """One row per guide: guide_id, name, store_id, store_name, reachable, new_customers, conversions, orders, gmv."""
+    g = t.guides
+    st = t.stores.select(s_store_id=t.stores.store_id, store_name=t.stores.name)
+    base = g.left_join(st, g.store_id == st.s_store_id).select(g.guide_id, g.name, g.store_id, st.store_name)
+
+    reach = guide_reach(t, as_of)
+    reach = reach.group_by("guide_id").agg(reachable=reach.customer_id.nunique())
+
+    r = customer_relations(t)
+    r = r.filter((r.added_at >= ts(start)) & (r.added_at < ts(end + timedelta(days=1))))
+    new = r.group_by("guide_id").agg(new_customers=r.customer_id.nunique())
+
+    o = guide_orders(t, start, end)
+    sales = o.group_by("guide_id").agg(conversions=o.customer_id.nunique(), orders=o.count(), gmv=o.amount.sum())
+
+    x = base.left_join(reach, base.guide_id == reach.guide_id).select(*[base[c] for c in base.columns], reach.reachable)
+    x = x.left_join(new, x.guide_id == new.guide_id).select(*[x[c] for c in x.columns], new.new_customers)
+    x = x.left_join(sales, x.guide_id == sales.guide_id).select(
+        *[x[c] for c in x.columns], sales.conversions, sales.orders, sales.gmv
+    )
+    return x.select(
+        x.guide_id,
+        x.name,
+        x.store_id,
+        x.store_name,
+        reachable=x.reachable.fill_null(0),
+        new_customers=x.new_customers.fill_null(0),
+        conversions=x.conversions.fill_null(0),
+        orders=x.orders.fill_null(0),
+        gmv=x.gmv.fill_null(0.0),
+    ).order_by("guide_id")
+
+
+def guide_customers(t: Tables, guide_id: str, start: date, end: date, as_of: date) -> ir.Table:
+    """The guide's reachable customers at ``as_of`` with their orders in the period.
+
+    Columns: customer_id, name, phone, guide_id, guide_name, orders, gmv (all their orders in the period),
+    guide_gmv (the period's orders credited to this guide), last_order_at (last order up to ``as_of``).
+    """
+    reach = guide_reach(t, as_of)
+    mine = reach.filter(reach.guide_id == guide_id).select("customer_id").distinct()
+    co = customer_orders(t)
+    co = co.filter(co.ordered_at < ts(close_of(as_of)))
+    in_period = co.ordered_at >= ts(start)
+    in_period &= co.ordered_at < ts(end + timedelta(days=1))
+    per = co.group_by("customer_id").agg(
+        orders=in_period.sum(),
+        gmv=in_period.ifelse(co.amount, 0.0).sum(),
+        guide_gmv=(in_period & (co.guide_id == guide_id)).ifelse(co.amount, 0.0).sum(),
+        last_order_at=co.ordered_at.max(),
+    )
+    c = t.customers.select("customer_id", "name", "phone")
+    g = t.guides.filter(t.guides.guide_id == guide_id).select(g_guide_id="guide_id", guide_name="name")
+    x = mine.left_join(c, mine.customer_id == c.customer_id).select(mine.customer_id, c.name, c.phone)
+    x = x.left_join(per, x.customer_id == per.customer_id).select(
+        x.customer_id, x.name, x.phone, per.orders, per.gmv, per.guide_gmv, per.last_order_at
+    )
+    x = x.cross_join(g)
+    out = x.select(
+        x.customer_id,
+        x.name,
+        x.phone,
+        guide_id=x.g_guide_id,
+        guide_name=x.guide_name,
+        orders=x.orders.fill_null(0).cast("int64"),
+        gmv=x.gmv.fill_null(0.0),
+        guide_gmv=x.guide_gmv.fill_null(0.0),
+        last_order_at=x.last_order_at,
+    )
+    return out.order_by([out.gmv.desc(), out.customer_id])
+
+
+define(
+    "guides.reachable",
+    "客群资产数",
+    "Reachable customers",
+    "统计日结束时与该导购有有效企微好友关系、或在其负责的客户群中的去重客户数",
+    "Distinct customers with an active relation with the guide, or in a customer group the guide owns, at the close "
+    "of the day",
+    "count",
+    MODULE,
+)
+define(
+    "guides.new_customers",
+    "新增客户",
+    "New customers",
+    "期间内与该导购新建好友关系的去重客户数",
+    "Distinct customers whose relation with the guide was added in the period",
+    "count",
+    MODULE,
+)
+define(
+    "guides.conversions",
+    "成交客户",
+    "Conversions",
+    "期间内有归属该导购（订单 guide_id）的有效订单的去重客户数",
+    "Distinct customers with ≥ 1 non-refunded order credited to the guide (order guide_id) in the period",
+    "count",
+    MODULE,
+)
+define(
+    "guides.gmv",
+    "导购业绩 GMV",
+    "Guide GMV",
+    "期间内归属该导购（订单 guide_id）的有效订单金额合计（不含退款/取消）",
+    "Sum of the period's non-refunded orders credited to the guide (order guide_id)",
+    "currency",
+    MODULE,
+)
+define(
+    "guides.task_completion",
+    "任务完成率",
+    "Task completion",
+    "任务（SOP/旅程）功能上线后提供；目前不可用",
+    "Available once tasks (SOP / journeys) exist; not available yet",
+    "ratio",
+    MODULE,
+)
