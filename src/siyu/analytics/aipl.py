@@ -152,11 +152,12 @@ def aipl_transitions(t: Tables, date1: date, date2: date, config: AiplConfig | N
 
     Columns: customer_id, from_stage, to_stage (people without a stage on either date are not listed).
     """
-    s1 = aipl_stage(t, date1, config).rename(from_stage="stage")
-    s2 = aipl_stage(t, date2, config).rename(to_stage="stage", customer_id_2="customer_id")
-    j = s1.outer_join(s2, s1.customer_id == s2.customer_id_2)
+    s1 = aipl_stage(t, date1, config).rename(from_stage="stage", id1="customer_id")
+    s2 = aipl_stage(t, date2, config).rename(to_stage="stage", id2="customer_id")
+    ids = s1.select(customer_id=s1.id1).union(s2.select(customer_id=s2.id2), distinct=True)
+    j = ids.left_join(s1, ids.customer_id == s1.id1).left_join(s2, ids.customer_id == s2.id2)
     return j.select(
-        customer_id=ibis.coalesce(j.customer_id, j.customer_id_2),
+        customer_id=ids.customer_id,
         from_stage=j.from_stage.fill_null("none"),
         to_stage=j.to_stage.fill_null("none"),
     )

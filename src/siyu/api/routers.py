@@ -22,4 +22,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import oneid
 
     routers.append(oneid.router)  # OneID conflicts / split /api/oneid
+    from siyu.api import metrics_value
+
+    routers.append(metrics_value.router)  # customer value /api/metrics (RFM, AIPL, lifecycle, cohorts)
     return routers
