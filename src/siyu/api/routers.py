@@ -25,4 +25,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import metrics_value
 
     routers.append(metrics_value.router)  # customer value /api/metrics (RFM, AIPL, lifecycle, cohorts)
+    from siyu.api import metrics_guides
+
+    routers.append(metrics_guides.router)  # CAC/ROI, guide KPIs, anomalies /api/metrics
     return routers
