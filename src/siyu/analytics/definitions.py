@@ -43,7 +43,18 @@ def define(key: str, zh: str, en: str, formula_zh: str, formula_en: str, unit: U
 
 
 # analytics modules that register definitions (each area adds its module here)
-MODULES: tuple[str, ...] = ("rfm", "aipl", "lifecycle", "cohorts", "acquisition", "guides", "baselines")
+MODULES: tuple[str, ...] = (
+    "rfm",
+    "aipl",
+    "lifecycle",
+    "cohorts",
+    "acquisition",
+    "guides",
+    "baselines",
+    "assets",
+    "performance",
+    "funnel",
+)
 
 
 def all_definitions() -> list[MetricDefinition]:

@@ -28,4 +28,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import metrics_guides
 
     routers.append(metrics_guides.router)  # CAC/ROI, guide KPIs, anomalies /api/metrics
+    from siyu.api import metrics_operations
+
+    routers.append(metrics_operations.router)  # assets, performance, funnel, KPIs /api/metrics
     return routers

@@ -12,7 +12,7 @@ import typer
 app = typer.Typer(help="Metrics: RFM, AIPL, lifecycle, assets, funnel, CAC/ROI, guides. 经营指标", no_args_is_help=True)
 
 # modules of siyu.cli that add commands to ``app`` (each area adds its module here)
-AREAS: tuple[str, ...] = ("metrics_value", "metrics_guides")
+AREAS: tuple[str, ...] = ("metrics_value", "metrics_guides", "metrics_operations")
 
 
 def _load() -> None:
