@@ -36,7 +36,8 @@ def _fmt(v: Any) -> str:
 def _print(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(c, justify="left" if c.endswith(("stage", "class", "_zh", "month", "channel_id")) else "right")
+        text = c.endswith(("stage", "class", "_zh", "month", "channel_id", "customer_id", "name"))
+        table.add_column(c, justify="left" if text else "right", no_wrap=text, overflow="fold")
     for r in rows:
         table.add_row(*(_fmt(r.get(c)) for c in columns))
     if not rows:
