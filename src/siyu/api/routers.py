@@ -31,4 +31,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import metrics_operations
 
     routers.append(metrics_operations.router)  # assets, performance, funnel, KPIs /api/metrics
+    from siyu.api import segments
+
+    routers.append(segments.router)  # customer segments /api/segments (+ the schedule registry's lifespan)
     return routers

@@ -63,6 +63,9 @@ def _register() -> None:
     from siyu.cli.metrics import app as metrics_app
 
     app.add_typer(metrics_app, name="metrics")
+    from siyu.cli.segments import app as segments_app
+
+    app.add_typer(segments_app, name="segments")
 
 
 _register()
