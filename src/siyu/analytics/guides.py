@@ -1,7 +1,8 @@
 """Guide (导购) KPIs and the drill-down to a guide's customers (Ibis expressions, never executed here).
 
-* 客群资产数 reachable: distinct customers with an active relation with the guide, or an active membership in a
-  customer group the guide owns (``touchpoints.guide_id``), at the close of ``as_of`` (midnight after it).
+* 客群资产数 reachable: ``assets.reachable`` (one definition, in ``siyu.analytics.assets``): distinct customers
+  with an active relation with the guide, or a membership of a customer group the guide owns, at the end of
+  ``as_of``.
 * new customers: distinct customers whose relation with the guide was added in the period.
 * GMV, orders, conversions: non-refunded orders in the period whose ``guide_id`` is the guide (the order was
   placed through the guide: store or mini-program order while the relation was active); conversions = distinct
@@ -15,15 +16,8 @@ from datetime import date, timedelta
 
 import ibis.expr.types as ir
 
-from siyu.analytics.base import (
-    Tables,
-    active_between,
-    customer_group_members,
-    customer_orders,
-    customer_relations,
-    reachable_relations,
-    ts,
-)
+from siyu.analytics import assets
+from siyu.analytics.base import Tables, customer_orders, customer_relations, ts
 from siyu.analytics.definitions import define
 
 MODULE = "guides"
@@ -35,14 +29,11 @@ def close_of(day: date) -> date:
 
 
 def guide_reach(t: Tables, as_of: date) -> ir.Table:
-    """``(guide_id, customer_id)`` reachable at the close of ``as_of``: active relations + owned groups."""
-    at = close_of(as_of)
-    rel = reachable_relations(t, at).select("guide_id", "customer_id")
-    gm = customer_group_members(t)
-    gm = gm.filter(active_between(gm.joined_at, gm.left_at, ts(at)))
-    tp = t.touchpoints.filter(t.touchpoints.guide_id.notnull())
-    grp = gm.join(tp, gm.touchpoint_id == tp.touchpoint_id).select(tp.guide_id, gm.customer_id)
-    return rel.union(grp, distinct=True)
+    """``(guide_id, customer_id)`` reachable at the close of ``as_of`` — the one 客群资产数 definition
+    (``siyu.analytics.assets``: active relation with the guide or membership of a group the guide owns)."""
+    isl = assets.islands(t, "guide")
+    live = isl.filter(assets.active_at(isl, assets.day_end(as_of)))
+    return live.select(guide_id=live.unit, customer_id=live.customer_id).distinct()
 
 
 def guide_orders(t: Tables, start: date, end: date) -> ir.Table:
@@ -126,16 +117,6 @@ def guide_customers(t: Tables, guide_id: str, start: date, end: date, as_of: dat
     return out.order_by([out.gmv.desc(), out.customer_id])
 
 
-define(
-    "guides.reachable",
-    "客群资产数",
-    "Reachable customers",
-    "统计日结束时与该导购有有效企微好友关系、或在其负责的客户群中的去重客户数",
-    "Distinct customers with an active relation with the guide, or in a customer group the guide owns, at the close "
-    "of the day",
-    "count",
-    MODULE,
-)
 define(
     "guides.new_customers",
     "新增客户",
