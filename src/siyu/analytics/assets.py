@@ -103,8 +103,9 @@ def relation_spans(t: Tables, cfg: AssetConfig) -> ir.Table:
     """One span per WeCom relation. Columns: customer_id, guide_id, store_id, touchpoint_id, start, end,
     in_kind, out_kind, channel_id (``end`` NULL = still active)."""
     r = customer_relations(t)
-    outs = r.filter(r.lost_by.isin(cfg.transfer_lost_by) & r.lost_at.notnull()).select(
-        o_cid=r.customer_id, o_guide=r.guide_id, o_at=r.lost_at
+    o = r.view()  # a self-join needs its own reference
+    outs = o.filter(o.lost_by.isin(cfg.transfer_lost_by) & o.lost_at.notnull()).select(
+        o_cid=o.customer_id, o_guide=o.guide_id, o_at=o.lost_at
     )
     window = ibis.interval(days=cfg.transfer_window_days)
     handed = (

@@ -167,17 +167,19 @@ def contacts(t: Tables, start: datetime, end: datetime, cfg: FunnelConfig | None
         cond &= ev.properties["purpose"].str.isin(cfg.service_purposes)
     svc = ev.filter(cond).select(s_cid=ev.customer_id, s_at=ev.timestamp)
     sw = ibis.interval(days=cfg.service_days)
+    v = r.view()  # the follow-ups are joined back to r: a self-join needs its own reference
     served = (
-        r.join(svc, (r.customer_id == svc.s_cid) & (svc.s_at >= r.added_at) & (svc.s_at < r.added_at + sw))
-        .select(sv_euid=r.external_userid, sv_guide=r.guide_id)
+        v.join(svc, (v.customer_id == svc.s_cid) & (svc.s_at >= v.added_at) & (svc.s_at < v.added_at + sw))
+        .select(sv_euid=v.external_userid, sv_guide=v.guide_id)
         .distinct()
     )
     o = customer_orders(t)
     o = o.select(o_cid=o.customer_id, o_at=o.ordered_at)
     mw = ibis.interval(days=cfg.monetization_days)
+    w = r.view()
     bought = (
-        r.join(o, (r.customer_id == o.o_cid) & (o.o_at >= r.added_at) & (o.o_at < r.added_at + mw))
-        .select(b_euid=r.external_userid, b_guide=r.guide_id)
+        w.join(o, (w.customer_id == o.o_cid) & (o.o_at >= w.added_at) & (o.o_at < w.added_at + mw))
+        .select(b_euid=w.external_userid, b_guide=w.guide_id)
         .distinct()
     )
     x = r.left_join(served, (r.external_userid == served.sv_euid) & (r.guide_id == served.sv_guide))
