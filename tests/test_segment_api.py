@@ -19,6 +19,7 @@ from siyu.config import Settings
 from siyu.services import write_keys
 from siyu.services.brands import create_brand
 from siyu.services.context import Context
+from siyu.services.ingest import wait_loaded
 from tests.support.live import live_server
 
 
@@ -34,9 +35,14 @@ class Env:
         self.http = httpx.Client(base_url=base, timeout=30)
 
     def post(self, path: str, body: object, key: str | None = None, **kw: object) -> httpx.Response:
-        return self.http.post(path, json=body, headers=_basic(key or self.key), **kw)  # type: ignore[arg-type]
+        """POST, then wait until what was acknowledged is loaded into the warehouse (a 200 means durable in the
+        ingest log; loading follows within milliseconds)."""
+        r = self.http.post(path, json=body, headers=_basic(key or self.key), **kw)  # type: ignore[arg-type]
+        assert wait_loaded(self.ctx, 30)
+        return r
 
     def events(self, where: str = "TRUE", params: list[object] | None = None) -> list[tuple[object, ...]]:
+        assert wait_loaded(self.ctx, 30)
         return self.ctx.warehouse.fetch(
             "SELECT message_id, type, event, name, user_id, anonymous_id, group_id, previous_id, properties, traits "
             f"FROM events WHERE {where} ORDER BY received_at, message_id",

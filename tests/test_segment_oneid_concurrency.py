@@ -185,9 +185,10 @@ def test_the_ingest_writer_commits_under_the_observation_lock(ctx: Context) -> N
     lock = oneid.observation_lock(ctx)
     with lock:
         sub = submit(ctx, _batch("locked", 3), None, key)
+        sub.future.result(10)  # the ack (durable in the ingest log) does not wait for the lock ...
         with pytest.raises(TimeoutError):
-            sub.future.result(0.3)  # the commit waits for the lock ...
-    sub.future.result(10)  # ... and went through once it was free
+            sub.loaded.result(0.3)  # ... loading into the warehouse does
+    sub.loaded.result(10)  # ... and went through once it was free
     assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations")[0][0] == 3
     writer.close()
 
@@ -195,9 +196,9 @@ def test_the_ingest_writer_commits_under_the_observation_lock(ctx: Context) -> N
 def test_the_trigger_flushes_deferred_last_seen_when_ingestion_pauses(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from siyu.services import ingest as ingest_mod
+    from siyu.services.ingest import resolve_trigger
 
-    monkeypatch.setattr(ingest_mod, "ONEID_SEEN_DELAY_SECONDS", 0.3)
+    monkeypatch.setattr(resolve_trigger, "ONEID_SEEN_DELAY_SECONDS", 0.3)
     key, writer = _setup(ctx, interval=0.0)
 
     def identify(mid: str, ts: str) -> bytes:

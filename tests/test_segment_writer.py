@@ -43,7 +43,7 @@ def test_duplicates_from_before_a_restart_are_stored_once(settings: Settings) ->
 
 
 def test_recent_id_memory_keeps_two_generations(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
-    from siyu.services import ingest as ingest_mod
+    from siyu.services.ingest import writer as ingest_mod
 
     monkeypatch.setattr(ingest_mod, "RECENT_IDS", 4)  # generations of 2 ids
     create_brand(ctx, "acme", "Acme")

@@ -33,6 +33,9 @@ class Settings:
     max_message_id_chars: int = 100
     rate_limit_per_second: float = 2000.0  # requests per write key
     rate_limit_burst: int = 4000
+    # False: this process only writes acknowledged events to the ingest log; the next process that opens the
+    # warehouse loads them (SIYU_INGEST_LOADER=off; for log-only API workers and crash tests)
+    ingest_loader: bool = True
 
     @property
     def state_url(self) -> str:
@@ -58,6 +61,7 @@ class Settings:
             "secret_key": env.get("SIYU_SECRET_KEY", "siyu-dev-secret-change-me"),
             "host": env.get("SIYU_HOST", "127.0.0.1"),
             "port": int(env.get("SIYU_PORT", "8000")),
+            "ingest_loader": env.get("SIYU_INGEST_LOADER", "on").lower() not in {"off", "0", "false", "no"},
         }
         values.update(overrides)
         if isinstance(values["data_dir"], str):

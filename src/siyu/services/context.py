@@ -30,7 +30,12 @@ class Context:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.state_url)
         migrate(engine)
-        return cls(settings, engine, session_factory(engine), Warehouse(settings.warehouse_file))
+        ctx = cls(settings, engine, session_factory(engine), Warehouse(settings.warehouse_file))
+        if any((settings.data_dir / "ingest-log").glob("*.arrows")):  # acknowledged events a crash left unloaded
+            from siyu.services.ingest import recover_log
+
+            recover_log(ctx)
+        return ctx
 
     def close(self) -> None:
         for extra in list(self.extras.values()):

@@ -30,6 +30,10 @@ DDL: tuple[str, ...] = (
         timestamp TIMESTAMP NOT NULL, original_timestamp TIMESTAMP, sent_at TIMESTAMP,
         received_at TIMESTAMP NOT NULL, write_key_id VARCHAR,
         PRIMARY KEY (brand_id, message_id))""",
+    # How many batches of each ingest-log segment are loaded (written in the loading transaction; see
+    # siyu.services.ingest.log): recovery after a crash loads the rest.
+    """CREATE TABLE IF NOT EXISTS ingest_log_loaded (
+        segment VARCHAR PRIMARY KEY, batches INTEGER NOT NULL, updated_at TIMESTAMP)""",
     # Evidence for OneID: identifiers seen together in one record. Resolved in obs_id order by OneID.
     """CREATE SEQUENCE IF NOT EXISTS obs_seq START 1""",
     """CREATE TABLE IF NOT EXISTS identity_observations (
