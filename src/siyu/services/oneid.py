@@ -516,7 +516,8 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
     """Recompute the whole partition of a brand from all its observations.
 
     Customer ids stay stable: an old id stays with the group holding most of its identifiers; when groups of
-    several old customers meet, the oldest (smallest created_at) survives and the merge is logged.
+    several old customers meet, the oldest (smallest created_at) survives and the merge is logged.  Links that
+    joined earlier records into one person are logged as ``record:`` merges (recomputed on every rebuild).
     """
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
