@@ -28,6 +28,7 @@ ValueOp = Literal[
     "eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in", "contains", "starts_with", "exists", "not_exists"
 ]
 Scalar = str | int | float | bool
+Number = int | float
 NUMBER_OPS: tuple[str, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "between")
 
 # customers-table columns a trait condition may name, with their type ("traits.<key>" reads the traits JSON)
@@ -177,7 +178,7 @@ class EventCondition(_Model):
     measure: Literal["count", "sum"] = "count"
     property: str | None = Field(default=None, max_length=200)
     op: NumberOp = "gte"
-    value: float | list[float] = 1
+    value: Number | list[Number] = 1
 
     @model_validator(mode="after")
     def _check(self) -> EventCondition:
@@ -205,7 +206,7 @@ class OrderCondition(_Model):
     stores: list[str] = Field(default_factory=list, max_length=100)
     guides: list[str] = Field(default_factory=list, max_length=100)
     op: NumberOp = "gte"
-    value: float | list[float] = 1
+    value: Number | list[Number] = 1
 
     @model_validator(mode="after")
     def _check(self) -> OrderCondition:
@@ -475,8 +476,8 @@ def parse_definition(data: Any, root: str = "definition") -> Condition:
 
 
 def dump_definition(cond: Condition) -> dict[str, Any]:
-    """The JSON form of a condition (fields at their defaults left out, ``kind`` always kept)."""
-    out: dict[str, Any] = _ADAPTER.dump_python(cond, mode="json", exclude_defaults=True)
+    """The JSON form of a condition: the fields that were given (defaults not spelled out), ``kind`` always."""
+    out: dict[str, Any] = _ADAPTER.dump_python(cond, mode="json", exclude_unset=True)
     _keep_kind(cond, out)
     return out
 

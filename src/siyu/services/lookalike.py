@@ -1,8 +1,8 @@
 """Lookalike of a seed segment: score every other customer by similarity, with the held-out lift.
 
 Features come from ``siyu.analytics.lookalike`` (RFM values, acquisition channel, tags, event counts, reach);
-the model and the evaluation are ``siyu.domain.lookalike``. A guide works within their own customers (seed and
-candidates), like every other customer-level result.
+the model and the evaluation are ``siyu.domain.lookalike``. The model learns from the whole segment and the whole
+brand (a guide's own customers are too few to learn from); a guide is shown scores of their own customers only.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import pandas as pd
 
 from siyu.analytics.lookalike import lookalike_features, top_values
 from siyu.domain import lookalike as model
+from siyu.domain.models import Role
 from siyu.services import segments
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.services.exports import export_frame
-from siyu.services.metrics import restrict, scope
+from siyu.services.metrics import scope
 
 MIN_SEED = 10
 MAX_TOP = 5000
@@ -47,12 +48,12 @@ class LookalikeResult:
         return asdict(self)
 
 
-def feature_matrix(ctx: Context, user: User, as_of: date) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """(customer ids + raw features, the numeric matrix, feature labels) for the user's customers."""
-    t = segments.tables(ctx, user.brand_id)
+def feature_matrix(ctx: Context, brand_id: str, as_of: date) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """(customer ids + raw features, the numeric matrix, feature labels) for every customer of the brand."""
+    t = segments.tables(ctx, brand_id)
     tops = {k: [str(v) for v in e.to_pandas()["value"]] for k, e in top_values(t, as_of).items()}
     expr = lookalike_features(t, as_of, tops["events"], tops["channels"], tops["tags"])
-    frame: pd.DataFrame = restrict(expr, scope(ctx, user)).order_by("customer_id").to_pandas()
+    frame: pd.DataFrame = expr.order_by("customer_id").to_pandas()
     at = pd.Timestamp(as_of)
     last = pd.to_datetime(frame["last_order_at"])
     recency = ((at.normalize() - last.dt.normalize()).dt.days).astype("float64")
@@ -91,8 +92,9 @@ def lookalike(
     if not 0.05 <= holdout <= 0.5:
         raise SiyuError(f"holdout must be between 0.05 and 0.5 (got {holdout}); 0.2 hides a fifth", "holdout")
     day = segments.resolve_as_of(ctx, user.brand_id, as_of)
-    members = set(segments.members_frame(ctx, user, segment_id)["customer_id"])
-    frame, x, labels = feature_matrix(ctx, user, day)
+    brand_user = User(user.id, user.brand_id, user.username, user.display_name, Role.ADMIN, None, user.language)
+    members = set(segments.members_frame(ctx, brand_user, segment_id)["customer_id"])
+    frame, x, labels = feature_matrix(ctx, user.brand_id, day)
     is_seed = frame["customer_id"].isin(members).to_numpy()
     n_seed = int(is_seed.sum())
     if n_seed < MIN_SEED:
@@ -102,7 +104,12 @@ def lookalike(
     ev = model.evaluate(x, is_seed, holdout=holdout, rng_seed=seed)
     fitted = model.fit(x, is_seed)
     scores = fitted.score(x)
-    others = np.flatnonzero(~is_seed)
+    candidates = ~is_seed
+    allowed = scope(ctx, user)
+    if allowed is not None:  # a guide: scores of their own customers only
+        mine = set(allowed.to_pyarrow().column("customer_id").to_pylist())
+        candidates &= frame["customer_id"].isin(mine).to_numpy()
+    others = np.flatnonzero(candidates)
     order = others[np.argsort(-scores[others], kind="stable")[:top]]
     c = segments.tables(ctx, user.brand_id).customers
     ids = [str(v) for v in frame["customer_id"].to_numpy()[order]]
@@ -121,7 +128,7 @@ def lookalike(
         segment_id=segment_id,
         as_of=day.isoformat(),
         seed_size=n_seed,
-        scored=len(others),
+        scored=len(others),  # customers outside the seed that the user may see
         lift=round(ev.lift, 3),
         hidden=ev.hidden,
         found_in_top_decile=ev.found_in_top_decile,
