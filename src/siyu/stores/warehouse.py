@@ -113,6 +113,10 @@ DDL: tuple[str, ...] = (
     """ALTER TABLE identity_merges ADD COLUMN IF NOT EXISTS obs_id BIGINT""",
     """ALTER TABLE identity_conflicts ADD COLUMN IF NOT EXISTS other_type VARCHAR""",
     """ALTER TABLE identity_conflicts ADD COLUMN IF NOT EXISTS other_value VARCHAR""",
+    # Customer-segment membership (siyu.services.segments): one row per stay; exited_at NULL = still a member.
+    """CREATE TABLE IF NOT EXISTS segment_members (
+        brand_id VARCHAR NOT NULL, segment_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
+        entered_at TIMESTAMP NOT NULL, exited_at TIMESTAMP)""",
 )
 
 
