@@ -205,6 +205,7 @@ def rfm_customer_page(
     key = ibis.desc(expr[sort]) if sort in ("monetary", "frequency") else expr[sort]
     rows = expr.order_by([key, expr.customer_id]).limit(page_size, offset=(page - 1) * page_size)
     df = rows.to_pyarrow().to_pandas()
+    df["monetary"] = df["monetary"].round(2)
     df = _with_people(ctx, user.brand_id, df)
     return {"as_of": day.isoformat(), "total": total, "page": page, "page_size": page_size, "items": records(df)}
 
