@@ -64,7 +64,9 @@ class Raw:
         self.events = raw(ctx, "events")
 
     def acquired(self, start: date, end: date) -> pd.DataFrame:
-        first_rel = self.rel.sort_values("added_at", kind="stable").drop_duplicates("customer_id").set_index("customer_id")
+        first_rel = (
+            self.rel.sort_values("added_at", kind="stable").drop_duplicates("customer_id").set_index("customer_id")
+        )
         first_grp = self.gm.groupby("customer_id")["joined_at"].min()
         j = pd.DataFrame({"rel_at": first_rel["added_at"]}).join(first_grp.rename("grp_at"), how="outer")
         j["joined_at"] = j[["rel_at", "grp_at"]].min(axis=1)
@@ -73,7 +75,9 @@ class Raw:
         j["source_ref"] = first_rel["source_ref"]
         lo, hi = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
         j = j[(j.joined_at >= lo) & (j.joined_at < hi)].copy()
-        fo = self.orders.sort_values("ordered_at", kind="stable").drop_duplicates("customer_id").set_index("customer_id")
+        fo = (
+            self.orders.sort_values("ordered_at", kind="stable").drop_duplicates("customer_id").set_index("customer_id")
+        )
         j = j.join(fo[["ordered_at", "channel_id"]].rename(columns={"channel_id": "fo_channel"}))
         before = j.ordered_at.notna() & (j.ordered_at < j.joined_at) & j.fo_channel.notna()
         j["origin"] = np.where(before, j.fo_channel, j.lead)
@@ -103,7 +107,11 @@ def test_cac_roi_by_channel_platform_and_total(demo_ctx: Context, R: Raw) -> Non
     rev = R.revenue(AS_OF)
     cred = _credits(acq)
     cred["revenue"] = cred.customer_id.map(rev).fillna(0.0)
-    sp = R.spend[(R.spend.day >= pd.Timestamp(START)) & (R.spend.day <= pd.Timestamp(END))].groupby("channel_id")["spend"].sum()
+    sp = (
+        R.spend[(R.spend.day >= pd.Timestamp(START)) & (R.spend.day <= pd.Timestamp(END))]
+        .groupby("channel_id")["spend"]
+        .sum()
+    )
 
     got = acquisition.cac_report(demo_ctx, ADMIN, "channel", START, END, AS_OF)
     rows = {r["channel_id"]: r for r in got["rows"]}
@@ -141,7 +149,11 @@ def test_cac_by_guide_and_campaign_allocates_channel_spend(demo_ctx: Context, R:
     acq = R.acquired(START, END)
     rev = R.revenue(AS_OF)
     cred = _credits(acq)
-    sp = R.spend[(R.spend.day >= pd.Timestamp(START)) & (R.spend.day <= pd.Timestamp(END))].groupby("channel_id")["spend"].sum()
+    sp = (
+        R.spend[(R.spend.day >= pd.Timestamp(START)) & (R.spend.day <= pd.Timestamp(END))]
+        .groupby("channel_id")["spend"]
+        .sum()
+    )
     cac = sp / cred.groupby("channel_id").customer_id.nunique()
     cost = cred.assign(c=cred.channel_id.map(cac)).groupby("customer_id")["c"].sum()
     acq = acq.assign(cost=acq.index.map(cost).fillna(0.0), revenue=acq.index.map(rev).fillna(0.0))
@@ -329,8 +341,9 @@ def _run(args: list[str], data_dir: Any, monkeypatch: pytest.MonkeyPatch) -> Any
 
 def test_cli_cac_guides_anomalies(demo_ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     d = demo_ctx.settings.data_dir
-    r = _run(["metrics", "cac", "--brand", BRAND, "--start", "2026-08-01", "--end", "2026-10-31", "--json"], d,
-             monkeypatch)  # fmt: skip
+    r = _run(
+        ["metrics", "cac", "--brand", BRAND, "--start", "2026-08-01", "--end", "2026-10-31", "--json"], d, monkeypatch
+    )
     assert r.exit_code == 0, r.output
     api_like = acquisition.cac_report(demo_ctx, ADMIN, "channel", START, END, AS_OF)
     assert json.loads(r.output)["total"]["cac"] == pytest.approx(api_like["total"]["cac"])

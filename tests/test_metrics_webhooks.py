@@ -33,7 +33,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.requests.append(({k: v for k, v in self.headers.items()}, body))
                 status = outer.statuses.pop(0) if outer.statuses else 200
@@ -75,9 +75,7 @@ def test_signed_post_retried_with_backoff(receiver: Receiver) -> None:
     headers, body = receiver.requests[-1]
     assert json.loads(body) == {"hello": "世界"}
     assert verify(body, SECRET, headers[SIGNATURE_HEADER])
-    assert headers[SIGNATURE_HEADER] == "sha256=" + __import__("hmac").new(
-        SECRET.encode(), body, "sha256"
-    ).hexdigest()
+    assert headers[SIGNATURE_HEADER] == "sha256=" + __import__("hmac").new(SECRET.encode(), body, "sha256").hexdigest()
     assert not verify(body, "another-secret-0123456789", headers[SIGNATURE_HEADER])
     assert not verify(body + b" ", SECRET, headers[SIGNATURE_HEADER])
 

@@ -56,9 +56,14 @@ def acquired(t: Tables, start: date, end: date) -> ir.Table:
         j.customer_id, j.joined_at, j.channel_id, j.guide_id, first.first_order_at, first.first_order_channel
     )
     x = x.left_join(first_rel, x.customer_id == first_rel.customer_id).select(
-        x.customer_id, x.joined_at, x.channel_id, x.guide_id, x.first_order_at, x.first_order_channel,
+        x.customer_id,
+        x.joined_at,
+        x.channel_id,
+        x.guide_id,
+        x.first_order_at,
+        x.first_order_channel,
         first_rel.source_ref,
-    )  # fmt: skip
+    )
     x = x.left_join(lead, x.source_ref == lead.message_id)
     before = x.first_order_at.notnull() & (x.first_order_at < x.joined_at) & x.first_order_channel.notnull()
     return x.select(

@@ -160,5 +160,8 @@ def webhook_cmd(
             return
         current = brand_webhooks.get_webhook(ctx, brand, anomalies.TOPIC)
         console.print(f"webhook: {current.url if current else '(none)'}")
-        _print("deliveries", brand_webhooks.deliveries(ctx, brand, 20),
-               ["created_at", "ok", "attempts", "status_code", "error"])  # fmt: skip
+        _print(
+            "deliveries",
+            brand_webhooks.deliveries(ctx, brand, 20),
+            ["created_at", "ok", "attempts", "status_code", "error"],
+        )

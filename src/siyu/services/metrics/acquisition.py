@@ -75,7 +75,7 @@ def _clean(value: Any) -> Any:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain dicts (NaN → None, numpy scalars → Python)."""
-    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def _add_predicted(ctx: Context, brand_id: str, frame: pd.DataFrame, costs: pd.DataFrame, key: str | None) -> None:

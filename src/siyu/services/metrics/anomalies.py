@@ -221,12 +221,22 @@ def check_and_notify(
     found = detect(ctx, brand_id, d, cfg)
     result: dict[str, Any] = {"brand_id": brand_id, "day": d.isoformat(), "anomalies": found, "delivery": None}
     if notify and found:
-        payload = {"topic": TOPIC, "brand_id": brand_id, "day": d.isoformat(), "weeks": cfg.weeks,
-                   "threshold": cfg.threshold, "anomalies": found}  # fmt: skip
+        payload = {
+            "topic": TOPIC,
+            "brand_id": brand_id,
+            "day": d.isoformat(),
+            "weeks": cfg.weeks,
+            "threshold": cfg.threshold,
+            "anomalies": found,
+        }
         delivery = brand_webhooks.send(ctx, brand_id, TOPIC, payload, **delivery_options)
         if delivery is None:
             result["delivery"] = {"ok": False, "error": "no anomalies webhook set for this brand"}
         else:
-            result["delivery"] = {"ok": delivery.ok, "attempts": delivery.attempts,
-                                  "status_code": delivery.status_code, "error": delivery.error}  # fmt: skip
+            result["delivery"] = {
+                "ok": delivery.ok,
+                "attempts": delivery.attempts,
+                "status_code": delivery.status_code,
+                "error": delivery.error,
+            }
     return result

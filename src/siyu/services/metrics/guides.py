@@ -86,5 +86,9 @@ def guide_customers(
     frame = expr.execute().sort_values(["gmv", "customer_id"], ascending=[False, True])
     if user.role != Role.ADMIN:
         frame["phone"] = frame["phone"].map(mask_phone)
-    return {"period": p.as_dict(), "guide_id": guide_id, "phone_masked": user.role != Role.ADMIN,
-            "rows": records(frame)}  # fmt: skip
+    return {
+        "period": p.as_dict(),
+        "guide_id": guide_id,
+        "phone_masked": user.role != Role.ADMIN,
+        "rows": records(frame),
+    }
