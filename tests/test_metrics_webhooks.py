@@ -163,3 +163,23 @@ def test_daily_check_notifies_the_spike(ctx: Context, receiver: Receiver, monkey
     brand_webhooks.set_webhook(ctx, "spiky", "anomalies", f"http://127.0.0.1:{free_port()}/gone", SECRET)
     out = CliRunner().invoke(cli_app, ["metrics", "anomalies", "--brand", "spiky", "--day", "2026-10-20", "--notify"])
     assert out.exit_code == 1 and "delivery failed" in out.output
+
+
+def test_daily_job_is_scheduled_and_checks_brands_with_a_webhook(ctx: Context, receiver: Receiver) -> None:
+    import importlib
+
+    from siyu.workers.schedule import SCHEDULES
+
+    job = next(s for s in SCHEDULES if s.name == "metrics.anomalies")
+    module, _, func = job.target.partition(":")
+    assert job.every_minutes == 1440 and getattr(importlib.import_module(module), func) is anomalies.check_all_brands
+    brands.create_brand(ctx, "loud", "Loud")
+    brands.create_brand(ctx, "silent", "Silent")
+    _seed_spike(ctx, "loud", date(2026, 10, 20))
+    _seed_spike(ctx, "silent", date(2026, 10, 20))
+    brand_webhooks.set_webhook(ctx, "loud", "anomalies", receiver.url, SECRET)
+    results = anomalies.check_all_brands(ctx)
+    assert [r["brand_id"] for r in results] == ["loud"]  # no webhook, no check
+    assert results[0]["day"] == "2026-10-20" and results[0]["delivery"]["ok"]
+    _headers, body = receiver.requests[-1]
+    assert json.loads(body)["brand_id"] == "loud"

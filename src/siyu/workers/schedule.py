@@ -33,7 +33,10 @@ class Schedule:
 
 
 # every area adds its periodic jobs here
-SCHEDULES: tuple[Schedule, ...] = (Schedule("segments.refresh", 60.0, "siyu.services.segments:refresh_all"),)
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule("segments.refresh", 60.0, "siyu.services.segments:refresh_all"),
+    Schedule("metrics.anomalies", 1440.0, "siyu.services.metrics.anomalies:check_all_brands"),
+)
 
 Runner = Callable[[Context, str], None]
 

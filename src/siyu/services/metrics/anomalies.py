@@ -240,3 +240,22 @@ def check_and_notify(
                 "error": delivery.error,
             }
     return result
+
+
+def check_all_brands(ctx: Context) -> list[dict[str, Any]]:
+    """The daily job (``siyu.workers.schedule``): check the last complete day of every brand that has an
+    anomalies webhook and notify it. Brands without a webhook are skipped; a failing brand does not stop others."""
+    import logging
+
+    from siyu.services.brands import list_brands
+
+    log = logging.getLogger(__name__)
+    results: list[dict[str, Any]] = []
+    for brand in list_brands(ctx):
+        if brand_webhooks.get_webhook(ctx, brand.id, TOPIC) is None:
+            continue
+        try:
+            results.append(check_and_notify(ctx, brand.id))
+        except Exception:  # one brand's failure is logged; the others are still checked
+            log.exception("anomaly check of brand %s failed", brand.id)
+    return results
