@@ -359,3 +359,21 @@ def test_cli_cac_guides_anomalies(demo_ctx: Context, monkeypatch: pytest.MonkeyP
     ]
     r = _run(["metrics", "cac", "--brand", BRAND, "--by", "region"], d, monkeypatch)
     assert r.exit_code == 2 and "by" in r.output
+
+
+def test_online_retail_daily_orders_and_gmv(retail_ctx: Context) -> None:
+    """Where it applies on Online Retail (no WeCom, no spend): the order and GMV series, and empty CAC reports."""
+    o = retail_ctx.warehouse.ibis.table("orders").execute()
+    o = o[(o.brand_id == "retail") & ~o.status.isin(EXCLUDED)].copy()
+    o["day"] = o.ordered_at.dt.normalize()
+    s, e = date(2011, 9, 1), date(2011, 12, 9)
+    idx = pd.date_range(s, e)
+    exp_n = o.groupby("day").size().reindex(idx, fill_value=0).astype(float)
+    exp_g = o.assign(a=o.amount.astype(float)).groupby("day")["a"].sum().reindex(idx, fill_value=0.0)
+    assert anomalies.daily_values(retail_ctx, "retail", "orders", s, e).tolist() == exp_n.tolist()
+    got_g = anomalies.daily_values(retail_ctx, "retail", "gmv", s, e)
+    assert np.allclose(got_g.to_numpy(), exp_g.to_numpy())
+    user = User(0, "retail", "t", "t", Role.ADMIN, None, "zh")
+    r = acquisition.cac_report(retail_ctx, user, "channel", s, e)
+    assert r["rows"] == [] and r["total"]["customers"] == 0 and r["total"]["cac"] is None
+    assert guides.leaderboard(retail_ctx, user, s, e)["rows"] == []
