@@ -54,6 +54,7 @@ MODULES: tuple[str, ...] = (
     "assets",
     "performance",
     "funnel",
+    "segments",
 )
 
 

@@ -30,6 +30,7 @@ from siyu.analytics.base import (
     joined,
     ts,
 )
+from siyu.analytics.definitions import define
 from siyu.domain.segment_def import (
     CUSTOMER_FIELDS,
     AiplCondition,
@@ -48,6 +49,39 @@ from siyu.domain.segment_def import (
     StoreCondition,
     TagCondition,
     TraitCondition,
+)
+
+MODULE = "segments"
+
+define(
+    "segments.members",
+    "分群人数",
+    "Segment members",
+    "满足分群定义（条件的 且/或/非 组合）的客户数；按计划（每小时）刷新时记录每位客户的进入与退出时间",
+    "customers matching the definition (AND/OR/NOT of its conditions); each scheduled refresh (hourly) records "
+    "when a customer entered and exited",
+    "count",
+    MODULE,
+)
+define(
+    "segments.live_count",
+    "实时人数",
+    "Live count",
+    "编辑时即时计算的满足定义的客户数（截至统计日期 0 点之前的数据；导购只计自己的客户）",
+    "customers matching the definition being edited, computed on the fly (data before 00:00 of the as-of day; a "
+    "guide counts only their own customers)",
+    "count",
+    MODULE,
+)
+define(
+    "segments.lookalike_lift",
+    "相似人群前 10% 提升度",
+    "Lookalike top-decile lift",
+    "留出 20% 种子客户不参与训练；对其余客户打分，前 10% 中找回的留出种子占比 ÷ 10%（1 = 随机）",
+    "hide 20% of the seed from training; score everyone else; share of the hidden seed found in the top 10% ÷ 10% "
+    "(1 = random)",
+    "ratio",
+    MODULE,
 )
 
 
