@@ -183,3 +183,32 @@ def test_daily_job_is_scheduled_and_checks_brands_with_a_webhook(ctx: Context, r
     assert results[0]["day"] == "2026-10-20" and results[0]["delivery"]["ok"]
     _headers, body = receiver.requests[-1]
     assert json.loads(body)["brand_id"] == "loud"
+
+
+def test_api_sets_the_webhook_and_shows_the_log(ctx: Context, receiver: Receiver) -> None:
+    import httpx
+
+    from siyu.api.app import create_app
+    from siyu.domain.models import Role
+    from tests.support.live import live_server
+
+    brands.create_brand(ctx, "apih", "API hooks")
+    brands.create_user(ctx, "apih", "apih.admin", "password-123", Role.ADMIN)
+    brands.create_user(ctx, "apih", "apih.op", "password-123", Role.OPERATOR)
+    with live_server(create_app(ctx, with_console=False)) as base:
+
+        def h(username: str) -> dict[str, str]:
+            r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": "password-123"})
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+
+        url = f"{base}/api/metrics/anomalies/webhook"
+        assert httpx.put(url, json={"url": receiver.url}, headers=h("apih.op")).status_code == 403
+        bad = httpx.put(url, json={"url": "not a url"}, headers=h("apih.admin"))
+        assert bad.status_code == 400 and bad.json()["field"] == "url"
+        ok = httpx.put(url, json={"url": receiver.url}, headers=h("apih.admin"))
+        assert ok.status_code == 200 and len(ok.json()["secret"]) == 64
+        assert brand_webhooks.get_webhook(ctx, "apih", "anomalies").secret == ok.json()["secret"]  # type: ignore[union-attr]
+        brand_webhooks.send(ctx, "apih", "anomalies", {"x": 1})
+        log = httpx.get(f"{base}/api/metrics/anomalies/deliveries", headers=h("apih.admin")).json()
+        assert log["webhook_url"] == receiver.url and log["items"][0]["ok"]
+        assert httpx.get(f"{base}/api/metrics/anomalies/deliveries", headers=h("apih.op")).status_code == 403

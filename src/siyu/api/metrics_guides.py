@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
@@ -103,6 +104,24 @@ def anomaly_band(
 ) -> dict[str, Any]:
     """One step's daily actuals with the baseline (median) and band, flagged days marked."""
     return anomalies.band_series(ctx, user, step, start, end, channel_id, BandConfig(weeks, threshold))
+
+
+class WebhookBody(BaseModel):
+    """The anomalies webhook: where to POST, and optionally the signing secret (default: a new random one)."""
+
+    url: str
+    secret: str | None = None
+
+
+@router.put("/anomalies/webhook")
+def set_anomaly_webhook(
+    body: WebhookBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Set the brand's anomalies webhook (admins); the answer holds the secret (shown this once)."""
+    if user.role != Role.ADMIN:
+        raise Forbidden("only an admin sets the brand's webhook", "role")
+    hook = brand_webhooks.set_webhook(ctx, user.brand_id, anomalies.TOPIC, body.url, body.secret)
+    return {"topic": hook.topic, "url": hook.url, "secret": hook.secret}
 
 
 @router.get("/anomalies/deliveries")
