@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from siyu.cli.common import console, open_context
@@ -32,16 +33,36 @@ def _fmt(v: Any, column: str) -> str:
     if isinstance(v, float) and column.endswith("_rate"):
         return f"{v:.1%}"
     if isinstance(v, float):
-        return f"{v:,.2f}"
+        return f"{v:,.0f}" if abs(v) >= 1_000 else f"{v:,.2f}"  # full precision with --json
     return display_value(v)
 
 
-def _print(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(title=title, title_justify="left")
+# short headers (an 80-column terminal holds the asset statement and the LMDI split)
+SHORT = {
+    "opening": "open",
+    "acquired": "+acq",
+    "moved_in": "+in",
+    "lost_by_customer": "-cust",
+    "deleted_by_guide": "-guide",
+    "moved_out": "-out",
+    "left_group": "-grp",
+    "lost_other": "-other",
+    "closing": "close",
+    "gmv_prev": "G0",
+    "gmv": "G",
+    "delta": "ΔG",
+    "reachable_effect": "A",
+    "delivery_rate_effect": "R/A",
+    "conversion_rate_effect": "B/R",
+    "order_value_effect": "G/B",
+}
+
+
+def _print(title: str, rows: list[dict[str, Any]], columns: list[str], short: bool = False) -> None:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     for c in columns:
-        table.add_column(
-            c, justify="left" if c in ("unit", "name", "channel_id", "kind") or c.endswith("_id") else "right"
-        )
+        left = c in ("unit", "name", "channel_id", "kind") or c.endswith("_id")
+        table.add_column(SHORT.get(c, c) if short else c, justify="left" if left else "right")
     for r in rows:
         table.add_row(*(_fmt(r.get(c), c) for c in columns))
     if not rows:
@@ -86,8 +107,11 @@ def assets_cmd(
     if as_json:
         _json(d)
         return
-    _print(
-        f"用户资产表 asset statement {d['start']} … {d['end']} by {d['by']}", d["rows"], ["unit", "name", *d["columns"]]
+    title = f"用户资产表 asset statement {d['start']} … {d['end']} by {d['by']}"
+    _print(title, d["rows"], ["unit", "name", *d["columns"]], short=True)
+    console.print(
+        "open + acquired (+acq) + moved in (+in) − lost by customer 删粉 (-cust) − deleted by guide (-guide) − moved "
+        "out (-out) − left group (-grp) − other (-other) = close"
     )
     _print("acquired by channel 按渠道新增", d["by_channel"], ["unit", "channel_id", "name", "acquired"])
 
@@ -117,7 +141,8 @@ def performance_cmd(
             return
         cur, prev = c["current"], c["previous"]
         title = f"ΔGMV {prev['start']}…{prev['end']} → {cur['start']}…{cur['end']} (LMDI)"
-        _print(title, c["rows"], ["unit", "name", "gmv_prev", "gmv", "delta", *c["effects"]])
+        _print(title, c["rows"], ["unit", "gmv_prev", "gmv", "delta", *c["effects"]], short=True)
+        console.print("contributions of reachable A, delivery rate R/A, conversion B/R, order value G/B; Σ = ΔG")
         return
     if as_json:
         _json(p)
