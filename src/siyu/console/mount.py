@@ -20,7 +20,13 @@ from siyu.services.context import Context
 _mounted = {"done": False}
 
 # console modules of later areas, each with a ``register()`` that adds its pages (each area adds its module here)
-AREA_PAGES: tuple[str, ...] = ("metrics_value_page", "metrics_guides_page", "metrics_overview_page")
+AREA_PAGES: tuple[str, ...] = (
+    "metrics_value_page",
+    "metrics_guides_page",
+    "metrics_overview_page",
+    "metrics_operations_page",
+    "segments_page",
+)
 
 
 def _register_areas() -> None:
