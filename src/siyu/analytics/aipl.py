@@ -96,43 +96,62 @@ def _since(as_of: date, days: int) -> ir.TimestampScalar:
     return ts(as_of - timedelta(days=days))
 
 
-def _events_in(t: Tables, as_of: date, days: int, names: tuple[str, ...], pages: bool = False) -> ir.Table | None:
-    if not names and not pages:
+def _event_levels(t: Tables, as_of: date, c: AiplConfig) -> ir.Table | None:
+    """Per customer, the highest level their events reach (one pass over the longest event window)."""
+    windows = [
+        d
+        for d, used in ((c.a_days, c.a_events or c.a_page_views), (c.i_days, c.i_events), (c.l_days, c.l_events))
+        if used
+    ]
+    if not windows:
         return None
     e = customer_events(t)
-    cond = ibis.literal(False)
-    if names:
-        cond = cond | ((e.type == "track") & e.event.isin(list(names)))
-    if pages:
-        cond = cond | (e.type == "page")
-    e = e.filter(cond & (e.timestamp >= _since(as_of, days)) & (e.timestamp < ts(as_of)))
-    return e.select("customer_id")
+    e = e.filter((e.timestamp >= _since(as_of, max(windows))) & (e.timestamp < ts(as_of)))
+    track = e.type == "track"
+    cases: list[tuple[ir.BooleanValue, int]] = []
+    if c.l_events:
+        cases.append((track & e.event.isin(list(c.l_events)) & (e.timestamp >= _since(as_of, c.l_days)), _LEVEL["L"]))
+    if c.i_events:
+        cases.append((track & e.event.isin(list(c.i_events)) & (e.timestamp >= _since(as_of, c.i_days)), _LEVEL["I"]))
+    a_cond: ir.BooleanValue | None = track & e.event.isin(list(c.a_events)) if c.a_events else None
+    if c.a_page_views:
+        a_cond = (e.type == "page") if a_cond is None else a_cond | (e.type == "page")
+    if a_cond is not None:
+        cases.append((a_cond & (e.timestamp >= _since(as_of, c.a_days)), _LEVEL["A"]))
+    lv = e.select("customer_id", level=ibis.cases(*cases, else_=0).cast("int8"))
+    lv = lv.filter(lv.level > 0)
+    return lv.group_by("customer_id").agg(level=lv.level.max())
+
+
+def _order_levels(t: Tables, as_of: date, c: AiplConfig) -> ir.Table:
+    """Per customer with an order in the P or L window: L (≥ l_min_orders in the L window) or P."""
+    o = customer_orders(t)
+    o = o.filter((o.ordered_at >= _since(as_of, max(c.p_days, c.l_days))) & (o.ordered_at < ts(as_of)))
+    per = o.group_by("customer_id").agg(
+        n_p=ibis.cases((o.ordered_at >= _since(as_of, c.p_days), 1), else_=0).sum(),
+        n_l=ibis.cases((o.ordered_at >= _since(as_of, c.l_days), 1), else_=0).sum(),  # order_id is unique
+    )
+    level = ibis.cases((per.n_l >= c.l_min_orders, _LEVEL["L"]), (per.n_p >= 1, _LEVEL["P"]), else_=0)
+    lv = per.select("customer_id", level=level.cast("int8"))
+    return lv.filter(lv.level > 0)
 
 
 def aipl_stage(t: Tables, as_of: date, config: AiplConfig | None = None) -> ir.Table:
     """Each customer's highest AIPL stage on ``as_of``. Columns: customer_id, stage ('A', 'I', 'P', 'L')."""
     c = config or AiplConfig()
-    parts: list[ir.Table] = []
-
-    def add(rows: ir.Table | None, stage: str) -> None:
-        if rows is not None:
-            parts.append(rows.select("customer_id", level=ibis.literal(_LEVEL[stage], type="int8")))
-
-    add(_events_in(t, as_of, c.a_days, c.a_events, c.a_page_views), "A")
-    add(_events_in(t, as_of, c.i_days, c.i_events), "I")
+    parts: list[ir.Table] = [_order_levels(t, as_of, c)]
+    ev = _event_levels(t, as_of, c)
+    if ev is not None:
+        parts.append(ev)
+    i_level = ibis.literal(_LEVEL["I"], type="int8")
     if c.i_relation_added:
         r = customer_relations(t)
-        add(r.filter((r.added_at >= _since(as_of, c.i_days)) & (r.added_at < ts(as_of))), "I")
+        r = r.filter((r.added_at >= _since(as_of, c.i_days)) & (r.added_at < ts(as_of)))
+        parts.append(r.select("customer_id", level=i_level))
     if c.i_group_joined:
         g = customer_group_members(t)
-        add(g.filter((g.joined_at >= _since(as_of, c.i_days)) & (g.joined_at < ts(as_of))), "I")
-    o = customer_orders(t)
-    o = o.filter(o.ordered_at < ts(as_of))
-    add(o.filter(o.ordered_at >= _since(as_of, c.p_days)), "P")
-    lo = o.filter(o.ordered_at >= _since(as_of, c.l_days))
-    lo = lo.group_by("customer_id").agg(n=lo.order_id.nunique())
-    add(lo.filter(lo.n >= c.l_min_orders), "L")
-    add(_events_in(t, as_of, c.l_days, c.l_events), "L")
+        g = g.filter((g.joined_at >= _since(as_of, c.i_days)) & (g.joined_at < ts(as_of)))
+        parts.append(g.select("customer_id", level=i_level))
 
     u = parts[0]
     for p in parts[1:]:

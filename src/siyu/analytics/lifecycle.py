@@ -68,7 +68,7 @@ def lifecycle_stage(t: Tables, as_of: date, new_days: int = 30) -> ir.Table:
     j = j.filter(j.joined_at < at)
     o = customer_orders(t)
     o = o.filter(o.ordered_at < at)
-    n = o.group_by("customer_id").agg(orders=o.order_id.nunique())
+    n = o.group_by("customer_id").agg(orders=o.count())  # order_id is unique per brand
     x = j.left_join(n, j.customer_id == n.customer_id)
     orders = x.orders.fill_null(0)
     is_new = x.joined_at >= ts(as_of - timedelta(days=new_days))

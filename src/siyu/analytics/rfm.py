@@ -5,7 +5,9 @@ placed before it count, so "as of 2011-12-10" takes Online Retail's data up to t
 of ``w`` days takes the orders in ``[as_of − w days, as_of)``.
 
 - R ``recency_days`` = calendar days from the day of the customer's last order to ``as_of`` (bought yesterday = 1).
-- F ``frequency`` = distinct orders; M ``monetary`` = Σ order amount (refunded/cancelled orders excluded).
+- F ``frequency`` = distinct orders (``order_id`` is the orders' primary key within a brand and each order maps
+  to one customer, so this is the count of order rows); M ``monetary`` = Σ order amount (refunded/cancelled
+  orders excluded).
 - Mean split (rfm-aipl.md): R high iff R ≤ mean(R) (recent); F high iff F ≥ mean(F); M high iff M ≥ mean(M), the
   means taken over the customers with at least one order in the window.
 - Classes: M decides 重要/一般 (important/general); (R, F) = (high, high) 价值 value, (high, low) 发展 develop,
@@ -144,7 +146,7 @@ def rfm_customers(t: Tables, as_of: date, window_days: int | None = None) -> ir.
     o = orders_in_window(t, as_of, window_days)
     per = o.group_by("customer_id").agg(
         last_at=o.ordered_at.max(),
-        frequency=o.order_id.nunique().cast("int64"),
+        frequency=o.count().cast("int64"),  # order_id is unique per brand (primary key)
         monetary=o.amount.sum().cast("float64"),
     )
     per = per.select(
