@@ -509,3 +509,25 @@ def test_bad_input_names_the_field(demo_ctx: Context) -> None:
         with pytest.raises(SiyuError) as err:
             call()
         assert err.value.field == field, err.value.message
+
+
+def test_configurations_change_the_figures(demo_ctx: Context, R: Raw) -> None:
+    from siyu.analytics.funnel import FunnelConfig
+    from siyu.analytics.performance import PerformanceConfig
+
+    start, end = PERIODS[0]
+    # reach_basis="start": A = the customers held at the opening = the statement's opening
+    p = ops.performance(demo_ctx, ADMIN, start, end, config=PerformanceConfig(reach_basis="start")).rows.iloc[0]
+    assert p.reachable == ops.asset_statement(demo_ctx, ADMIN, start, end).totals()["opening"]
+    # any touch purpose: lead-in SMS count as delivery too
+    wide = ops.performance(demo_ctx, ADMIN, start, end, config=PerformanceConfig(touch_purposes=None)).rows.iloc[0]
+    narrow = ops.performance(demo_ctx, ADMIN, start, end).rows.iloc[0]
+    assert wide.delivered >= narrow.delivered and wide.reachable == narrow.reachable
+    # shorter windows: fewer successes, same cohorts
+    base = ops.funnel(demo_ctx, ADMIN, start, end).rows.iloc[0]
+    short = FunnelConfig(lead_in_days=1, service_days=2, monetization_days=7, service_purposes=None)
+    f = ops.funnel(demo_ctx, ADMIN, start, end, config=short).rows.iloc[0]
+    assert (f.invited, f.added) == (base.invited, base.added)
+    assert f.led_in <= base.led_in and f.bought < base.bought
+    with pytest.raises(ValueError):
+        FunnelConfig(service_days=0)
