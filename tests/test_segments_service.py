@@ -207,3 +207,59 @@ def test_default_as_of_is_the_day_after_the_data(ctx: Context) -> None:
             [BRAND],
         )
     assert svc.default_as_of(ctx, BRAND) == date(2026, 5, 5)
+
+
+def test_tag_conditions_any_all_by_id_or_name(ctx: Context) -> None:
+    brands.create_brand(ctx, BRAND, "Segments")
+    put_customers(ctx, {"a": "上海", "b": "上海", "c": "杭州", "d": "杭州"})
+    ids = {"a": [("phone", "+8613800000001"), ("unionid", "u_a")], "b": [("phone", "+8613800000002")], "c": []}
+    attached = [("phone", "+8613800000001", "t_vip"), ("unionid", "u_a", "t_new"), ("phone", "+8613800000002", "t_vip")]
+    attached += [("phone", "+8613800000009", "t_new")]  # an identifier OneID has not resolved: nobody's
+    with ctx.warehouse.transaction() as cur:
+        for cid, pairs in ids.items():
+            for t, v in pairs:
+                cur.execute(
+                    "INSERT INTO identities (brand_id, id_type, id_value, customer_id) VALUES (?, ?, ?, ?)",
+                    [BRAND, t, v, cid],
+                )
+        for tag_id, name in (("t_vip", "VIP会员"), ("t_new", "新客")):
+            cur.execute("INSERT INTO tags VALUES (?, ?, ?, 'manual', NULL)", [BRAND, tag_id, name])
+        for t, v, tag in attached:
+            cur.execute("INSERT INTO identifier_tags VALUES (?, ?, ?, ?, 'manual', '2026-01-01')", [BRAND, t, v, tag])
+    # the reference, by hand: customer → tag ids through identities
+    owner = {(t, v): cid for cid, pairs in ids.items() for t, v in pairs}
+    has: dict[str, set[str]] = {}
+    for t, v, tag in attached:
+        if (t, v) in owner:
+            has.setdefault(owner[(t, v)], set()).add(tag)
+    user = admin()
+
+    def count_ids(definition: dict[str, Any]) -> set[str]:
+        out = svc.preview(ctx, user, definition, as_of="2026-11-01", sample=200)
+        return {s["customer_id"] for s in out["sample"]}
+
+    assert count_ids({"kind": "tag", "tags": ["VIP会员"]}) == {c for c, tags in has.items() if "t_vip" in tags}
+    assert count_ids({"kind": "tag", "tags": ["t_new", "VIP会员"], "match": "all"}) == {
+        c for c, tags in has.items() if {"t_new", "t_vip"} <= tags
+    }
+    assert count_ids({"kind": "tag", "tags": ["t_new"]}) == {"a"}
+    assert count_ids({"kind": "not", "condition": {"kind": "tag", "tags": ["t_vip"]}}) == {"c", "d"}
+    assert count_ids({"kind": "identity", "id_type": "unionid"}) == {"a"}
+
+
+def test_the_app_runs_the_scheduler_while_serving(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from siyu.api.app import create_app
+    from tests.support.live import live_server
+
+    def running() -> bool:
+        return any(t.name == "siyu-scheduler" and t.is_alive() for t in threading.enumerate())
+
+    monkeypatch.setenv("SIYU_HUEY_CONSUMER", "off")
+    with live_server(create_app(ctx, with_console=False)):
+        assert running()
+    assert not running()
+    monkeypatch.setenv("SIYU_SCHEDULER", "off")
+    with live_server(create_app(ctx, with_console=False)):
+        assert not running()
