@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -120,12 +121,22 @@ def parse_time(value: object, field: str) -> int | None:
         return None
     if not isinstance(value, str):
         raise MessageRejected(field, f"{field} must be an ISO-8601 string such as 2024-05-01T08:00:00.000Z")
+    micros = _iso_micros(value)
+    if micros is None:
+        raise MessageRejected(
+            field, f"{field} {value[:40]!r} is not an ISO-8601 time; send e.g. 2024-05-01T08:00:00.000Z"
+        )
+    return micros
+
+
+@lru_cache(maxsize=4096)
+def _iso_micros(value: str) -> int | None:
+    """Epoch microseconds of an ISO-8601 string, or None when it is not one (cached: a batch's events usually
+    share a handful of timestamps)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise MessageRejected(
-            field, f"{field} {value[:40]!r} is not an ISO-8601 time; send e.g. 2024-05-01T08:00:00.000Z"
-        ) from None
+        return None
     if parsed.tzinfo is None:
         return (parsed - _EPOCH) // _MICRO
     return (parsed - _EPOCH_UTC) // _MICRO
@@ -214,7 +225,7 @@ def validate_message(
     """Validate one Segment message and shape it as an ``EventRow``.
 
     ``type_`` is the endpoint's type (None inside a batch, where the message's ``type`` decides).  ``size`` is
-    the message's encoded size when already known (a single-event request's body length).
+    the message's encoded size, or an upper bound of it (a request body's length), when already known.
     """
     if not isinstance(msg, dict):
         raise MessageRejected("message", "each message must be a JSON object")
