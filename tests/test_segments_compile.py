@@ -311,3 +311,19 @@ def test_dump_round_trips() -> None:
     cond = parse_definition(spec)
     assert parse_definition(dump_definition(cond)) == cond
     assert dump_definition(cond)["conditions"][1]["condition"]["kind"] == "channel"
+
+
+def test_live_count_with_cached_stage_leaves_matches(demo_ctx: Context) -> None:
+    from siyu.domain.models import Role
+    from siyu.services import segments as svc
+    from siyu.services.brands import User
+
+    user = User(0, BRAND, "t", "t", Role.ADMIN, None, "zh")
+    rfm = {"kind": "rfm", "classes": ["important_value"]}
+    for value in (1, 2, 1):  # the second and third previews reuse the cached RFM leaf
+        spec = {"kind": "or", "conditions": [rfm, {"kind": "orders", "op": "gte", "value": value}]}
+        got_ids = got(demo_ctx, spec)
+        live = svc.preview(demo_ctx, user, spec, as_of=AS_OF.isoformat(), sample=5)
+        assert live["count"] == len(got_ids) and {s["customer_id"] for s in live["sample"]} <= got_ids
+    not_rfm = {"kind": "and", "conditions": [{"kind": "not", "condition": rfm}]}
+    assert svc.preview(demo_ctx, user, not_rfm, as_of=AS_OF.isoformat())["count"] == len(got(demo_ctx, not_rfm))

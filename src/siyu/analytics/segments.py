@@ -87,10 +87,14 @@ define(
 
 @dataclass(frozen=True)
 class Env:
-    """What every condition compiler needs: the brand's tables and the 'as of' instant."""
+    """What every condition compiler needs: the brand's tables and the 'as of' instant.
+
+    ``substitute`` may replace a leaf's expression (e.g. by a cached result while a definition is edited).
+    """
 
     t: Tables
     as_of: date
+    substitute: Callable[[Any, ir.Table], ir.Table] | None = None
 
     @property
     def at(self) -> ir.TimestampScalar:
@@ -405,9 +409,14 @@ COMPILERS: dict[type, Callable[[Env, Any], ir.Table]] = {
 def build(env: Env, cond: Condition) -> ir.Table:
     """The customer ids (one column ``customer_id``, nullable string so set operations line up) of ``cond``."""
     out = COMPILERS[type(cond)](env, cond)
-    return out.select(customer_id=out.customer_id.cast("string"))
+    out = out.select(customer_id=out.customer_id.cast("string"))
+    if env.substitute is not None and type(cond) not in (AndCondition, OrCondition, NotCondition):
+        out = env.substitute(cond, out)
+    return out
 
 
-def segment_customers(t: Tables, cond: Condition, as_of: date) -> ir.Table:
+def segment_customers(
+    t: Tables, cond: Condition, as_of: date, substitute: Callable[[Any, ir.Table], ir.Table] | None = None
+) -> ir.Table:
     """One Ibis expression: the distinct ``customer_id`` of the brand's customers matching ``cond`` on ``as_of``."""
-    return build(Env(t, as_of), cond).select("customer_id").distinct()
+    return build(Env(t, as_of, substitute), cond).select("customer_id").distinct()

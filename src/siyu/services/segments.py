@@ -9,10 +9,12 @@ not change segments. Dates: ``as_of`` defaults to the day after the last day wit
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -299,10 +301,41 @@ def delete_segment(ctx: Context, user: User, segment_id: str) -> None:
 # ---- live preview ---------------------------------------------------------------------------------------------
 
 
-def customers_of(ctx: Context, user: User, cond: Condition, as_of: date) -> ir.Table:
-    """The expression of a condition's customers, restricted to the user's scope."""
+# Stage conditions (RFM, AIPL, lifecycle) cost most of a live count; while a definition is being edited their
+# customer ids are kept for a short while, so changing another condition does not recompute them.
+HEAVY_KINDS: frozenset[str] = frozenset({"rfm", "aipl", "lifecycle"})
+LEAF_TTL_SECONDS = 120.0
+_LEAF_MAX = 64
+_leaf_lock = threading.Lock()
+_leaf_cache: dict[tuple[int, str, str, str], tuple[float, Any]] = {}
+
+
+def _cached_leaves(ctx: Context, brand_id: str, as_of: date) -> Callable[[Any, ir.Table], ir.Table]:
+    """A ``substitute`` hook for the compiler: heavy leaves come from (or go into) a short-lived cache."""
+
+    def substitute(cond: Any, expr: ir.Table) -> ir.Table:
+        if cond.kind not in HEAVY_KINDS:
+            return expr
+        key = (id(ctx), brand_id, as_of.isoformat(), json.dumps(dump_definition(cond), sort_keys=True))
+        now = time.monotonic()
+        with _leaf_lock:
+            hit = _leaf_cache.get(key)
+        if hit is None or now - hit[0] > LEAF_TTL_SECONDS:
+            hit = (now, expr.to_pyarrow())
+            with _leaf_lock:
+                if len(_leaf_cache) >= _LEAF_MAX:
+                    _leaf_cache.pop(min(_leaf_cache, key=lambda k: _leaf_cache[k][0]))
+                _leaf_cache[key] = hit
+        return ibis.memtable(hit[1]).select(customer_id=ibis._.customer_id.cast("string"))
+
+    return substitute
+
+
+def customers_of(ctx: Context, user: User, cond: Condition, as_of: date, cached: bool = False) -> ir.Table:
+    """The expression of a condition's customers, restricted to the user's scope (``cached``: live counts)."""
     t = tables(ctx, user.brand_id)
-    return restrict(segment_customers(t, cond, as_of), scope(ctx, user))
+    hook = _cached_leaves(ctx, user.brand_id, as_of) if cached else None
+    return restrict(segment_customers(t, cond, as_of, hook), scope(ctx, user))
 
 
 def _with_profile(ctx: Context, brand_id: str, ids: ir.Table) -> ir.Table:
@@ -319,7 +352,7 @@ def preview(
     started = time.perf_counter()
     cond = validate(definition)
     day = resolve_as_of(ctx, user.brand_id, as_of)
-    ids = customers_of(ctx, user, cond, day)
+    ids = customers_of(ctx, user, cond, day, cached=True)
     rows = ids.to_pyarrow()  # one execution: the ids; the count and the sample come from them
     count = rows.num_rows
     sample_rows: list[dict[str, Any]] = []
@@ -373,10 +406,14 @@ def refresh_segment(
             cur.unregister(name)
         members = seg_current.num_rows
         error = None
-    except SiyuError as exc:
+    except Exception as exc:  # recorded on the segment (shown in the list); the other segments still refresh
         entered = exited = 0
         members = row.member_count or 0
-        error = exc.message
+        if isinstance(exc, SiyuError):
+            error = exc.message
+        else:
+            log.exception("refreshing segment %s of brand %s failed", segment_id, brand_id)
+            error = f"{type(exc).__name__}: {exc}"
     with ctx.sessions() as s, s.begin():
         r = s.get(SegmentRow, segment_id)
         assert r is not None
