@@ -327,3 +327,24 @@ def test_live_count_with_cached_stage_leaves_matches(demo_ctx: Context) -> None:
         assert live["count"] == len(got_ids) and {s["customer_id"] for s in live["sample"]} <= got_ids
     not_rfm = {"kind": "and", "conditions": [{"kind": "not", "condition": rfm}]}
     assert svc.preview(demo_ctx, user, not_rfm, as_of=AS_OF.isoformat())["count"] == len(got(demo_ctx, not_rfm))
+
+
+def test_order_and_rfm_conditions_on_online_retail(retail_ctx: Context) -> None:
+    ref = Ref(retail_ctx, "retail")
+    as_of = date(2011, 12, 10)
+    t = tables(retail_ctx, "retail")
+
+    def ids(definition: dict[str, Any]) -> set[str]:
+        expr = segment_customers(t, parse_definition(definition), as_of)
+        return set(expr.to_pyarrow().column("customer_id").to_pylist())
+
+    o = ref.orders_before(as_of, 90)
+    n = o.groupby("customer_id")["order_id"].nunique()
+    assert ids({"kind": "orders", "window_days": 90, "op": "gte", "value": 5}) == set(n[n >= 5].index)
+    spent = ref.orders_before(as_of).groupby("customer_id")["amount"].sum()
+    spec = {"kind": "orders", "measure": "sum", "op": "between", "value": [1000, 5000]}
+    assert ids(spec) == set(spent[(spent >= 1000) & (spent <= 5000)].index)
+    rfm = ref_rfm(ref, as_of)
+    assert len(rfm) == 4338  # the reference cleaning's customers
+    lost = {"kind": "rfm", "classes": ["important_win_back", "general_win_back"]}
+    assert ids(lost) == set(rfm[rfm["cls"].isin(lost["classes"])].index)
