@@ -23,7 +23,14 @@ import ibis
 import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field
 
-from siyu.analytics.base import Tables, customer_events, customer_group_members, customer_orders, customer_relations, ts
+from siyu.analytics.base import (
+    Tables,
+    customer_events,
+    customer_group_members,
+    customer_order_totals,
+    customer_relations,
+    ts,
+)
 from siyu.analytics.definitions import define
 
 MODULE = "aipl"
@@ -123,23 +130,25 @@ def _event_levels(t: Tables, as_of: date, c: AiplConfig) -> ir.Table | None:
     return lv.group_by("customer_id").agg(level=lv.level.max())
 
 
-def _order_levels(t: Tables, as_of: date, c: AiplConfig) -> ir.Table:
-    """Per customer with an order in the P or L window: L (≥ l_min_orders in the L window) or P."""
-    o = customer_orders(t)
-    o = o.filter((o.ordered_at >= _since(as_of, max(c.p_days, c.l_days))) & (o.ordered_at < ts(as_of)))
-    per = o.group_by("customer_id").agg(
-        n_p=ibis.cases((o.ordered_at >= _since(as_of, c.p_days), 1), else_=0).sum(),
-        n_l=ibis.cases((o.ordered_at >= _since(as_of, c.l_days), 1), else_=0).sum(),  # order_id is unique
-    )
-    level = ibis.cases((per.n_l >= c.l_min_orders, _LEVEL["L"]), (per.n_p >= 1, _LEVEL["P"]), else_=0)
-    lv = per.select("customer_id", level=level.cast("int8"))
-    return lv.filter(lv.level > 0)
+def _order_levels(t: Tables, as_of: date, c: AiplConfig) -> list[ir.Table]:
+    """Customers at P (≥ 1 order in the P window) and at L (≥ l_min_orders orders in the L window)."""
+
+    def at_level(days: int, min_orders: int, stage: str) -> ir.Table:
+        tot = customer_order_totals(t, as_of, as_of - timedelta(days=days))
+        tot = tot.filter(tot.orders >= min_orders)
+        return tot.select("customer_id", level=ibis.literal(_LEVEL[stage], type="int8"))
+
+    if c.p_days == c.l_days:  # one pass: L where enough orders, else P
+        tot = customer_order_totals(t, as_of, as_of - timedelta(days=c.p_days))
+        level = ibis.cases((tot.orders >= c.l_min_orders, _LEVEL["L"]), else_=_LEVEL["P"]).cast("int8")
+        return [tot.select("customer_id", level=level)]
+    return [at_level(c.p_days, 1, "P"), at_level(c.l_days, c.l_min_orders, "L")]
 
 
 def aipl_stage(t: Tables, as_of: date, config: AiplConfig | None = None) -> ir.Table:
     """Each customer's highest AIPL stage on ``as_of``. Columns: customer_id, stage ('A', 'I', 'P', 'L')."""
     c = config or AiplConfig()
-    parts: list[ir.Table] = [_order_levels(t, as_of, c)]
+    parts: list[ir.Table] = _order_levels(t, as_of, c)
     ev = _event_levels(t, as_of, c)
     if ev is not None:
         parts.append(ev)

@@ -196,3 +196,30 @@ def joined(t: Tables) -> ir.Table:
         channel_id=j.channel_id,
         guide_id=j.guide_id,
     )
+
+
+def customer_order_totals(t: Tables, end: date | datetime, start: date | datetime | None = None) -> ir.Table:
+    """Per customer, their revenue orders placed in ``[start, end)`` (``start`` None = all before ``end``).
+
+    Same orders as ``customer_orders`` (refunded/cancelled excluded), but aggregated per order reference first and
+    only then linked to customers through ``identities`` — the join sees one row per reference instead of one per
+    order (several times faster on large brands). ``orders`` counts order rows (``order_id`` is unique within a
+    brand). Columns: customer_id, orders, amount (float64), first_at, last_at.
+    """
+    o = t.orders
+    cond = ~o.status.isin(EXCLUDED_ORDER_STATUSES) & (o.ordered_at < ts(end))
+    if start is not None:
+        cond = cond & (o.ordered_at >= ts(start))
+    o = o.filter(cond)
+    per_ref = o.group_by("customer_ref_type", "customer_ref").agg(
+        n=o.count(), amt=o.amount.sum(), first_at=o.ordered_at.min(), last_at=o.ordered_at.max()
+    )
+    i = t.identities
+    j = per_ref.join(i, (per_ref.customer_ref_type == i.id_type) & (per_ref.customer_ref == i.id_value))
+    j = j.select(customer_id=i.customer_id, n=j.n, amt=j.amt, first_at=j.first_at, last_at=j.last_at)
+    return j.group_by("customer_id").agg(
+        orders=j.n.sum().cast("int64"),
+        amount=j.amt.sum().cast("float64"),
+        first_at=j.first_at.min(),
+        last_at=j.last_at.max(),
+    )

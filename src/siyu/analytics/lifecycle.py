@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.base import Tables, customer_orders, joined, ts
+from siyu.analytics.base import Tables, customer_order_totals, joined, ts
 from siyu.analytics.definitions import define
 
 MODULE = "lifecycle"
@@ -66,9 +66,7 @@ def lifecycle_stage(t: Tables, as_of: date, new_days: int = 30) -> ir.Table:
     at = ts(as_of)
     j = joined(t)
     j = j.filter(j.joined_at < at)
-    o = customer_orders(t)
-    o = o.filter(o.ordered_at < at)
-    n = o.group_by("customer_id").agg(orders=o.count())  # order_id is unique per brand
+    n = customer_order_totals(t, as_of).select("customer_id", "orders")
     x = j.left_join(n, j.customer_id == n.customer_id)
     orders = x.orders.fill_null(0)
     is_new = x.joined_at >= ts(as_of - timedelta(days=new_days))

@@ -24,7 +24,7 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.base import Tables, customer_orders, ts
+from siyu.analytics.base import Tables, customer_order_totals
 from siyu.analytics.definitions import define
 
 MODULE = "rfm"
@@ -120,17 +120,6 @@ define(
 )
 
 
-def orders_in_window(t: Tables, as_of: date, window_days: int | None = None) -> ir.Table:
-    """Revenue orders (``customer_orders``) placed before ``as_of`` and, with a window, at or after as_of − window."""
-    if window_days is not None and window_days <= 0:
-        raise ValueError("window_days must be a positive number of days")
-    o = customer_orders(t)
-    cond = o.ordered_at < ts(as_of)
-    if window_days is not None:
-        cond = cond & (o.ordered_at >= ts(as_of - timedelta(days=window_days)))
-    return o.filter(cond)
-
-
 def _score(order_key: ir.Column) -> ir.IntegerColumn:
     """Quintile 1–5 by ``percent_rank`` over ``order_key`` ascending (ascending = worst → best)."""
     pr = ibis.percent_rank().over(order_by=order_key)
@@ -143,12 +132,11 @@ def rfm_customers(t: Tables, as_of: date, window_days: int | None = None) -> ir.
     Columns: customer_id, recency_days, frequency, monetary, r_high, f_high, m_high, rfm_class, r_score,
     f_score, m_score.
     """
-    o = orders_in_window(t, as_of, window_days)
-    per = o.group_by("customer_id").agg(
-        last_at=o.ordered_at.max(),
-        frequency=o.count().cast("int64"),  # order_id is unique per brand (primary key)
-        monetary=o.amount.sum().cast("float64"),
-    )
+    if window_days is not None and window_days <= 0:
+        raise ValueError("window_days must be a positive number of days")
+    start = as_of - timedelta(days=window_days) if window_days is not None else None
+    tot = customer_order_totals(t, as_of, start)
+    per = tot.select("customer_id", "last_at", frequency=tot.orders, monetary=tot.amount)
     per = per.select(
         "customer_id",
         "frequency",
