@@ -3,6 +3,7 @@ the API's count, save it, see its members and the lookalike lift, switch languag
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,21 @@ def test_build_count_save_and_switch_language(seeded: Context) -> None:
             page.get_by_test_id("lookalike-run").click()
             expect(page.get_by_test_id("lookalike-lift-value")).to_have_text(re.compile(r"^\d+\.\d\d$"))
             page.screenshot(path=str(ARTIFACTS / "segments-zh.png"), full_page=True)
+
+            # JSON typed into the editor: the count follows, and the form shows it (one OR group of two rows)
+            typed = {
+                "kind": "or",
+                "conditions": [
+                    {"kind": "orders", "op": "gte", "value": 5},
+                    {"kind": "channel", "channels": ["ch_store"]},
+                ],
+            }
+            page.get_by_test_id("tab-json").click()
+            json_box.fill(json.dumps(typed))
+            expect(page.get_by_test_id("live-count")).to_have_text(f"{api_count(typed):,}")
+            page.get_by_test_id("tab-form").click()
+            expect(page.get_by_test_id("cond-0-1")).to_be_visible()
+            expect(page.get_by_test_id("match-0")).to_contain_text("满足任一")
 
             page.get_by_test_id("lang-switch").click()
             expect(page.get_by_test_id("segments-title")).to_have_text("Segments")

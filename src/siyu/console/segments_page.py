@@ -130,6 +130,8 @@ class SegmentsPage:
         self.selected: str | None = None
         self.dirty_at: float | None = time.monotonic()
         self.busy = False
+        self.json_edited = False  # the JSON was typed in (not written by the form): show it in the form
+        self._writing_json = False
         self.json_text: Any = None
         self.form_box: Any = None
         self.count_label: Any = None
@@ -261,10 +263,20 @@ class SegmentsPage:
         """The form changed: mirror it into the JSON editor and schedule the live count."""
         if re_render:
             self.render_form()
-        self.json_text.set_value(json.dumps(to_definition(self.state), ensure_ascii=False, indent=2))
+        self._set_json(to_definition(self.state))
+        self.json_edited = False
         self.dirty_at = time.monotonic()
 
+    def _set_json(self, definition: Any) -> None:
+        self._writing_json = True
+        try:
+            self.json_text.set_value(json.dumps(definition, ensure_ascii=False, indent=2))
+        finally:
+            self._writing_json = False
+
     def on_json(self, _ev: Any = None) -> None:
+        if not self._writing_json:
+            self.json_edited = True
         self.dirty_at = time.monotonic()
 
     def current_definition(self) -> Any:
@@ -280,7 +292,7 @@ class SegmentsPage:
         self.busy = True
         try:
             if not self.json_text.value:
-                self.json_text.set_value(json.dumps(to_definition(self.state), ensure_ascii=False, indent=2))
+                self._set_json(to_definition(self.state))
             definition = self.current_definition()
             found = await run.io_bound(service.preview, self.ctx, self.user, definition, None, 10)
         except SiyuError as exc:
@@ -303,10 +315,12 @@ class SegmentsPage:
                 [(c, tr(f"col.{c}")) for c in ("customer_id", "name", "phone", "city")],
                 "live-sample",
             )
-        form = from_definition(definition)
-        if form is not None and form != self.state:  # JSON edited: show it in the form too
-            self.state = form
-            self.render_form()
+        if self.json_edited:  # JSON typed in: show it in the form too when the form can hold it
+            self.json_edited = False
+            form = from_definition(definition)
+            if form is not None and form != self.state:
+                self.state = form
+                self.render_form()
 
     def render_form(self) -> None:
         self.form_box.clear()
@@ -556,7 +570,8 @@ class SegmentsPage:
         self.selected = segment_id
         if self.name_input is not None:
             self.name_input.set_value(info.name)
-        self.json_text.set_value(json.dumps(info.definition, ensure_ascii=False, indent=2))
+        self._set_json(info.definition)
+        self.json_edited = True  # show the saved definition in the form
         self.dirty_at = time.monotonic()
         self.detail_box.clear()
         with self.detail_box, ui.card().classes("w-full").props("flat bordered data-testid=segment-detail"):
