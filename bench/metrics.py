@@ -76,6 +76,9 @@ def generate(data_dir: Path, orders: int, seed: int = 7) -> dict[str, Any]:
     con = ctx.warehouse.cursor()
     b = SYNTH
 
+    def pad(col: str) -> str:  # zero-padded ids: keys arrive in index order, so primary-key inserts stay local
+        return f"lpad(CAST({col} AS VARCHAR), 10, '0')"
+
     def insert(sql: str, table: pa.Table) -> None:
         con.register("batch", table)
         try:
@@ -86,7 +89,7 @@ def generate(data_dir: Path, orders: int, seed: int = 7) -> dict[str, Any]:
     # identities: member_id (orders), user_id (events, groups); external_userid (relations) below
     idx = pa.array(np.arange(customers, dtype=np.int64))
     insert(
-        f"INSERT INTO identities SELECT '{b}', t, p || i, 'c' || i, NULL, NULL "
+        f"INSERT INTO identities SELECT '{b}', t, p || {pad('i')}, 'c' || i, NULL, NULL "
         "FROM batch, (VALUES ('member_id', 'M'), ('user_id', 'u')) v(t, p)",
         pa.table({"i": idx}),
     )
@@ -113,7 +116,7 @@ def generate(data_dir: Path, orders: int, seed: int = 7) -> dict[str, Any]:
         )
         insert(
             f"INSERT INTO orders (brand_id, order_id, customer_ref_type, customer_ref, ordered_at, amount, status) "
-            f"SELECT '{b}', 'o' || i, 'member_id', 'M' || c, ts, CAST(amount AS DECIMAL(18, 2)), "
+            f"SELECT '{b}', 'o' || {pad('i')}, 'member_id', 'M' || {pad('c')}, ts, CAST(amount AS DECIMAL(18, 2)), "
             "CASE WHEN refunded THEN 'refunded' ELSE 'paid' END FROM batch",
             batch,
         )
@@ -125,13 +128,13 @@ def generate(data_dir: Path, orders: int, seed: int = 7) -> dict[str, Any]:
     lost = rng.random(len(rel)) < 0.1
     lost_at = np.where(lost, np.minimum(added + (rng.random(len(rel)) * 200 * day_us).astype(np.int64), end_us - 1), 0)
     insert(
-        f"INSERT INTO identities SELECT '{b}', 'external_userid', 'wm' || i, 'c' || i, NULL, NULL FROM batch",
+        f"INSERT INTO identities SELECT '{b}', 'external_userid', 'wm' || {pad('i')}, 'c' || i, NULL, NULL FROM batch",
         pa.table({"i": pa.array(rel.astype(np.int64))}),
     )
     counts["identities"] += len(rel)
     insert(
         f"INSERT INTO relations (brand_id, external_userid, guide_id, added_at, add_way, state, lost_at, lost_by) "
-        f"SELECT '{b}', 'wm' || i, 'g' || (i % 50), added, '1', CASE WHEN lost THEN 'lost' ELSE 'active' END, "
+        f"SELECT '{b}', 'wm' || {pad('i')}, 'g' || (i % 50), added, '1', CASE WHEN lost THEN 'lost' ELSE 'active' END, "
         "CASE WHEN lost THEN lost_at END, CASE WHEN lost THEN 'customer' END FROM batch",
         pa.table(
             {
@@ -147,7 +150,7 @@ def generate(data_dir: Path, orders: int, seed: int = 7) -> dict[str, Any]:
     joined = end_us - (rng.random(len(grp)) * 730 * day_us).astype(np.int64) - 1
     insert(
         f"INSERT INTO group_members (brand_id, touchpoint_id, id_type, id_value, joined_at) "
-        f"SELECT '{b}', 'tp_group_' || (i % 6), 'user_id', 'u' || i, j FROM batch",
+        f"SELECT '{b}', 'tp_group_' || (i % 6), 'user_id', 'u' || {pad('i')}, j FROM batch",
         pa.table({"i": pa.array(grp.astype(np.int64)), "j": pa.array(joined, type=pa.timestamp("us"))}),
     )
     counts["group_members"] = len(grp)
@@ -169,8 +172,8 @@ def generate(data_dir: Path, orders: int, seed: int = 7) -> dict[str, Any]:
         )
         insert(
             f"INSERT INTO events (brand_id, message_id, type, event, name, user_id, timestamp, received_at) "
-            f"SELECT '{b}', 'e' || i, CASE WHEN ev = '' THEN 'page' ELSE 'track' END, NULLIF(ev, ''), "
-            "CASE WHEN ev = '' THEN '首页' END, 'u' || c, ts, ts FROM batch",
+            f"SELECT '{b}', 'e' || {pad('i')}, CASE WHEN ev = '' THEN 'page' ELSE 'track' END, NULLIF(ev, ''), "
+            f"CASE WHEN ev = '' THEN '首页' END, 'u' || {pad('c')}, ts, ts FROM batch",
             batch,
         )
     counts["events"] = n_events
