@@ -72,6 +72,9 @@ def test_admin_and_guide_see_their_figures(api: tuple[str, Ref]) -> None:
     exp_counts = stages[stages.index.isin(mine)].value_counts().to_dict()
     assert {s["stage"]: s["customers"] for s in data["stages"] if s["customers"]} == exp_counts
 
+    page = _get(base, "/api/metrics/aipl/customers", guide, as_of=DAY, stage="I", page_size=500)
+    assert {i["customer_id"] for i in page["items"]} == set(stages[(stages == "I") & stages.index.isin(mine)].index)
+
     d1 = date(2026, 9, 1)
     flow = _get(base, "/api/metrics/aipl/flow", guide, date1=d1.isoformat(), date2=DAY)
     a, b = ref_aipl(ref, d1), stages

@@ -36,6 +36,7 @@ def _bar(labels: list[str], series: list[dict[str, Any]], y2: bool = False) -> d
     if y2:
         y_axis.append({"type": "value", "axisLabel": {"formatter": "{value}%"}, "max": 100})
     return {
+        "animation": False,
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 0},
         "grid": {"left": 60, "right": 50, "bottom": 70, "top": 40},
@@ -54,6 +55,7 @@ def _heatmap(frame_: pd.DataFrame, value: str, label: str, fmt: str) -> dict[str
     ]
     top = max((d[2] for d in data), default=1) or 1
     return {
+        "animation": False,
         "tooltip": {"position": "top"},
         "grid": {"left": 90, "right": 20, "bottom": 80, "top": 20},
         "xAxis": {
@@ -426,6 +428,7 @@ class ValuePage:
         labels = [tr(f"value.life.{s}") for s in st["stage"]]
         table = pd.DataFrame({"stage": labels, "customers": st["customers"], "share": [_pct(v) for v in st["share"]]})
         options = {
+            "animation": False,
             "tooltip": {"trigger": "item"},
             "legend": {"top": 0},
             "series": [
