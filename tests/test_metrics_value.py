@@ -92,8 +92,10 @@ def ref_rfm(ref: Ref, as_of: date, window: int | None = None) -> pd.DataFrame:
     return g
 
 
-def ref_aipl(ref: Ref, as_of: date) -> pd.Series:
-    """Highest stage with the default configuration, written out by hand."""
+def ref_aipl(
+    ref: Ref, as_of: date, ai_days: int = 15, p_days: int = 365, l_days: int = 365, l_min: int = 2, pages: bool = True
+) -> pd.Series:
+    """Highest stage (the default event sets; windows as given), written out by hand."""
     end = pd.Timestamp(as_of)
 
     def since(days: int) -> pd.Timestamp:
@@ -106,19 +108,19 @@ def ref_aipl(ref: Ref, as_of: date) -> pd.Series:
         for c in set(ids):
             lvl[c] = max(lvl.get(c, 0), level)
 
-    e15 = ev[ev["timestamp"] >= since(15)]
-    put(e15[(e15["type"] == "page") | ((e15["type"] == "track") & (e15["event"] == "Touch Delivered"))].customer_id, 1)
+    e15 = ev[ev["timestamp"] >= since(ai_days)]
+    touched = (e15["type"] == "track") & (e15["event"] == "Touch Delivered")
+    put(e15[touched | ((e15["type"] == "page") & pages)].customer_id, 1)
     i_names = {"Message Replied", "Message Clicked", "Coupon Claimed", "Product Viewed", "Followed"}
     put(e15[(e15["type"] == "track") & e15["event"].isin(i_names)].customer_id, 2)
     r = ref.relations
-    put(r[(r["added_at"] >= since(15)) & (r["added_at"] < end)].customer_id, 2)
+    put(r[(r["added_at"] >= since(ai_days)) & (r["added_at"] < end)].customer_id, 2)
     gm = ref.groups
-    put(gm[(gm["joined_at"] >= since(15)) & (gm["joined_at"] < end)].customer_id, 2)
-    o = ref.orders_before(as_of, 365)
-    put(o.customer_id, 3)
-    n = o.groupby("customer_id")["order_id"].nunique()
-    put(n[n >= 2].index, 4)
-    e365 = ev[(ev["timestamp"] >= since(365)) & (ev["type"] == "track")]
+    put(gm[(gm["joined_at"] >= since(ai_days)) & (gm["joined_at"] < end)].customer_id, 2)
+    put(ref.orders_before(as_of, p_days).customer_id, 3)
+    n = ref.orders_before(as_of, l_days).groupby("customer_id")["order_id"].nunique()
+    put(n[n >= l_min].index, 4)
+    e365 = ev[(ev["timestamp"] >= since(l_days)) & (ev["type"] == "track")]
     put(e365[e365["event"].isin({"Product Reviewed", "Product Shared"})].customer_id, 4)
     return pd.Series({c: "AIPL"[v - 1] for c, v in lvl.items()}, name="stage")
 
@@ -261,12 +263,15 @@ def test_demo_aipl_flow_matches_pandas(demo: tuple[Context, Ref]) -> None:
     assert ("P", "none") in exp.index and ("none", "I") in exp.index  # drop-outs and entries are there
 
 
-def test_aipl_config_changes_the_stages(demo: tuple[Context, Ref]) -> None:
-    ctx, _ = demo
+def test_aipl_config_matches_pandas(demo: tuple[Context, Ref]) -> None:
+    """Other windows (P shorter than L: two order passes), a higher L threshold, no page views."""
+    ctx, ref = demo
     t = tables(ctx, "demo")
-    base = aipl_stage(t, DEMO_END).execute()
-    strict = aipl_stage(t, DEMO_END, AiplConfig(l_min_orders=5, a_page_views=False)).execute()
-    assert (strict["stage"] == "L").sum() < (base["stage"] == "L").sum()
+    cfg = AiplConfig(a_days=7, i_days=7, p_days=90, l_days=400, l_min_orders=4, a_page_views=False)
+    got = aipl_stage(t, DEMO_END, cfg).execute().set_index("customer_id")["stage"]
+    exp = ref_aipl(ref, DEMO_END, ai_days=7, p_days=90, l_days=400, l_min=4, pages=False)
+    assert got.sort_index().to_dict() == exp.sort_index().to_dict()
+    assert (exp == "L").sum() != (ref_aipl(ref, DEMO_END) == "L").sum()  # the configuration changes the result
     with pytest.raises(ValueError):
         AiplConfig(a_days=0)
 
