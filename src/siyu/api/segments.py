@@ -1,7 +1,7 @@
 """Customer segments over HTTP: CRUD with versions, live preview, members, export, refresh, lookalike.
 
-Guides may read (counts and members restricted to their own customers) but not change segments. The router's
-lifespan runs the schedule registry (``siyu.workers.schedule``: segment refreshes) while the app serves.
+Guides may read (counts and members restricted to their own customers) but not change segments. Refreshes also
+run on the schedule (``siyu.workers.schedule``, started by the app's lifespan).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from siyu.services import lookalike as lookalike_service
 from siyu.services import segments as service
 from siyu.services.brands import User
 from siyu.services.context import Context
-from siyu.workers.schedule import lifespan as schedule_lifespan
 
-router = APIRouter(prefix="/api/segments", tags=["segments"], lifespan=schedule_lifespan)
+router = APIRouter(prefix="/api/segments", tags=["segments"])
 
 
 class PreviewBody(BaseModel):

@@ -92,7 +92,7 @@ class ValuePage:
     def __init__(self, user: User) -> None:
         self.user = user
         self.ctx = context()
-        self.end = data_end(self.ctx, user.brand_id)
+        self.end = data_end(self.ctx, user.brand_id) + timedelta(days=1)  # as of the next 00:00: all data
         self.as_of = self.end
         self.window = 0
         self.date1 = self.end - timedelta(days=30)

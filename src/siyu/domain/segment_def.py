@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from siyu.services.errors import SiyuError
+from siyu.errors import SiyuError
 
 # ---- comparisons -------------------------------------------------------------------------------------------
 

@@ -1,30 +1,5 @@
-"""Errors raised by services; the API maps them to HTTP status codes, the CLI to messages."""
+"""Errors raised by services (defined in ``siyu.errors`` so the pure domain can raise them too)."""
 
-from __future__ import annotations
+from siyu.errors import Conflict, Forbidden, NotFound, SiyuError, Unauthorized
 
-
-class SiyuError(Exception):
-    """Base class: ``str(err)`` is a message fit for the user (what is wrong and how to fix it)."""
-
-    status_code = 400
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class NotFound(SiyuError):
-    status_code = 404
-
-
-class Forbidden(SiyuError):
-    status_code = 403
-
-
-class Unauthorized(SiyuError):
-    status_code = 401
-
-
-class Conflict(SiyuError):
-    status_code = 409
+__all__ = ["Conflict", "Forbidden", "NotFound", "SiyuError", "Unauthorized"]

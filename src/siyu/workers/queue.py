@@ -117,13 +117,18 @@ def embedded_enabled() -> bool:
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
-    """FastAPI lifespan: register the app's Context and run the embedded consumer while the app serves."""
+    """FastAPI lifespan: register the app's Context; run the embedded consumer and the scheduler while serving."""
     ctx: Context = app.state.ctx
     register_context(ctx)
     consumer = start_consumer(ctx) if embedded_enabled() else None
+    from siyu.workers import schedule
+
+    scheduler = schedule.Scheduler(ctx).start() if schedule.enabled() else None  # periodic jobs (segments, alerts)
     try:
         yield
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if consumer is not None:
             consumer.stop(graceful=True)
         unregister_context(ctx)

@@ -13,10 +13,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from siyu.services.context import Context
 
@@ -109,15 +107,3 @@ class Scheduler:
 def enabled() -> bool:
     """Whether this process runs the scheduler (``SIYU_SCHEDULER=off`` disables it)."""
     return os.environ.get("SIYU_SCHEDULER", "on").lower() not in {"off", "0", "false", "no"}
-
-
-@asynccontextmanager
-async def lifespan(app: Any) -> AsyncIterator[None]:
-    """Run the scheduler while the app serves (FastAPI merges this router lifespan into the app's)."""
-    ctx: Context | None = getattr(app.state, "ctx", None)
-    scheduler = Scheduler(ctx).start() if ctx is not None and enabled() else None
-    try:
-        yield
-    finally:
-        if scheduler is not None:
-            scheduler.stop()

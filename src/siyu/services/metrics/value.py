@@ -2,15 +2,15 @@
 
 Every per-customer result is computed brand-wide (RFM means, AIPL stages, cohorts are properties of the brand)
 and then restricted to the customers the user may see (a guide: their own), before anything is counted.
-Dates default to the brand's last day with data (``data_end``); as everywhere in ``siyu.analytics``, "as of D"
-means the instant D 00:00 (data of day D itself is not included).
+As everywhere in ``siyu.analytics``, "as of D" means the instant D 00:00 (data of day D itself is not included);
+``as_of`` defaults to the day after the brand's last day with data (``data_end`` + 1), so every record counts.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import ibis
@@ -52,7 +52,7 @@ def _as_of(ctx: Context, brand_id: str, value: str | date | None, name: str = "a
     from siyu.services.metrics import parse_day
 
     if value is None or value == "":
-        return data_end(ctx, brand_id)
+        return data_end(ctx, brand_id) + timedelta(days=1)
     return parse_day(value, name)
 
 
@@ -262,7 +262,7 @@ def aipl_flow_report(
 ) -> dict[str, Any]:
     """People per (stage on date1 → stage on date2), ``none`` = no stage (entries and drop-outs).
 
-    date2 defaults to ``data_end``, date1 to 30 days earlier.
+    date2 defaults to ``data_end`` + 1 (everything counted), date1 to 30 days earlier.
     """
     from datetime import timedelta
 
