@@ -11,7 +11,7 @@ import pytest
 from siyu.api.app import create_app
 from siyu.i18n import CATALOGUE, t
 from siyu.services.context import Context
-from tests.support.browser import launch, require_chromium
+from tests.support.browser import field, launch, require_chromium
 from tests.support.live import live_server
 from tests.test_customers_api import PASSWORD, seed
 
@@ -23,11 +23,6 @@ def test_catalogue_has_every_key_in_both_languages() -> None:
     assert t("nav.customers") == "客户" and t("nav.customers", "en") == "Customers"
     assert t("customers.total", "en", total=3) == "3 customers"
     assert t("nav.customers", "fr") == "客户"  # unknown languages fall back to Chinese
-
-
-def _input(page: Any, testid: str) -> Any:
-    """The native <input> of a Quasar field (the test id lands on the input or on its wrapper)."""
-    return page.locator(f"[data-testid={testid}]").locator("xpath=descendant-or-self::input").first
 
 
 @pytest.mark.browser
@@ -44,11 +39,11 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             page.set_default_timeout(20_000)
             page.goto(base + "/")
             expect(page).to_have_url(re.compile(r"/console/login$"))
-            _input(page, "username").fill("admin")
-            _input(page, "password").fill("wrong-password")
+            field(page, "username").fill("admin")
+            field(page, "password").fill("wrong-password")
             page.get_by_test_id("login").click()
             expect(page.get_by_text("用户名或密码错误")).to_be_visible()
-            _input(page, "password").fill(PASSWORD)
+            field(page, "password").fill(PASSWORD)
             page.get_by_test_id("login").click()
             expect(page).to_have_url(re.compile(r"/console/customers$"))
             expect(page.get_by_text("共 3 位客户")).to_be_visible()
@@ -56,8 +51,8 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             expect(page.locator(".ag-cell", has_text="王五")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "console-customers.png"))
 
-            _input(page, "search").fill("13800138000")
-            _input(page, "search").press("Enter")
+            field(page, "search").fill("13800138000")
+            field(page, "search").press("Enter")
             expect(page.get_by_text("共 1 位客户")).to_be_visible()
             page.locator(".ag-cell", has_text="张三").click()
             expect(page).to_have_url(re.compile(rf"/console/customers/{s.zhang}$"))
@@ -89,8 +84,8 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             # A guide sees only own customers, in the console too.
             page.context.clear_cookies()
             page.goto(base + "/console/login")
-            _input(page, "username").fill("guide2")
-            _input(page, "password").fill(PASSWORD)
+            field(page, "username").fill("guide2")
+            field(page, "password").fill(PASSWORD)
             page.get_by_test_id("login").click()
             expect(page.get_by_text("共 1 位客户")).to_be_visible()
             expect(page.locator(".ag-cell", has_text="李四")).to_be_visible()
@@ -108,9 +103,9 @@ def test_console_login_search_360_language(ctx: Context) -> None:
 
 def _login(page: Any, base: str, username: str) -> None:
     page.goto(base + "/console/login")
-    _input(page, "username").fill(username)
-    _input(page, "password").fill(PASSWORD)
-    _input(page, "password").press("Enter")
+    field(page, "username").fill(username)
+    field(page, "password").fill(PASSWORD)
+    field(page, "password").press("Enter")
 
 
 @pytest.mark.browser

@@ -3,7 +3,6 @@ browser on the demo brand: figures against the API, a guide's drill-down, langua
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,25 +12,16 @@ import pytest
 
 from siyu.api.app import create_app
 from siyu.services.context import Context
-from tests.support.browser import launch, require_chromium
+from tests.support.browser import console_login, launch, require_chromium
 from tests.support.live import live_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 END = date(2026, 10, 31)  # the demo's last data day
 
 
-def _input(page: Any, testid: str) -> Any:
-    return page.locator(f"[data-testid={testid}]").locator("xpath=descendant-or-self::input").first
-
-
 def _login(page: Any, base: str, username: str, password: str) -> None:
-    from playwright.sync_api import expect
 
-    page.goto(base + "/console/login")
-    _input(page, "username").fill(username)
-    _input(page, "password").fill(password)
-    page.get_by_test_id("login").click()
-    expect(page).to_have_url(re.compile(r"/console/customers$"))
+    console_login(page, base, username, password)
 
 
 def _api(base: str, username: str, password: str, path: str, **params: Any) -> Any:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from siyu.api.app import create_app
 from siyu.services.context import Context
-from tests.support.browser import launch, require_chromium
+from tests.support.browser import console_login, launch, require_chromium
 from tests.support.live import live_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-def _input(page: Any, testid: str) -> Any:
-    return page.locator(f"[data-testid={testid}]").locator("xpath=descendant-or-self::input").first
 
 
 @pytest.mark.browser
@@ -38,11 +32,7 @@ def test_value_page_shows_the_api_figures(demo_ctx: Context) -> None:
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.set_default_timeout(30_000)
-            page.goto(base + "/console/login")
-            _input(page, "username").fill("admin")
-            _input(page, "password").fill("siyu-admin")
-            page.get_by_test_id("login").click()
-            expect(page).to_have_url(re.compile(r"/console/customers$"))
+            console_login(page, base, "admin", "siyu-admin")
             page.goto(base + "/console/metrics/value")
             expect(page.get_by_test_id("value-title")).to_have_text("客户价值")
             expect(page.get_by_test_id("value-customers-value")).to_have_text(str(rfm["customers"]))

@@ -15,14 +15,10 @@ import pytest
 from siyu.api.app import create_app
 from siyu.config import Settings
 from siyu.services.context import Context
-from tests.support.browser import launch, require_chromium
+from tests.support.browser import console_login, field, launch, require_chromium
 from tests.support.live import live_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-def _input(page: Any, testid: str) -> Any:
-    return page.locator(f"[data-testid={testid}]").locator("xpath=descendant-or-self::input").first
 
 
 @pytest.fixture
@@ -55,18 +51,14 @@ def test_build_count_save_and_switch_language(seeded: Context) -> None:
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1800})
             page.set_default_timeout(30_000)
-            page.goto(base + "/console/login")
-            _input(page, "username").fill("admin")
-            _input(page, "password").fill("siyu-admin")
-            page.get_by_test_id("login").click()
-            expect(page).to_have_url(re.compile(r"/console/customers$"))
+            console_login(page, base, "admin", "siyu-admin")
             page.goto(base + "/console/segments")
             expect(page.get_by_test_id("segments-title")).to_have_text("客户分群")
 
             # the form starts with "orders ≥ 1"; edit the value to 3 and the live count follows
             start = api_count({"kind": "orders", "op": "gte", "value": 1})
             expect(page.get_by_test_id("live-count")).to_have_text(f"{start:,}")
-            value = _input(page, "cond-0-0-value")
+            value = field(page, "cond-0-0-value")
             value.fill("3")
             value.press("Tab")
             three = api_count({"kind": "orders", "op": "gte", "value": 3})
@@ -91,7 +83,7 @@ def test_build_count_save_and_switch_language(seeded: Context) -> None:
             page.get_by_test_id("cond-0-1-remove").click()
             expect(page.get_by_test_id("live-count")).to_have_text(f"{three:,}")
 
-            _input(page, "segment-name").fill("复购三次以上")
+            field(page, "segment-name").fill("复购三次以上")
             page.get_by_test_id("save").click()
             expect(page.get_by_test_id("segments-table")).to_contain_text("复购三次以上")
             expect(page.get_by_test_id("segment-members-count-value")).to_have_text(f"{three:,}")

@@ -23,3 +23,21 @@ def require_chromium() -> None:
 def launch(playwright: Any) -> Any:
     """A headless Debian chromium browser (caller closes it)."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def field(page: Any, testid: str) -> Any:
+    """The native <input> of a Quasar field (the test id lands on the input or on its wrapper)."""
+    return page.locator(f"[data-testid={testid}]").locator("xpath=descendant-or-self::input").first
+
+
+def console_login(page: Any, base: str, username: str, password: str) -> None:
+    """Log in to the console through its login form and wait for the landing page."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(base + "/console/login")
+    field(page, "username").fill(username)
+    field(page, "password").fill(password)
+    page.get_by_test_id("login").click()
+    expect(page).to_have_url(re.compile(r"/console/customers$"))

@@ -32,10 +32,11 @@ from siyu.analytics.base import (
     ts,
 )
 from siyu.analytics.definitions import define
+from siyu.domain.customer_classes import AIPL_STAGES
 
 MODULE = "aipl"
 
-STAGES: tuple[str, ...] = ("A", "I", "P", "L")
+STAGES: tuple[str, ...] = AIPL_STAGES
 STAGE_ZH: dict[str, str] = {"A": "认知", "I": "兴趣", "P": "购买", "L": "忠诚", "none": "无"}
 STAGE_EN: dict[str, str] = {"A": "Awareness", "I": "Interest", "P": "Purchase", "L": "Loyalty", "none": "None"}
 _LEVEL = {s: i + 1 for i, s in enumerate(STAGES)}

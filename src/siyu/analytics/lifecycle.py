@@ -23,13 +23,6 @@ from siyu.analytics.definitions import define
 
 MODULE = "lifecycle"
 
-LIFECYCLE_STAGES: tuple[str, ...] = (
-    "new_no_purchase",
-    "new_purchased",
-    "old_no_purchase",
-    "old_purchased_once",
-    "old_repurchased",
-)
 LIFECYCLE_ZH: dict[str, str] = {
     "new_no_purchase": "新客未购",
     "new_purchased": "新客已购",

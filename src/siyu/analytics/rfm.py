@@ -26,20 +26,11 @@ import ibis.expr.types as ir
 
 from siyu.analytics.base import Tables, customer_order_totals
 from siyu.analytics.definitions import define
+from siyu.domain.customer_classes import RFM_CLASS_RULES
 
 MODULE = "rfm"
 
-# class code → (R high, F high, M high)
-RFM_CLASSES: dict[str, tuple[bool, bool, bool]] = {
-    "important_value": (True, True, True),
-    "important_develop": (True, False, True),
-    "important_keep": (False, True, True),
-    "important_win_back": (False, False, True),
-    "general_value": (True, True, False),
-    "general_develop": (True, False, False),
-    "general_keep": (False, True, False),
-    "general_win_back": (False, False, False),
-}
+RFM_CLASSES = RFM_CLASS_RULES  # class code → (R high, F high, M high), from siyu.domain.customer_classes
 
 RFM_CLASS_ZH: dict[str, str] = {
     "important_value": "重要价值客户",

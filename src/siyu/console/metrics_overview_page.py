@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from nicegui import ui
 
+from siyu.analytics.assets import STATEMENT_COLUMNS
 from siyu.console.layout import frame
 from siyu.console.metrics_guides_page import rounded
 from siyu.console.session import context, current_user, login_redirect, tr
@@ -20,17 +21,7 @@ from siyu.services.errors import SiyuError
 from siyu.services.metrics import acquisition, anomalies, data_end, guides, operations
 
 STEPS = tuple(anomalies.analytics.STEPS)
-STATEMENT = (
-    "opening",
-    "acquired",
-    "moved_in",
-    "lost_by_customer",
-    "deleted_by_guide",
-    "moved_out",
-    "left_group",
-    "lost_other",
-    "closing",
-)
+STATEMENT = STATEMENT_COLUMNS
 FUNNEL = ("invited", "led_in", "added", "served", "bought")
 FUNNEL_KEYS = ("funnel.lead_in_rate", "funnel.service_rate", "funnel.monetization_rate")
 

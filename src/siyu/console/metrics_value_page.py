@@ -12,11 +12,11 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from siyu.analytics.aipl import STAGES
-from siyu.analytics.lifecycle import LIFECYCLE_STAGES
 from siyu.analytics.rfm import RFM_CLASSES
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, kpi_card
+from siyu.domain.customer_classes import LIFECYCLE_STAGES
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.errors import SiyuError

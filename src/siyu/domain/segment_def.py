@@ -19,6 +19,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from siyu.domain.customer_classes import (  # noqa: F401 - re-exported for the console
+    AIPL_STAGES,
+    LIFECYCLE_STAGES,
+    RFM_CLASSES,
+    AiplStage,
+    LifecycleStage,
+    RfmClass,
+)
 from siyu.errors import SiyuError
 
 # ---- comparisons -------------------------------------------------------------------------------------------
@@ -46,36 +54,6 @@ CUSTOMER_FIELDS: dict[str, str] = {
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
 _ID_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
-RFM_CLASSES: tuple[str, ...] = (
-    "important_value",
-    "important_develop",
-    "important_keep",
-    "important_win_back",
-    "general_value",
-    "general_develop",
-    "general_keep",
-    "general_win_back",
-)
-AIPL_STAGES: tuple[str, ...] = ("A", "I", "P", "L")
-LIFECYCLE_STAGES: tuple[str, ...] = (
-    "new_no_purchase",
-    "new_purchased",
-    "old_no_purchase",
-    "old_purchased_once",
-    "old_repurchased",
-)
-RfmClass = Literal[
-    "important_value",
-    "important_develop",
-    "important_keep",
-    "important_win_back",
-    "general_value",
-    "general_develop",
-    "general_keep",
-    "general_win_back",
-]
-AiplStage = Literal["A", "I", "P", "L"]
-LifecycleStage = Literal["new_no_purchase", "new_purchased", "old_no_purchase", "old_purchased_once", "old_repurchased"]
 WindowDays = Annotated[int, Field(ge=1, le=3660)]
 Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(min_length=1, max_length=1000)]
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from siyu.analytics import aipl, cohorts, lifecycle, rfm
 from siyu.analytics.aipl import AiplConfig
+from siyu.domain.customer_classes import LIFECYCLE_STAGES
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
@@ -325,7 +326,7 @@ def lifecycle_report(ctx: Context, user: User, as_of: str | date | None = None, 
     assert nd is not None
     st = restrict(lifecycle.lifecycle_stage(s.t, day, nd), s.allowed)
     counts = lifecycle.lifecycle_counts(st).to_pyarrow().to_pandas()
-    frame = _stage_frame(lifecycle.LIFECYCLE_STAGES, counts, lifecycle.LIFECYCLE_ZH)
+    frame = _stage_frame(LIFECYCLE_STAGES, counts, lifecycle.LIFECYCLE_ZH)
     return {"as_of": day.isoformat(), "new_days": nd, "stages": records(frame)}
 
 
@@ -340,8 +341,8 @@ def lifecycle_customer_page(
 ) -> dict[str, Any]:
     """Drill-down: the customers of one lifecycle stage (or all), with name and active guides."""
     page, page_size = _paging(page, page_size)
-    if stage and stage not in lifecycle.LIFECYCLE_STAGES:
-        raise SiyuError(f"stage {stage!r} is unknown; use one of {', '.join(lifecycle.LIFECYCLE_STAGES)}", "stage")
+    if stage and stage not in LIFECYCLE_STAGES:
+        raise SiyuError(f"stage {stage!r} is unknown; use one of {', '.join(LIFECYCLE_STAGES)}", "stage")
     s = _scoped(ctx, user)
     day = _as_of(ctx, s.brand_id, as_of)
     nd = _positive(new_days, "new_days", allow_none=False)
