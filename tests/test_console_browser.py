@@ -66,9 +66,11 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             expect(page.get_by_test_id("events")).to_contain_text("Viewed 00")
 
             page.screenshot(path=str(ARTIFACTS / "console-360-zh.png"), full_page=True)
+            assert page.evaluate("Quasar.Lang.props.isoName") == "zh-CN"
             page.get_by_test_id("lang-switch").click()
             expect(page.get_by_text("Profile", exact=True)).to_be_visible()
             expect(page.get_by_text("Event timeline")).to_be_visible()
+            page.wait_for_function("Quasar.Lang.props.isoName === 'en-US'")  # Quasar's own texts follow
             expect(page.get_by_test_id("relations")).to_contain_text("Scanned QR code")
             expect(page.get_by_text("coming soon").first).to_be_visible()
             page.get_by_test_id("lang-switch").click()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from nicegui import __version__ as nicegui_version
 from nicegui import ui
 
-from siyu.console.session import sign_out, switch_language, tr
+from siyu.console.session import MOUNT_PATH, lang, sign_out, switch_language, tr
 from siyu.services.brands import User
 
 # (translation key, path or None when not built yet, icon)
@@ -26,10 +27,28 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
 )
 
 
+def _quasar_language() -> None:
+    """Switch Quasar's own texts (table pagination, date pickers…) to the session language.
+
+    The page is served with Quasar in zh-CN (``ui.run_with(language=…)``); for English the en-US pack is loaded
+    and applied in the browser."""
+    if lang() != "en":
+        return
+    src = f"{MOUNT_PATH}/_nicegui/{nicegui_version}/static/lang/en-US.umd.prod.js"
+    js = (
+        "(() => { const use = () => Quasar.Lang.set(Quasar.Lang.enUS);"
+        " if (Quasar.Lang.enUS) { use(); return; }"
+        f" const s = document.createElement('script'); s.src = '{src}'; s.onload = use;"
+        " document.head.appendChild(s); })()"
+    )
+    ui.timer(0, lambda: ui.run_javascript(js), once=True)
+
+
 @contextmanager
 def frame(user: User, title_key: str, active: str) -> Iterator[None]:
     """Render header + left drawer and yield inside the main content column."""
     ui.page_title(f"{tr(title_key)} · {tr('app.title')}")
+    _quasar_language()
 
     def toggle_language() -> None:
         switch_language(user)
