@@ -345,3 +345,39 @@ def test_csv_delimiter_is_detected(ctx: Context, brand: str, tmp_path: Path, sep
     path.write_text(sep.join(["手机号", "姓名", "城市"]) + "\n" + sep.join(["13800138000", "张三", "上海"]) + "\n")
     job = run_import(ctx, brand, "customers", path)
     assert (job.rows_ok, job.mapping) == (1, {"phone": "手机号", "name": "姓名", "city": "城市"})
+
+
+def test_reimported_orders_update_what_changed(ctx: Context, brand: str, tmp_path: Path) -> None:
+    """A later export with a refund and a corrected line updates those orders (lines replaced); the rest is
+    skipped, no order or observation is added twice."""
+    base = {"下单时间": "2024-03-01 10:00", "手机": "13800138000", "门店": "ST1", "导购": "G1", "状态": "paid"}
+    rows = [
+        {**base, "订单号": "R1", "商品编码": "S1", "数量": "2", "单价": "50"},
+        {**base, "订单号": "R1", "商品编码": "S2", "数量": "1", "单价": "30"},
+        {**base, "订单号": "R2", "商品编码": "S1", "数量": "1", "单价": "50"},
+        {**base, "订单号": "R3", "商品编码": "S3", "数量": "1", "单价": "10"},
+    ]
+    first = run_import(ctx, brand, "orders", _write(tmp_path, "o1", rows))
+    assert first.rows_ok == 4, first.message
+    rows[2]["状态"] = "refunded"  # R2 refunded
+    rows[1]["数量"] = "3"  # R1's second line corrected: 100 + 90
+    second = run_import(ctx, brand, "orders", _write(tmp_path, "o2", rows))
+    assert (second.rows_ok, second.rows_skipped, second.rows_failed) == (3, 1, 0), second.message
+    got = ctx.warehouse.fetch("SELECT order_id, amount, status FROM orders ORDER BY 1")
+    assert got == [
+        ("R1", Decimal("190.00"), "paid"),
+        ("R2", Decimal("50.00"), "refunded"),
+        ("R3", Decimal("10.00"), "paid"),
+    ]
+    lines = ctx.warehouse.fetch("SELECT order_id, line_no, quantity, amount FROM order_lines ORDER BY 1, 2")
+    assert [(o, n, q, a) for o, n, q, a in lines] == [
+        ("R1", 1, Decimal("2.000"), Decimal("100.00")),
+        ("R1", 2, Decimal("3.000"), Decimal("90.00")),
+        ("R2", 1, Decimal("1.000"), Decimal("50.00")),
+        ("R3", 1, Decimal("1.000"), Decimal("10.00")),
+    ]
+    assert (
+        ctx.warehouse.fetch("SELECT count(*) FROM identity_observations WHERE source_kind = 'import:orders'")[0][0] == 3
+    )
+    third = run_import(ctx, brand, "orders", _write(tmp_path, "o3", rows))  # same content, another file
+    assert (third.rows_ok, third.rows_skipped) == (0, 4)

@@ -1,8 +1,9 @@
 """Write parsed import records to the warehouse in one transaction per chunk, idempotently.
 
-Reference data (stores, guides, channels, channel_spend) is upserted on its natural key; orders and WeCom
-relations are inserted only when new (INSERT-if-absent), and only new records write their identity observation,
-so importing the same file again adds nothing.  Bulk writes go through pyarrow tables, never per-row inserts.
+Reference data (stores, guides, channels, channel_spend) is upserted on its natural key; orders are inserted
+when new and updated when a later export changed their amount, status, channel, store, guide or lines; WeCom
+relations are inserted only when new.  Only new records write their identity observation, so importing the same
+file again changes nothing.  Bulk writes go through pyarrow tables, never per-row inserts.
 """
 
 from __future__ import annotations
@@ -197,22 +198,73 @@ def write_customers(cur: duckdb.DuckDBPyConnection, units: list[Unit], source: S
     return WriteResult(ok=landed, skipped=len(units) - landed)
 
 
+# order fields a later export may change (a refund, a late store or guide assignment); the customer and the
+# order time identify the order and are kept
+_MUTABLE_ORDER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("amount", "amount"),
+    ("currency", "currency"),
+    ("status", "status"),
+    ("channel_id", "channel"),
+    ("store_id", "store"),
+    ("guide_id", "guide"),
+)
+
+
+def _order_state(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (*(record[key] for _, key in _MUTABLE_ORDER_FIELDS), _line_state(record))
+
+
+def _line_state(record: dict[str, Any]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(
+        (
+            x["sku"],
+            x["name"],
+            x["quantity"].quantize(Decimal("0.001")),
+            x["unit_price"].quantize(Decimal("0.0001")),
+            x["amount"],
+        )
+        for x in record["lines"]
+    )
+
+
 def write_orders(cur: duckdb.DuckDBPyConnection, units: list[Unit], source: Source) -> WriteResult:
-    """Orders (one unit per order, with its lines): only orders not stored yet are written, with one observation."""
+    """Orders (one unit per order, with its lines): new orders are written with one observation; a stored order
+    whose amount, status, channel, store, guide or lines changed is updated (lines replaced); unchanged ones are
+    skipped, so importing the same file again changes nothing."""
     result = WriteResult()
     ids = [u.record["order_id"] for u in units]
     cur.register("_ids", pa.table({"order_id": pa.array(ids, pa.string())}))
     try:
-        existing = {
-            r[0]
-            for r in cur.execute(
-                "SELECT o.order_id FROM orders o JOIN _ids i USING (order_id) WHERE o.brand_id = ?", [source.brand_id]
+        cols = ", ".join(f"o.{c}" for c, _ in _MUTABLE_ORDER_FIELDS)
+        stored = {
+            row[0]: row[1:]
+            for row in cur.execute(
+                f"SELECT o.order_id, {cols} FROM orders o JOIN _ids i USING (order_id) WHERE o.brand_id = ?",
+                [source.brand_id],
             ).fetchall()
         }
+        lines_of: dict[str, list[tuple[Any, ...]]] = {}
+        for row in cur.execute(
+            "SELECT l.order_id, l.sku, l.name, l.quantity, l.unit_price, l.amount FROM order_lines l "
+            "JOIN _ids i USING (order_id) WHERE l.brand_id = ? ORDER BY l.order_id, l.line_no",
+            [source.brand_id],
+        ).fetchall():
+            lines_of.setdefault(row[0], []).append(tuple(row[1:]))
     finally:
         cur.unregister("_ids")
-    new = [u for u in units if u.record["order_id"] not in existing]
-    result.skipped = sum(len(u.rows) for u in units if u.record["order_id"] in existing)
+    new = [u for u in units if u.record["order_id"] not in stored]
+    changed = [
+        u
+        for u in units
+        if u.record["order_id"] in stored
+        and _order_state(u.record) != (*stored[u.record["order_id"]], tuple(lines_of.get(u.record["order_id"], [])))
+    ]
+    result.skipped = sum(len(u.rows) for u in units if u.record["order_id"] in stored) - sum(
+        len(u.rows) for u in changed
+    )
+    if changed:
+        _update_orders(cur, changed, source)
+        result.ok += sum(len(u.rows) for u in changed)
     if not new:
         return result
     o = [u.record for u in new]
@@ -231,20 +283,7 @@ def write_orders(cur: duckdb.DuckDBPyConnection, units: list[Unit], source: Sour
             "source_ref": pa.array([source.ref(u.rows, u.record["order_id"]) for u in new], pa.string()),
         }
     )
-    lines = [(r["order_id"], n, line) for r in o for n, line in enumerate(r["lines"], start=1)]
-    line_table = pa.table(
-        {
-            "order_id": pa.array([x[0] for x in lines], pa.string()),
-            "line_no": pa.array([x[1] for x in lines], pa.int32()),
-            "sku": pa.array([x[2]["sku"] for x in lines], pa.string()),
-            "name": pa.array([x[2]["name"] for x in lines], pa.string()),
-            "quantity": pa.array([x[2]["quantity"].quantize(Decimal("0.001")) for x in lines], pa.decimal128(18, 3)),
-            "unit_price": pa.array(
-                [x[2]["unit_price"].quantize(Decimal("0.0001")) for x in lines], pa.decimal128(18, 4)
-            ),
-            "amount": pa.array([x[2]["amount"] for x in lines], pa.decimal128(18, 2)),
-        }
-    )
+    line_table = _lines_table(o)
     cur.register("_orders", orders)
     cur.register("_lines", line_table)
     try:
@@ -267,8 +306,61 @@ def write_orders(cur: duckdb.DuckDBPyConnection, units: list[Unit], source: Sour
         traits = {"name": r["name"]} if r.get("name") else {}
         obs.append((source.ref(u.rows, r["order_id"]), r["ordered_at"], r["identifiers"], traits))
     insert_observations(cur, source, obs)
-    result.ok = sum(len(u.rows) for u in new)
+    result.ok += sum(len(u.rows) for u in new)
     return result
+
+
+def _lines_table(records: list[dict[str, Any]]) -> pa.Table:
+    lines = [(r["order_id"], n, line) for r in records for n, line in enumerate(r["lines"], start=1)]
+    return pa.table(
+        {
+            "order_id": pa.array([x[0] for x in lines], pa.string()),
+            "line_no": pa.array([x[1] for x in lines], pa.int32()),
+            "sku": pa.array([x[2]["sku"] for x in lines], pa.string()),
+            "name": pa.array([x[2]["name"] for x in lines], pa.string()),
+            "quantity": pa.array([x[2]["quantity"].quantize(Decimal("0.001")) for x in lines], pa.decimal128(18, 3)),
+            "unit_price": pa.array(
+                [x[2]["unit_price"].quantize(Decimal("0.0001")) for x in lines], pa.decimal128(18, 4)
+            ),
+            "amount": pa.array([x[2]["amount"] for x in lines], pa.decimal128(18, 2)),
+        }
+    )
+
+
+def _update_orders(cur: duckdb.DuckDBPyConnection, units: list[Unit], source: Source) -> None:
+    """Overwrite the changeable fields of stored orders and replace their lines."""
+    o = [u.record for u in units]
+    upd = pa.table(
+        {
+            "order_id": pa.array([r["order_id"] for r in o], pa.string()),
+            "amount": pa.array([r["amount"] for r in o], pa.decimal128(18, 2)),
+            "currency": pa.array([r["currency"] for r in o], pa.string()),
+            "status": pa.array([r["status"] for r in o], pa.string()),
+            "channel_id": pa.array([r["channel"] for r in o], pa.string()),
+            "store_id": pa.array([r["store"] for r in o], pa.string()),
+            "guide_id": pa.array([r["guide"] for r in o], pa.string()),
+        }
+    )
+    sets = ", ".join(f"{c} = u.{c}" for c, _ in _MUTABLE_ORDER_FIELDS)
+    cur.register("_upd", upd)
+    cur.register("_upd_lines", _lines_table(o))
+    try:
+        cur.execute(
+            f"UPDATE orders SET {sets} FROM _upd u WHERE orders.brand_id = ? AND orders.order_id = u.order_id",
+            [source.brand_id],
+        )
+        cur.execute(
+            "DELETE FROM order_lines WHERE brand_id = ? AND order_id IN (SELECT order_id FROM _upd)",
+            [source.brand_id],
+        )
+        cur.execute(
+            "INSERT INTO order_lines (brand_id, order_id, line_no, sku, name, quantity, unit_price, amount) "
+            "SELECT $1, * FROM _upd_lines",
+            [source.brand_id],
+        )
+    finally:
+        cur.unregister("_upd")
+        cur.unregister("_upd_lines")
 
 
 def tag_id_for(name: str) -> str:
