@@ -82,3 +82,24 @@ def test_a_request_mixing_retries_and_new_events_stores_only_the_new(ctx: Contex
     refs = ctx.warehouse.fetch("SELECT brand_id, source_ref FROM identity_observations ORDER BY obs_id")
     assert refs == [("acme", "m1"), ("acme", "m2"), ("acme", "m3"), ("beta", "m1")]
     assert get_writer(ctx).stats.slow_path_commits == 0
+
+
+def test_duckdb_is_narrowed_while_ingestion_is_busy(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the loader is busy DuckDB runs on Settings.ingest_busy_threads threads (acks first); after an idle
+    pause it gets all its threads back."""
+    import time
+
+    from siyu.services.ingest import writer as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "IDLE_CHECKPOINT_SECONDS", 1.5)
+    full = int(ctx.warehouse.fetch("SELECT current_setting('threads')")[0][0])
+    if full < 2:
+        pytest.skip("one core: nothing to narrow")
+    create_brand(ctx, "acme", "Acme")
+    _, key = write_keys.create_key(ctx, "acme")
+    ingest(ctx, orjson.dumps({"batch": [_identify("t1", "u1")]}), None, key)
+    assert int(ctx.warehouse.fetch("SELECT current_setting('threads')")[0][0]) == ctx.settings.ingest_busy_threads
+    deadline = time.monotonic() + 10
+    while int(ctx.warehouse.fetch("SELECT current_setting('threads')")[0][0]) != full and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int(ctx.warehouse.fetch("SELECT current_setting('threads')")[0][0]) == full

@@ -36,6 +36,9 @@ class Settings:
     # False: this process only writes acknowledged events to the ingest log; the next process that opens the
     # warehouse loads them (SIYU_INGEST_LOADER=off; for log-only API workers and crash tests)
     ingest_loader: bool = True
+    # DuckDB threads while ingestion is busy (all cores again after 2 s idle); 0 = never narrow DuckDB
+    # (SIYU_INGEST_BUSY_THREADS; see siyu.services.ingest.writer._ThreadsPolicy)
+    ingest_busy_threads: int = 1
 
     @property
     def state_url(self) -> str:
@@ -62,6 +65,7 @@ class Settings:
             "host": env.get("SIYU_HOST", "127.0.0.1"),
             "port": int(env.get("SIYU_PORT", "8000")),
             "ingest_loader": env.get("SIYU_INGEST_LOADER", "on").lower() not in {"off", "0", "false", "no"},
+            "ingest_busy_threads": int(env.get("SIYU_INGEST_BUSY_THREADS", "1")),
         }
         values.update(overrides)
         if isinstance(values["data_dir"], str):

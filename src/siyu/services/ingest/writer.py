@@ -227,6 +227,13 @@ class IngestWriter:
             cur.execute(f"SET checkpoint_threshold = '{WAL_CHECKPOINT_THRESHOLD}'")
         except Exception:  # an older DuckDB without the setting keeps its default
             log.warning("could not raise DuckDB checkpoint_threshold", exc_info=True)
+        threads = _ThreadsPolicy(cur, self.ctx.settings.ingest_busy_threads)
+        try:
+            self._load_until_stopped(cur, threads)
+        finally:
+            threads.idle()
+
+    def _load_until_stopped(self, cur: Any, threads: _ThreadsPolicy) -> None:
         dirty = False
         pending: list[_Job] = []  # a group that failed to load, retried before anything newer
         attempt = 0
@@ -237,7 +244,9 @@ class IngestWriter:
                     item = self._load_q.get(timeout=IDLE_CHECKPOINT_SECONDS if dirty else None)
                 except queue.Empty:
                     dirty = not self._checkpoint(cur)
+                    threads.idle()
                     continue
+                threads.busy()
                 stop = self._take(item, pending)
                 n = sum(len(j.message_ids) for j in pending)
                 while not stop and n < MAX_ROWS_PER_COMMIT:
@@ -407,6 +416,34 @@ class IngestWriter:
         if self._load_thread.is_alive():
             self._load_thread.join()
         self._resolver.close()
+
+
+class _ThreadsPolicy:
+    """DuckDB runs on ``busy_threads`` threads while ingestion is busy and on all of them again once it is idle.
+
+    DuckDB's worker threads (loading, OneID's writes, checkpoints) otherwise take every core in bursts and the
+    acks wait for CPU: on 2 cores this took the p99 ack at 20,000 events/s from ~45 ms to ~100 ms.  Analytics
+    that run during heavy ingestion get fewer threads; 0 leaves DuckDB's setting alone."""
+
+    def __init__(self, cur: Any, busy_threads: int) -> None:
+        self.cur = cur
+        self.busy_threads = busy_threads
+        row = cur.execute("SELECT current_setting('threads')").fetchone()
+        self.idle_threads = int(row[0]) if row else 0
+        self._busy = False
+
+    def busy(self) -> None:
+        """Ingestion started: narrow DuckDB (once per busy period)."""
+        if self._busy or not (0 < self.busy_threads < self.idle_threads):
+            return
+        self.cur.execute(f"SET threads = {int(self.busy_threads)}")
+        self._busy = True
+
+    def idle(self) -> None:
+        """Ingestion paused: give DuckDB all its threads back."""
+        if self._busy:
+            self.cur.execute(f"SET threads = {int(self.idle_threads)}")
+            self._busy = False
 
 
 def load_table(ctx: Context, table: pa.Table, positions: dict[str, int]) -> tuple[int, int, bool]:
