@@ -210,6 +210,14 @@ _MUTABLE_ORDER_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _mutable_columns(records: list[dict[str, Any]]) -> dict[str, pa.Array]:
+    """The changeable order columns of ``records`` as Arrow arrays (amount as DECIMAL(18, 2))."""
+    return {
+        col: pa.array([r[key] for r in records], pa.decimal128(18, 2) if col == "amount" else pa.string())
+        for col, key in _MUTABLE_ORDER_FIELDS
+    }
+
+
 def _order_state(record: dict[str, Any]) -> tuple[Any, ...]:
     return (*(record[key] for _, key in _MUTABLE_ORDER_FIELDS), _line_state(record))
 
@@ -274,12 +282,7 @@ def write_orders(cur: duckdb.DuckDBPyConnection, units: list[Unit], source: Sour
             "customer_ref_type": pa.array([r["customer_ref"].type for r in o], pa.string()),
             "customer_ref": pa.array([r["customer_ref"].value for r in o], pa.string()),
             "ordered_at": pa.array([r["ordered_at"] for r in o], pa.timestamp("us")),
-            "amount": pa.array([r["amount"] for r in o], pa.decimal128(18, 2)),
-            "currency": pa.array([r["currency"] for r in o], pa.string()),
-            "status": pa.array([r["status"] for r in o], pa.string()),
-            "channel_id": pa.array([r["channel"] for r in o], pa.string()),
-            "store_id": pa.array([r["store"] for r in o], pa.string()),
-            "guide_id": pa.array([r["guide"] for r in o], pa.string()),
+            **_mutable_columns(o),  # amount … guide_id, in the orders table's order
             "source_ref": pa.array([source.ref(u.rows, u.record["order_id"]) for u in new], pa.string()),
         }
     )
@@ -333,12 +336,7 @@ def _update_orders(cur: duckdb.DuckDBPyConnection, units: list[Unit], source: So
     upd = pa.table(
         {
             "order_id": pa.array([r["order_id"] for r in o], pa.string()),
-            "amount": pa.array([r["amount"] for r in o], pa.decimal128(18, 2)),
-            "currency": pa.array([r["currency"] for r in o], pa.string()),
-            "status": pa.array([r["status"] for r in o], pa.string()),
-            "channel_id": pa.array([r["channel"] for r in o], pa.string()),
-            "store_id": pa.array([r["store"] for r in o], pa.string()),
-            "guide_id": pa.array([r["guide"] for r in o], pa.string()),
+            **_mutable_columns(o),
         }
     )
     sets = ", ".join(f"{c} = u.{c}" for c, _ in _MUTABLE_ORDER_FIELDS)
