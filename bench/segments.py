@@ -9,13 +9,13 @@ Goal: live count < 1 s. ``SIYU_BENCH_SEGMENT_CUSTOMERS`` sets the demo size (def
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.timing import timed
 from siyu.config import Settings
 from siyu.domain.models import Role
 from siyu.services import lookalike, segments
@@ -61,19 +61,7 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _timed(fn: Callable[[], object], repeat: int = REPEAT) -> dict[str, float]:
-    fn()  # warm-up
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 1),
-        "max_ms": round(samples[-1], 1),
-    }
+_timed = partial(timed, repeat=REPEAT)
 
 
 def run() -> dict[str, Any]:

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 
 from siyu.config import Settings
+from siyu.domain.models import Role
+from siyu.services.brands import User, get_brand
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 
@@ -27,3 +29,9 @@ def open_context() -> Iterator[Context]:
         raise typer.Exit(2) from exc
     finally:
         ctx.close()
+
+
+def cli_user(ctx: Context, brand: str, as_guide: str | None = None) -> User:
+    """Who a CLI command acts as: a brand admin, or a guide (to see a guide's scope) with ``--as-guide``."""
+    get_brand(ctx, brand)
+    return User(0, brand, "cli", "cli", Role.GUIDE if as_guide else Role.ADMIN, as_guide, "zh")

@@ -9,21 +9,11 @@ from rich.columns import Columns
 from rich.panel import Panel
 from rich.table import Table
 
-from siyu.cli.common import console, open_context
+from siyu.cli.common import cli_user, console, open_context
 from siyu.display import display_value
-from siyu.domain.models import Role
 from siyu.services import customers as service
-from siyu.services.brands import User, get_brand
-from siyu.services.context import Context
 
 app = typer.Typer(help="Customers: search and the 360 view (客户 360).", no_args_is_help=True)
-
-
-def _operator(ctx: Context, brand: str, as_guide: str | None) -> User:
-    """The CLI acts as a brand admin, or as a guide (to see a guide's scope) with --as-guide."""
-    get_brand(ctx, brand)
-    role = Role.GUIDE if as_guide else Role.ADMIN
-    return User(0, brand, "cli", "cli", role, as_guide, "zh")
 
 
 def _table(title: str, columns: list[str], rows: list[dict[str, Any]]) -> Table:
@@ -47,7 +37,7 @@ def search(
 ) -> None:
     """Search customers (客户搜索)."""
     with open_context() as ctx:
-        result = service.search_customers(ctx, _operator(ctx, brand, as_guide), query, page, page_size)
+        result = service.search_customers(ctx, cli_user(ctx, brand, as_guide), query, page, page_size)
         rows = [c.__dict__ for c in result.items]
         pages = max(1, -(-result.total // page_size))
         console.print(
@@ -69,7 +59,7 @@ def show(
 ) -> None:
     """Show a customer's 360 view (客户 360): profile, identities, relations, tags, orders, events, merges."""
     with open_context() as ctx:
-        view = service.get_customer_360(ctx, _operator(ctx, brand, as_guide), customer_id, events_page, events_limit)
+        view = service.get_customer_360(ctx, cli_user(ctx, brand, as_guide), customer_id, events_page, events_limit)
         p = view.profile
         if view.customer_id != customer_id:
             console.print(f"[yellow]{customer_id} was merged into {view.customer_id} (已合并)[/yellow]")

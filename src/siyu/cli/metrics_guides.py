@@ -9,13 +9,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from siyu.cli.common import console, err_console, open_context
+from siyu.cli.common import cli_user, console, err_console, open_context
 from siyu.cli.metrics import app
 from siyu.display import display_value
-from siyu.domain.models import Role
 from siyu.services import brand_webhooks
-from siyu.services.brands import User, get_brand, list_brands
-from siyu.services.context import Context
+from siyu.services.brands import get_brand, list_brands
 from siyu.services.metrics import acquisition, anomalies, guides, parse_day
 from siyu.services.metrics.anomalies import BandConfig
 
@@ -24,11 +22,6 @@ START = typer.Option(None, "--start", help="YYYY-MM-DD (default: depends on the 
 END = typer.Option(None, "--end", help="YYYY-MM-DD (default: the brand's last day with data)")
 AS_OF = typer.Option(None, "--as-of", help="YYYY-MM-DD: revenue / reach counted up to this day (default: end)")
 JSON = typer.Option(False, "--json", help="print JSON instead of tables")
-
-
-def _admin(ctx: Context, brand: str) -> User:
-    get_brand(ctx, brand)
-    return User(0, brand, "cli", "cli", Role.ADMIN, None, "zh")
 
 
 def _fmt(v: Any) -> str:
@@ -63,7 +56,7 @@ def cac_cmd(
 ) -> None:
     """CAC, realised LTV, LTV/CAC and ROI per channel / platform / campaign / guide (获客成本与回报)."""
     with open_context() as ctx:
-        r = acquisition.cac_report(ctx, _admin(ctx, brand), by, start, end, as_of)
+        r = acquisition.cac_report(ctx, cli_user(ctx, brand), by, start, end, as_of)
     if as_json:
         _json(r)
         return
@@ -87,7 +80,7 @@ def guides_cmd(
 ) -> None:
     """Guide leaderboard (导购排行), or with --guide the guide's customers."""
     with open_context() as ctx:
-        user = _admin(ctx, brand)
+        user = cli_user(ctx, brand)
         if guide:
             r = guides.guide_customers(ctx, user, guide, start, end, as_of)
         else:

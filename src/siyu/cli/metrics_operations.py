@@ -9,12 +9,9 @@ import typer
 from rich import box
 from rich.table import Table
 
-from siyu.cli.common import console, open_context
+from siyu.cli.common import cli_user, console, open_context
 from siyu.cli.metrics import app
 from siyu.display import display_value
-from siyu.domain.models import Role
-from siyu.services.brands import User, get_brand
-from siyu.services.context import Context
 from siyu.services.metrics import operations as ops
 
 BRAND = typer.Option(..., "--brand", help="brand id")
@@ -22,11 +19,6 @@ START = typer.Option(None, "--start", help="YYYY-MM-DD (default: 30 days before 
 END = typer.Option(None, "--end", help="YYYY-MM-DD (default: the brand's last day with data)")
 JSON = typer.Option(False, "--json", help="print JSON instead of tables")
 AS_GUIDE = typer.Option(None, "--as-guide", help="count only this guide's (导购) customers, as a guide user sees them")
-
-
-def _user(ctx: Context, brand: str, as_guide: str | None) -> User:
-    get_brand(ctx, brand)
-    return User(0, brand, "cli", "cli", Role.GUIDE if as_guide else Role.ADMIN, as_guide, "zh")
 
 
 def _fmt(v: Any, column: str) -> str:
@@ -83,7 +75,7 @@ def reachable_cmd(
 ) -> None:
     """客群资产数: reachable customers per guide, store and for the brand at the end of a day."""
     with open_context() as ctx:
-        d = ops.reachable(ctx, _user(ctx, brand, as_guide), as_of).as_dict()
+        d = ops.reachable(ctx, cli_user(ctx, brand, as_guide), as_of).as_dict()
     if as_json:
         _json(d)
         return
@@ -103,7 +95,7 @@ def assets_cmd(
 ) -> None:
     """用户资产表: opening + acquired + moved in − lost − moved out = closing."""
     with open_context() as ctx:
-        d = ops.asset_statement(ctx, _user(ctx, brand, as_guide), start, end, by).as_dict()
+        d = ops.asset_statement(ctx, cli_user(ctx, brand, as_guide), start, end, by).as_dict()
     if as_json:
         _json(d)
         return
@@ -130,7 +122,7 @@ def performance_cmd(
 ) -> None:
     """私域业绩 = reachable × delivery rate × conversion × order value; --change: ΔGMV by factor (LMDI)."""
     with open_context() as ctx:
-        user = _user(ctx, brand, as_guide)
+        user = cli_user(ctx, brand, as_guide)
         if change:
             c = ops.performance_change(ctx, user, start, end, prev_start, prev_end, by).as_dict()
         else:
@@ -162,7 +154,7 @@ def funnel_cmd(
 ) -> None:
     """WeCom funnel: 引流成功率, 服务成功率, 变现成功率 (typical ranges in the title)."""
     with open_context() as ctx:
-        d = ops.funnel(ctx, _user(ctx, brand, as_guide), start, end, by).as_dict()
+        d = ops.funnel(ctx, cli_user(ctx, brand, as_guide), start, end, by).as_dict()
     if as_json:
         _json(d)
         return
@@ -181,7 +173,7 @@ def kpis_cmd(
 ) -> None:
     """Early-stage KPIs: 加粉率 per channel, 删粉率 and 互动率 (brand and guides)."""
     with open_context() as ctx:
-        d = ops.kpis(ctx, _user(ctx, brand, as_guide), start, end).as_dict()
+        d = ops.kpis(ctx, cli_user(ctx, brand, as_guide), start, end).as_dict()
     if as_json:
         _json(d)
         return

@@ -8,23 +8,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from siyu.cli.common import console, open_context
+from siyu.cli.common import cli_user, console, open_context
 from siyu.cli.metrics import app
 from siyu.display import display_value
-from siyu.domain.models import Role
-from siyu.services.brands import User, get_brand
-from siyu.services.context import Context
 from siyu.services.metrics import value as service
 
 BRAND = typer.Option(..., "--brand", help="brand id")
-AS_OF = typer.Option(None, "--as-of", help="YYYY-MM-DD (default: the brand's last day with data)")
+AS_OF = typer.Option(None, "--as-of", help="YYYY-MM-DD, counted up to its 00:00 (default: the day after the last data)")
 JSON = typer.Option(False, "--json", help="print JSON instead of tables")
 AS_GUIDE = typer.Option(None, "--as-guide", help="only the customers of this guide (导购) id")
-
-
-def _user(ctx: Context, brand: str, as_guide: str | None) -> User:
-    get_brand(ctx, brand)
-    return User(0, brand, "cli", "cli", Role.GUIDE if as_guide else Role.ADMIN, as_guide, "zh")
 
 
 def _fmt(v: Any) -> str:
@@ -61,7 +53,7 @@ def rfm_cmd(
 ) -> None:
     """RFM: customers and value share per class (8 classes, mean split), quintile distributions. RFM 八类客户"""
     with open_context() as ctx:
-        data = service.rfm_report(ctx, _user(ctx, brand, as_guide), as_of, window_days).as_dict()
+        data = service.rfm_report(ctx, cli_user(ctx, brand, as_guide), as_of, window_days).as_dict()
     if _out(data, as_json):
         return
     m = data["means"]
@@ -89,7 +81,7 @@ def rfm_customers_cmd(
 ) -> None:
     """RFM drill-down: the customers of a class with their guides. RFM 客户明细"""
     with open_context() as ctx:
-        user = _user(ctx, brand, as_guide)
+        user = cli_user(ctx, brand, as_guide)
         data = service.rfm_customer_page(ctx, user, as_of, window_days, rfm_class, page, page_size, sort)
     if _out(data, as_json):
         return
@@ -115,7 +107,7 @@ def aipl_cmd(
     """AIPL: people per stage (highest that applies). AIPL 各阶段人数"""
     with open_context() as ctx:
         cfg = _aipl_cfg(a_days, i_days, p_days, l_days)
-        data = service.aipl_report(ctx, _user(ctx, brand, as_guide), as_of, cfg)
+        data = service.aipl_report(ctx, cli_user(ctx, brand, as_guide), as_of, cfg)
     if not _out(data, as_json):
         _print(f"AIPL as of {data['as_of']}", data["stages"], ["stage", "stage_zh", "customers", "share"])
 
@@ -130,7 +122,7 @@ def aipl_flow_cmd(
 ) -> None:
     """AIPL stage-to-stage flow between two dates, drop-outs included. AIPL 阶段流转"""
     with open_context() as ctx:
-        data = service.aipl_flow_report(ctx, _user(ctx, brand, as_guide), date1, date2)
+        data = service.aipl_flow_report(ctx, cli_user(ctx, brand, as_guide), date1, date2)
     if not _out(data, as_json):
         _print(f"AIPL flow {data['date1']} → {data['date2']}", data["links"], ["from_stage", "to_stage", "customers"])
 
@@ -145,7 +137,7 @@ def lifecycle_cmd(
 ) -> None:
     """New/old lifecycle: 新客未购, 新客已购, 老客未购, 老客已购, 老客复购."""
     with open_context() as ctx:
-        data = service.lifecycle_report(ctx, _user(ctx, brand, as_guide), as_of, new_days)
+        data = service.lifecycle_report(ctx, cli_user(ctx, brand, as_guide), as_of, new_days)
     if not _out(data, as_json):
         title = f"Lifecycle as of {data['as_of']} (new = {data['new_days']} days)"
         _print(title, data["stages"], ["stage", "stage_zh", "customers", "share"])
@@ -162,7 +154,7 @@ def cohorts_cmd(
 ) -> None:
     """Cohorts: retention and cumulative revenue per customer by cohort month × months since. 同期群"""
     with open_context() as ctx:
-        data = service.cohort_report(ctx, _user(ctx, brand, as_guide), as_of, basis, by_channel)
+        data = service.cohort_report(ctx, cli_user(ctx, brand, as_guide), as_of, basis, by_channel)
     if _out(data, as_json):
         return
     cols = ["cohort_month", *(["channel_id"] if by_channel else []), "months_since", "cohort_size", "active"]

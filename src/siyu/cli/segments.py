@@ -14,24 +14,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from siyu.cli.common import console, open_context
+from siyu.cli.common import cli_user, console, open_context
 from siyu.display import display_value
-from siyu.domain.models import Role
 from siyu.services import lookalike as lookalike_service
 from siyu.services import segments as service
-from siyu.services.brands import User, get_brand
-from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 
 app = typer.Typer(help="Customer segments: define, preview, refresh, export, lookalike. 客户分群", no_args_is_help=True)
 
 AS_GUIDE = typer.Option(None, help="act as this guide (导购) id: only their customers")
 JSON_OUT = typer.Option(False, "--json", help="print JSON instead of tables")
-
-
-def _user(ctx: Context, brand: str, as_guide: str | None = None) -> User:
-    get_brand(ctx, brand)
-    return User(0, brand, "cli", "cli", Role.GUIDE if as_guide else Role.ADMIN, as_guide, "zh")
 
 
 def _definition(definition: str | None, file: Path | None) -> Any:
@@ -66,7 +58,7 @@ def _table(title: str, columns: list[str], rows: list[dict[str, Any]]) -> Table:
 def list_cmd(brand: str, as_guide: str | None = AS_GUIDE, as_json: bool = JSON_OUT) -> None:
     """List segments with their member counts."""
     with open_context() as ctx:
-        items = [s.as_dict() for s in service.list_segments(ctx, _user(ctx, brand, as_guide))]
+        items = [s.as_dict() for s in service.list_segments(ctx, cli_user(ctx, brand, as_guide))]
         if as_json:
             _print_json(items)
             return
@@ -77,7 +69,7 @@ def list_cmd(brand: str, as_guide: str | None = AS_GUIDE, as_json: bool = JSON_O
 def show(brand: str, segment_id: str, as_json: bool = JSON_OUT) -> None:
     """Show a segment, its definition and versions."""
     with open_context() as ctx:
-        user = _user(ctx, brand)
+        user = cli_user(ctx, brand)
         info = service.get_segment(ctx, user, segment_id).as_dict()
         info["versions"] = service.versions(ctx, user, segment_id)
         if as_json:
@@ -100,7 +92,7 @@ def preview(
 ) -> None:
     """Count the customers a definition matches, with a sample (nothing is saved)."""
     with open_context() as ctx:
-        result = service.preview(ctx, _user(ctx, brand, as_guide), _definition(definition, file), as_of, sample)
+        result = service.preview(ctx, cli_user(ctx, brand, as_guide), _definition(definition, file), as_of, sample)
         if as_json:
             _print_json(result)
             return
@@ -121,7 +113,7 @@ def create(
 ) -> None:
     """Save a segment and materialise its members."""
     with open_context() as ctx:
-        info = service.create_segment(ctx, _user(ctx, brand), name, _definition(definition, file), description)
+        info = service.create_segment(ctx, cli_user(ctx, brand), name, _definition(definition, file), description)
         if as_json:
             _print_json(info.as_dict())
             return
@@ -140,7 +132,7 @@ def update(
     """Rename or redefine a segment (a new definition becomes a new version)."""
     with open_context() as ctx:
         body = _definition(definition, file) if (definition is not None or file is not None) else None
-        info = service.update_segment(ctx, _user(ctx, brand), segment_id, name, body, description)
+        info = service.update_segment(ctx, cli_user(ctx, brand), segment_id, name, body, description)
         console.print(f"{info.id} [bold]{info.name}[/bold] v{info.version}: {info.member_count} members")
 
 
@@ -148,7 +140,7 @@ def update(
 def delete(brand: str, segment_id: str) -> None:
     """Archive a segment (history stays)."""
     with open_context() as ctx:
-        service.delete_segment(ctx, _user(ctx, brand), segment_id)
+        service.delete_segment(ctx, cli_user(ctx, brand), segment_id)
         console.print(f"archived {segment_id}")
 
 
@@ -160,7 +152,7 @@ def refresh(
 ) -> None:
     """Recompute members now: entries and exits are recorded (the schedule does this every hour)."""
     with open_context() as ctx:
-        _user(ctx, brand)
+        cli_user(ctx, brand)
         items = [service.refresh_segment(ctx, brand, segment_id)] if segment_id else service.refresh_brand(ctx, brand)
         if as_json:
             _print_json(items)
@@ -179,7 +171,7 @@ def members(
 ) -> None:
     """Current members of a segment."""
     with open_context() as ctx:
-        result = service.members(ctx, _user(ctx, brand, as_guide), segment_id, page, page_size)
+        result = service.members(ctx, cli_user(ctx, brand, as_guide), segment_id, page, page_size)
         if as_json:
             _print_json(result)
             return
@@ -198,7 +190,7 @@ def export(
 ) -> None:
     """Export the current members as CSV, XLSX or Parquet."""
     with open_context() as ctx:
-        data, _media, _name = service.export_members(ctx, _user(ctx, brand, as_guide), segment_id, format)
+        data, _media, _name = service.export_members(ctx, cli_user(ctx, brand, as_guide), segment_id, format)
         output.write_bytes(data)
         console.print(f"wrote {output} ({len(data)} bytes)")
 
@@ -215,7 +207,7 @@ def lookalike(
 ) -> None:
     """Customers most like the segment, and the method's lift on a held-out part of the seed."""
     with open_context() as ctx:
-        r = lookalike_service.lookalike(ctx, _user(ctx, brand, as_guide), segment_id, top, holdout, seed)
+        r = lookalike_service.lookalike(ctx, cli_user(ctx, brand, as_guide), segment_id, top, holdout, seed)
         if as_json:
             _print_json(r.as_dict())
             return
