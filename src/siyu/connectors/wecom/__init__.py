@@ -1,0 +1,1 @@
+"""WeCom (企业微信) connector: callback crypto, the API client and its error table."""
