@@ -1,0 +1,35 @@
+"""Every API the local server answers, by name (the path after ``/cgi-bin/externalcontact/``)."""
+
+from __future__ import annotations
+
+from tests.wecom_server import routes_contacts as c
+from tests.wecom_server import routes_groups as g
+from tests.wecom_server import routes_messages as m
+from tests.wecom_server import routes_tags as t
+from tests.wecom_server import routes_transfer as x
+from tests.wecom_server import routes_ways as w
+
+ROUTES = {
+    "get_follow_user_list": c.follow_user_list,
+    "list": c.user_list,
+    "get": c.get,
+    "batch/get_by_user": c.batch_get_by_user,
+    "mark_tag": c.mark_tag,
+    "add_contact_way": w.add_contact_way,
+    "get_contact_way": w.get_contact_way,
+    "update_contact_way": w.update_contact_way,
+    "del_contact_way": w.del_contact_way,
+    "list_contact_way": w.list_contact_way,
+    "groupchat/add_join_way": w.add_join_way,
+    "get_corp_tag_list": t.get_corp_tag_list,
+    "add_corp_tag": t.add_corp_tag,
+    "edit_corp_tag": t.edit_corp_tag,
+    "del_corp_tag": t.del_corp_tag,
+    "groupchat/list": g.groupchat_list,
+    "groupchat/get": g.groupchat_get,
+    "send_welcome_msg": m.send_welcome_msg,
+    "add_msg_template": m.add_msg_template,
+    "transfer_customer": x.transfer_customer,
+    "resigned/transfer_customer": x.resigned_transfer_customer,
+    "transfer_result": x.transfer_result,
+}
