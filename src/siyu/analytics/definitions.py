@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Unit = Literal["count", "ratio", "currency", "days", "score", "label"]
+Unit = Literal["count", "ratio", "currency", "days", "weeks", "score", "label"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ MODULES: tuple[str, ...] = (
     "performance",
     "funnel",
     "segments",
+    "clv_summary",
 )
 
 

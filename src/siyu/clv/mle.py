@@ -1,0 +1,223 @@
+"""Maximum likelihood shared by every CLV model: fit on log-parameters, standard errors from the Hessian.
+
+Each model supplies ``loglik(theta, data) -> (total log-likelihood, gradient)`` with an analytic gradient in its
+natural parameters. We maximise over log θ with L-BFGS-B (the chain rule gives ∂/∂log θ = θ ∂/∂θ), finish with
+Newton steps on the Hessian (central differences of the analytic gradient), and report the inverse observed
+information's square roots as standard errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+
+from siyu.errors import SiyuError
+
+Array = npt.NDArray[np.float64]
+LogLik = Callable[[Array, Any], tuple[float, Array]]
+LogLikHess = Callable[[Array, Any], tuple[float, Array, Array]]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted model: estimates, standard errors and how the fit went."""
+
+    model: str
+    params: dict[str, float]
+    se: dict[str, float]
+    log_likelihood: float
+    customers: int
+    iterations: int
+    converged: bool
+    seconds: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def theta(self) -> Array:
+        """The estimates as an array in the model's parameter order."""
+        return np.array(list(self.params.values()), dtype=np.float64)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+def hessian(loglik: LogLik, theta: Array, data: Any, rel_step: float = 1e-5) -> Array:
+    """Hessian of the log-likelihood: central differences of the analytic gradient, symmetrised."""
+    k = len(theta)
+    h = np.empty((k, k))
+    for j in range(k):
+        step = rel_step * max(abs(theta[j]), 1e-8)
+        up, down = theta.copy(), theta.copy()
+        up[j] += step
+        down[j] -= step
+        h[:, j] = (loglik(up, data)[1] - loglik(down, data)[1]) / (2 * step)
+    return (h + h.T) / 2
+
+
+def maximise(
+    model: str,
+    names: Sequence[str],
+    loglik: LogLik,
+    data: Any,
+    start: Array,
+    customers: int,
+    valid: Callable[[Array], bool] | None = None,
+    hess: LogLikHess | None = None,
+) -> Fit:
+    """Maximise ``loglik`` from ``start``; raise a clear error if it does not converge.
+
+    With an analytic Hessian (``hess``) the fit is a damped Newton method; otherwise L-BFGS-B followed by Newton
+    steps on a finite-difference Hessian of the analytic gradient.
+    """
+    began = time.perf_counter()
+    if hess is not None:
+        return _newton_fit(model, names, loglik, hess, data, start, customers, began)
+
+    def objective(log_theta: Array) -> tuple[float, Array]:
+        theta = np.exp(log_theta)
+        ll, grad = loglik(theta, data)
+        if not np.isfinite(ll):
+            return 1e300, np.zeros_like(theta)
+        return -ll, -grad * theta
+
+    result = minimize(
+        objective,
+        np.log(start),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-30.0, 30.0)] * len(start),
+        options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+    )
+    log_theta = result.x
+    iterations = int(result.nit)
+    # Newton polish in log space: quadratic convergence to the digits the published estimates give. The last
+    # Hessian (natural parameters) gives the standard errors when the final step was negligible.
+    h_nat: Array | None = None
+    last_step = np.inf
+    for _ in range(6):
+        theta = np.exp(log_theta)
+        ll0, g_nat = loglik(theta, data)
+        g = g_nat * theta
+        if h_nat is not None and np.max(np.abs(g)) < 1e-9:
+            break
+        h_nat = hessian(loglik, theta, data)
+        h = h_nat * np.outer(theta, theta) + np.diag(g)
+        try:
+            step = np.linalg.solve(h, -g)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)) or np.max(np.abs(step)) > 1.0:
+            break
+        candidate = log_theta + step
+        if loglik(np.exp(candidate), data)[0] < ll0 - 1e-9:
+            break
+        log_theta = candidate
+        last_step = float(np.max(np.abs(step)))
+        iterations += 1
+        if last_step < 1e-7:
+            break
+    theta = np.exp(log_theta)
+    ll, grad = loglik(theta, data)
+    converged = bool(np.isfinite(ll) and np.max(np.abs(grad * theta)) < 1e-3 * max(1.0, abs(ll) / customers))
+    if valid is not None and not valid(theta):
+        converged = False
+    if not converged:
+        raise SiyuError(
+            f"{model} did not converge (log-likelihood {ll:.4f}, gradient {np.abs(grad * theta).max():.3g}); "
+            "the data may not fit this model — check the summary (x, t_x, T) or try another model",
+            "model",
+        )
+    if h_nat is None or last_step > 1e-4:
+        h_nat = hessian(loglik, theta, data)
+    se = _standard_errors(h_nat)
+    return Fit(
+        model=model,
+        params={n: float(v) for n, v in zip(names, theta, strict=True)},
+        se={n: float(v) for n, v in zip(names, se, strict=True)},
+        log_likelihood=float(ll),
+        customers=customers,
+        iterations=iterations,
+        converged=converged,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def _newton_fit(
+    model: str,
+    names: Sequence[str],
+    loglik: LogLik,
+    hess: LogLikHess,
+    data: Any,
+    start: Array,
+    customers: int,
+    began: float,
+) -> Fit:
+    """Newton ascent in log-parameters with an analytic Hessian and Levenberg–Marquardt damping."""
+    log_theta = np.log(start)
+    ll, g_nat, h_nat = hess(np.exp(log_theta), data)
+    lam = 0.0
+    iterations = 0
+    eye = np.eye(len(start))
+    for iterations in range(1, 500):  # noqa: B007 - the count is reported
+        theta = np.exp(log_theta)
+        g = g_nat * theta
+        if np.max(np.abs(g)) < 1e-9:
+            break
+        neg_h = -(h_nat * np.outer(theta, theta) + np.diag(g))
+        scale = max(1.0, float(np.max(np.abs(np.diag(neg_h)))))
+        accepted = False
+        while lam < 1e12:  # lam = 0 is a plain Newton step
+            try:  # only positive-definite systems give an ascent direction
+                chol = np.linalg.cholesky(neg_h + lam * scale * eye)
+            except np.linalg.LinAlgError:
+                lam = max(lam * 10, 1e-6)
+                continue
+            step = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
+            if np.max(np.abs(step)) > 5:
+                step *= 5 / np.max(np.abs(step))
+            cand = log_theta + step
+            c_ll, c_g, c_h = hess(np.exp(cand), data)
+            if np.isfinite(c_ll) and c_ll >= ll:
+                log_theta, ll, g_nat, h_nat = cand, c_ll, c_g, c_h
+                lam = lam / 10
+                accepted = True
+                break
+            lam = max(lam * 10, 1e-6)
+        if not accepted or np.max(np.abs(step)) < 1e-13:
+            break
+    theta = np.exp(log_theta)
+    converged = bool(np.isfinite(ll) and np.max(np.abs(g_nat * theta)) < 1e-3 * max(1.0, abs(ll) / customers))
+    if not converged:
+        raise SiyuError(f"{model} did not converge (log-likelihood {ll:.4f}); the data may not fit this model", "model")
+    return Fit(
+        model=model,
+        params={n: float(v) for n, v in zip(names, theta, strict=True)},
+        se={n: float(v) for n, v in zip(names, _standard_errors(h_nat), strict=True)},
+        log_likelihood=float(ll),
+        customers=customers,
+        iterations=iterations,
+        converged=converged,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def _standard_errors(h: Array) -> Array:
+    try:
+        cov = np.linalg.inv(-h)
+    except np.linalg.LinAlgError:
+        return np.full(len(h), np.nan)
+    diag = np.diag(cov)
+    return np.where(diag > 0, np.sqrt(np.abs(diag)), np.nan)
+
+
+def require_fit(fit: Fit, model: str) -> Array:
+    """The estimates of ``fit`` if it is a fit of ``model``, else a clear error."""
+    if fit.model != model:
+        raise SiyuError(f"this is a {fit.model} fit; {model} predictions need a {model} fit", "model")
+    return fit.theta()
