@@ -117,6 +117,12 @@ DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS segment_members (
         brand_id VARCHAR NOT NULL, segment_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL,
         entered_at TIMESTAMP NOT NULL, exited_at TIMESTAMP)""",
+    # CLV predictions of each brand's latest fit (siyu.services.clv): replaced as a whole by every refit.
+    """CREATE TABLE IF NOT EXISTS clv_predictions (
+        brand_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, fit_id VARCHAR NOT NULL, x DOUBLE NOT NULL,
+        t_x DOUBLE NOT NULL, "T" DOUBLE NOT NULL, monetary DOUBLE NOT NULL, p_alive DOUBLE NOT NULL,
+        expected_purchases DOUBLE NOT NULL, expected_spend DOUBLE NOT NULL, clv DOUBLE NOT NULL,
+        computed_at TIMESTAMP NOT NULL, PRIMARY KEY (brand_id, customer_id))""",
 )
 
 
