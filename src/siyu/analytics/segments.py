@@ -36,6 +36,7 @@ from siyu.domain.segment_def import (
     AiplCondition,
     AndCondition,
     ChannelCondition,
+    ClvCondition,
     Condition,
     EventCondition,
     GroupCondition,
@@ -361,6 +362,16 @@ def _lifecycle(env: Env, c: LifecycleCondition) -> ir.Table:
     return s.filter(s.stage.isin(list(c.stages))).select("customer_id")
 
 
+def _clv(env: Env, c: ClvCondition) -> ir.Table:
+    """Compare a field of the brand's stored CLV predictions (written by ``siyu.services.clv``)."""
+    backend = env.t.customers._find_backend()
+    p = backend.table("clv_predictions")
+    p = p.filter(p.brand_id == env.t.brand_id)
+    if c.field == "clv_percentile":
+        p = p.mutate(clv_percentile=ibis.percent_rank().over(order_by=p.clv))
+    return p.filter(compare(p[c.field], c.op, c.value)).select("customer_id")
+
+
 # ---- nesting ---------------------------------------------------------------------------------------------------
 
 
@@ -403,6 +414,7 @@ COMPILERS: dict[type, Callable[[Env, Any], ir.Table]] = {
     RfmCondition: _rfm,
     AiplCondition: _aipl,
     LifecycleCondition: _lifecycle,
+    ClvCondition: _clv,
 }
 
 

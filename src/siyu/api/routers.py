@@ -34,4 +34,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import segments
 
     routers.append(segments.router)  # customer segments /api/segments (+ the schedule registry's lifespan)
+    from siyu.api import clv
+
+    routers.append(clv.router)  # customer lifetime value /api/clv
     return routers

@@ -287,6 +287,32 @@ class LifecycleCondition(_Model):
     new_days: Annotated[int, Field(ge=1, le=3660)] = 30
 
 
+ClvField = Literal["p_alive", "clv", "expected_purchases", "expected_spend", "clv_percentile"]
+CLV_FIELDS: tuple[str, ...] = ("p_alive", "clv", "expected_purchases", "expected_spend", "clv_percentile")
+
+
+class ClvCondition(_Model):
+    """A predicted field of the brand's latest CLV fit (``clv_predictions``) compared with a number.
+
+    ``clv_percentile`` is the customer's CLV rank among the brand's predicted customers, 0..1 (0.8 = top 20 %).
+    Customers without a prediction never match.
+    """
+
+    kind: Literal["clv"]
+    field: ClvField
+    op: NumberOp = "gte"
+    value: Number | list[Number]
+
+    @model_validator(mode="after")
+    def _check(self) -> ClvCondition:
+        check_comparison(self.op, self.value, numeric=True)
+        if self.field in ("p_alive", "clv_percentile"):
+            items = self.value if isinstance(self.value, list) else [self.value]
+            if any(not 0 <= v <= 1 for v in items):
+                raise ValueError(f"[value] {self.field} is a share between 0 and 1 (e.g. 0.3)")
+        return self
+
+
 # ---- nesting -------------------------------------------------------------------------------------------------
 
 
@@ -326,7 +352,8 @@ Condition = Annotated[
     | GroupCondition
     | RfmCondition
     | AiplCondition
-    | LifecycleCondition,
+    | LifecycleCondition
+    | ClvCondition,
     Field(discriminator="kind"),
 ]
 AndCondition.model_rebuild()
@@ -349,6 +376,7 @@ KINDS: tuple[str, ...] = (
     "rfm",
     "aipl",
     "lifecycle",
+    "clv",
 )
 MAX_DEPTH = 8
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Condition)

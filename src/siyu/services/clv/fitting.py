@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from siyu.clv.mle import Fit
 from siyu.clv.models import TRANSACTION_MODELS, transaction_model
 from siyu.clv.value import expected_purchases_in, lifetime_value, monthly_rate
 from siyu.services.context import Context
-from siyu.services.errors import NotFound, SiyuError
+from siyu.services.errors import Conflict, NotFound, SiyuError
 from siyu.services.metrics import data_end, parse_day, tables
 from siyu.stores.state.clv_models import ClvFitRow
 from siyu.stores.state.models import utcnow
@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 
 MODELS: tuple[str, ...] = tuple(TRANSACTION_MODELS)
 DEFAULT_MODEL = "bgnbd"
-UNIT_DAYS = 7.0  # the models' time unit: weeks
+UNIT_DAYS = 7.0
+RUNNING_TIMEOUT = timedelta(
+    hours=1
+)  # a fit still "running" after this is taken as crashed (a new one may start)  # the models' time unit: weeks
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "x",
@@ -142,6 +145,16 @@ def start_fit(ctx: Context, brand_id: str, opts: FitOptions, created_by: str = "
     """Record a fit as running (after checking the options) and return its id; ``run_fit`` does the work."""
     opts.check()
     end = resolve_calibration_end(ctx, brand_id, opts.calibration_end)
+    with ctx.sessions() as s:
+        running = s.scalars(
+            select(ClvFitRow.id).where(
+                ClvFitRow.brand_id == brand_id,
+                ClvFitRow.status == "running",
+                ClvFitRow.created_at > utcnow() - RUNNING_TIMEOUT,
+            )
+        ).first()
+    if running is not None:
+        raise Conflict(f"CLV fit {running} of this brand is still running; wait for it to finish", "fit_id")
     fit_id = uuid.uuid4().hex[:16]
     with ctx.sessions.begin() as s:
         s.add(
