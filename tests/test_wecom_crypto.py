@@ -107,7 +107,7 @@ def test_missing_encrypt_element() -> None:
         crypt().decrypt_msg("<xml><ToUserName>x</ToUserName></xml>", "sig", "1", "2")
 
 
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=400)
+text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=400)
 
 
 @settings(max_examples=60, deadline=None)

@@ -37,4 +37,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import clv
 
     routers.append(clv.router)  # customer lifetime value /api/clv
+    from siyu.api import wecom
+
+    routers.append(wecom.router)  # WeCom callback URL + connection admin /api/wecom
     return routers

@@ -35,6 +35,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("segments.refresh", 60.0, "siyu.services.segments:refresh_all"),
     Schedule("metrics.anomalies", 1440.0, "siyu.services.metrics.anomalies:check_all_brands"),
     Schedule("clv.refit", 1440.0, "siyu.services.clv.scheduled:refit_due"),  # refits per SIYU_CLV_REFIT_DAYS
+    Schedule("wecom.callbacks", 1.0, "siyu.services.wecom.processing:recover"),
 )
 
 Runner = Callable[[Context, str], None]

@@ -39,6 +39,9 @@ class WeComClient:
     def __init__(self, transport: Transport) -> None:
         self.t = transport
 
+    def close(self) -> None:
+        self.t.close()
+
     # -- members and contacts --------------------------------------------------------------------------------
     def get_follow_user_list(self) -> list[str]:
         """Members with the customer-contact permission."""

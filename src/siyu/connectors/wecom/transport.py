@@ -60,6 +60,9 @@ class Transport:
         self.tokens = tokens or shared_cache(self.base)
         self.stats = {"calls": 0, "busy_retries": 0, "token_refreshes": 0, "backoffs": 0, "backoff_seconds": 0.0}
 
+    def close(self) -> None:
+        self.http.close()
+
     def _request(self, method: str, path: str, params: dict[str, Any], body: Any) -> dict[str, Any]:
         for attempt in range(BUSY_RETRIES + 1):
             try:

@@ -1,0 +1,1 @@
+"""WeCom use cases: per-brand configuration, callbacks (receive → store → process), contact sync."""

@@ -1,0 +1,127 @@
+"""Receiving WeCom callbacks: verify (signature, timestamp window, receiveid), decrypt, store durably, queue.
+
+``receive`` answers within milliseconds: it stores the decrypted event in ``wecom_callbacks`` (unique dedupe key,
+so WeCom's retries are stored once) and queues ``processing.process_pending`` on Huey.  Forged, stale or
+malformed callbacks are refused (``Rejected``), logged and recorded in ``wecom_rejections``; nothing is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from siyu.connectors.wecom.crypto import WeComCryptoError
+from siyu.domain.wecom_events import WeComEventError, parse_event
+from siyu.errors import SiyuError
+from siyu.services.context import Context
+from siyu.services.wecom.config import get_config
+from siyu.stores.state.wecom_models import WeComCallbackRow, WeComRejectionRow
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+PROCESS_TARGET = "siyu.services.wecom.processing:process_pending"
+
+
+class Rejected(SiyuError):
+    """A callback refused: ``reason`` is a short code (signature, stale, receiveid, padding, malformed, ...)."""
+
+    status_code = 403
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"callback rejected ({reason}): {detail}", field=reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Received:
+    """An accepted callback: its row id, and whether it was a duplicate (stored before, not applied again)."""
+
+    callback_id: int
+    duplicate: bool
+
+
+def reject(ctx: Context, brand_id: str, reason: str, detail: str, remote: str = "") -> Rejected:
+    """Log and record a refused callback; returns the exception to raise."""
+    log.warning("WeCom callback for brand %s rejected (%s): %s [from %s]", brand_id, reason, detail, remote)
+    with ctx.sessions() as s, s.begin():
+        s.add(WeComRejectionRow(brand_id=brand_id[:64], reason=reason[:32], detail=detail[:2000], remote=remote[:64]))
+    return Rejected(reason, detail)
+
+
+def _check_time(ctx: Context, brand_id: str, timestamp: str, window: int, now: float, remote: str) -> None:
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        raise reject(ctx, brand_id, "timestamp", f"timestamp {timestamp!r} is not a number", remote) from None
+    if abs(now - ts) > window:
+        detail = f"timestamp {ts} is {int(now - ts)} s from now (window ±{window} s): replayed or clock skew"
+        raise reject(ctx, brand_id, "stale", detail, remote)
+
+
+def verify_url(
+    ctx: Context, brand_id: str, msg_signature: str, timestamp: str, nonce: str, echostr: str, remote: str = ""
+) -> str:
+    """URL verification (GET): the plaintext of ``echostr`` to answer bare."""
+    cfg = get_config(ctx, brand_id)
+    _check_time(ctx, brand_id, timestamp, cfg.replay_window_seconds, time.time(), remote)
+    try:
+        return cfg.crypt().verify_url(msg_signature, timestamp, nonce, echostr)
+    except WeComCryptoError as err:
+        raise reject(ctx, brand_id, err.reason, err.message, remote) from err
+
+
+def receive(
+    ctx: Context,
+    brand_id: str,
+    msg_signature: str,
+    timestamp: str,
+    nonce: str,
+    body: bytes,
+    remote: str = "",
+    now: float | None = None,
+    enqueue: bool = True,
+) -> Received:
+    """Verify, decrypt, parse and store one POSTed callback, then queue its processing."""
+    cfg = get_config(ctx, brand_id)
+    if len(body) > MAX_BODY:
+        raise reject(ctx, brand_id, "size", f"body of {len(body)} bytes exceeds {MAX_BODY}", remote)
+    _check_time(ctx, brand_id, timestamp, cfg.replay_window_seconds, time.time() if now is None else now, remote)
+    try:
+        xml = cfg.crypt().decrypt_msg(body, msg_signature, timestamp, nonce)
+        event = parse_event(xml)
+    except WeComCryptoError as err:
+        raise reject(ctx, brand_id, err.reason, err.message, remote) from err
+    except WeComEventError as err:
+        raise reject(ctx, brand_id, "malformed", err.message, remote) from err
+    f = event.fields
+    row = WeComCallbackRow(
+        brand_id=brand_id,
+        dedupe_key=event.dedupe_key()[:400],
+        event=event.event[:64],
+        change_type=event.change_type[:64],
+        create_time=event.create_time,
+        user_id=f.get("UserID", "")[:128],
+        external_user_id=f.get("ExternalUserID", "")[:128],
+        xml=xml.decode("utf-8", "replace"),
+        status="pending",
+        attempts=0,
+    )
+    try:
+        with ctx.sessions() as s, s.begin():
+            s.add(row)
+            s.flush()
+            callback_id = row.id
+    except IntegrityError:
+        with ctx.sessions() as s:
+            dup = s.query(WeComCallbackRow.id).filter_by(brand_id=brand_id, dedupe_key=row.dedupe_key).scalar()
+        detail = f"same event as callback #{dup} ({row.dedupe_key}); answered success, not applied again"
+        reject(ctx, brand_id, "duplicate", detail, remote)
+        return Received(int(dup or 0), True)
+    if enqueue:
+        from siyu.workers.tasks import enqueue_call
+
+        enqueue_call(ctx, PROCESS_TARGET, brand_id)
+    return Received(callback_id, False)

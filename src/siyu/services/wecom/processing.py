@@ -1,0 +1,175 @@
+"""Process stored WeCom callbacks in arrival order, each exactly once (Huey task ``process_pending``).
+
+A row is claimed (pending → processing), applied in one warehouse transaction (idempotent writes), then marked
+done.  A process killed mid-way leaves the row ``processing``; ``recover`` (run by the schedule) puts rows
+stuck longer than ``STUCK_AFTER`` back to pending, and re-applying them changes nothing already applied.  A
+failing row is retried up to ``MAX_ATTEMPTS`` times, then kept as ``error`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from siyu.connectors.wecom.client import WeComClient
+from siyu.connectors.wecom.errors import WeComError
+from siyu.domain import wecom_events as ev
+from siyu.errors import NotFound, SiyuError
+from siyu.services.context import Context
+from siyu.services.wecom import relations as rel
+from siyu.services.wecom.config import client_for, get_config
+from siyu.stores.state.wecom_models import WeComCallbackRow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+STUCK_AFTER = timedelta(minutes=5)
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _brand_lock(brand_id: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(brand_id, threading.Lock())
+
+
+def _pair(row: WeComCallbackRow) -> tuple[str, str]:
+    return row.user_id, row.external_user_id
+
+
+def _claim(ctx: Context, brand_id: str, skip: set[int], blocked: set[tuple[str, str]]) -> WeComCallbackRow | None:
+    """The oldest pending row not in ``skip`` and not about a ``blocked`` (userid, external_userid) pair (a failed
+    earlier event of the same pair must be applied first), switched to processing; None when there is none."""
+    with ctx.sessions() as s, s.begin():
+        rows = s.scalars(
+            select(WeComCallbackRow)
+            .where(WeComCallbackRow.brand_id == brand_id, WeComCallbackRow.status == "pending")
+            .order_by(WeComCallbackRow.id)
+            .limit(len(skip) + 100)
+        ).all()
+        row = next((r for r in rows if r.id not in skip and (not r.user_id or _pair(r) not in blocked)), None)
+        if row is None:
+            return None
+        done = s.execute(
+            update(WeComCallbackRow)
+            .where(WeComCallbackRow.id == row.id, WeComCallbackRow.status == "pending")
+            .values(status="processing", attempts=WeComCallbackRow.attempts + 1, processed_at=_now())
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return row  # the ORM update above refreshed row.attempts and row.status
+
+
+def _finish(ctx: Context, row_id: int, status: str, result: str) -> None:
+    with ctx.sessions() as s, s.begin():
+        s.execute(
+            update(WeComCallbackRow)
+            .where(WeComCallbackRow.id == row_id)
+            .values(status=status, result=result[:2000], processed_at=_now())
+        )
+
+
+def _enrich(client: WeComClient | None, e: ev.ContactAdded) -> rel.NewRelation:
+    """The add event, completed by ``get`` (unionid, name, add_way, createtime) when the API is configured."""
+    base = rel.NewRelation(e.external_user_id, e.user_id, e.at, None, e.state)
+    if client is None:
+        return base
+    detail = client.get_contact(e.external_user_id)
+    follow = next((f for f in detail.follow_users if f.userid == e.user_id), None)
+    return rel.NewRelation(
+        e.external_user_id,
+        e.user_id,
+        rel.utc(follow.createtime) if follow and follow.createtime else e.at,
+        follow.add_way if follow else None,
+        e.state or (follow.state if follow else ""),
+        detail.contact.unionid,
+        detail.contact.name,
+    )
+
+
+def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: WeComClient | None) -> tuple[str, int]:
+    """Apply one event to the warehouse; returns (what was done, observations written)."""
+    if isinstance(event, ev.ContactAdded):
+        new = _enrich(client, event)  # API call outside the transaction
+        with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+            guide = rel.guide_for(cur, brand_id, event.user_id)
+            if guide is None:
+                raise SiyuError(
+                    f"UserID {event.user_id!r} is not a known guide's wecom_userid; import guides (with "
+                    "wecom_userid) and the event is applied on its next retry",
+                    field="UserID",
+                )
+            done = rel.upsert_relation(cur, brand_id, guide, new, ref)
+            return done, rel.observe(cur, brand_id, new, ref)
+    if isinstance(event, ev.ContactDeletedByCustomer | ev.ContactDeletedByMember):
+        if isinstance(event, ev.ContactDeletedByCustomer):
+            lost_by = "customer"
+        else:
+            lost_by = "transfer" if event.by_transfer else "guide"
+        with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+            guide = rel.guide_for(cur, brand_id, event.user_id)
+            if guide is None:
+                return f"UserID {event.user_id!r} is not a known guide; nothing to end", 0
+            return rel.lose_relation(cur, brand_id, guide, event.external_user_id, event.at, lost_by), 0
+    return f"recorded ({type(event).__name__}: {event.change_type}); no warehouse change", 0
+
+
+def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
+    """Process the brand's pending callbacks in arrival order; returns how many were processed."""
+    with _brand_lock(brand_id):
+        try:
+            cfg = get_config(ctx, brand_id)
+        except NotFound:
+            return 0
+        client = client_for(cfg) if cfg.secret else None
+        n = observed = 0
+        skip: set[int] = set()
+        blocked: set[tuple[str, str]] = set()
+        while n < limit:
+            row = _claim(ctx, brand_id, skip, blocked)
+            if row is None:
+                break
+            n += 1
+            try:
+                event = ev.parse_event(row.xml)
+                result, obs = apply(ctx, brand_id, event, f"wecom-callback:{row.id}", client)
+                observed += obs
+                _finish(ctx, row.id, "done", result)
+            except (SiyuError, WeComError) as err:
+                status = "error" if row.attempts >= MAX_ATTEMPTS else "pending"
+                log.warning(
+                    "WeCom callback #%s (%s) failed, attempt %s: %s", row.id, row.change_type, row.attempts, err
+                )
+                _finish(ctx, row.id, status, str(err))
+                if status == "pending":  # retried by the next run; later events of the same pair wait for it
+                    skip.add(row.id)
+                    blocked.add(_pair(row))
+        if client is not None:
+            client.close()
+        if observed:
+            from siyu.services import oneid
+
+            oneid.resolve_pending(ctx, brand_id)
+        return n
+
+
+def recover(ctx: Context) -> int:
+    """Put rows stuck in processing (a killed worker) back to pending and process every brand's backlog."""
+    with ctx.sessions() as s, s.begin():
+        stuck = s.execute(
+            update(WeComCallbackRow)
+            .where(WeComCallbackRow.status == "processing", WeComCallbackRow.processed_at < _now() - STUCK_AFTER)
+            .values(status="pending")
+        ).rowcount  # type: ignore[attr-defined]
+        brands = list(
+            s.scalars(select(WeComCallbackRow.brand_id).where(WeComCallbackRow.status == "pending").distinct())
+        )
+    for b in brands:
+        process_pending(ctx, b)
+    return int(stuck or 0)

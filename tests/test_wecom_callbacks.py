@@ -1,0 +1,247 @@
+"""Callbacks through real HTTP: the local WeCom server emits signed, encrypted callbacks to a live siyu app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from siyu.api.app import create_app
+from siyu.domain.models import Role
+from siyu.services import brands
+from siyu.services.context import Context
+from siyu.services.wecom.config import WeComConfig, client_for, get_config, set_config
+from siyu.stores.state.wecom_models import WeComCallbackRow, WeComRejectionRow
+from tests.support.live import live_server
+from tests.wecom_server import Emitter, WeComServer, actions, running, seed
+
+TOKEN, KEY, CORP = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wwlocal0000000001"
+
+
+@dataclass
+class Env:
+    ctx: Context
+    srv: WeComServer
+    base: str
+    emitter: Emitter
+
+
+@pytest.fixture
+def env(ctx: Context) -> Iterator[Env]:
+    brands.create_brand(ctx, "acme", "Acme")
+    brands.create_user(ctx, "acme", "admin", "s3cret-pass", Role.ADMIN)
+    srv = WeComServer(corpid=CORP)
+    seed(srv.company, guides=2, contacts_per_guide=3)
+    with ctx.warehouse.transaction() as cur:
+        cur.execute(
+            "INSERT INTO guides (brand_id, guide_id, name, wecom_userid) VALUES "
+            "('acme','g1','王导购','guide0001'), ('acme','g2','李导购','guide0002')"
+        )
+        cur.execute(
+            "INSERT INTO channels (brand_id, channel_id, name, kind) VALUES ('acme','ch_store','门店','offline')"
+        )
+    with running(srv) as wecom, live_server(create_app(ctx, with_console=False)) as base:
+        set_config(ctx, "acme", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=wecom))
+        emitter = srv.connect_callbacks(f"{base}/api/wecom/callback/acme", TOKEN, KEY)
+        yield Env(ctx, srv, base, emitter)
+
+
+def wait_for(fn: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = fn()
+        if out:
+            return out
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def relation(ctx: Context, ext: str, guide: str) -> tuple[Any, ...] | None:
+    rows = ctx.warehouse.fetch(
+        "SELECT state, add_way, channel_id, lost_by, lost_at, added_at FROM relations "
+        "WHERE brand_id = 'acme' AND external_userid = ? AND guide_id = ?",
+        [ext, guide],
+    )
+    return rows[0] if rows else None
+
+
+def callbacks(ctx: Context) -> list[WeComCallbackRow]:
+    with ctx.sessions() as s:
+        return list(s.query(WeComCallbackRow).order_by(WeComCallbackRow.id))
+
+
+def rejections(ctx: Context) -> list[str]:
+    with ctx.sessions() as s:
+        return [r.reason for r in s.query(WeComRejectionRow).order_by(WeComRejectionRow.id)]
+
+
+def test_url_verification_answers_bare_plaintext(env: Env) -> None:
+    r = env.emitter.verify_url()
+    assert r.status_code == 200 and r.text == r.echo  # type: ignore[attr-defined]
+    assert r.headers["content-type"].startswith("text/plain")
+    forged = httpx.get(
+        env.emitter.url,
+        params={"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1", "echostr": "abc"},
+    )
+    assert forged.status_code == 403 and rejections(env.ctx) == ["signature"]
+
+
+def identities_of(ctx: Context, *values: str) -> list[tuple[Any, ...]]:
+    return ctx.warehouse.fetch(
+        "SELECT id_type, customer_id FROM identities WHERE brand_id = 'acme' AND id_value IN "
+        f"({', '.join('?' * len(values))})",
+        list(values),
+    )
+
+
+def test_scan_adds_relation_and_identities_then_losses(env: Env) -> None:
+    client = client_for(get_config(env.ctx, "acme"))  # the code is made through the API, as siyu will
+    code = client.add_contact_way(["guide0001"], state="ch_store")
+    userid, ext, welcome, resp = actions.scan(env.srv, code.config_id)
+    assert resp is not None and resp.status_code == 200 and resp.text == "success"
+    assert userid == "guide0001" and welcome
+    row = wait_for(lambda: (r := relation(env.ctx, ext, "g1")) and r[0] == "active" and r)
+    assert row[1] == "1" and row[2] == "ch_store" and row[3] is None  # add_way from `get`, channel from State
+    unionid = env.srv.company.contacts[ext].unionid
+    ids = wait_for(lambda: len(i := identities_of(env.ctx, ext, unionid)) == 2 and i)
+    assert {t for t, _ in ids} == {"external_userid", "unionid"} and len({c for _, c in ids}) == 1
+    assert env.srv.sent[-1]["State"] == "ch_store"
+
+    actions.customer_deletes(env.srv, "guide0001", ext)
+    lost = wait_for(lambda: (r := relation(env.ctx, ext, "g1")) and r[0] == "lost" and r)
+    assert lost[3] == "customer" and lost[4] is not None
+
+    ext2 = client.list_contacts("guide0002")[0]
+    with env.ctx.warehouse.transaction() as cur:  # a relation known from an earlier import
+        cur.execute(
+            "INSERT INTO relations (brand_id, external_userid, guide_id, added_at, state) "
+            "VALUES ('acme', ?, 'g2', now(), 'active')",
+            [ext2],
+        )
+    actions.member_deletes(env.srv, "guide0002", ext2)
+    assert wait_for(lambda: (r := relation(env.ctx, ext2, "g2")) and r[0] == "lost" and r)[3] == "guide"
+    ext3 = client.list_contacts("guide0002")[1]
+    actions.scan(env.srv, client.add_contact_way(["guide0002"]).config_id, env.srv.company.contacts[ext3])
+    wait_for(lambda: (r := relation(env.ctx, ext3, "g2")) and r[0] == "active")
+    actions.member_deletes(env.srv, "guide0002", ext3, source="DELETE_BY_TRANSFER")  # 在职继承 moved the customer
+    assert wait_for(lambda: (r := relation(env.ctx, ext3, "g2")) and r[0] == "lost" and r)[3] == "transfer"
+    statuses = wait_for(lambda: (c := callbacks(env.ctx)) and all(x.status == "done" for x in c) and c)
+    assert [c.change_type for c in statuses] == [
+        "add_external_contact",
+        "del_follow_user",
+        "del_external_contact",
+        "add_external_contact",
+        "del_external_contact",
+    ]
+
+
+def test_duplicate_applied_once(env: Env) -> None:
+    client = client_for(get_config(env.ctx, "acme"))
+    code = client.add_contact_way(["guide0002"], state="live")
+    env.srv.callback = None  # take the callback and deliver it ourselves, twice (WeCom retries on a slow answer)
+    _, ext, _, _ = actions.scan(env.srv, code.config_id)
+    fields = env.srv.sent[-1] if env.srv.sent else None
+    assert fields is None  # nothing was sent while disconnected
+    fields = {
+        "ToUserName": CORP,
+        "FromUserName": "sys",
+        "CreateTime": int(time.time()),
+        "MsgType": "event",
+        "Event": "change_external_contact",
+        "ChangeType": "add_external_contact",
+        "UserID": "guide0002",
+        "ExternalUserID": ext,
+        "State": "live",
+    }
+    body, query = env.emitter.envelope(fields, str(int(time.time())))
+    first = env.emitter.post(body, query)
+    body2, query2 = env.emitter.envelope(fields, str(int(time.time())))  # a retry: new nonce, same event
+    second = env.emitter.post(body2, query2)
+    assert first.text == second.text == "success", (first.text, second.text)
+    wait_for(lambda: (c := callbacks(env.ctx)) and c[0].status == "done")
+    assert len(callbacks(env.ctx)) == 1 and rejections(env.ctx) == ["duplicate"]
+    obs = env.ctx.warehouse.fetch(
+        "SELECT count(*) FROM identity_observations WHERE brand_id='acme' AND source_kind='wecom'"
+    )
+    assert obs == [(1,)]
+    assert relation(env.ctx, ext, "g2")[0] == "active"  # type: ignore[index]
+
+
+def test_forged_stale_and_foreign_rejected(env: Env) -> None:
+    fields = {
+        "ToUserName": CORP,
+        "FromUserName": "sys",
+        "CreateTime": int(time.time()),
+        "MsgType": "event",
+        "Event": "change_external_contact",
+        "ChangeType": "del_follow_user",
+        "UserID": "guide0001",
+        "ExternalUserID": "wmForged",
+    }
+    body, query = env.emitter.envelope(fields, str(int(time.time())))
+    r = env.emitter.post(body, {**query, "msg_signature": "f" * 40})
+    assert r.status_code == 403 and "signature" in r.text
+    old = str(int(time.time()) - 3600)  # correctly signed, but an hour old: a replay
+    body, query = env.emitter.envelope(fields, old)
+    assert env.emitter.post(body, query).status_code == 403
+    other = Emitter(env.emitter.url, TOKEN, KEY, "ww_other_corp")  # right keys, another corp's receiveid
+    body, query = other.envelope(fields, str(int(time.time())))
+    assert other.post(body, query).status_code == 403
+    wrong_key = Emitter(env.emitter.url, TOKEN, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", CORP)
+    body, query = wrong_key.envelope(fields, str(int(time.time())))
+    assert wrong_key.post(body, query).status_code == 403
+    big = env.emitter.post("<xml>" + "x" * 70_000 + "</xml>", query)
+    assert big.status_code == 403
+    got = rejections(env.ctx)
+    assert got[:3] == ["signature", "stale", "receiveid"] and got[4] == "size" and len(got) == 5
+    assert got[3] in {"padding", "receiveid", "length"}
+    assert callbacks(env.ctx) == []
+
+
+def test_chat_tag_and_other_events_recorded(env: Env) -> None:
+    actions.chat_event(env.srv, "wrChat1", "update", UpdateDetail="add_member", JoinScene=1, MemChangeCnt=2)
+    actions.tag_event(env.srv, "etTag1", "delete")
+    actions.transfer_fails(env.srv, "guide0001", env.srv.company.customers_of("guide0001")[0].external_userid)
+    rows = wait_for(lambda: (c := callbacks(env.ctx)) and len(c) == 3 and all(x.status == "done" for x in c) and c)
+    assert [r.result.split(";")[0] for r in rows] == [
+        "recorded (ChatChanged: update)",
+        "recorded (TagChanged: delete)",
+        "recorded (TransferFailed: transfer_fail)",
+    ]
+
+
+def test_unknown_guide_waits_and_admin_api_lists(env: Env) -> None:
+    env.srv.company.members["guide0099"] = "新导购"
+    contact = actions.new_contact(env.srv)
+    env.srv.company.contact_ways["cwX"] = {"user": ["guide0099"], "state": "", "rr": 0}
+    actions.scan(env.srv, "cwX", contact)
+    row = wait_for(lambda: (c := callbacks(env.ctx)) and c[0].result and c[0])
+    assert row.status == "pending" and "guide0099" in row.result and row.attempts == 1
+    tok = httpx.post(f"{env.base}/api/auth/login", json={"username": "admin", "password": "s3cret-pass"}).json()
+    auth = {"Authorization": f"Bearer {tok['token']}"}
+    listed = httpx.get(f"{env.base}/api/wecom/callbacks", headers=auth).json()
+    assert listed["counts"] == {"pending": 1} and listed["items"][0]["external_user_id"] == contact.external_userid
+    cfg = httpx.get(f"{env.base}/api/wecom/config", headers=auth).json()
+    assert cfg["corp_id"] == CORP and "contact-secret" not in str(cfg) and cfg["callback_path"].endswith("/acme")
+    bad = httpx.put(
+        f"{env.base}/api/wecom/config",
+        headers=auth,
+        json={"corp_id": CORP, "token": TOKEN, "encoding_aes_key": KEY[:42]},
+    )
+    assert bad.status_code == 400 and bad.json()["field"] == "encoding_aes_key"
+
+
+def test_models_match_migration(ctx: Context) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from siyu.stores.state.models import Base
+
+    with ctx.engine.connect() as con:
+        diff = compare_metadata(MigrationContext.configure(con), Base.metadata)
+    mine = [d for d in diff if "wecom" in str(d)]
+    assert mine == []
