@@ -66,6 +66,9 @@ def _register() -> None:
     from siyu.cli.segments import app as segments_app
 
     app.add_typer(segments_app, name="segments")
+    from siyu.cli.clv import app as clv_app
+
+    app.add_typer(clv_app, name="clv")
 
 
 _register()
