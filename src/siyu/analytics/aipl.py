@@ -32,6 +32,7 @@ from siyu.analytics.base import (
     ts,
 )
 from siyu.analytics.definitions import define
+from siyu.analytics.memo import memoized
 from siyu.domain.customer_classes import AIPL_STAGES
 
 MODULE = "aipl"
@@ -146,6 +147,7 @@ def _order_levels(t: Tables, as_of: date, c: AiplConfig) -> list[ir.Table]:
     return [at_level(c.p_days, 1, "P"), at_level(c.l_days, c.l_min_orders, "L")]
 
 
+@memoized
 def aipl_stage(t: Tables, as_of: date, config: AiplConfig | None = None) -> ir.Table:
     """Each customer's highest AIPL stage on ``as_of``. Columns: customer_id, stage ('A', 'I', 'P', 'L')."""
     c = config or AiplConfig()
@@ -176,6 +178,7 @@ def aipl_counts(stages: ir.Table) -> ir.Table:
     return stages.group_by("stage").agg(customers=stages.count()).order_by("stage")
 
 
+@memoized
 def aipl_transitions(t: Tables, date1: date, date2: date, config: AiplConfig | None = None) -> ir.Table:
     """Each person's stage on date1 and on date2, ``'none'`` where they had no stage (entries and drop-outs).
 

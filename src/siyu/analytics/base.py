@@ -8,12 +8,14 @@ left out of customer-level views (they count again as soon as OneID resolves the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+
+from siyu.analytics.memo import ExprMemo, memoized
 
 TABLE_NAMES: tuple[str, ...] = (
     "events",
@@ -38,7 +40,11 @@ EXCLUDED_ORDER_STATUSES: tuple[str, ...] = ("refunded", "cancelled")
 
 @dataclass(frozen=True)
 class Tables:
-    """The warehouse tables of one brand, each already filtered to ``brand_id``."""
+    """The warehouse tables of one brand, each already filtered to ``brand_id``.
+
+    ``memo`` holds the expressions built on these tables by ``@memoized`` builders (not data); a copy made with
+    ``dataclasses.replace`` starts with an empty one.
+    """
 
     brand_id: str
     events: ir.Table
@@ -55,6 +61,7 @@ class Tables:
     touchpoints: ir.Table
     tags: ir.Table
     identifier_tags: ir.Table
+    memo: ExprMemo = field(default_factory=ExprMemo, init=False, repr=False, compare=False, hash=False)
 
     @classmethod
     def of(cls, backend: Any, brand_id: str) -> Tables:
@@ -73,12 +80,14 @@ def ts(value: date | datetime) -> ir.TimestampScalar:
     return ibis.literal(value, type="timestamp")
 
 
+@memoized
 def ids_of(t: Tables, id_type: str) -> ir.Table:
     """``(id_value, customer_id)`` of one identifier type."""
     i = t.identities
     return i.filter(i.id_type == id_type).select(id_value=i.id_value, customer_id=i.customer_id)
 
 
+@memoized
 def customer_orders(t: Tables, include_refunded: bool = False) -> ir.Table:
     """Orders with their ``customer_id``; ``amount`` as float64. Refunded/cancelled orders are excluded by default.
 
@@ -101,6 +110,7 @@ def customer_orders(t: Tables, include_refunded: bool = False) -> ir.Table:
     )
 
 
+@memoized
 def customer_relations(t: Tables) -> ir.Table:
     """WeCom relations (customer ↔ guide) with ``customer_id`` and the guide's ``store_id``.
 
@@ -126,6 +136,7 @@ def customer_relations(t: Tables) -> ir.Table:
     )
 
 
+@memoized
 def customer_group_members(t: Tables) -> ir.Table:
     """Customer-group memberships with ``customer_id``. Columns: customer_id, touchpoint_id, joined_at, left_at."""
     m = t.group_members
@@ -134,6 +145,7 @@ def customer_group_members(t: Tables) -> ir.Table:
     return j.select(customer_id=i.customer_id, touchpoint_id=m.touchpoint_id, joined_at=m.joined_at, left_at=m.left_at)
 
 
+@memoized
 def customer_events(t: Tables) -> ir.Table:
     """Events with ``customer_id`` (through ``user_id``, else ``anonymous_id``); unresolved events are left out.
 
@@ -160,12 +172,14 @@ def active_between(start: ir.Column, end: ir.Column, at: ir.Scalar) -> ir.Boolea
     return (start <= at) & (end.isnull() | (end > at))
 
 
+@memoized
 def reachable_relations(t: Tables, at: date | datetime) -> ir.Table:
     """Relations active at instant ``at`` (added at or before, not lost by then)."""
     r = customer_relations(t)
     return r.filter(active_between(r.added_at, r.lost_at, ts(at)))
 
 
+@memoized
 def reachable_customers(t: Tables, at: date | datetime) -> ir.Table:
     """Distinct ``customer_id`` reachable at ``at``: an active guide relation or a customer-group membership."""
     a = ts(at)
@@ -175,6 +189,7 @@ def reachable_customers(t: Tables, at: date | datetime) -> ir.Table:
     return rel.union(grp, distinct=True)
 
 
+@memoized
 def joined(t: Tables) -> ir.Table:
     """When each customer joined the private domain and through which channel.
 
@@ -198,6 +213,7 @@ def joined(t: Tables) -> ir.Table:
     )
 
 
+@memoized
 def customer_order_totals(t: Tables, end: date | datetime, start: date | datetime | None = None) -> ir.Table:
     """Per customer, their revenue orders placed in ``[start, end)`` (``start`` None = all before ``end``).
 

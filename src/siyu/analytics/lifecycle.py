@@ -20,6 +20,7 @@ import ibis.expr.types as ir
 
 from siyu.analytics.base import Tables, customer_order_totals, joined, ts
 from siyu.analytics.definitions import define
+from siyu.analytics.memo import memoized
 
 MODULE = "lifecycle"
 
@@ -52,6 +53,7 @@ define(
 )
 
 
+@memoized
 def lifecycle_stage(t: Tables, as_of: date, new_days: int = 30) -> ir.Table:
     """Lifecycle stage of every customer who joined before ``as_of``. Columns: customer_id, stage."""
     if new_days <= 0:

@@ -26,6 +26,7 @@ import ibis.expr.types as ir
 
 from siyu.analytics.base import Tables, customer_order_totals
 from siyu.analytics.definitions import define
+from siyu.analytics.memo import memoized
 from siyu.domain.customer_classes import RFM_CLASS_RULES
 
 MODULE = "rfm"
@@ -117,6 +118,7 @@ def _score(order_key: ir.Column) -> ir.IntegerColumn:
     return ibis.least((pr * 5).floor().cast("int64") + 1, 5).cast("int64")
 
 
+@memoized
 def rfm_customers(t: Tables, as_of: date, window_days: int | None = None) -> ir.Table:
     """One row per customer with an order in the window: R/F/M, the mean-split flags, the class and the scores.
 

@@ -33,6 +33,7 @@ from siyu.services.context import Context
 from siyu.services.errors import Conflict, Forbidden, NotFound, SiyuError
 from siyu.services.exports import export_frame
 from siyu.services.metrics import data_end, parse_day, restrict, scope
+from siyu.services.metrics import tables as metrics_tables
 from siyu.stores.state.models import BrandRow, utcnow
 from siyu.stores.state.segment_models import SegmentRow, SegmentVersionRow
 
@@ -68,19 +69,12 @@ class SegmentInfo:
         return d
 
 
-_tls = threading.local()
 _as_of_cache: dict[tuple[int, str], tuple[float, date]] = {}
 
 
 def tables(ctx: Context, brand_id: str) -> Tables:
-    """The brand's tables on this thread's backend, cached per thread (schema lookups cost a query each)."""
-    backend = ctx.warehouse.ibis
-    cache: dict[tuple[int, str], Tables] = getattr(_tls, "tables", {})
-    _tls.tables = cache
-    key = (id(backend), brand_id)
-    if key not in cache:
-        cache[key] = Tables.of(backend, brand_id)
-    return cache[key]
+    """The brand's tables on this thread's backend (``siyu.services.metrics.tables``: bound once per backend)."""
+    return metrics_tables(ctx, brand_id)
 
 
 def default_as_of(ctx: Context, brand_id: str) -> date:

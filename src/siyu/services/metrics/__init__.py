@@ -1,25 +1,44 @@
 """Metrics use cases: bind a brand's tables, apply the user's scope, execute ``siyu.analytics`` expressions.
 
-Shared pieces for every metrics area live here (``tables``, ``scope``, ``parse_day``); each area's use cases
-are in their own module of this package.
+Shared pieces for every metrics area live here (``tables``, ``scope``, ``parse_day``, and ``fetch_arrow``/
+``fetch_frame``/``fetch_scalar`` to execute with the compiled-query cache of ``query_cache``); each area's use
+cases are in their own module of this package.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import ibis.expr.types as ir
+import pandas as pd
 
 from siyu.analytics.base import Tables
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.customers import guide_scope
 from siyu.services.errors import SiyuError
+from siyu.services.metrics import query_cache
 
 
 def tables(ctx: Context, brand_id: str) -> Tables:
-    """The brand's warehouse tables on this thread's Ibis backend."""
-    return Tables.of(ctx.warehouse.ibis, brand_id)
+    """The brand's warehouse tables on this thread's Ibis backend (bound once per backend and brand)."""
+    return query_cache.brand_tables(ctx.warehouse.ibis, brand_id)
+
+
+def fetch_arrow(ctx: Context, expr: ir.Expr) -> Any:
+    """``expr.to_pyarrow()`` on the warehouse, with its compiled SQL cached (the data is read on every call)."""
+    return query_cache.to_arrow(ctx.warehouse.ibis, expr)
+
+
+def fetch_frame(ctx: Context, expr: ir.Table) -> pd.DataFrame:
+    """A table expression's rows as a pandas DataFrame (``arrow(...).to_pandas()``)."""
+    return query_cache.to_pandas(ctx.warehouse.ibis, expr)
+
+
+def fetch_scalar(ctx: Context, expr: ir.Scalar) -> Any:
+    """A scalar expression's value as a Python object (None for NULL)."""
+    return query_cache.scalar(ctx.warehouse.ibis, expr)
 
 
 def scope(ctx: Context, user: User) -> ir.Table | None:
@@ -54,9 +73,9 @@ def data_end(ctx: Context, brand_id: str) -> date:
     """The last day with orders, relations or events (the default 'as of' date for reports on past data)."""
     t = tables(ctx, brand_id)
     candidates = [
-        t.orders.ordered_at.max().execute(),
-        t.relations.added_at.max().execute(),
-        t.events.timestamp.max().execute(),
+        fetch_scalar(ctx, t.orders.ordered_at.max()),
+        fetch_scalar(ctx, t.relations.added_at.max()),
+        fetch_scalar(ctx, t.events.timestamp.max()),
     ]
     found = [c for c in candidates if c is not None and str(c) != "NaT"]
     if not found:

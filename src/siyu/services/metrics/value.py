@@ -24,7 +24,7 @@ from siyu.domain.customer_classes import LIFECYCLE_STAGES
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
-from siyu.services.metrics import data_end, restrict, scope, tables
+from siyu.services.metrics import data_end, fetch_arrow, fetch_frame, fetch_scalar, restrict, scope, tables
 
 MAX_PAGE_SIZE = 500
 RFM_SORTS = ("monetary", "frequency", "recency_days", "customer_id")
@@ -163,19 +163,19 @@ def rfm_report(ctx: Context, user: User, as_of: str | date | None = None, window
     ``means`` are the brand's (the thresholds the classes were split by), also for a guide; the counts are the
     user's customers."""
     whole, expr, day = _rfm_expr(ctx, user, as_of, window_days)
-    tot = expr.aggregate(customers=expr.count(), monetary=expr.monetary.sum()).to_pyarrow().to_pylist()[0]
+    tot = fetch_arrow(ctx, expr.aggregate(customers=expr.count(), monetary=expr.monetary.sum())).to_pylist()[0]
     split = whole.aggregate(r=whole.recency_days.mean(), f=whole.frequency.mean(), m=whole.monetary.mean())
-    tot.update(split.to_pyarrow().to_pylist()[0])
+    tot.update(fetch_arrow(ctx, split).to_pylist()[0])
     n = int(tot["customers"] or 0)
     total_m = float(tot["monetary"] or 0.0)
-    got = rfm.rfm_class_summary(expr).to_pyarrow().to_pandas()
+    got = fetch_frame(ctx, rfm.rfm_class_summary(expr))
     classes = pd.DataFrame({"rfm_class": list(rfm.RFM_CLASSES)}).merge(got, on="rfm_class", how="left")
     classes = classes.fillna({"customers": 0, "monetary": 0.0, "customer_share": 0.0, "value_share": 0.0})
     classes["customers"] = classes["customers"].astype("int64")
     classes.insert(1, "rfm_class_zh", classes["rfm_class"].map(rfm.RFM_CLASS_ZH))
     scores: dict[str, pd.DataFrame] = {}
     for k in ("r", "f", "m"):
-        sc = rfm.rfm_score_distribution(expr, k).to_pyarrow().to_pandas().set_index("score")
+        sc = fetch_frame(ctx, rfm.rfm_score_distribution(expr, k)).set_index("score")
         sc = sc.reindex(range(1, 6)).fillna({"customers": 0, "monetary": 0.0})
         sc["customers"] = sc["customers"].astype("int64")
         scores[k] = sc.rename_axis("score").reset_index()
@@ -202,10 +202,10 @@ def rfm_customer_page(
     _, expr, day = _rfm_expr(ctx, user, as_of, window_days)
     if rfm_class:
         expr = expr.filter(expr.rfm_class == rfm_class)
-    total = int(expr.count().execute())
+    total = int(fetch_scalar(ctx, expr.count()))
     key = ibis.desc(expr[sort]) if sort in ("monetary", "frequency") else expr[sort]
     rows = expr.order_by([key, expr.customer_id]).limit(page_size, offset=(page - 1) * page_size)
-    df = rows.to_pyarrow().to_pandas()
+    df = fetch_frame(ctx, rows)
     df["monetary"] = df["monetary"].round(2)
     df = _with_people(ctx, user.brand_id, df)
     return {"as_of": day.isoformat(), "total": total, "page": page, "page_size": page_size, "items": records(df)}
@@ -248,7 +248,7 @@ def aipl_report(
     s = _scoped(ctx, user)
     day = _as_of(ctx, s.brand_id, as_of)
     st = restrict(aipl.aipl_stage(s.t, day, config), s.allowed)
-    counts = aipl.aipl_counts(st).to_pyarrow().to_pandas()
+    counts = fetch_frame(ctx, aipl.aipl_counts(st))
     frame = _stage_frame(aipl.STAGES, counts, aipl.STAGE_ZH)
     cfg = config or AiplConfig()
     return {"as_of": day.isoformat(), "config": cfg.model_dump(), "stages": records(frame)}
@@ -273,7 +273,7 @@ def aipl_flow_report(
     if d1 >= d2:
         raise SiyuError(f"date1 ({d1}) must be before date2 ({d2})", "date1")
     tr_ = restrict(aipl.aipl_transitions(s.t, d1, d2, config), s.allowed)
-    flow = aipl.aipl_flow(tr_).to_pyarrow().to_pandas()
+    flow = fetch_frame(ctx, aipl.aipl_flow(tr_))
     flow["customers"] = flow["customers"].astype("int64")
     order = {code: i for i, code in enumerate((*aipl.STAGES, "none"))}
     flow = flow.sort_values(["from_stage", "to_stage"], key=lambda col: col.map(order)).reset_index(drop=True)
@@ -309,9 +309,9 @@ def aipl_customer_page(
 
 
 def _customer_page(ctx: Context, user: User, expr: ir.Table, day: date, page: int, page_size: int) -> dict[str, Any]:
-    total = int(expr.count().execute())
+    total = int(fetch_scalar(ctx, expr.count()))
     rows = expr.order_by("customer_id").limit(page_size, offset=(page - 1) * page_size)
-    df = _with_people(ctx, user.brand_id, rows.to_pyarrow().to_pandas())
+    df = _with_people(ctx, user.brand_id, fetch_frame(ctx, rows))
     return {"as_of": day.isoformat(), "total": total, "page": page, "page_size": page_size, "items": records(df)}
 
 
@@ -325,7 +325,7 @@ def lifecycle_report(ctx: Context, user: User, as_of: str | date | None = None, 
     nd = _positive(new_days, "new_days", allow_none=False)
     assert nd is not None
     st = restrict(lifecycle.lifecycle_stage(s.t, day, nd), s.allowed)
-    counts = lifecycle.lifecycle_counts(st).to_pyarrow().to_pandas()
+    counts = fetch_frame(ctx, lifecycle.lifecycle_counts(st))
     frame = _stage_frame(LIFECYCLE_STAGES, counts, lifecycle.LIFECYCLE_ZH)
     return {"as_of": day.isoformat(), "new_days": nd, "stages": records(frame)}
 
@@ -370,5 +370,5 @@ def cohort_report(
     day = _as_of(ctx, s.brand_id, as_of)
     b: cohorts.Basis = "joined" if basis == "joined" else "first_order"
     members = restrict(cohorts.cohort_members(s.t, day, b), s.allowed)
-    grid = cohorts.cohort_table(s.t, day, b, by_channel, members=members).to_pyarrow().to_pandas()
+    grid = fetch_frame(ctx, cohorts.cohort_table(s.t, day, b, by_channel, members=members))
     return {"as_of": day.isoformat(), "basis": basis, "by_channel": by_channel, "cells": records(grid)}
