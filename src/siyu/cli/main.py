@@ -70,5 +70,9 @@ def _register() -> None:
 
     app.add_typer(clv_app, name="clv")
 
+    from siyu.cli.wecom import app as wecom_app
+
+    app.add_typer(wecom_app, name="wecom")
+
 
 _register()

@@ -1,0 +1,101 @@
+"""Full contact sync from the local WeCom server (~5,000 contacts): relations, losses, OneID, CLI, idempotence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from siyu.cli.main import app
+from siyu.config import Settings
+from siyu.services import brands
+from siyu.services.context import Context
+from siyu.services.wecom.config import WeComConfig, set_config
+from siyu.services.wecom.sync import sync_contacts
+from tests.wecom_server import WeComServer, running, seed
+
+TOKEN, KEY, CORP = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wwlocal0000000001"
+
+
+def prepare(ctx: Context, api_base: str) -> None:
+    brands.create_brand(ctx, "acme", "Acme")
+    set_config(ctx, "acme", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=api_base))
+    with ctx.warehouse.transaction() as cur:
+        cur.execute(
+            "INSERT INTO guides (brand_id, guide_id, name, wecom_userid) "
+            "SELECT 'acme', printf('g%03d', i), printf('导购%d', i), printf('guide%04d', i) FROM range(1, 51) t(i)"
+        )
+        cur.execute(
+            "INSERT INTO guides (brand_id, guide_id, name, wecom_userid) VALUES ('acme','g999','离职','left01')"
+        )
+        cur.execute("INSERT INTO channels (brand_id, channel_id, name, kind) VALUES ('acme','store','ch1','offline')")
+        cur.execute(
+            "INSERT INTO relations (brand_id, external_userid, guide_id, added_at, state) VALUES "
+            "('acme','wmGone','g001','2024-01-01','active'), ('acme','wmOther','g999','2024-01-01','active')"
+        )
+
+
+def test_sync_5000_contacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    srv = WeComServer()
+    seed(srv.company, guides=51, contacts_per_guide=100, shared=0.05)  # guide0051 is not a siyu guide
+    expected = {(e, f"g{int(u[5:]):03d}") for (u, e) in srv.company.relations if u != "guide0051"}
+    contacts = {e for e, _ in expected}
+    back = next(iter(sorted(expected)))  # a relation siyu thought lost: WeCom still lists it
+    settings = Settings(data_dir=tmp_path / "data")
+    with running(srv) as base:
+        ctx = Context.open(settings)
+        try:
+            prepare(ctx, base)
+            with ctx.warehouse.transaction() as cur:
+                cur.execute(
+                    "INSERT INTO relations (brand_id, external_userid, guide_id, added_at, state, lost_at, lost_by) "
+                    "VALUES ('acme', ?, ?, '2024-01-01', 'lost', '2024-02-01', 'customer')",
+                    list(back),
+                )
+            s = sync_contacts(ctx, "acme")
+            assert (s.members, s.guides_synced, s.unknown_members) == (51, 50, ["guide0051"])
+            assert s.records == len(expected) > 5_000
+            assert (s.relations_new, s.relations_reactivated, s.relations_lost) == (len(expected) - 1, 1, 1)
+            assert s.api_calls == 1 + srv.counts["batch/get_by_user"] and s.observations == len(contacts)
+            rows = ctx.warehouse.fetch(
+                "SELECT external_userid, guide_id, state, lost_by, channel_id, add_way FROM relations "
+                "WHERE brand_id = 'acme'"
+            )
+            active = {(e, g) for e, g, st, *_ in rows if st == "active"}
+            assert active == expected | {("wmOther", "g999")}  # a guide WeCom no longer lists is left alone
+            assert [(st, lb) for e, g, st, lb, *_ in rows if e == "wmGone"] == [("lost", "sync")]
+            by_state = {(r[0], r[1]): r for r in rows}
+            for (u, e), r in list(srv.company.relations.items())[:300]:
+                if u != "guide0051":
+                    got = by_state[(e, f"g{int(u[5:]):03d}")]
+                    assert got[5] == str(r.add_way) and got[4] == ("store" if r.state == "ch1" else r.state or None)
+            ids = ctx.warehouse.fetch(
+                "SELECT count(DISTINCT id_value) FILTER (WHERE id_type = 'external_userid'), "
+                "count(DISTINCT id_value) FILTER (WHERE id_type = 'unionid'), count(DISTINCT customer_id) "
+                "FROM identities WHERE brand_id = 'acme'"
+            )
+            assert ids == [(len(contacts), len(contacts), len(contacts))]
+        finally:
+            ctx.close()
+        monkeypatch.setenv("SIYU_DATA_DIR", str(settings.data_dir))
+        r = CliRunner().invoke(app, ["wecom", "sync", "acme"], terminal_width=200)
+        assert r.exit_code == 0, r.output
+        out = " ".join(r.output.split())  # Rich wraps lines
+        assert "0 new, 0 re-added, 0 lost, 0 identities observed" in out and "skipped): guide0051" in out
+        r = CliRunner().invoke(app, ["wecom", "show", "acme"])
+        assert r.exit_code == 0 and CORP in r.output and "contact-secret" not in r.output
+
+
+def test_configure_cli_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIYU_DATA_DIR", str(tmp_path / "data"))
+    ctx = Context.open(Settings(data_dir=tmp_path / "data"))
+    brands.create_brand(ctx, "acme", "Acme")
+    ctx.close()
+    args = ["wecom", "configure", "acme", "--corp-id", CORP, "--token", TOKEN]
+    r = CliRunner().invoke(app, [*args, "--aes-key", KEY + "="])
+    assert r.exit_code == 2 and "43 characters" in r.output
+    r = CliRunner().invoke(app, [*args, "--aes-key", KEY, "--secret", "s"])
+    assert r.exit_code == 0 and "/api/wecom/callback/acme" in r.output
+    r = CliRunner().invoke(app, ["wecom", "callbacks", "acme", "--process"])
+    assert r.exit_code == 0 and "processed 0 callbacks" in r.output
