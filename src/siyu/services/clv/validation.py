@@ -68,7 +68,9 @@ def validate(
 
     births = np.array([(d - first).days / UNIT_DAYS for d in s["first_day"]], dtype=np.float64)
     expected = validation.tracking(fit, births, weeks)
-    weekly = repeat_days_by_week(customer_orders(tables(ctx, brand_id)), first, weeks, first, c_end)
+    # the cohort the model was fitted on: born before the calibration end (T > 0)
+    cohort_end = c_end - timedelta(days=1)
+    weekly = repeat_days_by_week(customer_orders(tables(ctx, brand_id)), first, weeks, first, cohort_end)
     actual_rows = weekly.to_pyarrow().to_pandas()
     actual = np.zeros(weeks)
     for w, n in zip(actual_rows["week"], actual_rows["repeats"], strict=True):
