@@ -33,7 +33,7 @@ def _fmt(v: Any) -> str:
 def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
     table = Table(title=title, title_justify="left")
     for c in columns:
-        table.add_column(c, justify="left" if c.endswith(("_id", "name", "x")) else "right")
+        table.add_column(c, justify="left" if c.endswith(("_id", "name", "x", "metric")) else "right")
     for r in rows:
         table.add_row(*(_fmt(r.get(c)) for c in columns))
     if not rows:
@@ -145,7 +145,7 @@ def validate_cmd(
     )
     weekly = [r for r in v["tracking"] if r["week"] % 4 == 0 or r["week"] == len(v["tracking"])]
     _table("cumulative repeat purchases (every 4th week)", weekly, ["week", "start", "actual", "predicted", "holdout"])
-    _table("summary errors", [v["errors"]], list(v["errors"]))
+    _table("summary errors", [{"metric": k, "value": x} for k, x in v["errors"].items()], ["metric", "value"])
 
 
 @app.command("ltv-cac")
