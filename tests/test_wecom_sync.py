@@ -66,10 +66,10 @@ def test_sync_5000_contacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             assert active == expected | {("wmOther", "g999")}  # a guide WeCom no longer lists is left alone
             assert [(st, lb) for e, g, st, lb, *_ in rows if e == "wmGone"] == [("lost", "sync")]
             by_state = {(r[0], r[1]): r for r in rows}
-            for (u, e), r in list(srv.company.relations.items())[:300]:
+            for (u, e), wr in list(srv.company.relations.items())[:300]:
                 if u != "guide0051":
                     got = by_state[(e, f"g{int(u[5:]):03d}")]
-                    assert got[5] == str(r.add_way) and got[4] == ("store" if r.state == "ch1" else r.state or None)
+                    assert got[5] == str(wr.add_way) and got[4] == ("store" if wr.state == "ch1" else wr.state or None)
             ids = ctx.warehouse.fetch(
                 "SELECT count(DISTINCT id_value) FILTER (WHERE id_type = 'external_userid'), "
                 "count(DISTINCT id_value) FILTER (WHERE id_type = 'unionid'), count(DISTINCT customer_id) "

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from siyu.connectors.wecom.crypto import WeComCryptoError
@@ -116,12 +117,22 @@ def receive(
             callback_id = row.id
     except IntegrityError:
         with ctx.sessions() as s:
-            dup = s.query(WeComCallbackRow.id).filter_by(brand_id=brand_id, dedupe_key=row.dedupe_key).scalar()
+            dup, dup_status = s.execute(
+                select(WeComCallbackRow.id, WeComCallbackRow.status).filter_by(
+                    brand_id=brand_id, dedupe_key=row.dedupe_key
+                )
+            ).one()
         detail = f"same event as callback #{dup} ({row.dedupe_key}); answered success, not applied again"
         reject(ctx, brand_id, "duplicate", detail, remote)
-        return Received(int(dup or 0), True)
+        if enqueue and dup_status != "done":  # WeCom's retry nudges an unfinished row (its task may be lost)
+            _enqueue(ctx, brand_id)
+        return Received(int(dup), True)
     if enqueue:
-        from siyu.workers.tasks import enqueue_call
-
-        enqueue_call(ctx, PROCESS_TARGET, brand_id)
+        _enqueue(ctx, brand_id)
     return Received(callback_id, False)
+
+
+def _enqueue(ctx: Context, brand_id: str) -> None:
+    from siyu.workers.tasks import enqueue_call
+
+    enqueue_call(ctx, PROCESS_TARGET, brand_id)

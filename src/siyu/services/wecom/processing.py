@@ -1,15 +1,18 @@
 """Process stored WeCom callbacks in arrival order, each exactly once (Huey task ``process_pending``).
 
 A row is claimed (pending → processing), applied in one warehouse transaction (idempotent writes), then marked
-done.  A process killed mid-way leaves the row ``processing``; ``recover`` (run by the schedule) puts rows
-stuck longer than ``STUCK_AFTER`` back to pending, and re-applying them changes nothing already applied.  A
+done.  A process killed mid-way leaves the row ``processing`` with its owner (pid/token): the next run releases
+rows whose owner is dead, ``recover`` (run by the schedule every minute) rows stuck longer than ``STUCK_AFTER``;
+re-applying a row changes nothing already applied (relation upserts, observations keyed by the callback id).  A
 failing row is retried up to ``MAX_ATTEMPTS`` times, then kept as ``error`` with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -26,6 +29,7 @@ from siyu.stores.state.wecom_models import WeComCallbackRow
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 STUCK_AFTER = timedelta(minutes=5)
+OWNER = f"{os.getpid()}/{uuid.uuid4().hex[:12]}"  # who claimed a row: this process (pid / random token)
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -59,7 +63,12 @@ def _claim(ctx: Context, brand_id: str, skip: set[int], blocked: set[tuple[str, 
         done = s.execute(
             update(WeComCallbackRow)
             .where(WeComCallbackRow.id == row.id, WeComCallbackRow.status == "pending")
-            .values(status="processing", attempts=WeComCallbackRow.attempts + 1, processed_at=_now())
+            .values(
+                status="processing",
+                attempts=WeComCallbackRow.attempts + 1,
+                processed_at=_now(),
+                result=f"processing by {OWNER}",
+            )
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             return None
@@ -127,6 +136,7 @@ def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
             cfg = get_config(ctx, brand_id)
         except NotFound:
             return 0
+        release_dead(ctx, brand_id)
         client = client_for(cfg) if cfg.secret else None
         n = observed = 0
         skip: set[int] = set()
@@ -141,10 +151,17 @@ def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
                 result, obs = apply(ctx, brand_id, event, f"wecom-callback:{row.id}", client)
                 observed += obs
                 _finish(ctx, row.id, "done", result)
-            except (SiyuError, WeComError) as err:
+            except Exception as err:  # any failure: keep the row for a later attempt, go on with the others
                 status = "error" if row.attempts >= MAX_ATTEMPTS else "pending"
-                log.warning(
-                    "WeCom callback #%s (%s) failed, attempt %s: %s", row.id, row.change_type, row.attempts, err
+                expected = isinstance(err, SiyuError | WeComError)
+                log.log(
+                    logging.WARNING if expected else logging.ERROR,
+                    "WeCom callback #%s (%s) failed, attempt %s: %s",
+                    row.id,
+                    row.change_type,
+                    row.attempts,
+                    err,
+                    exc_info=not expected,
                 )
                 _finish(ctx, row.id, status, str(err))
                 if status == "pending":  # retried by the next run; later events of the same pair wait for it
@@ -159,8 +176,37 @@ def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
         return n
 
 
+def _alive(owner: str) -> bool:
+    """Whether the process that claimed a row (``pid/token``) may still be working on it."""
+    if owner == OWNER:
+        return True
+    try:
+        os.kill(int(owner.split("/")[0]), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead(ctx: Context, brand_id: str) -> int:
+    """Rows a dead process left ``processing`` (kill -9 mid-way) go back to pending at once."""
+    with ctx.sessions() as s, s.begin():
+        rows = s.execute(
+            select(WeComCallbackRow.id, WeComCallbackRow.result).where(
+                WeComCallbackRow.brand_id == brand_id, WeComCallbackRow.status == "processing"
+            )
+        ).all()
+        dead = [i for i, res in rows if not _alive((res or "").removeprefix("processing by "))]
+        if dead:
+            s.execute(update(WeComCallbackRow).where(WeComCallbackRow.id.in_(dead)).values(status="pending"))
+            log.warning("WeCom callbacks %s were left processing by a dead process; processing them again", dead)
+    return len(dead)
+
+
 def recover(ctx: Context) -> int:
-    """Put rows stuck in processing (a killed worker) back to pending and process every brand's backlog."""
+    """Put rows stuck in processing longer than STUCK_AFTER back to pending and process every brand's backlog
+    (rows of dead processes are released by ``process_pending`` itself)."""
     with ctx.sessions() as s, s.begin():
         stuck = s.execute(
             update(WeComCallbackRow)

@@ -1,0 +1,57 @@
+"""Run the local WeCom server: ``python -m tests.wecom_server --port 8900 --guides 20 --contacts 500``.
+
+With ``--callback-url`` (and the brand's ``--token``/``--aes-key``) it also sends callbacks there: the
+``/_sim/scan?config_id=...`` and ``/_sim/delete?userid=...&external_userid=...`` endpoints simulate a customer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import uvicorn
+
+from tests.wecom_server import WeComServer, actions, seed
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8900)
+    p.add_argument("--corpid", default="wwlocal0000000001")
+    p.add_argument("--secret", default="contact-secret")
+    p.add_argument("--guides", type=int, default=10)
+    p.add_argument("--contacts", type=int, default=100, help="contacts per guide")
+    p.add_argument("--callback-url", default="")
+    p.add_argument("--token", default="")
+    p.add_argument("--aes-key", default="")
+    a = p.parse_args()
+    srv = WeComServer(corpid=a.corpid, secrets_={a.secret: "customer contact"})
+    seed(srv.company, a.guides, a.contacts)
+    if a.callback_url:
+        srv.connect_callbacks(a.callback_url, a.token, a.aes_key)
+
+    @srv.app.post("/_sim/scan")
+    def sim_scan(config_id: str) -> dict[str, object]:
+        userid, ext, code, resp = actions.scan(srv, config_id)
+        return {
+            "userid": userid,
+            "external_userid": ext,
+            "welcome_code": code,
+            "callback_status": resp.status_code if resp is not None else None,
+        }
+
+    @srv.app.post("/_sim/delete")
+    def sim_delete(userid: str, external_userid: str) -> dict[str, object]:
+        resp = actions.customer_deletes(srv, userid, external_userid)
+        return {"callback_status": resp.status_code if resp is not None else None}
+
+    print(
+        f"local WeCom server on http://{a.host}:{a.port} — corpid {a.corpid}, secret {a.secret}, "
+        f"{len(srv.company.relations)} relations ({time.strftime('%H:%M:%S')})"
+    )
+    uvicorn.run(srv.app, host=a.host, port=a.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
