@@ -56,6 +56,7 @@ MODULES: tuple[str, ...] = (
     "funnel",
     "segments",
     "clv_summary",
+    "clv_fields",
 )
 
 

@@ -20,6 +20,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.operations", "/metrics/operations", "account_balance"),
     ("nav.guides", "/metrics/guides", "leaderboard"),
     ("nav.segments", "/segments", "groups"),
+    ("nav.clv", "/clv", "savings"),
     ("nav.journeys", None, "route"),
     ("nav.fission", None, "share"),
     ("nav.wecom", None, "chat"),

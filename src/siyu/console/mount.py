@@ -26,6 +26,7 @@ AREA_PAGES: tuple[str, ...] = (
     "metrics_overview_page",
     "metrics_operations_page",
     "segments_page",
+    "clv_page",
 )
 
 

@@ -77,7 +77,7 @@ def validate(
         actual[int(w) - 1] = n
     cumulative = np.cumsum(actual)
     calib_week = (c_end - first).days / 7
-    tracking = [
+    tracking: list[dict[str, Any]] = [
         {
             "week": w + 1,
             "start": (first + timedelta(days=7 * w)).isoformat(),
@@ -89,8 +89,8 @@ def validate(
     ]
     total_actual = float(hx.sum())
     total_predicted = float(np.sum(predicted_each))
-    hold = [r for r in tracking if r["holdout"] and r["actual"] > 0]
-    mape = float(np.mean([abs(r["predicted"] - r["actual"]) / r["actual"] for r in hold])) if hold else None
+    hold = [w for w in range(weeks) if w + 1 > calib_week and cumulative[w] > 0]
+    mape = float(np.mean([abs(expected[w] - cumulative[w]) / cumulative[w] for w in hold])) if hold else None
     return {
         "model": model,
         "first_order": first.isoformat(),
