@@ -312,3 +312,19 @@ def test_scheduled_refit(cctx: Context, monkeypatch: pytest.MonkeyPatch) -> None
     from siyu.workers.schedule import SCHEDULES
 
     assert any(s.target == "siyu.services.clv.scheduled:refit_due" for s in SCHEDULES)
+
+
+def test_clv_fits_table_on_both_state_backends(any_ctx: Context) -> None:
+    import sqlalchemy as sa
+
+    from siyu.stores.state.clv_models import ClvFitRow
+
+    with any_ctx.engine.connect() as con:
+        columns = {c["name"] for c in sa.inspect(con).get_columns("clv_fits")}
+    assert columns == {c.name for c in ClvFitRow.__table__.columns}
+    brands.create_brand(any_ctx, "b1", "B1")
+    with any_ctx.sessions.begin() as s:
+        s.add(ClvFitRow(id="f1", brand_id="b1", model="bgnbd", calibration_end=date(2026, 1, 31), params={"r": 0.5}))
+    got = fitting.get_fit(any_ctx, "b1", "f1")
+    assert got["params"] == {"r": 0.5} and got["status"] == "running" and got["calibration_end"] == "2026-01-31"
+    assert fitting.latest_fit(any_ctx, "b1") is None  # not finished

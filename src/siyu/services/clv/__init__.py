@@ -8,6 +8,7 @@ The numerical models are in ``siyu.clv``; the summary (x, t_x, T, z̄) in ``siyu
 
 from __future__ import annotations
 
+from siyu.analytics import clv_fields  # noqa: F401 - registers the definitions of the predicted fields
 from siyu.services.clv.fitting import DEFAULT_MODEL, MODELS, FitOptions, fit_brand, get_fit, latest_fit, list_fits
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "FitOptions", "fit_brand", "get_fit", "latest_fit", "list_fits"]
