@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-MAX_ENTRIES = 256
+MAX_ENTRIES = 128
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from siyu.analytics.base import Tables
 
-MAX_QUERIES = 256
+MAX_QUERIES = 128
 _ATTR = "_siyu_query_cache"
 # nodes that need Ibis's pre-execution hooks (registering in-memory tables and UDFs, binding parameters)
 _NEEDS_HOOKS = (ops.InMemoryTable, ops.ScalarUDF, ops.AggUDF, ops.ScalarParameter)
