@@ -43,7 +43,7 @@ def histogram_chart(bins: list[dict[str, Any]]) -> dict[str, Any]:
 
 def heatmap_chart(m: dict[str, Any]) -> dict[str, Any]:
     """Heat map of P(alive): recency t_x across, frequency x up."""
-    data = [[j, i, v] for i, row in enumerate(m["p_alive"]) for j, v in enumerate(row) if v is not None]
+    data = [[j, i, round(v, 2)] for i, row in enumerate(m["p_alive"]) for j, v in enumerate(row) if v is not None]
     return {
         "animation": False,
         "tooltip": {"position": "top"},
