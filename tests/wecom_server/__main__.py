@@ -46,6 +46,10 @@ def main() -> None:
         resp = actions.customer_deletes(srv, userid, external_userid)
         return {"callback_status": resp.status_code if resp is not None else None}
 
+    @srv.app.get("/_sim/stats")
+    def sim_stats() -> dict[str, object]:
+        return {"busy_seconds": srv.busy_seconds, "counts": dict(srv.counts), "relations": len(srv.company.relations)}
+
     print(
         f"local WeCom server on http://{a.host}:{a.port} — corpid {a.corpid}, secret {a.secret}, "
         f"{len(srv.company.relations)} relations ({time.strftime('%H:%M:%S')})"

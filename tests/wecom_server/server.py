@@ -54,6 +54,7 @@ class WeComServer:
         self.injected: dict[str, deque[int]] = defaultdict(deque)  # api (or "*") -> errcodes to answer next
         self.callback: Any = None  # tests.wecom_server.callbacks.Emitter, set by connect_callbacks
         self.sent: list[dict[str, Any]] = []  # callbacks emitted (decrypted fields)
+        self.busy_seconds = 0.0  # time spent answering (benchmarks separate it from the client's own time)
         self.app = self._build()
 
     # -- clock and controls ---------------------------------------------------------------------------------
@@ -99,6 +100,13 @@ class WeComServer:
         window.append(t)
 
     def handle(self, api: str, q: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            return self._handle(api, q)
+        finally:
+            self.busy_seconds += time.perf_counter() - t0
+
+    def _handle(self, api: str, q: dict[str, Any]) -> dict[str, Any]:
         from tests.wecom_server.routes import ROUTES
 
         with self.lock:

@@ -58,6 +58,29 @@ class Transfer:
     status: int = 2  # 1 done, 2 waiting, 3 refused, 4 takeover over limit
 
 
+class Relations(dict[tuple[str, str], Relation]):
+    """(userid, external_userid) → Relation, with a version bumped on every change (for the indexes)."""
+
+    version = 0
+
+    def __setitem__(self, key: tuple[str, str], value: Relation) -> None:
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        self.version += 1
+        super().__delitem__(key)
+
+    def pop(self, key: tuple[str, str], *default: Any) -> Any:  # type: ignore[override]
+        self.version += 1
+        return super().pop(key, *default)
+
+    def setdefault(self, key: tuple[str, str], default: Relation) -> Relation:  # type: ignore[override]
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
 @dataclass
 class Company:
     """Everything the server knows, keyed as WeCom keys it."""
@@ -65,7 +88,7 @@ class Company:
     corpid: str
     members: dict[str, str] = field(default_factory=dict)  # userid -> name (all have customer-contact rights)
     contacts: dict[str, Contact] = field(default_factory=dict)
-    relations: dict[tuple[str, str], Relation] = field(default_factory=dict)  # (userid, external_userid)
+    relations: Relations = field(default_factory=Relations)  # (userid, external_userid)
     tag_groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # group_id -> {name, order, create_time}
     tags: dict[str, dict[str, Any]] = field(default_factory=dict)  # tag_id -> {group_id, name, order, create_time}
     contact_ways: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -76,18 +99,31 @@ class Company:
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfers: list[Transfer] = field(default_factory=list)
     seq: int = 0
+    _index: tuple[int, dict[str, list[Relation]], dict[str, list[Relation]]] | None = None
 
     def next_id(self, prefix: str) -> str:
         self.seq += 1
         return f"{prefix}{self.seq:08d}"
 
+    def _indexes(self) -> tuple[dict[str, list[Relation]], dict[str, list[Relation]]]:
+        if self._index is None or self._index[0] != self.relations.version:
+            by_user: dict[str, list[Relation]] = {}
+            by_ext: dict[str, list[Relation]] = {}
+            for r in self.relations.values():
+                by_user.setdefault(r.userid, []).append(r)
+                by_ext.setdefault(r.external_userid, []).append(r)
+            for rows in by_user.values():
+                rows.sort(key=lambda r: r.external_userid)
+            for rows in by_ext.values():
+                rows.sort(key=lambda r: (r.createtime, r.userid))
+            self._index = (self.relations.version, by_user, by_ext)
+        return self._index[1], self._index[2]
+
     def followers(self, external_userid: str) -> list[Relation]:
-        return sorted(
-            (r for (_, e), r in self.relations.items() if e == external_userid), key=lambda r: (r.createtime, r.userid)
-        )
+        return list(self._indexes()[1].get(external_userid, []))
 
     def customers_of(self, userid: str) -> list[Relation]:
-        return sorted((r for (u, _), r in self.relations.items() if u == userid), key=lambda r: r.external_userid)
+        return list(self._indexes()[0].get(userid, []))
 
 
 def external_userid(n: int) -> str:
