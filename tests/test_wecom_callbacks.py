@@ -245,3 +245,34 @@ def test_models_match_migration(ctx: Context) -> None:
         diff = compare_metadata(MigrationContext.configure(con), Base.metadata)
     mine = [d for d in diff if "wecom" in str(d)]
     assert mine == []
+
+
+def test_receive_and_process_on_both_state_backends(any_ctx: Context) -> None:
+    """The store → dedupe → process path without HTTP, on SQLite and PostgreSQL (no API secret: no enrichment)."""
+    from siyu.services.wecom import callbacks as service
+    from siyu.services.wecom.processing import process_pending
+
+    brands.create_brand(any_ctx, "acme", "Acme")
+    set_config(any_ctx, "acme", WeComConfig(CORP, TOKEN, KEY))
+    with any_ctx.warehouse.transaction() as cur:
+        cur.execute("INSERT INTO guides (brand_id, guide_id, name, wecom_userid) VALUES ('acme','g1','x','guide0001')")
+    emitter = Emitter("x", TOKEN, KEY, CORP)
+    now = int(time.time())
+    add = {
+        "ToUserName": CORP,
+        "FromUserName": "sys",
+        "CreateTime": now - 5,
+        "MsgType": "event",
+        "Event": "change_external_contact",
+        "ChangeType": "add_external_contact",
+        "UserID": "guide0001",
+        "ExternalUserID": "wmPG",
+        "State": "pg",
+    }
+    for fields in (add, add, {**add, "ChangeType": "del_follow_user", "CreateTime": now}):
+        body, q = emitter.envelope(fields, str(now))
+        service.receive(any_ctx, "acme", q["msg_signature"], q["timestamp"], q["nonce"], body.encode(), enqueue=False)
+    assert process_pending(any_ctx, "acme") == 2
+    assert [r.status for r in callbacks(any_ctx)] == ["done", "done"] and rejections(any_ctx) == ["duplicate"]
+    row = relation(any_ctx, "wmPG", "g1")
+    assert row is not None and row[0] == "lost" and row[3] == "customer" and row[1] is None and row[2] == "pg"

@@ -161,3 +161,13 @@ def test_typed_endpoints(srv: tuple[WeComServer, str]) -> None:
         (40096, "invalid external userid"),
     ]
     assert {r.status for r in c.transfer_result("guide0001", "guide0002")} == {2}
+
+
+def test_one_rate_limiter_per_company() -> None:
+    a = Transport(CORP, SECRET, "http://127.0.0.1:9")
+    b = Transport(CORP, "other-secret", "http://127.0.0.1:9")
+    c = Transport("ww_other", SECRET, "http://127.0.0.1:9")
+    assert a.limiter is b.limiter and a.limiter is not c.limiter  # WeCom counts calls per company
+    assert Transport(CORP, SECRET, "http://127.0.0.1:9", limits=Limits(5, 8)).limiter is not a.limiter
+    for t in (a, b, c):
+        t.close()

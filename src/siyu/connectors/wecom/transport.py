@@ -23,6 +23,7 @@ TOKEN_ERRORS = {40014, 42001}
 LIMIT_ERRORS = {45009, 45033}
 
 _CACHES: dict[str, TokenCache] = {}
+_LIMITERS: dict[tuple[str, str], RateLimiter] = {}
 _caches_lock = threading.Lock()
 
 
@@ -54,7 +55,8 @@ class Transport:
     ) -> None:
         self.corpid, self.secret, self.base = corpid, secret, base_url.rstrip("/")
         self.http = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
-        self.limiter = RateLimiter(limits, sleep=sleep)
+        # one limiter per company per process (WeCom counts per company per API); explicit limits: a private one
+        self.limiter = RateLimiter(limits, sleep=sleep) if limits else shared_limiter(self.base, corpid)
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.tokens = tokens or shared_cache(self.base)
@@ -130,3 +132,12 @@ def shared_cache(base_url: str) -> TokenCache:
         if cache is None:
             cache = _CACHES[base_url] = TokenCache()
         return cache
+
+
+def shared_limiter(base_url: str, corpid: str) -> RateLimiter:
+    """The process's rate limiter for one company (every client of that company shares its windows)."""
+    with _caches_lock:
+        limiter = _LIMITERS.get((base_url, corpid))
+        if limiter is None:
+            limiter = _LIMITERS[(base_url, corpid)] = RateLimiter()
+        return limiter

@@ -171,10 +171,12 @@ def sync_contacts(
     try:
         guides = _guides(ctx, brand_id)
         t0 = time.perf_counter()
+        waited0, calls0, backoff0 = client.t.limiter.waited, client.t.stats["calls"], client.t.stats["backoff_seconds"]
         table, synced = fetch(client, guides, stats, say)
         stats.fetch_seconds = round(time.perf_counter() - t0, 3)
-        stats.api_calls = int(client.t.stats["calls"])
-        stats.rate_wait_seconds = round(client.t.limiter.waited + float(client.t.stats["backoff_seconds"]), 3)
+        stats.api_calls = int(client.t.stats["calls"] - calls0)
+        waited = client.t.limiter.waited - waited0 + client.t.stats["backoff_seconds"] - backoff0
+        stats.rate_wait_seconds = round(waited, 3)
         say(f"{stats.records} contact records fetched; writing")
         t1 = time.perf_counter()
         write(ctx, brand_id, table, synced, stats)
