@@ -24,6 +24,8 @@ from siyu.errors import SiyuError
 Array = npt.NDArray[np.float64]
 LogLik = Callable[[Array, Any], tuple[float, Array]]
 LogLikHess = Callable[[Array, Any], tuple[float, Array, Array]]
+# converged when every ∂(mean log-likelihood per customer)/∂ log θ is below this
+_GRAD_TOL = 1e-5
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def _maximise(
             break
     theta = np.exp(log_theta)
     ll, grad = loglik(theta, data)
-    converged = bool(np.isfinite(ll) and np.max(np.abs(grad * theta)) < 1e-3 * max(1.0, abs(ll) / customers))
+    converged = bool(np.isfinite(ll) and np.max(np.abs(grad * theta)) < _GRAD_TOL * max(customers, 1))
     if valid is not None and not valid(theta):
         converged = False
     if not converged:
@@ -218,7 +220,7 @@ def _newton_fit(
         if not accepted or np.max(np.abs(step)) < 1e-13:
             break
     theta = np.exp(log_theta)
-    converged = bool(np.isfinite(ll) and np.max(np.abs(g_nat * theta)) < 1e-3 * max(1.0, abs(ll) / customers))
+    converged = bool(np.isfinite(ll) and np.max(np.abs(g_nat * theta)) < _GRAD_TOL * max(customers, 1))
     if not converged:
         raise SiyuError(f"{model} did not converge (log-likelihood {ll:.4f}); the data may not fit this model", "model")
     return Fit(
