@@ -57,6 +57,7 @@ def receive_rate(n: int = 2_000) -> float:
     from siyu.config import Settings
     from siyu.services import brands
     from siyu.services.context import Context
+    from siyu.services.rate_limit import TokenBucket
     from siyu.services.wecom import callbacks
     from siyu.services.wecom.config import WeComConfig, set_config
 
@@ -65,6 +66,7 @@ def receive_rate(n: int = 2_000) -> float:
         try:
             brands.create_brand(ctx, "bench", "Bench")
             set_config(ctx, "bench", WeComConfig(CORP, TOKEN, KEY))
+            ctx.extras["wecom_callback_bucket"] = TokenBucket(1e9, 10**9)  # measure the work, not the limit
             em = Emitter("x", TOKEN, KEY, CORP)
             ts = str(int(time.time()))
             envs = [em.envelope(_event(i), ts) for i in range(n)]

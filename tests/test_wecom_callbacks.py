@@ -219,7 +219,7 @@ def test_unknown_guide_waits_and_admin_api_lists(env: Env) -> None:
     contact = actions.new_contact(env.srv)
     env.srv.company.contact_ways["cwX"] = {"user": ["guide0099"], "state": "", "rr": 0}
     actions.scan(env.srv, "cwX", contact)
-    row = wait_for(lambda: (c := callbacks(env.ctx)) and c[0].result and c[0])
+    row = wait_for(lambda: (c := callbacks(env.ctx)) and c[0].status == "pending" and c[0].attempts and c[0])
     assert row.status == "pending" and "guide0099" in row.result and row.attempts == 1
     tok = httpx.post(f"{env.base}/api/auth/login", json={"username": "admin", "password": "s3cret-pass"}).json()
     auth = {"Authorization": f"Bearer {tok['token']}"}
@@ -276,3 +276,14 @@ def test_receive_and_process_on_both_state_backends(any_ctx: Context) -> None:
     assert [r.status for r in callbacks(any_ctx)] == ["done", "done"] and rejections(any_ctx) == ["duplicate"]
     row = relation(any_ctx, "wmPG", "g1")
     assert row is not None and row[0] == "lost" and row[3] == "customer" and row[1] is None and row[2] == "pg"
+
+
+def test_callback_endpoint_rate_limited(env: Env) -> None:
+    from siyu.services.rate_limit import TokenBucket
+
+    env.ctx.extras["wecom_callback_bucket"] = TokenBucket(0.01, 2)  # 2 at once, then one per 100 s
+    env.ctx.extras["wecom_reject_bucket"] = TokenBucket(0.01, 1)
+    forged = {"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1"}
+    codes = [httpx.post(env.emitter.url, params=forged, content=b"<xml/>").status_code for _ in range(3)]
+    assert codes == [403, 403, 429]
+    assert rejections(env.ctx) == ["body"]  # the second forgery is only logged (a flood is not stored row by row)

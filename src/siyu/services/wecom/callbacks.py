@@ -18,12 +18,33 @@ from siyu.connectors.wecom.crypto import WeComCryptoError
 from siyu.domain.wecom_events import WeComEventError, parse_event
 from siyu.errors import SiyuError
 from siyu.services.context import Context
+from siyu.services.rate_limit import TokenBucket
 from siyu.services.wecom.config import get_config
 from siyu.stores.state.wecom_models import WeComCallbackRow, WeComRejectionRow
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+CALLBACK_RATE, CALLBACK_BURST = 200.0, 1000  # callbacks per second per brand (WeCom retries a 429 later)
+REJECT_RATE, REJECT_BURST = 10.0, 100  # rejection rows per second per brand (a flood of forgeries is only logged)
 PROCESS_TARGET = "siyu.services.wecom.processing:process_pending"
+
+
+class TooManyCallbacks(SiyuError):
+    status_code = 429
+
+
+def _bucket(ctx: Context, name: str, rate: float, burst: int) -> TokenBucket:
+    bucket = ctx.extras.get(name)
+    if not isinstance(bucket, TokenBucket):
+        bucket = ctx.extras.setdefault(name, TokenBucket(rate, burst))
+    return bucket
+
+
+def admit(ctx: Context, brand_id: str) -> None:
+    """The callback endpoint's limit: CALLBACK_RATE per second per brand (burst CALLBACK_BURST)."""
+    wait = _bucket(ctx, "wecom_callback_bucket", CALLBACK_RATE, CALLBACK_BURST).take(brand_id)
+    if wait > 0:
+        raise TooManyCallbacks(f"more than {CALLBACK_RATE:g} callbacks/s for brand {brand_id}; retry in {wait:.1f} s")
 
 
 class Rejected(SiyuError):
@@ -47,6 +68,8 @@ class Received:
 def reject(ctx: Context, brand_id: str, reason: str, detail: str, remote: str = "") -> Rejected:
     """Log and record a refused callback; returns the exception to raise."""
     log.warning("WeCom callback for brand %s rejected (%s): %s [from %s]", brand_id, reason, detail, remote)
+    if _bucket(ctx, "wecom_reject_bucket", REJECT_RATE, REJECT_BURST).take(brand_id) > 0:
+        return Rejected(reason, detail)  # a flood: logged, not recorded row by row
     with ctx.sessions() as s, s.begin():
         s.add(WeComRejectionRow(brand_id=brand_id[:64], reason=reason[:32], detail=detail[:2000], remote=remote[:64]))
     return Rejected(reason, detail)
@@ -66,6 +89,7 @@ def verify_url(
     ctx: Context, brand_id: str, msg_signature: str, timestamp: str, nonce: str, echostr: str, remote: str = ""
 ) -> str:
     """URL verification (GET): the plaintext of ``echostr`` to answer bare."""
+    admit(ctx, brand_id)
     cfg = get_config(ctx, brand_id)
     _check_time(ctx, brand_id, timestamp, cfg.replay_window_seconds, time.time(), remote)
     try:
@@ -86,6 +110,7 @@ def receive(
     enqueue: bool = True,
 ) -> Received:
     """Verify, decrypt, parse and store one POSTed callback, then queue its processing."""
+    admit(ctx, brand_id)
     cfg = get_config(ctx, brand_id)
     if len(body) > MAX_BODY:
         raise reject(ctx, brand_id, "size", f"body of {len(body)} bytes exceeds {MAX_BODY}", remote)
