@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from siyu.api.app import create_app
+from siyu.connectors.wecom.crypto import WXBizMsgCrypt
 from siyu.domain.models import Role
 from siyu.services import brands
 from siyu.services.context import Context
@@ -83,6 +84,15 @@ def test_url_verification_answers_bare_plaintext(env: Env) -> None:
     r = env.emitter.verify_url()
     assert r.status_code == 200 and r.text == r.echo  # type: ignore[attr-defined]
     assert r.headers["content-type"].startswith("text/plain")
+    crypt = WXBizMsgCrypt(TOKEN, KEY, CORP)
+    for _ in range(20):  # an echostr with '+' sent unescaped (a space once decoded) is still verified
+        enc = crypt.encrypt_msg("123456", "n1")
+        if "+" in enc.encrypt:
+            break
+    raw = (
+        f"{env.emitter.url}?msg_signature={enc.msg_signature}&timestamp={enc.timestamp}&nonce=n1&echostr={enc.encrypt}"
+    )
+    assert httpx.get(raw).text == "123456"
     forged = httpx.get(
         env.emitter.url,
         params={"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1", "echostr": "abc"},

@@ -93,7 +93,8 @@ def verify_url(
     cfg = get_config(ctx, brand_id)
     _check_time(ctx, brand_id, timestamp, cfg.replay_window_seconds, time.time(), remote)
     try:
-        return cfg.crypt().verify_url(msg_signature, timestamp, nonce, echostr)
+        # a '+' of the base64 echostr sent unescaped arrives as a space (base64 has no spaces)
+        return cfg.crypt().verify_url(msg_signature, timestamp, nonce, echostr.replace(" ", "+"))
     except WeComCryptoError as err:
         raise reject(ctx, brand_id, err.reason, err.message, remote) from err
 
