@@ -297,3 +297,22 @@ def test_callback_endpoint_rate_limited(env: Env) -> None:
     codes = [httpx.post(env.emitter.url, params=forged, content=b"<xml/>").status_code for _ in range(3)]
     assert codes == [403, 403, 429]
     assert rejections(env.ctx) == ["body"]  # the second forgery is only logged (a flood is not stored row by row)
+
+
+def test_add_of_a_customer_already_gone_is_still_recorded(env: Env) -> None:
+    fields = {
+        "ToUserName": CORP,
+        "FromUserName": "sys",
+        "CreateTime": int(time.time()),
+        "MsgType": "event",
+        "Event": "change_external_contact",
+        "ChangeType": "add_external_contact",
+        "UserID": "guide0001",
+        "ExternalUserID": "wmAddedThenGone",
+        "State": "ch_store",
+    }  # WeCom's `get` now answers 40096
+    assert env.emitter.send(fields, str(int(time.time()))).text == "success"
+    row = wait_for(lambda: (c := callbacks(env.ctx)) and c[0].status == "done" and c[0])
+    assert row.attempts == 1 and env.srv.counts["get"] == 1
+    rel = relation(env.ctx, "wmAddedThenGone", "g1")
+    assert rel is not None and rel[0] == "active" and rel[1] is None and rel[2] == "ch_store"

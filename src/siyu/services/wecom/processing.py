@@ -28,6 +28,7 @@ from siyu.stores.state.wecom_models import WeComCallbackRow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+GONE = {40096, 84061}  # `get` answers for a customer no longer there (invalid external userid, no relation)
 STUCK_AFTER = timedelta(minutes=5)
 OWNER = f"{os.getpid()}/{uuid.uuid4().hex[:12]}"  # who claimed a row: this process (pid / random token)
 _locks: dict[str, threading.Lock] = {}
@@ -89,7 +90,13 @@ def _enrich(client: WeComClient | None, e: ev.ContactAdded) -> rel.NewRelation:
     base = rel.NewRelation(e.external_user_id, e.user_id, e.at, None, e.state)
     if client is None:
         return base
-    detail = client.get_contact(e.external_user_id)
+    try:
+        detail = client.get_contact(e.external_user_id)
+    except WeComError as err:
+        if err.errcode in GONE:  # deleted again before we asked: the callback's own facts still stand
+            log.info("WeCom get %s: %s; relation recorded from the callback alone", e.external_user_id, err.errcode)
+            return base
+        raise
     follow = next((f for f in detail.follow_users if f.userid == e.user_id), None)
     return rel.NewRelation(
         e.external_user_id,
