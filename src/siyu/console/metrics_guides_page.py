@@ -243,9 +243,7 @@ def _sections(user: User, state: dict[str, Any]) -> list[Callable[[], Any]]:
             ("acquisition.cac", "acquisition.roi", "acquisition.ltv_realised", "acquisition.ltv_cac"),
             on_click=pick,
         )
-        ui.label(tr("guides.predicted_pending") if not r["predicted_ltv_available"] else "").classes(
-            "text-xs text-gray-500"
-        )
+        ui.link(tr("guides.predicted_at_clv"), "/clv").classes("text-xs")
 
     @ui.refreshable
     def cac_drill() -> None:

@@ -1,14 +1,11 @@
 """CAC / ROI / realised LTV use cases: periods, the user's scope, and execution of ``siyu.analytics.acquisition``.
 
-Predicted LTV arrives with the CLV issue: a module may set ``PREDICTED_LTV`` to a function returning, for a brand
-and the acquired customers' ids, a frame ``customer_id, predicted_ltv``; reports then add ``ltv_predicted``
-(mean over the group's customers) and ``ltv_predicted_cac``. Until then both are None.
+Predicted LTV (CLV) next to CAC lives in ``siyu.services.clv.ltv_cac``, which builds on this report.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -25,9 +22,6 @@ from siyu.services.metrics import data_end, parse_day, tables
 By = Literal["channel", "platform", "campaign", "guide"]
 BY_VALUES: tuple[str, ...] = ("channel", "platform", "campaign", "guide")
 DEFAULT_DAYS = 90
-
-# hook for the CLV issue: (ctx, brand_id, customer ids) -> frame with customer_id, predicted_ltv
-PREDICTED_LTV: Callable[[Context, str, list[str]], pd.DataFrame] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,22 +72,6 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
-def _add_predicted(ctx: Context, brand_id: str, frame: pd.DataFrame, costs: pd.DataFrame, key: str | None) -> None:
-    """Fill ``ltv_predicted`` / ``ltv_predicted_cac`` from the CLV hook (None while it is not installed)."""
-    frame["ltv_predicted"] = None
-    frame["ltv_predicted_cac"] = None
-    if PREDICTED_LTV is None or costs.empty:
-        return
-    pred = PREDICTED_LTV(ctx, brand_id, costs["customer_id"].tolist())
-    merged = costs.merge(pred, on="customer_id", how="left")
-    if key is None:
-        frame["ltv_predicted"] = merged["predicted_ltv"].mean()
-    else:
-        means = merged.groupby(key, dropna=False)["predicted_ltv"].mean()
-        frame["ltv_predicted"] = frame[key].map(means)
-    frame["ltv_predicted_cac"] = frame["ltv_predicted"] / frame["cac"]
-
-
 def cac_report(
     ctx: Context,
     user: User,
@@ -123,11 +101,6 @@ def cac_report(
         key = f"{by}_id"
         frame = analytics.by_attribute(t, p.start, p.end, p.as_of, key).execute()
     total = analytics.totals(t, p.start, p.end, p.as_of).execute()
-    costs = pd.DataFrame(columns=["customer_id"])
-    if PREDICTED_LTV is not None:
-        costs = analytics.customer_costs(t, p.start, p.end, p.as_of).execute()
-    _add_predicted(ctx, brand, frame, costs, key if key in costs.columns else None)
-    _add_predicted(ctx, brand, total, costs, None)
     if user.role == Role.GUIDE:
         frame = frame[frame["guide_id"] == user.guide_id]
         total = total.iloc[0:0]
@@ -137,7 +110,6 @@ def cac_report(
         "period": p.as_dict(),
         "rows": records(frame),
         "total": records(total)[0] if len(total) else None,
-        "predicted_ltv_available": PREDICTED_LTV is not None,
     }
 
 
