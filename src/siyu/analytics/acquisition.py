@@ -210,9 +210,9 @@ define(
     "acquisition.ltv_realised",
     "已实现 LTV",
     "Realised LTV",
-    "期间获客的客户至统计日的已实现收入（不含退款/取消订单）÷ 客户数；预测 LTV 待 CLV 模型上线",
+    "期间获客的客户至统计日的已实现收入（不含退款/取消订单）÷ 客户数；预测 LTV 见 CLV（clv.ltv_cac）",
     "Realised revenue to date (refunded/cancelled orders excluded) of the customers acquired in the period ÷ "
-    "customers; predicted LTV arrives with the CLV model",
+    "customers; predicted LTV: see CLV (clv.ltv_cac)",
     "currency",
     MODULE,
 )
