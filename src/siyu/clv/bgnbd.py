@@ -84,9 +84,14 @@ def conditional_expected_purchases(
     fit_: Fit, t: npt.ArrayLike, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
 ) -> Array:
     """E[Y(t) | x, t_x, T]: expected purchases in the next t time units (FHL 2005 eq. 10)."""
+    return np.asarray(purchases_if_alive(fit_, t, x, T) * p_alive(fit_, x, t_x, T))
+
+
+def purchases_if_alive(fit_: Fit, t: npt.ArrayLike, x: npt.ArrayLike, T: npt.ArrayLike) -> Array:
+    """E[Y(t) | x, T, alive at T]; times P(alive) it is the conditional expectation."""
     r, alpha, a, b = require_fit(fit_, NAME)
     tt, xa, Ta = (np.asarray(v, dtype=np.float64) for v in (t, x, T))
     z = tt / (alpha + Ta + tt)
     head = (a + b + xa - 1) / (a - 1)
     tail = 1 - ((alpha + Ta) / (alpha + Ta + tt)) ** (r + xa) * hyp2f1(r + xa, b + xa, a + b + xa - 1, z)
-    return np.asarray(head * tail * p_alive(fit_, x, t_x, T))
+    return np.asarray(head * tail)

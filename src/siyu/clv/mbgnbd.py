@@ -71,9 +71,14 @@ def conditional_expected_purchases(
     fit_: Fit, t: npt.ArrayLike, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
 ) -> Array:
     """E[Y(t) | x, t_x, T] (Batislam et al. 2007)."""
+    return np.asarray(purchases_if_alive(fit_, t, x, T) * p_alive(fit_, x, t_x, T))
+
+
+def purchases_if_alive(fit_: Fit, t: npt.ArrayLike, x: npt.ArrayLike, T: npt.ArrayLike) -> Array:
+    """E[Y(t) | x, T, alive at T]; times P(alive) it is the conditional expectation."""
     r, alpha, a, b = require_fit(fit_, NAME)
     tt, xa, Ta = (np.asarray(v, dtype=np.float64) for v in (t, x, T))
     hyp = hyp2f1(r + xa, b + xa + 1, a + b + xa, tt / (alpha + Ta + tt))
     head = (a + b + xa) / (a - 1)
     tail = 1 - hyp * ((alpha + Ta) / (alpha + tt + Ta)) ** (r + xa)
-    return np.asarray(head * tail * p_alive(fit_, x, t_x, T))
+    return np.asarray(head * tail)

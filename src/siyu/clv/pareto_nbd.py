@@ -128,13 +128,18 @@ def conditional_expected_purchases(
     fit_: Fit, t: npt.ArrayLike, x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike
 ) -> Array:
     """E[Y(t) | x, t_x, T] = P(alive) · (r+x)(β+T) / ((α+T)(s−1)) · [1 − ((β+T)/(β+T+t))^(s−1)]."""
+    return np.asarray(purchases_if_alive(fit_, t, x, T) * p_alive(fit_, x, t_x, T))
+
+
+def purchases_if_alive(fit_: Fit, t: npt.ArrayLike, x: npt.ArrayLike, T: npt.ArrayLike) -> Array:
+    """E[Y(t) | x, T, alive at T]; times P(alive) it is the conditional expectation."""
     r, alpha, s, beta = require_fit(fit_, NAME)
     tt, xa, Ta = (np.asarray(v, dtype=np.float64) for v in (t, x, T))
     if abs(s - 1) < 1e-9:
         rate = (r + xa) * (beta + Ta) / (alpha + Ta) * np.log((beta + Ta + tt) / (beta + Ta))
     else:
         rate = (r + xa) * (beta + Ta) / ((alpha + Ta) * (s - 1)) * (1 - ((beta + Ta) / (beta + Ta + tt)) ** (s - 1))
-    return np.asarray(rate * p_alive(fit_, x, t_x, T))
+    return np.asarray(rate)
 
 
 def expected_purchases(fit_: Fit, t: npt.ArrayLike) -> Array:

@@ -48,11 +48,11 @@ def lifetime_value(
     value = gamma_gamma.conditional_expected_spend(spend, x, zbar)
     total = np.zeros_like(np.asarray(x, dtype=np.float64))
     previous = np.zeros_like(total)
-    for k in range(1, months + 1):
-        current = model.conditional_expected_purchases(transactions, k * step, x, t_x, T)
+    for k in range(1, months + 1):  # P(alive) factors out of every period's expectation
+        current = model.purchases_if_alive(transactions, k * step, x, T)
         total += (current - previous) / (1 + d) ** k
         previous = current
-    return np.asarray(total * value)
+    return np.asarray(total * model.p_alive(transactions, x, t_x, T) * value)
 
 
 def expected_purchases_in(
