@@ -212,15 +212,38 @@ def test_forged_stale_and_foreign_rejected(env: Env) -> None:
     assert callbacks(env.ctx) == []
 
 
-def test_chat_tag_and_other_events_recorded(env: Env) -> None:
-    actions.chat_event(env.srv, "wrChat1", "update", UpdateDetail="add_member", JoinScene=1, MemChangeCnt=2)
+def members(ctx: Context, chat_id: str) -> dict[str, bool]:
+    rows = ctx.warehouse.fetch(
+        "SELECT id_value, left_at IS NULL FROM group_members WHERE brand_id = 'acme' AND touchpoint_id = ?", [chat_id]
+    )
+    return dict(rows)
+
+
+def test_group_changes_reconciled_and_other_events_recorded(env: Env) -> None:
+    e1, e2, e3 = [r.external_userid for r in env.srv.company.customers_of("guide0001")]
+    chat = actions.add_group(env.srv, "guide0001", [e1, e2], name="会员群")
+    actions.chat_event(env.srv, chat, "create")
+    assert wait_for(lambda: members(env.ctx, chat) == {e1: True, e2: True})
+    tp = env.ctx.warehouse.fetch("SELECT name, kind, guide_id FROM touchpoints WHERE touchpoint_id = ?", [chat])
+    assert tp == [("会员群", "customer_group", "g1")]
+    group = env.srv.company.groups[chat]  # e1 quits, e3 joins: WeCom's callbacks do not say who
+    group["member_list"] = [m for m in group["member_list"] if m["userid"] != e1]
+    group["member_list"].append({"userid": e3, "type": 2, "join_time": int(time.time()), "join_scene": 3})
+    actions.chat_event(env.srv, chat, "update", UpdateDetail="del_member", QuitScene=0, MemChangeCnt=1)
+    assert wait_for(lambda: members(env.ctx, chat) == {e1: False, e2: True, e3: True})
+    actions.chat_event(env.srv, chat, "dismiss")
+    assert wait_for(lambda: members(env.ctx, chat) == {e1: False, e2: False, e3: False})
+    actions.chat_event(env.srv, "wrGone", "update", UpdateDetail="change_name")  # WeCom answers 40050 now
     actions.tag_event(env.srv, "etTag1", "delete")
-    actions.transfer_fails(env.srv, "guide0001", env.srv.company.customers_of("guide0001")[0].external_userid)
-    rows = wait_for(lambda: (c := callbacks(env.ctx)) and len(c) == 3 and all(x.status == "done" for x in c) and c)
-    assert [r.result.split(";")[0] for r in rows] == [
-        "recorded (ChatChanged: update)",
-        "recorded (TagChanged: delete)",
-        "recorded (TransferFailed: transfer_fail)",
+    actions.transfer_fails(env.srv, "guide0001", e1)
+    rows = wait_for(lambda: (c := callbacks(env.ctx)) and len(c) == 6 and all(x.status == "done" for x in c) and c)
+    assert [r.result for r in rows] == [
+        "group create: 2 joined, 0 left",
+        "group update: 1 joined, 1 left",
+        "group dismissed; 2 memberships ended",
+        "group gone (40050); 0 memberships ended",
+        "recorded (TagChanged: delete); no warehouse change",
+        "recorded (TransferFailed: transfer_fail); no warehouse change",
     ]
 
 

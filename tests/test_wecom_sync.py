@@ -99,3 +99,37 @@ def test_configure_cli_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert r.exit_code == 0 and "/api/wecom/callback/acme" in r.output
     r = CliRunner().invoke(app, ["wecom", "callbacks", "acme", "--process"])
     assert r.exit_code == 0 and "processed 0 callbacks" in r.output
+
+
+def test_group_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.wecom_server import actions
+
+    srv = WeComServer()
+    seed(srv.company, guides=3, contacts_per_guide=30)
+    mine = [r.external_userid for r in srv.company.customers_of("guide0001")]
+    chats = [actions.add_group(srv, "guide0001", mine[i : i + 10]) for i in range(0, 30, 10)]
+    actions.add_group(srv, "guide0051", mine[:5])  # owned by a member who is not a siyu guide: not synced
+    srv.company.members["guide0051"] = "x"
+    settings = Settings(data_dir=tmp_path / "data")
+    with running(srv) as base:
+        ctx = Context.open(settings)
+        try:
+            prepare(ctx, base)
+            from siyu.services.wecom.groups import sync_groups
+
+            g = sync_groups(ctx, "acme")
+            assert (g.groups, g.joined, g.left, g.observations) == (3, 30, 0, 30)
+            got = ctx.warehouse.fetch(
+                "SELECT t.touchpoint_id, t.guide_id, count(*) FROM group_members m JOIN touchpoints t "
+                "USING (brand_id, touchpoint_id) WHERE m.left_at IS NULL GROUP BY 1, 2 ORDER BY 1"
+            )
+            assert got == [(c, "g001", 10) for c in sorted(chats)]
+            first = srv.company.groups[chats[0]]
+            first["member_list"] = first["member_list"][:-3]  # three customers left the group
+        finally:
+            ctx.close()
+        monkeypatch.setenv("SIYU_DATA_DIR", str(settings.data_dir))
+        r = CliRunner().invoke(app, ["wecom", "sync", "acme"])
+        assert r.exit_code == 0, r.output
+        out = " ".join(r.output.split())
+        assert "groups: 3 (of guides), 0 memberships started, 3 ended, 0 identities observed" in out

@@ -9,6 +9,7 @@ MSGS: dict[int, str] = {
     40003: "invalid userid",
     40013: "invalid corpid",
     40014: "invalid access_token",
+    40050: "chatid not found",
     40058: "invalid parameter",
     40068: "invalid tagid",
     40071: "invalid tag name",

@@ -29,7 +29,7 @@ def groupchat_list(srv: WeComServer, q: dict[str, Any]) -> dict[str, Any]:
 def groupchat_get(srv: WeComServer, q: dict[str, Any]) -> dict[str, Any]:
     cid = text(q, "chat_id", 64, required=True)
     g = srv.company.groups.get(cid)
-    need(g is not None, 40058, "invalid chat_id")
+    need(g is not None, 40050)
     assert g is not None
     chat = {k: v for k, v in g.items() if k != "status"}
     if not q.get("need_name"):

@@ -102,7 +102,7 @@ def add_join_way(srv: WeComServer, q: dict[str, Any]) -> dict[str, Any]:
     need(scene in (1, 2), 40058, "scene is required")
     chats = items(q, "chat_id_list", 5, required=True)
     for c in chats:
-        need(c in srv.company.groups, 40058, f"invalid chat_id {c}")
+        need(c in srv.company.groups, 40050, str(c))
     way = {
         "scene": scene,
         "remark": text(q, "remark", 30),

@@ -10,6 +10,7 @@ from siyu.cli.common import console, open_context
 from siyu.services.brands import get_brand
 from siyu.services.wecom import processing
 from siyu.services.wecom.config import REPLAY_WINDOW, WeComConfig, get_config, set_config
+from siyu.services.wecom.groups import sync_groups
 from siyu.services.wecom.sync import sync_contacts
 from siyu.stores.state.wecom_models import WeComCallbackRow, WeComRejectionRow
 
@@ -43,8 +44,10 @@ def show(brand: str) -> None:
 
 
 @app.command()
-def sync(brand: str) -> None:
-    """Full contact sync: every guide's customers from WeCom → relations + OneID (全量同步)."""
+def sync(
+    brand: str, groups: bool = typer.Option(True, "--groups/--no-groups", help="also sync customer groups")
+) -> None:
+    """Full sync: every guide's customers (→ relations + OneID) and groups (→ group members) from WeCom (全量同步)."""
     with open_context() as ctx:
         get_brand(ctx, brand)
         s = sync_contacts(ctx, brand, progress=lambda m: console.print(f"[dim]{m}[/dim]"))
@@ -54,6 +57,12 @@ def sync(brand: str) -> None:
             f"{s.observations} identities observed; {s.api_calls} API calls, fetch {s.fetch_seconds} s "
             f"(rate-limit waits {s.rate_wait_seconds} s), write {s.write_seconds} s"
         )
+        if groups:
+            g = sync_groups(ctx, brand)
+            console.print(
+                f"groups: {g.groups} (of guides), {g.joined} memberships started, {g.left} ended, "
+                f"{g.observations} identities observed"
+            )
         if s.unknown_members:
             shown = ", ".join(s.unknown_members[:10])
             console.print(

@@ -11,6 +11,7 @@ ERRCODES: dict[int, tuple[str, str]] = {
     40003: ("invalid userid", "the member does not exist or is outside the app's visible range"),
     40013: ("invalid corpid", "check the CorpID (我的企业 → 企业信息)"),
     40014: ("invalid access_token", "the token is refetched once automatically; check corpid/secret if it repeats"),
+    40050: ("no such group chat", "the group was dismissed or the chat_id is wrong; sync groups again"),
     40058: ("invalid parameter", "a field is missing, too long or out of range; see errmsg for which"),
     40068: ("invalid tag id", "the corp tag or tag group was deleted; sync tags again"),
     40071: ("tag name exists", "choose another tag name within this group"),

@@ -22,6 +22,7 @@ from siyu.connectors.wecom.errors import WeComError
 from siyu.domain import wecom_events as ev
 from siyu.errors import NotFound, SiyuError
 from siyu.services.context import Context
+from siyu.services.wecom import groups
 from siyu.services.wecom import relations as rel
 from siyu.services.wecom.config import client_for, get_config
 from siyu.stores.state.wecom_models import WeComCallbackRow
@@ -133,7 +134,28 @@ def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: W
             if guide is None:
                 return f"UserID {event.user_id!r} is not a known guide; nothing to end", 0
             return rel.lose_relation(cur, brand_id, guide, event.external_user_id, event.at, lost_by), 0
+    if isinstance(event, ev.ChatChanged) and (client is not None or event.change_type == "dismiss"):
+        return _chat(ctx, brand_id, event, client)
     return f"recorded ({type(event).__name__}: {event.change_type}); no warehouse change", 0
+
+
+def _chat(ctx: Context, brand_id: str, event: ev.ChatChanged, client: WeComClient | None) -> tuple[str, int]:
+    """A group changed: WeCom does not say who joined or left, so the group is fetched and reconciled."""
+    if event.change_type == "dismiss":
+        with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+            return f"group dismissed; {groups.dismiss(cur, brand_id, event.chat_id, event.at)} memberships ended", 0
+    assert client is not None
+    try:
+        chat = client.get_group_chat(event.chat_id)  # API call outside the transaction
+    except WeComError as err:
+        if err.errcode != 40050:
+            raise
+        with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:  # the group no longer exists
+            return f"group gone (40050); {groups.dismiss(cur, brand_id, event.chat_id, event.at)} memberships ended", 0
+    stats = groups.GroupStats()
+    with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+        groups.reconcile(cur, brand_id, chat, event.at, stats)
+    return f"group {event.change_type}: {stats.joined} joined, {stats.left} left", stats.observations
 
 
 def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
