@@ -101,5 +101,14 @@ def test_clv_page_refits_and_shows_the_api_figures(fresh_ctx: Context) -> None:
             assert mine["totals"]["customers"] < ov["totals"]["customers"]
             expect(gpage.get_by_test_id("clv-refit")).to_have_count(0)
             gpage.screenshot(path=str(ARTIFACTS / "clv-guide-zh.png"), full_page=True)
+
+            # the customer 360 page shows the same prediction as the API
+            top = httpx.get(f"{base}/api/clv/predictions", headers=admin, params={"page_size": 1}, timeout=60).json()
+            cid = top["items"][0]["customer_id"]
+            one = httpx.get(f"{base}/api/clv/customers/{cid}", headers=admin, timeout=60).json()
+            page.goto(f"{base}/console/customers/{cid}")
+            expect(page.get_by_test_id("clv-clv")).to_have_text(f"¥{one['clv']:,.2f}")
+            expect(page.get_by_test_id("clv-p_alive")).to_have_text(f"{one['p_alive']:.1%}")
+            page.screenshot(path=str(ARTIFACTS / "clv-customer360-zh.png"), full_page=True)
         finally:
             browser.close()

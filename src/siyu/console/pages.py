@@ -15,6 +15,7 @@ from siyu.display import display_value
 from siyu.domain.models import Role
 from siyu.services import auth as auth_service
 from siyu.services import customers as customer_service
+from siyu.services.clv import predictions as clv_predictions
 from siyu.services.errors import NotFound, SiyuError
 
 PAGER_PROPS = "max-pages=9 boundary-numbers"  # show at most 9 page buttons, plus first and last
@@ -42,6 +43,26 @@ def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], testid: s
         rows=[{f: display_value(r.get(f)) for f, _ in columns} for r in rows],
         row_key=columns[0][0],
     ).classes("w-full").props(f"flat dense bordered data-testid={testid}")
+
+
+def _clv_card(ctx: Any, user: Any, customer_id: str) -> None:
+    """The customer's CLV prediction (from the latest fit), or a note that there is none."""
+    ui.label(tr("clv.c360.title")).classes("text-lg font-bold mt-2")
+    try:
+        pred = clv_predictions.customer(ctx, user, customer_id)
+    except NotFound:
+        ui.label(tr("clv.c360.none")).classes("text-gray-500 text-sm").props("data-testid=clv-none")
+        return
+    with ui.column().classes("gap-0").props("data-testid=clv"):
+        for key, field, fmt in (
+            ("clv.c360.p_alive", "p_alive", "{:.1%}"),
+            ("clv.c360.purchases", "expected_purchases", "{:.2f}"),
+            ("clv.c360.spend", "expected_spend", "¥{:,.2f}"),
+            ("clv.c360.clv", "clv", "¥{:,.2f}"),
+        ):
+            with ui.row().classes("gap-2"):
+                ui.label(tr(key) + ":").classes("text-gray-500")
+                ui.label(fmt.format(float(pred[field]))).props(f"data-testid=clv-{field}")
 
 
 def register() -> None:
@@ -179,6 +200,7 @@ def register() -> None:
                             ui.label(tr("c360.none")).classes("text-gray-500")
                         for tag in view.tags:
                             ui.badge(str(tag["name"]), color="teal").props("data-testid=tag")
+                    _clv_card(ctx, user, cid)
                 with ui.card().classes("flex-1"):
                     ui.label(tr("c360.identities")).classes("text-lg font-bold")
                     _table(
