@@ -15,7 +15,7 @@ from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, download_button, how_computed, kpi_card
 from siyu.domain.models import Role
-from siyu.domain.segment_def import AIPL_STAGES, CUSTOMER_FIELDS, LIFECYCLE_STAGES, RFM_CLASSES
+from siyu.domain.segment_def import AIPL_STAGES, CLV_FIELDS, CUSTOMER_FIELDS, LIFECYCLE_STAGES, RFM_CLASSES
 from siyu.services import lookalike as lookalike_service
 from siyu.services import segments as service
 from siyu.services.brands import User
@@ -34,6 +34,7 @@ FORM_KINDS: tuple[str, ...] = (
     "rfm",
     "aipl",
     "lifecycle",
+    "clv",
 )
 NUMBER_OPS: tuple[str, ...] = ("gte", "gt", "eq", "lte", "lt")
 TRAIT_OPS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "contains", "starts_with", "gt", "lt", "exists", "not_exists")
@@ -57,6 +58,7 @@ def default_leaf(kind: str) -> dict[str, Any]:
         "rfm": {"kind": "rfm", "classes": ["important_value"]},
         "aipl": {"kind": "aipl", "stages": ["P", "L"]},
         "lifecycle": {"kind": "lifecycle", "stages": ["old_repurchased"]},
+        "clv": {"kind": "clv", "field": "p_alive", "op": "lt", "value": 0.3},
     }
     return dict(leaves[kind])
 
@@ -459,6 +461,11 @@ class SegmentsPage:
                     on_change=setter(key, list),
                     label=tr(f"segments.kind.{kind}"),
                 ).props(f"dense use-chips data-testid={tid}-values").classes("min-w-60")
+            elif kind == "clv":
+                ui.select(
+                    {f: tr(f"segments.clv.{f}") for f in CLV_FIELDS}, value=cond["field"], on_change=setter("field")
+                ).props(f"dense data-testid={tid}-clv-field").classes("w-44")
+                self._compare(cond, setter, tid)
             elif kind == "identity":
                 ui.select(
                     list(dict.fromkeys([*ID_TYPES, cond["id_type"]])),
