@@ -15,7 +15,7 @@ import pytest
 from scipy.special import gammaln, hyp2f1
 
 from siyu.analytics.clv_summary import summary
-from siyu.clv import bgnbd, gamma_gamma, mbgnbd, pareto_nbd, simulate, validation, value
+from siyu.clv import bgnbd, gamma_gamma, mbgnbd, pareto_nbd, sbg, simulate, validation, value
 from siyu.clv.data import compress
 from siyu.errors import SiyuError
 
@@ -297,3 +297,47 @@ def test_validation_groups_and_tracking(cdnow: pd.DataFrame) -> None:
     direct = sum(float(bgnbd.expected_purchases(f, week - s)) for s in birth if week > s)
     assert track[week - 1] == pytest.approx(direct, rel=1e-9)
     assert np.all(np.diff(track) > 0)
+
+
+# Fader & Hardie (2007), "How to Project Customer Retention", J. Interactive Marketing 21(1): survivors of 1,000
+# customers over years 0..7 and the published estimates (Table 1 data, §4 estimates).
+SBG_COHORTS = {
+    "regular": ([1000, 631, 468, 382, 326, 289, 262, 241], 0.704, 1.182, -1680.3),
+    "high_end": ([1000, 869, 743, 653, 593, 551, 517, 491], 0.668, 3.806, -1611.2),
+}
+
+
+@pytest.mark.parametrize("cohort", sorted(SBG_COHORTS))
+def test_sbg_matches_the_published_estimates(cohort: str) -> None:
+    survivors, alpha, beta, ll = SBG_COHORTS[cohort]
+    f = sbg.fit(survivors)
+    assert (round(f.params["alpha"], 3), round(f.params["beta"], 3)) == (alpha, beta)
+    assert round(f.log_likelihood, 1) == ll
+    s = sbg.survival(f, 7)
+    r = sbg.retention(f, 7)
+    assert s[0] == 1.0 and np.allclose(s[1:] / s[:-1], r)  # retention is the ratio of survival
+    assert np.all(np.diff(r) > 0)  # rises with tenure
+    # independent: survival by simulating the model
+    rng = np.random.default_rng(0)
+    theta = rng.beta(f.params["alpha"], f.params["beta"], 400_000)
+    life = rng.geometric(theta)  # periods until churn, ≥ 1
+    assert [round(float((life > t).mean()), 2) for t in range(8)] == [round(float(v), 2) for v in s]
+
+
+def test_sbg_gradient_and_bad_input() -> None:
+    n = np.array([1000.0, 631, 468, 382, 326, 289, 262, 241])
+    th = np.array([0.7, 1.2])
+    _, grad = sbg.loglik(th, n)
+    num = [(sbg.loglik(th + e * 1e-6, n)[0] - sbg.loglik(th - e * 1e-6, n)[0]) / 2e-6 for e in np.eye(2)]
+    assert grad == pytest.approx(num, rel=1e-6)
+    with pytest.raises(SiyuError) as e:
+        sbg.fit([100, 120])
+    assert e.value.field == "survivors"
+
+
+def test_sbg_derl_equals_the_closed_form() -> None:
+    f = sbg.fit(SBG_COHORTS["regular"][0])
+    a, b = f.params["alpha"], f.params["beta"]
+    for n, d in ((0, 0.1), (3, 0.1), (5, 0.25)):
+        closed = (b + n) / (a + b + n) * hyp2f1(1, b + n + 1, a + b + n + 1, 1 / (1 + d))  # Fader & Hardie (2010)
+        assert sbg.discounted_expected_residual_lifetime(f, d, n) == pytest.approx(closed, rel=1e-6)
