@@ -3,9 +3,9 @@ straightforward pandas groupby implementation, over Online Retail and over a syn
 
 Each engine runs in its own child process (so each peak RSS is its own), on the same warehouse file:
 
-- ibis: the per-customer results of ``rfm_customers``, ``aipl_stage``, ``lifecycle_stage`` as Arrow tables, from
-  ``siyu.services.metrics.value.value_tables`` (one query, ``analytics.customer_value``, over one shared order
-  aggregate; memoized expression, cached compiled SQL); the three separate calls are timed as well;
+- ibis: ``rfm_customers``, ``aipl_stage``, ``lifecycle_stage`` executed to Arrow (one row per customer) the way
+  the reports run them (``siyu.services.metrics.tables`` + ``fetch_arrow``: memoized expressions, cached
+  compiled SQL);
 - pandas: the same three per-customer results from the raw tables (loaded with DuckDB ``.df()``, then merges and
   groupbys); its time is reported without and with the loading.
 
@@ -222,11 +222,9 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
 def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5) -> dict[str, Any]:
     """siyu.analytics on DuckDB: the three per-customer results to Arrow, first call (cold) then ``warm_runs`` more.
 
-    Each call goes the way the services do: ``value_tables`` (bound tables, the memoized ``customer_value``
-    expression, its cached SQL executed — one query over one shared order aggregate — split into the three
-    results). Cold includes binding the tables, building and compiling; warm is the steady state (median of the
-    warm calls). ``seconds_separate`` / ``seconds_warm_separate``: the same with three separate calls
-    (``rfm_customers``, ``aipl_stage``, ``lifecycle_stage`` through ``fetch_arrow``), measured afterwards.
+    Each call goes the way a report does: ``tables`` (bound once per backend), the memoized builders,
+    ``fetch_arrow`` (compiled SQL cached per expression, executed on every call). Cold includes binding the
+    tables, building and compiling; warm is the steady state (median of the warm calls).
     """
     import pyarrow.compute as pc
 
@@ -237,7 +235,6 @@ def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5) -> dic
     from siyu.services.context import Context
     from siyu.services.metrics import fetch_arrow, tables
     from siyu.services.metrics.query_cache import cache_of
-    from siyu.services.metrics.value import value_tables
 
     ctx = Context.open(Settings(data_dir=data_dir))
     rss_before = _peak_rss_mb()
@@ -245,25 +242,19 @@ def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5) -> dic
     builders = (("rfm", rfm_customers), ("aipl", aipl_stage), ("lifecycle", lifecycle_stage))
 
     def call() -> dict[str, float]:
-        t0 = time.perf_counter()
-        out.update(value_tables(ctx, brand, as_of))
-        return {"total": time.perf_counter() - t0}
-
-    def separate() -> dict[str, float]:
         secs = {}
         t0 = time.perf_counter()
         t = tables(ctx, brand)
+        secs["tables"] = time.perf_counter() - t0
         for name, build in builders:
             t1 = time.perf_counter()
-            fetch_arrow(ctx, build(t, as_of))
+            out[name] = fetch_arrow(ctx, build(t, as_of))
             secs[name] = time.perf_counter() - t1
         secs["total"] = time.perf_counter() - t0
         return secs
 
     cold = call()
     warm = [call() for _ in range(warm_runs)]
-    sep_cold = separate()
-    sep_warm = [separate() for _ in range(warm_runs)]
     cache = cache_of(ctx.warehouse.ibis)
     stats = {"sql_hits": cache.hits, "sql_misses": cache.misses, "expr_hits": tables(ctx, brand).memo.hits}
     ctx.close()
@@ -275,8 +266,6 @@ def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5) -> dic
     return {
         "seconds": {k: round(v, 4) for k, v in cold.items()},
         "seconds_warm": _summary(warm) if warm else None,
-        "seconds_separate": {k: round(v, 4) for k, v in sep_cold.items()},
-        "seconds_warm_separate": _summary(sep_warm) if sep_warm else None,
         "warm_runs": warm_runs,
         "cache": stats,
         "peak_rss_mb": _peak_rss_mb(),

@@ -132,31 +132,26 @@ def _event_levels(t: Tables, as_of: date, c: AiplConfig) -> ir.Table | None:
     return lv.group_by("customer_id").agg(level=lv.level.max())
 
 
-def order_totals_for(t: Tables, as_of: date, c: AiplConfig) -> ir.Table:
-    """The order totals AIPL needs: over its longest order window, with the orders of the P and L windows."""
-    days = max(c.p_days, c.l_days)
-    return customer_order_totals(t, as_of, as_of - timedelta(days=days), recent_days=(c.p_days, c.l_days))
+def _order_levels(t: Tables, as_of: date, c: AiplConfig) -> list[ir.Table]:
+    """Customers at P (≥ 1 order in the P window) and at L (≥ l_min_orders orders in the L window)."""
 
+    def at_level(days: int, min_orders: int, stage: str) -> ir.Table:
+        tot = customer_order_totals(t, as_of, as_of - timedelta(days=days))
+        tot = tot.filter(tot.orders >= min_orders)
+        return tot.select("customer_id", level=ibis.literal(_LEVEL[stage], type="int8"))
 
-def _order_levels(tot: ir.Table, c: AiplConfig) -> ir.Table:
-    """Customers at L (≥ l_min_orders orders in the L window), else at P (≥ 1 order in the P window)."""
-    n_p, n_l = tot[f"orders_{c.p_days}d"], tot[f"orders_{c.l_days}d"]
-    level = ibis.cases((n_l >= c.l_min_orders, _LEVEL["L"]), (n_p >= 1, _LEVEL["P"]), else_=0).cast("int8")
-    lv = tot.select("customer_id", level=level)
-    return lv.filter(lv.level > 0)
+    if c.p_days == c.l_days:  # one pass: L where enough orders, else P
+        tot = customer_order_totals(t, as_of, as_of - timedelta(days=c.p_days))
+        level = ibis.cases((tot.orders >= c.l_min_orders, _LEVEL["L"]), else_=_LEVEL["P"]).cast("int8")
+        return [tot.select("customer_id", level=level)]
+    return [at_level(c.p_days, 1, "P"), at_level(c.l_days, c.l_min_orders, "L")]
 
 
 @memoized
 def aipl_stage(t: Tables, as_of: date, config: AiplConfig | None = None) -> ir.Table:
     """Each customer's highest AIPL stage on ``as_of``. Columns: customer_id, stage ('A', 'I', 'P', 'L')."""
     c = config or AiplConfig()
-    return aipl_from_totals(t, as_of, c, order_totals_for(t, as_of, c))
-
-
-def aipl_from_totals(t: Tables, as_of: date, c: AiplConfig, tot: ir.Table) -> ir.Table:
-    """``aipl_stage`` with the order signals taken from ``tot`` (``base.customer_order_totals`` with
-    ``recent_days`` including ``c.p_days`` and ``c.l_days``, over at least the longer of the two windows)."""
-    parts: list[ir.Table] = [_order_levels(tot, c)]
+    parts: list[ir.Table] = _order_levels(t, as_of, c)
     ev = _event_levels(t, as_of, c)
     if ev is not None:
         parts.append(ev)

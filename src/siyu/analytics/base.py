@@ -9,7 +9,7 @@ left out of customer-level views (they count again as soon as OneID resolves the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import ibis
@@ -214,38 +214,28 @@ def joined(t: Tables) -> ir.Table:
 
 
 @memoized
-def customer_order_totals(
-    t: Tables, end: date | datetime, start: date | datetime | None = None, recent_days: tuple[int, ...] = ()
-) -> ir.Table:
+def customer_order_totals(t: Tables, end: date | datetime, start: date | datetime | None = None) -> ir.Table:
     """Per customer, their revenue orders placed in ``[start, end)`` (``start`` None = all before ``end``).
 
     Same orders as ``customer_orders`` (refunded/cancelled excluded), but aggregated per order reference first and
     only then linked to customers through ``identities`` — the join sees one row per reference instead of one per
     order (several times faster on large brands). ``orders`` counts order rows (``order_id`` is unique within a
-    brand). Columns: customer_id, orders, amount (float64), first_at, last_at, and for each ``d`` of
-    ``recent_days`` ``orders_<d>d``: the orders of the last ``d`` days, ``[end − d days, end)`` (counted within
-    ``[start, end)``).
+    brand). Columns: customer_id, orders, amount (float64), first_at, last_at.
     """
     o = t.orders
     cond = ~o.status.isin(EXCLUDED_ORDER_STATUSES) & (o.ordered_at < ts(end))
     if start is not None:
         cond = cond & (o.ordered_at >= ts(start))
     o = o.filter(cond)
-    recent = {f"orders_{d}d": ts(end - timedelta(days=d)) for d in sorted(set(recent_days))}
     per_ref = o.group_by("customer_ref_type", "customer_ref").agg(
-        n=o.count(),
-        amt=o.amount.sum(),
-        first_at=o.ordered_at.min(),
-        last_at=o.ordered_at.max(),
-        **{name: o.count(where=o.ordered_at >= since) for name, since in recent.items()},
+        n=o.count(), amt=o.amount.sum(), first_at=o.ordered_at.min(), last_at=o.ordered_at.max()
     )
     i = t.identities
     j = per_ref.join(i, (per_ref.customer_ref_type == i.id_type) & (per_ref.customer_ref == i.id_value))
-    j = j.select("n", "amt", "first_at", "last_at", *recent, customer_id=i.customer_id)
+    j = j.select(customer_id=i.customer_id, n=j.n, amt=j.amt, first_at=j.first_at, last_at=j.last_at)
     return j.group_by("customer_id").agg(
         orders=j.n.sum().cast("int64"),
         amount=j.amt.sum().cast("float64"),
         first_at=j.first_at.min(),
         last_at=j.last_at.max(),
-        **{name: j[name].sum().cast("int64") for name in recent},
     )

@@ -58,16 +58,10 @@ def lifecycle_stage(t: Tables, as_of: date, new_days: int = 30) -> ir.Table:
     """Lifecycle stage of every customer who joined before ``as_of``. Columns: customer_id, stage."""
     if new_days <= 0:
         raise ValueError("new_days must be a positive number of days")
-    return lifecycle_from_totals(t, as_of, new_days, customer_order_totals(t, as_of))
-
-
-def lifecycle_from_totals(t: Tables, as_of: date, new_days: int, tot: ir.Table) -> ir.Table:
-    """``lifecycle_stage`` with the purchases taken from ``tot`` (``base.customer_order_totals`` over all the
-    orders before ``as_of``: customer_id, orders)."""
     at = ts(as_of)
     j = joined(t)
     j = j.filter(j.joined_at < at)
-    n = tot.select("customer_id", "orders")
+    n = customer_order_totals(t, as_of).select("customer_id", "orders")
     x = j.left_join(n, j.customer_id == n.customer_id)
     orders = x.orders.fill_null(0)
     is_new = x.joined_at >= ts(as_of - timedelta(days=new_days))

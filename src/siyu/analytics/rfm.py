@@ -32,19 +32,6 @@ from siyu.domain.customer_classes import RFM_CLASS_RULES
 MODULE = "rfm"
 
 RFM_CLASSES = RFM_CLASS_RULES  # class code → (R high, F high, M high), from siyu.domain.customer_classes
-RFM_COLUMNS: tuple[str, ...] = (
-    "customer_id",
-    "recency_days",
-    "frequency",
-    "monetary",
-    "r_high",
-    "f_high",
-    "m_high",
-    "rfm_class",
-    "r_score",
-    "f_score",
-    "m_score",
-)
 
 RFM_CLASS_ZH: dict[str, str] = {
     "important_value": "重要价值客户",
@@ -141,12 +128,7 @@ def rfm_customers(t: Tables, as_of: date, window_days: int | None = None) -> ir.
     if window_days is not None and window_days <= 0:
         raise ValueError("window_days must be a positive number of days")
     start = as_of - timedelta(days=window_days) if window_days is not None else None
-    return rfm_from_totals(customer_order_totals(t, as_of, start), as_of)
-
-
-def rfm_from_totals(tot: ir.Table, as_of: date) -> ir.Table:
-    """``rfm_customers`` from per-customer order totals (``base.customer_order_totals``: customer_id, orders,
-    amount, last_at; one row per customer with at least one order) — so other analyses can share the totals."""
+    tot = customer_order_totals(t, as_of, start)
     per = tot.select("customer_id", "last_at", frequency=tot.orders, monetary=tot.amount)
     per = per.select(
         "customer_id",
@@ -172,7 +154,19 @@ def rfm_from_totals(tot: ir.Table, as_of: date) -> ir.Table:
         f_score=_score(flagged.frequency),
         m_score=_score(flagged.monetary),
     )
-    return scored.select(*RFM_COLUMNS)
+    return scored.select(
+        "customer_id",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "r_high",
+        "f_high",
+        "m_high",
+        "rfm_class",
+        "r_score",
+        "f_score",
+        "m_score",
+    )
 
 
 def rfm_class_summary(rfm: ir.Table) -> ir.Table:

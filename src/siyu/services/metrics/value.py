@@ -16,13 +16,10 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from siyu.analytics import aipl, cohorts, lifecycle, rfm
 from siyu.analytics.aipl import AiplConfig
-from siyu.analytics.customer_value import customer_value
 from siyu.domain.customer_classes import LIFECYCLE_STAGES
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -122,23 +119,6 @@ class Scoped:
 
 def _scoped(ctx: Context, user: User) -> Scoped:
     return Scoped(tables(ctx, user.brand_id), scope(ctx, user), user.brand_id)
-
-
-def value_tables(
-    ctx: Context, brand_id: str, as_of: date, config: AiplConfig | None = None, new_days: int = 30
-) -> dict[str, pa.Table]:
-    """The brand's per-customer RFM, AIPL and lifecycle results (``rfm``, ``aipl``, ``lifecycle``: the rows and
-    columns of ``rfm_customers``, ``aipl_stage`` and ``lifecycle_stage``) from one query (``customer_value``)."""
-    wide = fetch_arrow(ctx, customer_value(tables(ctx, brand_id), as_of, config, new_days))
-
-    def part(flag: str, columns: list[str], names: list[str]) -> pa.Table:
-        return wide.filter(pc.is_valid(wide[flag])).select(columns).rename_columns(names)
-
-    return {
-        "rfm": part("rfm_class", list(rfm.RFM_COLUMNS), list(rfm.RFM_COLUMNS)),
-        "aipl": part("aipl_stage", ["customer_id", "aipl_stage"], ["customer_id", "stage"]),
-        "lifecycle": part("lifecycle_stage", ["customer_id", "lifecycle_stage"], ["customer_id", "stage"]),
-    }
 
 
 # --- RFM ---------------------------------------------------------------------------------------------------
