@@ -242,7 +242,7 @@ def test_group_changes_reconciled_and_other_events_recorded(env: Env) -> None:
         "group update: 1 joined, 1 left",
         "group dismissed; 2 memberships ended",
         "group gone (40050); 0 memberships ended",
-        "recorded (TagChanged: delete); no warehouse change",
+        "corp tags synced: 0 tags, 0 removed",
         "recorded (TransferFailed: transfer_fail); no warehouse change",
     ]
 
@@ -339,3 +339,30 @@ def test_add_of_a_customer_already_gone_is_still_recorded(env: Env) -> None:
     assert row.attempts == 1 and env.srv.counts["get"] == 1
     rel = relation(env.ctx, "wmAddedThenGone", "g1")
     assert rel is not None and rel[0] == "active" and rel[1] is None and rel[2] == "ch_store"
+
+
+def test_tag_callbacks_sync_corp_and_customer_tags(env: Env) -> None:
+    client = client_for(get_config(env.ctx, "acme"))
+    group = client.add_corp_tags(["高净值", "复购"], group_name="客户价值")
+    vip, again = (t.id for t in group.tags)
+    actions.tag_event(env.srv, vip, "create")  # an admin made tags in the WeCom console
+    wait_for(lambda: (c := callbacks(env.ctx)) and c[-1].status == "done")
+    names = env.ctx.warehouse.fetch("SELECT tag_id, name, source FROM tags WHERE brand_id = 'acme' ORDER BY name")
+    assert sorted(names) == sorted([(vip, "高净值", "wecom"), (again, "复购", "wecom")])
+    ext = env.srv.company.customers_of("guide0001")[0].external_userid
+    client.mark_tag("guide0001", ext, add=[vip, again])
+    actions.edit_contact(env.srv, "guide0001", ext, remark="老客")  # a guide tagged the customer in the app
+    wait_for(lambda: (c := callbacks(env.ctx)) and len(c) == 2 and c[-1].status == "done")
+
+    def tagged() -> set[str]:
+        rows = env.ctx.warehouse.fetch(
+            "SELECT tag_id FROM identifier_tags WHERE brand_id = 'acme' AND id_value = ? AND source = 'wecom'", [ext]
+        )
+        return {r[0] for r in rows}
+
+    assert tagged() == {vip, again}
+    client.mark_tag("guide0001", ext, remove=[again])
+    env.srv.advance(1)  # the same change in the same second would share WeCom's dedupe key (a retry)
+    actions.edit_contact(env.srv, "guide0001", ext, remark="老客2")
+    last = wait_for(lambda: (c := callbacks(env.ctx)) and len(c) == 3 and c[-1].status == "done" and c[-1])
+    assert tagged() == {vip} and last.result == "customer tags: 0 added, 1 removed"

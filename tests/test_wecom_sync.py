@@ -133,3 +133,34 @@ def test_group_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert r.exit_code == 0, r.output
         out = " ".join(r.output.split())
         assert "groups: 3 (of guides), 0 memberships started, 3 ended, 0 identities observed" in out
+
+
+def test_tag_sync(tmp_path: Path) -> None:
+    from siyu.services.wecom.config import client_for, get_config
+
+    srv = WeComServer()
+    seed(srv.company, guides=2, contacts_per_guide=20)
+    with running(srv) as base:
+        ctx = Context.open(Settings(data_dir=tmp_path / "data"))
+        try:
+            prepare(ctx, base)
+            client = client_for(get_config(ctx, "acme"))
+            a, b = (t.id for t in client.add_corp_tags(["门店", "直播"], group_name="渠道").tags)
+            custs = [r.external_userid for r in srv.company.customers_of("guide0001")]
+            for ext in custs[:5]:
+                client.mark_tag("guide0001", ext, add=[a])
+            client.mark_tag("guide0001", custs[0], add=[b])
+            s = sync_contacts(ctx, "acme")
+            assert (s.tags, s.customer_tags_added, s.customer_tags_removed) == (2, 6, 0)
+            client.del_corp_tags(tag_ids=[b])  # gone from WeCom: the tag and its assignments go
+            client.mark_tag("guide0001", custs[1], remove=[a])
+            s = sync_contacts(ctx, "acme")
+            assert (s.tags, s.customer_tags_added, s.customer_tags_removed) == (1, 0, 1)
+            rows = ctx.warehouse.fetch(
+                "SELECT id_value, tag_id FROM identifier_tags WHERE brand_id = 'acme' AND source = 'wecom'"
+            )
+            assert sorted(rows) == sorted((e, a) for e in [custs[0], *custs[2:5]])
+            assert ctx.warehouse.fetch("SELECT tag_id FROM tags WHERE brand_id = 'acme'") == [(a,)]
+            client.close()
+        finally:
+            ctx.close()

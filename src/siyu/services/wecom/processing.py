@@ -22,7 +22,7 @@ from siyu.connectors.wecom.errors import WeComError
 from siyu.domain import wecom_events as ev
 from siyu.errors import NotFound, SiyuError
 from siyu.services.context import Context
-from siyu.services.wecom import groups
+from siyu.services.wecom import groups, tags
 from siyu.services.wecom import relations as rel
 from siyu.services.wecom.config import client_for, get_config
 from siyu.stores.state.wecom_models import WeComCallbackRow
@@ -86,20 +86,20 @@ def _finish(ctx: Context, row_id: int, status: str, result: str) -> None:
         )
 
 
-def _enrich(client: WeComClient | None, e: ev.ContactAdded) -> rel.NewRelation:
-    """The add event, completed by ``get`` (unionid, name, add_way, createtime) when the API is configured."""
+def _enrich(client: WeComClient | None, e: ev.ContactAdded) -> tuple[rel.NewRelation, set[str] | None]:
+    """The add event, completed by ``get`` (unionid, name, add_way, createtime, tags) when the API is configured."""
     base = rel.NewRelation(e.external_user_id, e.user_id, e.at, None, e.state)
     if client is None:
-        return base
+        return base, None
     try:
         detail = client.get_contact(e.external_user_id)
     except WeComError as err:
         if err.errcode in GONE:  # deleted again before we asked: the callback's own facts still stand
             log.info("WeCom get %s: %s; relation recorded from the callback alone", e.external_user_id, err.errcode)
-            return base
+            return base, None
         raise
     follow = next((f for f in detail.follow_users if f.userid == e.user_id), None)
-    return rel.NewRelation(
+    new = rel.NewRelation(
         e.external_user_id,
         e.user_id,
         rel.utc(follow.createtime) if follow and follow.createtime else e.at,
@@ -108,12 +108,13 @@ def _enrich(client: WeComClient | None, e: ev.ContactAdded) -> rel.NewRelation:
         detail.contact.unionid,
         detail.contact.name,
     )
+    return new, {t for f in detail.follow_users for t in f.tag_ids}
 
 
 def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: WeComClient | None) -> tuple[str, int]:
     """Apply one event to the warehouse; returns (what was done, observations written)."""
     if isinstance(event, ev.ContactAdded):
-        new = _enrich(client, event)  # API call outside the transaction
+        new, tag_ids = _enrich(client, event)  # API call outside the transaction
         with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
             guide = rel.guide_for(cur, brand_id, event.user_id)
             if guide is None:
@@ -123,6 +124,8 @@ def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: W
                     field="UserID",
                 )
             done = rel.upsert_relation(cur, brand_id, guide, new, ref)
+            if tag_ids is not None:
+                tags.write_customer_tags(cur, brand_id, {new.external_userid: tag_ids})
             return done, rel.observe(cur, brand_id, new, ref)
     if isinstance(event, ev.ContactDeletedByCustomer | ev.ContactDeletedByMember):
         if isinstance(event, ev.ContactDeletedByCustomer):
@@ -134,6 +137,21 @@ def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: W
             if guide is None:
                 return f"UserID {event.user_id!r} is not a known guide; nothing to end", 0
             return rel.lose_relation(cur, brand_id, guide, event.external_user_id, event.at, lost_by), 0
+    if isinstance(event, ev.TagChanged) and client is not None:
+        kept, removed = tags.sync_corp_tags(ctx, brand_id, client)
+        return f"corp tags synced: {kept} tags, {removed} removed", 0
+    if isinstance(event, ev.ContactEdited) and client is not None:
+        try:
+            detail = client.get_contact(event.external_user_id)
+        except WeComError as err:
+            if err.errcode in GONE:
+                return f"customer gone ({err.errcode}); tags unchanged", 0
+            raise
+        with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+            added, removed = tags.write_customer_tags(
+                cur, brand_id, {event.external_user_id: {t for f in detail.follow_users for t in f.tag_ids}}
+            )
+        return f"customer tags: {added} added, {removed} removed", 0
     if isinstance(event, ev.ChatChanged) and (client is not None or event.change_type == "dismiss"):
         return _chat(ctx, brand_id, event, client)
     return f"recorded ({type(event).__name__}: {event.change_type}); no warehouse change", 0

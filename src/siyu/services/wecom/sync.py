@@ -4,7 +4,8 @@
 known guides (``guides.wecom_userid``; others are reported and skipped).  Relations present in WeCom become
 active (new ones inserted with added_at = createtime, add_way, channel from state); active relations of the
 synced guides that WeCom no longer lists are marked lost (``lost_by = 'sync'``: ended while no callback reached
-us).  Each contact's identifiers (external_userid, unionid) are observed once (source_ref ``wecom-sync:<id>``).
+us).  Corp tags are synced first, then each customer's tags (union over the members) replace their ``wecom``
+tags.  Each contact's identifiers (external_userid, unionid) are observed once (source_ref ``wecom-sync:<id>``).
 Idempotent: a second run changes nothing.
 """
 
@@ -21,6 +22,7 @@ from siyu.connectors.wecom.client import WeComClient
 from siyu.services.context import Context
 from siyu.services.oneid import Observation, add_observations, now
 from siyu.services.wecom import relations as rel
+from siyu.services.wecom import tags
 from siyu.services.wecom.config import client_for, get_config
 
 Progress = Callable[[str], None]
@@ -37,6 +39,9 @@ class SyncStats:
     relations_new: int = 0
     relations_reactivated: int = 0
     relations_lost: int = 0
+    tags: int = 0
+    customer_tags_added: int = 0
+    customer_tags_removed: int = 0
     observations: int = 0
     api_calls: int = 0
     rate_wait_seconds: float = 0.0
@@ -56,6 +61,7 @@ _SCHEMA = pa.schema(
         ("state", pa.string()),
         ("unionid", pa.string()),
         ("name", pa.string()),
+        ("tag_ids", pa.list_(pa.string())),
     ]
 )
 
@@ -85,6 +91,7 @@ def fetch(
         cols["state"].append(r.follow.state or None)
         cols["unionid"].append(r.contact.unionid or None)
         cols["name"].append(r.contact.name or None)
+        cols["tag_ids"].append(list(r.follow.tag_ids))
         if len(cols["guide_id"]) % 10_000 == 0:
             progress(f"{len(cols['guide_id'])} contacts fetched")
     stats.records = len(cols["guide_id"])
@@ -158,6 +165,9 @@ def write(ctx: Context, brand_id: str, table: pa.Table, synced_guides: list[str]
             for ext, unionid, name, added in fresh
         ]
         stats.observations = add_observations(cur, brand_id, observations)
+        ext, tag_lists = table.column("external_userid").to_pylist(), table.column("tag_ids").to_pylist()
+        added, removed = tags.write_customer_tags(cur, brand_id, tags.union_tags(zip(ext, tag_lists, strict=True)))
+        stats.customer_tags_added, stats.customer_tags_removed = added, removed
 
 
 def sync_contacts(
@@ -170,6 +180,7 @@ def sync_contacts(
     stats = SyncStats()
     try:
         guides = _guides(ctx, brand_id)
+        stats.tags = tags.sync_corp_tags(ctx, brand_id, client)[0]  # first, so customers' tag ids are known
         t0 = time.perf_counter()
         waited0, calls0, backoff0 = client.t.limiter.waited, client.t.stats["calls"], client.t.stats["backoff_seconds"]
         table, synced = fetch(client, guides, stats, say)
