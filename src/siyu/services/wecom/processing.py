@@ -53,28 +53,29 @@ def _claim(ctx: Context, brand_id: str, skip: set[int], blocked: set[tuple[str, 
     """The oldest pending row not in ``skip`` and not about a ``blocked`` (userid, external_userid) pair (a failed
     earlier event of the same pair must be applied first), switched to processing; None when there is none."""
     with ctx.sessions() as s, s.begin():
-        rows = s.scalars(
-            select(WeComCallbackRow)
+        candidates = s.execute(
+            select(WeComCallbackRow.id, WeComCallbackRow.user_id, WeComCallbackRow.external_user_id)
             .where(WeComCallbackRow.brand_id == brand_id, WeComCallbackRow.status == "pending")
             .order_by(WeComCallbackRow.id)
             .limit(len(skip) + 100)
         ).all()
-        row = next((r for r in rows if r.id not in skip and (not r.user_id or _pair(r) not in blocked)), None)
-        if row is None:
+        row_id = next((i for i, u, e in candidates if i not in skip and (not u or (u, e) not in blocked)), None)
+        if row_id is None:
             return None
         done = s.execute(
             update(WeComCallbackRow)
-            .where(WeComCallbackRow.id == row.id, WeComCallbackRow.status == "pending")
+            .where(WeComCallbackRow.id == row_id, WeComCallbackRow.status == "pending")
             .values(
                 status="processing",
                 attempts=WeComCallbackRow.attempts + 1,
                 processed_at=_now(),
                 result=f"processing by {OWNER}",
             )
+            .execution_options(synchronize_session=False)
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             return None
-        return row  # the ORM update above refreshed row.attempts and row.status
+        return s.get(WeComCallbackRow, row_id)
 
 
 def _finish(ctx: Context, row_id: int, status: str, result: str) -> None:
@@ -111,21 +112,29 @@ def _enrich(client: WeComClient | None, e: ev.ContactAdded) -> tuple[rel.NewRela
     return new, {t for f in detail.follow_users for t in f.tag_ids}
 
 
-def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: WeComClient | None) -> tuple[str, int]:
+def apply(
+    ctx: Context,
+    brand_id: str,
+    event: ev.WeComEvent,
+    ref: str,
+    client: WeComClient | None,
+    lookups: rel.Lookups | None = None,
+) -> tuple[str, int]:
     """Apply one event to the warehouse; returns (what was done, observations written)."""
+    lookups = lookups or rel.Lookups(brand_id)
     if isinstance(event, ev.ContactAdded):
         new, tag_ids = _enrich(client, event)  # API call outside the transaction
         with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
-            guide = rel.guide_for(cur, brand_id, event.user_id)
+            guide = lookups.guide(cur, event.user_id)
             if guide is None:
                 raise SiyuError(
                     f"UserID {event.user_id!r} is not a known guide's wecom_userid; import guides (with "
                     "wecom_userid) and the event is applied on its next retry",
                     field="UserID",
                 )
-            done = rel.upsert_relation(cur, brand_id, guide, new, ref)
+            done = rel.upsert_relation(cur, brand_id, guide, new, ref, lookups)
             if tag_ids is not None:
-                tags.write_customer_tags(cur, brand_id, {new.external_userid: tag_ids})
+                tags.set_customer_tags(cur, brand_id, new.external_userid, tag_ids)
             return done, rel.observe(cur, brand_id, new, ref)
     if isinstance(event, ev.ContactDeletedByCustomer | ev.ContactDeletedByMember):
         if isinstance(event, ev.ContactDeletedByCustomer):
@@ -133,7 +142,7 @@ def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: W
         else:
             lost_by = "transfer" if event.by_transfer else "guide"
         with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
-            guide = rel.guide_for(cur, brand_id, event.user_id)
+            guide = lookups.guide(cur, event.user_id)
             if guide is None:
                 return f"UserID {event.user_id!r} is not a known guide; nothing to end", 0
             return rel.lose_relation(cur, brand_id, guide, event.external_user_id, event.at, lost_by), 0
@@ -148,8 +157,8 @@ def apply(ctx: Context, brand_id: str, event: ev.WeComEvent, ref: str, client: W
                 return f"customer gone ({err.errcode}); tags unchanged", 0
             raise
         with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
-            added, removed = tags.write_customer_tags(
-                cur, brand_id, {event.external_user_id: {t for f in detail.follow_users for t in f.tag_ids}}
+            added, removed = tags.set_customer_tags(
+                cur, brand_id, event.external_user_id, {t for f in detail.follow_users for t in f.tag_ids}
             )
         return f"customer tags: {added} added, {removed} removed", 0
     if isinstance(event, ev.ChatChanged) and (client is not None or event.change_type == "dismiss"):
@@ -186,6 +195,7 @@ def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
         release_dead(ctx, brand_id)
         client = client_for(cfg) if cfg.secret else None
         n = observed = 0
+        lookups = rel.Lookups(brand_id)
         skip: set[int] = set()
         blocked: set[tuple[str, str]] = set()
         while n < limit:
@@ -195,7 +205,7 @@ def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
             n += 1
             try:
                 event = ev.parse_event(row.xml)
-                result, obs = apply(ctx, brand_id, event, f"wecom-callback:{row.id}", client)
+                result, obs = apply(ctx, brand_id, event, f"wecom-callback:{row.id}", client, lookups)
                 observed += obs
                 _finish(ctx, row.id, "done", result)
             except Exception as err:  # any failure: keep the row for a later attempt, go on with the others

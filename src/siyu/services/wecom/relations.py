@@ -56,9 +56,48 @@ def channel_for(cur: duckdb.DuckDBPyConnection, brand_id: str, state: str) -> st
     return str(row[0]) if row else state
 
 
-def upsert_relation(cur: duckdb.DuckDBPyConnection, brand_id: str, guide_id: str, rel: NewRelation, ref: str) -> str:
+class Lookups:
+    """Guides by wecom_userid and channels by id/name of one brand, read once per processing run (a miss reads
+    the tables again, so guides imported meanwhile are found)."""
+
+    def __init__(self, brand_id: str) -> None:
+        self.brand_id = brand_id
+        self._guides: dict[str, str] | None = None
+        self._channels: dict[str, str] | None = None
+
+    def _load(self, cur: duckdb.DuckDBPyConnection) -> None:
+        rows = cur.execute("SELECT guide_id, wecom_userid FROM guides WHERE brand_id = ?", [self.brand_id]).fetchall()
+        self._guides = {str(g): str(g) for g, _ in rows}
+        self._guides.update({str(u): str(g) for g, u in rows if u})
+        chans = cur.execute("SELECT channel_id, name FROM channels WHERE brand_id = ?", [self.brand_id]).fetchall()
+        self._channels = {str(n): str(c) for c, n in sorted(chans, reverse=True)}
+        self._channels.update({str(c): str(c) for c, _ in chans})
+
+    def guide(self, cur: duckdb.DuckDBPyConnection, userid: str) -> str | None:
+        if self._guides is None or userid not in self._guides:
+            self._load(cur)
+        assert self._guides is not None
+        return self._guides.get(userid)
+
+    def channel(self, cur: duckdb.DuckDBPyConnection, state: str) -> str | None:
+        if not state:
+            return None
+        if self._channels is None:
+            self._load(cur)
+        assert self._channels is not None
+        return self._channels.get(state, state)
+
+
+def upsert_relation(
+    cur: duckdb.DuckDBPyConnection,
+    brand_id: str,
+    guide_id: str,
+    rel: NewRelation,
+    ref: str,
+    lookups: Lookups | None = None,
+) -> str:
     """Make the relation active as of ``rel.added_at`` (a re-add after a loss starts the relation again)."""
-    channel = channel_for(cur, brand_id, rel.state)
+    channel = lookups.channel(cur, rel.state) if lookups else channel_for(cur, brand_id, rel.state)
     add_way = None if rel.add_way is None else str(rel.add_way)
     cur.execute(
         "INSERT INTO relations (brand_id, external_userid, guide_id, added_at, add_way, state, channel_id, source_ref) "

@@ -91,6 +91,41 @@ def write_customer_tags(cur: duckdb.DuckDBPyConnection, brand_id: str, tags_of: 
     return (int(after[0]) - int(before[0]) if after and before else 0), int(removed[0]) if removed else 0
 
 
+def set_customer_tags(cur: duckdb.DuckDBPyConnection, brand_id: str, ext: str, tag_ids: set[str]) -> tuple[int, int]:
+    """One customer's ``wecom`` tags := ``tag_ids`` (known tags only); the few-statement path for callbacks."""
+    have = {
+        r[0]
+        for r in cur.execute(
+            "SELECT tag_id FROM identifier_tags WHERE brand_id = ? AND id_type = 'external_userid' AND id_value = ? "
+            "AND source = 'wecom'",
+            [brand_id, ext],
+        ).fetchall()
+    }
+    drop, add = have - tag_ids, tag_ids - have
+    if drop:
+        cur.execute(
+            "DELETE FROM identifier_tags WHERE brand_id = ? AND id_type = 'external_userid' AND id_value = ? "
+            "AND source = 'wecom' AND list_contains(?, tag_id)",
+            [brand_id, ext, sorted(drop)],
+        )
+    added = 0
+    if add:
+        known = [
+            r[0]
+            for r in cur.execute(
+                "SELECT tag_id FROM tags WHERE brand_id = ? AND list_contains(?, tag_id)", [brand_id, sorted(add)]
+            ).fetchall()
+        ]
+        if known:
+            cur.executemany(
+                "INSERT INTO identifier_tags (brand_id, id_type, id_value, tag_id, source, created_at) "
+                "VALUES (?, 'external_userid', ?, ?, 'wecom', ?) ON CONFLICT DO NOTHING",
+                [[brand_id, ext, t, now()] for t in known],
+            )
+        added = len(known)
+    return added, len(drop)
+
+
 def sync_corp_tags(ctx: Context, brand_id: str, client: WeComClient) -> tuple[int, int]:
     """Fetch the corp tag list and write it (kept, removed)."""
     groups = client.get_corp_tags()
