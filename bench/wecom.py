@@ -80,6 +80,43 @@ def receive_rate(n: int = 2_000) -> float:
             ctx.close()
 
 
+def process_rate(n: int = 300) -> float:
+    """Add callbacks applied per second (each: `get` from the local server, relation, tags, OneID observation)."""
+    from tests.wecom_server import Emitter, WeComServer, running, seed
+
+    from siyu.config import Settings
+    from siyu.services import brands
+    from siyu.services.context import Context
+    from siyu.services.rate_limit import TokenBucket
+    from siyu.services.wecom import callbacks
+    from siyu.services.wecom.config import WeComConfig, set_config
+    from siyu.services.wecom.processing import process_pending
+
+    srv = WeComServer()
+    seed(srv.company, 4, n // 4)
+    with running(srv) as base, tempfile.TemporaryDirectory() as tmp:
+        ctx = Context.open(Settings(data_dir=Path(tmp) / "data"))
+        try:
+            brands.create_brand(ctx, "bench", "Bench")
+            set_config(ctx, "bench", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=base))
+            ctx.extras["wecom_callback_bucket"] = TokenBucket(1e9, 10**9)
+            with ctx.warehouse.transaction() as cur:
+                cur.execute(
+                    "INSERT INTO guides (brand_id, guide_id, name, wecom_userid) "
+                    "SELECT 'bench', printf('g%d', i), 'x', printf('guide%04d', i) FROM range(1, 5) t(i)"
+                )
+            em, ts = Emitter("x", TOKEN, KEY, CORP), str(int(time.time()))
+            for u, ext in sorted(srv.company.relations):
+                ev = {**_event(0), "CreateTime": int(ts), "UserID": u, "ExternalUserID": ext}
+                body, q = em.envelope(ev, ts)
+                callbacks.receive(ctx, "bench", q["msg_signature"], ts, q["nonce"], body.encode(), enqueue=False)
+            t0 = time.perf_counter()
+            done = process_pending(ctx, "bench")
+            return done / (time.perf_counter() - t0)
+        finally:
+            ctx.close()
+
+
 def sync_100k(guides: int = 200, per_guide: int = 500) -> dict[str, Any]:
     from tests.support.postgres import free_port
 
@@ -159,6 +196,7 @@ def run() -> dict[str, Any]:
     return {
         "callbacks_verified_decrypted_per_s": round(crypto_rate()),
         "callbacks_received_stored_per_s": round(receive_rate()),
+        "add_callbacks_applied_per_s": round(process_rate(), 1),
         "sync_100k": sync_100k(),
     }
 
