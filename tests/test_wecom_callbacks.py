@@ -366,3 +366,61 @@ def test_tag_callbacks_sync_corp_and_customer_tags(env: Env) -> None:
     actions.edit_contact(env.srv, "guide0001", ext, remark="老客2")
     last = wait_for(lambda: (c := callbacks(env.ctx)) and len(c) == 3 and c[-1].status == "done" and c[-1])
     assert tagged() == {vip} and last.result == "customer tags: 0 added, 1 removed"
+
+
+def test_standalone_local_server_simulates_a_customer(ctx: Context) -> None:
+    """``python -m tests.wecom_server`` (what the demo runs): a simulated scan reaches a live siyu app."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.support.postgres import free_port
+
+    brands.create_brand(ctx, "acme", "Acme")
+    with ctx.warehouse.transaction() as cur:
+        cur.execute("INSERT INTO guides (brand_id, guide_id, name, wecom_userid) VALUES ('acme','g1','x','guide0001')")
+    root = Path(__file__).resolve().parents[1]
+    port = free_port()
+    wecom = f"http://127.0.0.1:{port}"
+    with live_server(create_app(ctx, with_console=False)) as base:
+        set_config(ctx, "acme", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=wecom))
+        args = [
+            "--port",
+            str(port),
+            "--guides",
+            "1",
+            "--contacts",
+            "2",
+            "--callback-url",
+            f"{base}/api/wecom/callback/acme",
+            "--token",
+            TOKEN,
+            "--aes-key",
+            KEY,
+        ]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.wecom_server", *args],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: _up(wecom))
+            client = client_for(get_config(ctx, "acme"))
+            code = client.add_contact_way(["guide0001"], state="demo")
+            scan = httpx.post(f"{wecom}/_sim/scan", params={"config_id": code.config_id}).json()
+            assert scan["callback_status"] == 200 and scan["userid"] == "guide0001"
+            row = wait_for(lambda: (r := relation(ctx, scan["external_userid"], "g1")) and r)
+            assert row[0] == "active" and row[2] == "demo" and row[1] == "1"
+            client.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
