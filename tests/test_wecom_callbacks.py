@@ -260,6 +260,12 @@ def test_unknown_guide_waits_and_admin_api_lists(env: Env) -> None:
     assert listed["counts"] == {"pending": 1} and listed["items"][0]["external_user_id"] == contact.external_userid
     cfg = httpx.get(f"{env.base}/api/wecom/config", headers=auth).json()
     assert cfg["corp_id"] == CORP and "contact-secret" not in str(cfg) and cfg["callback_path"].endswith("/acme")
+    brands.create_user(env.ctx, "acme", "guide1", "s3cret-pass", Role.GUIDE, guide_id="g1")
+    gtok = httpx.post(f"{env.base}/api/auth/login", json={"username": "guide1", "password": "s3cret-pass"}).json()
+    gauth = {"Authorization": f"Bearer {gtok['token']}"}
+    for path in ("/api/wecom/callbacks", "/api/wecom/config"):  # a guide sees no other guide's events, no secrets
+        assert httpx.get(f"{env.base}{path}", headers=gauth).status_code == 403
+    assert httpx.get(f"{env.base}/api/wecom/callbacks").status_code == 401
     bad = httpx.put(
         f"{env.base}/api/wecom/config",
         headers=auth,
