@@ -342,7 +342,7 @@ class Edge(_Model):
 class JourneyDefinition(_Model):
     """A whole journey: validated as a graph by ``parse_journey``."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     trigger: Trigger
     reentry: Reentry = Field(default_factory=Reentry)

@@ -110,14 +110,14 @@ def graph_problems(jd: JourneyDefinition) -> list[dict[str, Any]]:
         index.setdefault(n.id, i)
         if isinstance(n, ConditionNode):
             names = [b.name for b in n.branches_]
-            for j, b in enumerate(n.branches_):
-                if b.name == "else" or names.count(b.name) > 1:
-                    out.append(_err(n.id, f"branches[{j}].name", f"{b.name!r} repeats or is 'else'; rename it", i))
+            for j, br in enumerate(n.branches_):
+                if br.name == "else" or names.count(br.name) > 1:
+                    out.append(_err(n.id, f"branches[{j}].name", f"{br.name!r} repeats or is 'else'; rename it", i))
                 try:
-                    parse_definition(b.condition, root=f"branches[{j}].condition")
+                    parse_definition(br.condition, root=f"branches[{j}].condition")
                 except DefinitionError as exc:
-                    for e in exc.errors:
-                        out.append(_err(n.id, e["path"], e["message"], i))
+                    for problem in exc.errors:
+                        out.append(_err(n.id, problem["path"], problem["message"], i))
         if n.kind in ("split", "experiment"):
             arms = [a.name for a in n.arms]
             for j, a in enumerate(n.arms):
@@ -142,9 +142,9 @@ def graph_problems(jd: JourneyDefinition) -> list[dict[str, Any]]:
             out.append(_err(e.from_, f"edges[{k}].branch", f"branch {e.branch!r} has two edges (edges[{seen[key]}])"))
         seen.setdefault(key, k)
     for n in jd.nodes:
-        for b in n.branches():
-            if (n.id, b) not in seen:
-                out.append(_err(n.id, "branches", f"branch {b!r} leads nowhere; add an edge from it", index[n.id]))
+        for name in n.branches():
+            if (n.id, name) not in seen:
+                out.append(_err(n.id, "branches", f"branch {name!r} leads nowhere; add an edge from it", index[n.id]))
     if out:
         return out
     nxt: dict[str, list[str]] = {n.id: [] for n in jd.nodes}

@@ -1,0 +1,133 @@
+"""Delivering journey side effects after their step committed, each by its step's idempotency key.
+
+send → the channel's ``Sender`` (``siyu.services.journeys.senders``); tag / attribute → the warehouse (idempotent
+writes: a tag row keyed by identifier and tag, an attribute set to a value); coupon → the ``coupon`` sender if a
+coupon connector registered one, else recorded only. A failed send is retried on later ticks up to
+``MAX_ATTEMPTS`` times with the same key, then marked failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from siyu.services.context import Context
+from siyu.services.journeys.senders import OutboundMessage, sender_for
+from siyu.stores.state.journey_models import JourneyEffectRow
+from siyu.stores.state.models import utcnow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+
+
+def _tag_id(name: str) -> str:
+    return "journey:" + name[:180]
+
+
+def apply_tag(ctx: Context, brand_id: str, customer_id: str, tag: str, op: str, now: datetime) -> None:
+    """Add (to one identifier of the customer) or remove (from all of them) a journey tag."""
+    tag_id = _tag_id(tag)
+    with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+        if op == "remove":
+            cur.execute(
+                "DELETE FROM identifier_tags WHERE brand_id = ? AND tag_id IN (?, ?) AND (id_type, id_value) IN "
+                "(SELECT id_type, id_value FROM identities WHERE brand_id = ? AND customer_id = ?)",
+                [brand_id, tag_id, tag, brand_id, customer_id],
+            )
+            return
+        cur.execute(
+            "INSERT INTO tags (brand_id, tag_id, name, source, rule) VALUES (?, ?, ?, 'journey', NULL) "
+            "ON CONFLICT DO NOTHING",
+            [brand_id, tag_id, tag],
+        )
+        ident = cur.execute(
+            "SELECT id_type, id_value FROM identities WHERE brand_id = ? AND customer_id = ? "
+            "ORDER BY id_type = 'external_userid' DESC, id_type, id_value LIMIT 1",
+            [brand_id, customer_id],
+        ).fetchone()
+        if ident is None:
+            raise ValueError(f"customer {customer_id!r} has no identifier to tag")
+        cur.execute(
+            "INSERT INTO identifier_tags (brand_id, id_type, id_value, tag_id, source, created_at) "
+            "VALUES (?, ?, ?, ?, 'journey', ?) ON CONFLICT DO NOTHING",
+            [brand_id, ident[0], ident[1], tag_id, now],
+        )
+
+
+def apply_attribute(ctx: Context, brand_id: str, customer_id: str, field: str, value: Any, now: datetime) -> None:
+    """Set ``traits.<key>`` of a customer (idempotent)."""
+    patch = json.dumps({field.removeprefix("traits."): value}, ensure_ascii=False)
+    with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+        cur.execute(
+            "UPDATE customers SET traits = json_merge_patch(coalesce(traits, '{}'::JSON), ?::JSON), updated_at = ? "
+            "WHERE brand_id = ? AND customer_id = ?",
+            [patch, now, brand_id, customer_id],
+        )
+
+
+def _deliver(ctx: Context, row: JourneyEffectRow, now: datetime) -> tuple[bool, str | None]:
+    p = row.payload
+    if row.kind == "tag":
+        apply_tag(ctx, row.brand_id, row.customer_id, p["tag"], p.get("op", "add"), now)
+        return True, None
+    if row.kind == "attribute":
+        apply_attribute(ctx, row.brand_id, row.customer_id, p["field"], p.get("value"), now)
+        return True, None
+    channel = row.channel or row.kind
+    sender = sender_for(channel)
+    if sender is None:
+        if row.kind == "coupon":
+            return True, "no coupon connector registered: recorded only"
+        return False, f"no sender registered for channel {channel!r}; configure its connector"
+    msg = OutboundMessage(
+        key=row.key,
+        brand_id=row.brand_id,
+        journey_id=row.journey_id,
+        node_id=row.node_id,
+        customer_id=row.customer_id,
+        channel=channel,
+        template=str(p.get("template", p.get("coupon", ""))),
+        content=str(p.get("content", "")),
+    )
+    res = sender.send(ctx, msg)
+    return res.ok, res.error
+
+
+def deliver_effects(ctx: Context, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
+    """Deliver pending effects (oldest first); returns counts by outcome."""
+    now = now or utcnow()
+    with ctx.sessions() as s:
+        rows = list(
+            s.scalars(
+                select(JourneyEffectRow)
+                .where(JourneyEffectRow.status == "pending")
+                .order_by(JourneyEffectRow.created_at)
+                .limit(limit)
+            )
+        )
+    counts = {"done": 0, "failed": 0, "retry": 0}
+    for row in rows:
+        try:
+            ok, error = _deliver(ctx, row, now)
+        except Exception as exc:  # a failing effect must not stop the others
+            log.exception("journey effect %s failed", row.key)
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        with ctx.sessions() as s, s.begin():
+            r = s.get(JourneyEffectRow, row.key)
+            if r is None or r.status != "pending":
+                continue
+            r.attempts += 1
+            r.error = error
+            if ok:
+                r.status, r.done_at = "done", now
+                counts["done"] += 1
+            elif r.attempts >= MAX_ATTEMPTS:
+                r.status, r.done_at = "failed", now
+                counts["failed"] += 1
+            else:
+                counts["retry"] += 1
+    return counts
