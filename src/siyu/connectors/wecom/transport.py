@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from siyu.connectors.wecom.errors import WeComError, WeComUnavailable
 from siyu.connectors.wecom.limiter import Limits, RateLimiter
@@ -69,11 +70,11 @@ class Transport:
         for attempt in range(BUSY_RETRIES + 1):
             try:
                 r = self.http.request(method, self.base + path, params=params, json=body)
-                out = r.json()
+                out = orjson.loads(r.content)
                 if not isinstance(out, dict) or ("errcode" not in out and "access_token" not in out):
                     raise ValueError(f"HTTP {r.status_code}: not a WeCom answer")
                 return out
-            except (httpx.TransportError, ValueError) as err:
+            except (httpx.TransportError, ValueError, orjson.JSONDecodeError) as err:
                 if attempt == BUSY_RETRIES:
                     raise WeComUnavailable(path, str(err)) from err
                 self.sleep(0.2 * 2**attempt)
