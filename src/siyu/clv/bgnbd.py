@@ -28,22 +28,33 @@ Array = npt.NDArray[np.float64]
 
 def loglik(theta: Array, d: RFT) -> tuple[float, Array]:
     """Total log-likelihood and its gradient in (r, α, a, b)."""
+    return bg_family_loglik(theta, d, shift=0)
+
+
+def bg_family_loglik(theta: Array, d: RFT, shift: int) -> tuple[float, Array]:
+    """BG/NBD (``shift`` 0) or MBG/NBD (``shift`` 1, drop-out possible at the first purchase too).
+
+    ln L = ln Γ(r+x) − ln Γ(r) + r ln α + ln B(a, b+x+k) − ln B(a, b) − (r+x) ln(α+T) + ln(1 + e^D),
+    D = ln(a/(b+x+k−1)) + (r+x) ln((α+T)/(α+t_x)), for x > 0 when k = 0 and for every x when k = 1.
+    """
     r, alpha, a, b = theta
     xs = d.xs
-    rep = d.x > 0
+    k = float(shift)
+    live = d.x > 0 if shift == 0 else np.ones(len(d.x), dtype=bool)
     la_T = np.log(alpha + d.T)
     la_t = np.log(alpha + d.t_x)
     # x-only terms, once per distinct x
-    g_x = gammaln(r + xs) + gammaln(b + xs) - gammaln(a + b + xs)
+    g_x = gammaln(r + xs) + gammaln(b + xs + k) - gammaln(a + b + xs + k)
     dr_x = digamma(r + xs)
-    db_x = digamma(b + xs) - digamma(a + b + xs)
-    da_x = -digamma(a + b + xs)
-    bx1 = np.where(xs > 0, b + xs - 1, 1.0)
-    lnab_x = np.where(xs > 0, np.log(a / bx1), -np.inf)
+    db_x = digamma(b + xs + k) - digamma(a + b + xs + k)
+    da_x = -digamma(a + b + xs + k)
+    has_d = (xs > 0) | (shift == 1)
+    bx1 = np.where(has_d, b + xs + k - 1, 1.0)
+    lnab_x = np.where(has_d, np.log(a / bx1), -np.inf)
     xi = d.xi
     rx = r + d.x
-    D = np.where(rep, lnab_x[xi] + rx * (la_T - la_t), -np.inf)
-    w = np.where(rep, expit(D), 0.0)
+    D = np.where(live, lnab_x[xi] + rx * (la_T - la_t), -np.inf)
+    w = np.where(live, expit(D), 0.0)
     row = g_x[xi] - rx * la_T + np.logaddexp(0.0, D)
     wt = d.weight
     n = wt.sum()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import expit, hyp2f1
 
+from siyu.clv.bgnbd import bg_family_loglik
 from siyu.clv.data import RFT, compress
 from siyu.clv.mle import Fit, maximise, require_fit
 
@@ -22,28 +23,8 @@ Array = npt.NDArray[np.float64]
 
 
 def loglik(theta: Array, d: RFT) -> tuple[float, Array]:
-    """Total log-likelihood and its gradient in (r, α, a, b)."""
-    r, alpha, a, b = theta
-    xs, xi = d.xs, d.xi
-    la_T = np.log(alpha + d.T)
-    la_t = np.log(alpha + d.t_x)
-    g_x = gammaln(r + xs) + gammaln(b + xs + 1) - gammaln(a + b + xs + 1)
-    dr_x = digamma(r + xs)
-    db_x = digamma(b + xs + 1) - digamma(a + b + xs + 1)
-    da_x = -digamma(a + b + xs + 1)
-    rx = r + d.x
-    D = np.log(a / (b + xs))[xi] + rx * (la_T - la_t)
-    w = expit(D)
-    row = g_x[xi] - rx * la_T + np.logaddexp(0.0, D)
-    wt = d.weight
-    n = wt.sum()
-    const = -gammaln(r) + r * np.log(alpha) - gammaln(b) + gammaln(a + b)
-    ll = float(wt @ row + n * const)
-    g_r = wt @ (dr_x[xi] - (1 - w) * la_T - w * la_t) + n * (np.log(alpha) - digamma(r))
-    g_alpha = n * r / alpha - wt @ (rx * ((1 - w) / (alpha + d.T) + w / (alpha + d.t_x)))
-    g_a = wt @ (da_x[xi] + w / a) + n * digamma(a + b)
-    g_b = wt @ (db_x[xi] - w / (b + xs)[xi]) + n * (digamma(a + b) - digamma(b))
-    return ll, np.array([g_r, g_alpha, g_a, g_b])
+    """Total log-likelihood and its gradient in (r, α, a, b) (``bgnbd.bg_family_loglik`` with shift 1)."""
+    return bg_family_loglik(theta, d, shift=1)
 
 
 def fit(x: npt.ArrayLike, t_x: npt.ArrayLike, T: npt.ArrayLike, weight: npt.ArrayLike | None = None) -> Fit:
