@@ -107,6 +107,12 @@ def test_paging_over_thousands() -> None:
     per_batch = [sum(1 for u, _ in s.company.relations if u in users[i : i + 100]) for i in (0, 100)]
     assert s.counts["batch/get_by_user"] == sum(-(-n // 100) for n in per_batch)  # full pages of 100, no extra call
     assert c.t.stats["calls"] == 1 + s.counts["batch/get_by_user"]
+    before = s.counts["batch/get_by_user"]
+    with running(s) as base:  # the same records with 4 member batches (of 10) paged at once
+        par = client(base)
+        both = [(r.follow.userid, r.contact.external_userid) for r in par.iter_contacts_parallel(users, workers=4)]
+    assert sorted(both) == sorted(got)
+    assert par.t.stats["calls"] == s.counts["batch/get_by_user"] - before  # every call counted across threads
 
 
 def test_errors_surface_meaning_and_action(srv: tuple[WeComServer, str]) -> None:

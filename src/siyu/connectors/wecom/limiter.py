@@ -52,5 +52,5 @@ class RateLimiter:
                 if wait <= 0:
                     self._calls[api].append(now)
                     return
-            self.waited += wait
+                self.waited += wait
             self.sleep(wait)

@@ -61,7 +61,12 @@ class Transport:
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.tokens = tokens or shared_cache(self.base)
+        self._stats_lock = threading.Lock()
         self.stats = {"calls": 0, "busy_retries": 0, "token_refreshes": 0, "backoffs": 0, "backoff_seconds": 0.0}
+
+    def _count(self, key: str, n: float = 1) -> None:
+        with self._stats_lock:  # clients are shared by fetch threads
+            self.stats[key] += n
 
     def close(self) -> None:
         self.http.close()
@@ -99,7 +104,7 @@ class Transport:
         while True:
             self.limiter.acquire(api)
             token = self.tokens.get(self.corpid, self.secret, self._fetch_token)
-            self.stats["calls"] += 1
+            self._count("calls", 1)
             out = self._request(
                 "POST" if body is not None else "GET", path, {**(query or {}), "access_token": token}, body
             )
@@ -109,17 +114,17 @@ class Transport:
             msg = str(out.get("errmsg", ""))
             if code == -1 and busy < BUSY_RETRIES:
                 busy += 1
-                self.stats["busy_retries"] += 1
+                self._count("busy_retries", 1)
                 self.sleep(0.1 * 2**busy)
             elif code in TOKEN_ERRORS and not refreshed:
                 refreshed = 1
-                self.stats["token_refreshes"] += 1
+                self._count("token_refreshes", 1)
                 self.tokens.invalidate(self.corpid, self.secret, token)
             elif code in LIMIT_ERRORS and limited < self.backoff.attempts:
                 wait = self.backoff.delay(limited)
                 limited += 1
-                self.stats["backoffs"] += 1
-                self.stats["backoff_seconds"] += wait
+                self._count("backoffs", 1)
+                self._count("backoff_seconds", wait)
                 log.warning("WeCom %s answered %s; backing off %.1f s", api, code, wait)
                 self.sleep(wait)
             else:
