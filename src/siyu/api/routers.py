@@ -40,4 +40,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import wecom
 
     routers.append(wecom.router)  # WeCom callback URL + connection admin /api/wecom
+    from siyu.api import messaging
+
+    routers.append(messaging.router)  # SMS / email / webhooks outbox, dead letters, providers /api/messaging
     return routers

@@ -57,11 +57,15 @@ def deliver(
     backoff: float = 0.5,
     timeout: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    delivery_id: str | None = None,
 ) -> Delivery:
     """POST ``payload`` to ``url``; retry connection errors and 408/425/429/5xx up to ``retries`` more times,
-    waiting ``backoff × 2^(attempt-1)`` seconds between attempts. Other 4xx answers are final."""
+    waiting ``backoff × 2^(attempt-1)`` seconds between attempts. Other 4xx answers are final.
+
+    ``delivery_id`` (default: a new one) is sent as ``X-Siyu-Delivery``: a re-sent dead letter keeps its id, so
+    a receiver that saw it before can tell."""
     body = encode(payload)
-    delivery_id = uuid.uuid4().hex
+    delivery_id = delivery_id or uuid.uuid4().hex
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         SIGNATURE_HEADER: sign(body, secret),

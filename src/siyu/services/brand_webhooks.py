@@ -83,17 +83,16 @@ def remove_webhook(ctx: Context, brand_id: str, topic: str) -> None:
         s.commit()
 
 
-def send(ctx: Context, brand_id: str, topic: str, payload: dict[str, Any], **options: Any) -> connector.Delivery | None:
-    """Deliver ``payload`` to the brand's webhook of ``topic`` (None when none is set) and log the delivery."""
-    hook = get_webhook(ctx, brand_id, topic)
-    if hook is None:
-        return None
-    result = connector.deliver(hook.url, payload, hook.secret, topic, **options)
+def deliver_logged(
+    ctx: Context, brand_id: str, hook: Webhook, payload: dict[str, Any], **options: Any
+) -> connector.Delivery:
+    """POST ``payload`` to ``hook`` (with the connector's retries) and log the delivery in ``webhook_deliveries``."""
+    result = connector.deliver(hook.url, payload, hook.secret, hook.topic, **options)
     with ctx.sessions() as s:
         s.add(
             WebhookDeliveryRow(
                 brand_id=brand_id,
-                topic=topic,
+                topic=hook.topic,
                 url=hook.url,
                 delivery_id=result.delivery_id,
                 attempts=result.attempts,
@@ -105,6 +104,33 @@ def send(ctx: Context, brand_id: str, topic: str, payload: dict[str, Any], **opt
         )
         s.commit()
     return result
+
+
+def send(ctx: Context, brand_id: str, topic: str, payload: dict[str, Any], **options: Any) -> connector.Delivery | None:
+    """Deliver ``payload`` to the brand's webhook of ``topic`` now (None when none is set) and log the delivery.
+
+    A delivery that fails after its retries is kept as a dead letter in the messaging outbox (listed by
+    ``siyu messaging dead-letters``; ``resend`` delivers it again with the same ``X-Siyu-Delivery`` id)."""
+    hook = get_webhook(ctx, brand_id, topic)
+    if hook is None:
+        return None
+    result = deliver_logged(ctx, brand_id, hook, payload, **options)
+    if not result.ok:
+        from siyu.services.messaging import outbox
+
+        outbox.record_dead_webhook(ctx, brand_id, topic, payload, result)
+    return result
+
+
+def enqueue(ctx: Context, brand_id: str, topic: str, payload: dict[str, Any], created_by: str = "") -> str:
+    """Queue ``payload`` for the brand's webhook of ``topic`` without waiting (the outbox delivers it on the
+    background queue, retrying with backoff; exhausted deliveries become dead letters). Returns the message id."""
+    _check_topic(topic)
+    if get_webhook(ctx, brand_id, topic) is None:
+        raise SiyuError(f"no {topic} webhook is set for this brand; set one first", "topic")
+    from siyu.services.messaging import outbox
+
+    return outbox.enqueue_webhook(ctx, brand_id, topic, payload, created_by).id
 
 
 def deliveries(ctx: Context, brand_id: str, limit: int = 50) -> list[dict[str, Any]]:
