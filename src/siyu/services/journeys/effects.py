@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from siyu.stores.state.models import utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+_DELIVER = threading.Lock()  # one deliverer per process: a pending effect is not handed to two threads
 
 
 def _tag_id(name: str) -> str:
@@ -100,6 +102,11 @@ def _deliver(ctx: Context, row: JourneyEffectRow, now: datetime) -> tuple[bool, 
 def deliver_effects(ctx: Context, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Deliver pending effects (oldest first); returns counts by outcome."""
     now = now or utcnow()
+    with _DELIVER:
+        return _deliver_batch(ctx, now, limit)
+
+
+def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
     with ctx.sessions() as s:
         rows = list(
             s.scalars(

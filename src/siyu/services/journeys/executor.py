@@ -137,8 +137,8 @@ def _wait(ctx: Context, jd: JourneyDefinition, node: WaitNode, group: list[_Entr
     if node.mode == "time_of_day" and node.use_active_hours:
         hours = facts.active_hours(ctx, group[0].brand_id, [e.customer_id for e in group])
     for e in group:
-        if e.waiting_since is None:
-            e.waiting_since = b.now
+        if e.waiting_since is None:  # the timer starts when the customer reached the node, not when a worker saw it
+            e.waiting_since = min(e.wake_at or b.now, b.now)
         due = wait_until(node, e.waiting_since, tz, hours.get(e.customer_id))
         if due <= b.now:
             _pass(b, jd, e, "next")
@@ -157,9 +157,11 @@ def _wait_event(ctx: Context, jd: JourneyDefinition, node: WaitEventNode, group:
     )
     for e in group:
         if e.waiting_since is None:
-            e.waiting_since = b.now
-            e.wake_at, e.done = b.now + timedelta(minutes=node.timeout_minutes), True
-            continue
+            e.waiting_since = min(e.wake_at or b.now, b.now)
+            e.wake_at = e.waiting_since + timedelta(minutes=node.timeout_minutes)
+            if e.wake_at > b.now:
+                e.done = True
+                continue
         timeout = e.waiting_since + timedelta(minutes=node.timeout_minutes)
         at = seen.get(e.customer_id)
         if at is not None and at <= min(b.now, timeout):

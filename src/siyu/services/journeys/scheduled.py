@@ -4,6 +4,7 @@ effects. ``tick`` runs batches until nothing is due or ``budget_seconds`` is spe
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -14,10 +15,20 @@ from siyu.services.journeys.executor import ConcurrentRun, run_due
 from siyu.services.journeys.triggers import poll_triggers, wake_on_events
 
 log = logging.getLogger(__name__)
+_TICK = threading.Lock()  # one tick at a time per process (queued ticks that find one running return at once)
 
 
 def tick(ctx: Context, now: datetime | None = None, budget_seconds: float = 50.0) -> dict[str, Any]:
-    """One round of the engine; returns what it did."""
+    """One round of the engine; returns what it did (``{"skipped": True}`` when a tick is already running)."""
+    if not _TICK.acquire(blocking=False):
+        return {"skipped": True}
+    try:
+        return _tick(ctx, now, budget_seconds)
+    finally:
+        _TICK.release()
+
+
+def _tick(ctx: Context, now: datetime | None, budget_seconds: float) -> dict[str, Any]:
     started = time.monotonic()
     entered = poll_triggers(ctx, now)
     woken = wake_on_events(ctx, now)
