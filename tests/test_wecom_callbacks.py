@@ -375,58 +375,27 @@ def test_tag_callbacks_sync_corp_and_customer_tags(env: Env) -> None:
 
 
 def test_standalone_local_server_simulates_a_customer(ctx: Context) -> None:
-    """``python -m tests.wecom_server`` (what the demo runs): a simulated scan reaches a live siyu app."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+    """What ``make demo`` runs (``siyu.services.demo.local_wecom``): the local server as its own process, the brand's
+    guides as its members, the brand configured against it; a simulated scan reaches a live siyu app."""
+    from siyu.services.demo import local_wecom
     from tests.support.postgres import free_port
 
     brands.create_brand(ctx, "acme", "Acme")
     with ctx.warehouse.transaction() as cur:
-        cur.execute("INSERT INTO guides (brand_id, guide_id, name, wecom_userid) VALUES ('acme','g1','x','guide0001')")
-    root = Path(__file__).resolve().parents[1]
+        cur.execute("INSERT INTO guides (brand_id, guide_id, name, wecom_userid) VALUES ('acme','g1','x','LanYan01')")
     port = free_port()
-    wecom = f"http://127.0.0.1:{port}"
     with live_server(create_app(ctx, with_console=False)) as base:
-        set_config(ctx, "acme", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=wecom))
-        args = [
-            "--port",
-            str(port),
-            "--guides",
-            "1",
-            "--contacts",
-            "2",
-            "--callback-url",
-            f"{base}/api/wecom/callback/acme",
-            "--token",
-            TOKEN,
-            "--aes-key",
-            KEY,
-        ]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.wecom_server", *args],
-            cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
-            stdout=subprocess.DEVNULL,
-        )
+        proc = local_wecom.start(ctx, "acme", port, base)
         try:
-            wait_for(lambda: _up(wecom))
-            client = client_for(get_config(ctx, "acme"))
-            code = client.add_contact_way(["guide0001"], state="demo")
-            scan = httpx.post(f"{wecom}/_sim/scan", params={"config_id": code.config_id}).json()
-            assert scan["callback_status"] == 200 and scan["userid"] == "guide0001"
+            cfg = get_config(ctx, "acme")
+            assert cfg.api_base == f"http://127.0.0.1:{port}" and local_wecom.ensure_config(ctx, "acme", port) == cfg
+            client = client_for(cfg)
+            code = client.add_contact_way(["LanYan01"], state="demo")
+            scan = httpx.post(f"{cfg.api_base}/_sim/scan", params={"config_id": code.config_id}).json()
+            assert scan["callback_status"] == 200 and scan["userid"] == "LanYan01"
             row = wait_for(lambda: (r := relation(ctx, scan["external_userid"], "g1")) and r)
             assert row[0] == "active" and row[2] == "demo" and row[1] == "1"
             client.close()
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -22,12 +22,15 @@ def main() -> None:
     p.add_argument("--secret", default="contact-secret")
     p.add_argument("--guides", type=int, default=10)
     p.add_argument("--contacts", type=int, default=100, help="contacts per guide")
+    p.add_argument("--members", default="", help="comma-separated member userids to add (e.g. the demo's guides)")
     p.add_argument("--callback-url", default="")
     p.add_argument("--token", default="")
     p.add_argument("--aes-key", default="")
     a = p.parse_args()
     srv = WeComServer(corpid=a.corpid, secrets_={a.secret: "customer contact"})
     seed(srv.company, a.guides, a.contacts)
+    for uid in filter(None, (m.strip() for m in a.members.split(","))):
+        srv.company.members.setdefault(uid, uid)
     if a.callback_url:
         srv.connect_callbacks(a.callback_url, a.token, a.aes_key)
 

@@ -106,14 +106,28 @@ def up(
     host: str = typer.Option("127.0.0.1", help="interface to serve on"),
     port: int = typer.Option(8000, help="port to serve on"),
     customers: int = typer.Option(50_000, help="customers of the demo brand when it is seeded now"),
+    wecom_port: int = typer.Option(8900, help="port of the local WeCom server the demo brand talks to (0: none)"),
 ) -> None:
     """Create the stores, seed the demo brand if needed, print the logins and serve (what `make demo` runs)."""
     from siyu.cli.main import run_server
+    from siyu.services.demo import local_wecom
 
+    wecom = None
     with open_context() as ctx:
         result = _seed_with_progress(ctx, DemoConfig(customers=customers), force=False)
         _print_result(result)
         url = f"http://{host}:{port}"
         _print_logins(result.logins, url)
+        if wecom_port and local_wecom.server_available():
+            wecom = local_wecom.start(ctx, result.brand_id, wecom_port, f"http://127.0.0.1:{port}")
+            console.print(
+                f"本地企业微信 Local WeCom server: http://127.0.0.1:{wecom_port} — a simulated customer scans a code "
+                f"with POST /_sim/scan?config_id=<code's config_id> (docs/wecom.md)"
+            )
     console.print(f"打开 Open [bold]{url}[/bold] — Ctrl+C to stop")
-    run_server(host, port)
+    try:
+        run_server(host, port)
+    finally:
+        if wecom is not None:
+            wecom.terminate()
+            wecom.wait(timeout=20)

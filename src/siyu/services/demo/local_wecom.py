@@ -1,0 +1,84 @@
+"""The demo brand against the local WeCom server (``tests/wecom_server``, which follows WeCom's documented protocol).
+
+``make demo`` starts it beside siyu, registers the demo guides' WeCom userids as its members and points the
+brand's WeCom configuration at it, so an operator can create a channel code and "scan" it as a simulated customer
+(``POST http://127.0.0.1:<port>/_sim/scan?config_id=…``) and watch the callback arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from siyu.errors import NotFound
+from siyu.services.context import Context
+from siyu.services.wecom.config import WeComConfig, get_config, set_config
+
+LOCAL_CORP_ID = "wwlocal0000000001"
+LOCAL_SECRET = "contact-secret"
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def server_available() -> bool:
+    """True in a source checkout, where ``tests/wecom_server`` exists."""
+    return (REPO_ROOT / "tests" / "wecom_server" / "__main__.py").exists()
+
+
+def ensure_config(ctx: Context, brand_id: str, port: int) -> WeComConfig:
+    """The brand's WeCom configuration pointing at the local server (token and AES key kept across restarts)."""
+    api_base = f"http://127.0.0.1:{port}"
+    try:
+        cfg = get_config(ctx, brand_id)
+        if cfg.api_base == api_base and cfg.corp_id == LOCAL_CORP_ID:
+            return cfg
+    except NotFound:
+        pass
+    key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43))  # like WeCom's keys
+    cfg = WeComConfig(LOCAL_CORP_ID, "demo" + secrets.token_hex(8), key, secret=LOCAL_SECRET, api_base=api_base)
+    return set_config(ctx, brand_id, cfg)
+
+
+def guide_userids(ctx: Context, brand_id: str) -> list[str]:
+    """The brand's guides' WeCom userids."""
+    with ctx.warehouse.transaction() as cur:
+        rows = cur.execute(
+            "SELECT wecom_userid FROM guides WHERE brand_id = ? AND wecom_userid IS NOT NULL ORDER BY guide_id",
+            [brand_id],
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def start(ctx: Context, brand_id: str, port: int, siyu_base: str, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+    """Start the local WeCom server for ``brand_id`` and wait until it answers."""
+    cfg = ensure_config(ctx, brand_id, port)
+    members = ",".join(guide_userids(ctx, brand_id))
+    args = [
+        *("--port", str(port), "--guides", "0", "--contacts", "0", "--members", members),
+        *("--corpid", cfg.corp_id, "--secret", cfg.secret),
+        *("--callback-url", f"{siyu_base}/api/wecom/callback/{brand_id}"),
+        *("--token", cfg.token, "--aes-key", cfg.encoding_aes_key),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.wecom_server", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the local WeCom server exited with code {proc.returncode} (port {port} in use?)")
+        try:
+            httpx.get(f"{cfg.api_base}/_sim/stats", timeout=1.0)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"the local WeCom server did not answer on port {port} within {timeout:.0f} s")
