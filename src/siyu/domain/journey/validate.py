@@ -34,8 +34,28 @@ class JourneyError(SiyuError):
         self.errors = errors
 
 
+def _strip_tags(data: Any, loc: tuple[Any, ...]) -> list[Any]:
+    """Drop the union tags pydantic inserts into error locations right after a node, the trigger or an action."""
+    parts: list[Any] = []
+    node = data
+    expect_tag = False
+    for p in loc:
+        if expect_tag and isinstance(node, dict) and p in (node.get("kind"), node.get("type")):
+            expect_tag = False
+            continue
+        expect_tag = (isinstance(p, int) and parts == ["nodes"]) or (
+            p in ("trigger", "action") and len(parts) in (0, 2)
+        )
+        parts.append(p)
+        if isinstance(p, int):
+            node = node[p] if isinstance(node, list) and p < len(node) else None
+        else:
+            node = node.get(p) if isinstance(node, dict) else None
+    return parts
+
+
 def _problem(data: Any, loc: tuple[Any, ...], message: str) -> dict[str, Any]:
-    parts = [p for p in loc if not (isinstance(p, str) and p in _TAGS)]
+    parts = _strip_tags(data, loc)
     node_id = None
     if len(parts) >= 2 and parts[0] == "nodes" and isinstance(parts[1], int):
         nodes = data.get("nodes") if isinstance(data, dict) else None
