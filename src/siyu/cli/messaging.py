@@ -28,6 +28,31 @@ def _pairs(values: list[str], name: str) -> dict[str, str]:
     return out
 
 
+def _show(m: dict[str, Any]) -> None:
+    """One message as ``field: value`` lines (narrow terminals keep every value whole)."""
+    style = STATUS_STYLE.get(m["status"], "")
+    for k in (
+        "id",
+        "channel",
+        "purpose",
+        "recipient",
+        "customer_id",
+        "template",
+        "status",
+        "attempts",
+        "error_code",
+        "error",
+        "vendor_id",
+        "next_attempt_at",
+        "created_at",
+        "sent_at",
+    ):
+        v = m.get(k)
+        if v is None:
+            continue
+        console.print(f"{k}: [{style}]{v}[/{style}]" if k == "status" else f"{k}: {v}", soft_wrap=True)
+
+
 def _table(items: list[dict[str, Any]], title: str) -> None:
     t = Table(title=title)
     for col in (
@@ -104,8 +129,8 @@ def send(
         if now and created:
             messaging.deliver(ctx, message["id"])
         message = messaging.get_message(ctx, user, message["id"])
-        console.print(("queued" if created else "already accepted (same idempotency key)") + f": {message['id']}")
-        _table([message], "message")
+        console.print("accepted" if created else "already accepted (same idempotency key)")
+        _show(message)
         if message["status"] in ("dead", "failed"):
             raise typer.Exit(1)
 
@@ -149,7 +174,7 @@ def resend(
         if now:
             messaging.deliver(ctx, message_id)
         message = messaging.get_message(ctx, user, message_id)
-        _table([message], "re-sent")
+        _show(message)
         if message["status"] in ("dead", "failed"):
             raise typer.Exit(1)
 

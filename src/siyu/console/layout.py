@@ -21,6 +21,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.guides", "/metrics/guides", "leaderboard"),
     ("nav.segments", "/segments", "groups"),
     ("nav.clv", "/clv", "savings"),
+    ("nav.messaging", "/messaging", "sms"),
     ("nav.journeys", None, "route"),
     ("nav.fission", None, "share"),
     ("nav.wecom", None, "chat"),

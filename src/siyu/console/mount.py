@@ -27,6 +27,7 @@ AREA_PAGES: tuple[str, ...] = (
     "metrics_operations_page",
     "segments_page",
     "clv_page",
+    "messaging_page",
 )
 
 
