@@ -367,3 +367,40 @@ def test_the_huey_consumer_sends_queued_messages(ctx: Context) -> None:
         finally:
             consumer.stop(graceful=True)
             unregister_context(ctx)
+
+
+def test_concurrent_senders_and_workers_on_sqlite_and_postgresql(any_ctx: Context) -> None:
+    """Same idempotency key from 8 threads → one message; the cap from 8 threads → one marketing message;
+    8 workers delivering the same message → the vendor gets it once."""
+    ctx = any_ctx
+    user = _admin(ctx)
+    with sms_server() as vendor:
+        _sms(ctx, user, vendor.url)
+        ids: list[str] = []
+        capped: list[str] = []
+
+        def same_key(_i: int) -> None:
+            ids.append(messaging.send(ctx, user, _sms_req(idempotency_key="k-1"), queue=False)[0]["id"])
+
+        def marketing(i: int) -> None:
+            try:
+                messaging.send(
+                    ctx, user, _sms_req("13500135000", purpose="marketing", params={"customer": str(i)}), queue=False
+                )
+            except messaging.CapReached:
+                capped.append("x")
+
+        for fn in (same_key, marketing):
+            threads = [threading.Thread(target=fn, args=(i,)) for i in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        assert len(ids) == 8 and len(set(ids)) == 1 and len(capped) == 7
+        statuses: list[str | None] = []
+        workers = [threading.Thread(target=lambda: statuses.append(messaging.deliver(ctx, ids[0]))) for _ in range(8)]
+        for th in workers:
+            th.start()
+        for th in workers:
+            th.join()
+        assert sorted(statuses, key=str) == [None] * 7 + ["sent"] and len(vendor.state.sent) == 1
