@@ -43,4 +43,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import messaging
 
     routers.append(messaging.router)  # SMS / email / webhooks outbox, dead letters, providers /api/messaging
+    from siyu.api import journeys
+
+    routers.append(journeys.router)  # journeys (SOP) + guide tasks /api/journeys
     return routers

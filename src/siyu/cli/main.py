@@ -76,6 +76,9 @@ def _register() -> None:
     from siyu.cli.messaging import app as messaging_app
 
     app.add_typer(messaging_app, name="messaging")
+    from siyu.cli.journeys import app as journeys_app
+
+    app.add_typer(journeys_app, name="journeys")
 
 
 _register()
