@@ -40,6 +40,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import wecom
 
     routers.append(wecom.router)  # WeCom callback URL + connection admin /api/wecom
+    from siyu.api import wecom_codes
+
+    routers.append(wecom_codes.router)  # channel codes (渠道活码): QR, stats, welcome/tag/invite log /api/wecom/codes
     from siyu.api import messaging
 
     routers.append(messaging.router)  # SMS / email / webhooks outbox, dead letters, providers /api/messaging

@@ -13,7 +13,7 @@ from siyu.connectors.wecom.errors import WeComError
 from siyu.domain import wecom_events as ev
 from siyu.errors import SiyuError
 from siyu.services.context import Context
-from siyu.services.wecom import groups, tags
+from siyu.services.wecom import groups, onboarding, tags
 from siyu.services.wecom import relations as rel
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def apply(
             done = rel.upsert_relation(cur, brand_id, guide, new, ref, lookups)
             if tag_ids is not None:
                 tags.set_customer_tags(cur, brand_id, new.external_userid, tag_ids)
-            return done, rel.observe(cur, brand_id, new, ref)
+            obs = rel.observe(cur, brand_id, new, ref)
+        return done + onboarding.on_contact_added(ctx, brand_id, event, new, ref, client, guide), obs
     if isinstance(event, ev.ContactDeletedByCustomer | ev.ContactDeletedByMember):
         if isinstance(event, ev.ContactDeletedByCustomer):
             lost_by = "customer"
