@@ -79,6 +79,7 @@ class SmsState:
     )
     balance: int = 1_000_000
     timestamp_tolerance: float = 15 * 60
+    delay: float = 0.0  # seconds every answer waits (after the message is recorded)
     sent: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # raw query strings
     answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -223,6 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
         state.answers.append((status, body))
         if fault and fault[0] == "delay":
             time.sleep(float(fault[1]))
+        elif state.delay:
+            time.sleep(state.delay)
         self._send(status, body)
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
