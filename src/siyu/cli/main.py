@@ -73,6 +73,9 @@ def _register() -> None:
     from siyu.cli.wecom import app as wecom_app
 
     app.add_typer(wecom_app, name="wecom")
+    from siyu.cli.wecom_codes import app as wecom_codes_app
+
+    app.add_typer(wecom_codes_app, name="wecom-codes")
     from siyu.cli.messaging import app as messaging_app
 
     app.add_typer(messaging_app, name="messaging")
