@@ -162,6 +162,8 @@ def test_marketing_cap_per_customer_per_day(ctx: Context) -> None:
             "+8613800138000": 1,
             "+8613900139000": 1,
         }
+        split = messaging.cap_split(ctx, "shop", ["+8613800138000", "+8613700137000", "+8613900139000"])
+        assert split.allowed == ["+8613700137000"] and split.capped == ["+8613800138000", "+8613900139000"]
         messaging.set_marketing_cap(ctx, user, 2)
         messaging.send(ctx, user, _sms_req("13800138000", params={"customer": "z"}, **mk), queue=False)
         with pytest.raises(messaging.CapReached, match="2/day"):

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from siyu.domain.contact_cap import check_purpose
+from siyu.domain.contact_cap import CapSplit, check_purpose, split_by_cap
 from siyu.domain.identity import IdentifierError, normalize_phone
 from siyu.domain.models import Role
 from siyu.services.brands import User
@@ -638,3 +638,9 @@ def sent_today(ctx: Context, brand_id: str, customer_ids: list[str]) -> dict[str
             ).all():
                 out[str(key)] = int(n)
     return out
+
+
+def cap_split(ctx: Context, brand_id: str, customer_ids: list[str]) -> CapSplit:
+    """Customers a marketing mass send may still reach today under the brand's cap, and those capped
+    (``contact_cap.split_by_cap`` over today's outbox counts; for the WeCom mass send)."""
+    return split_by_cap(customer_ids, sent_today(ctx, brand_id, customer_ids), providers.marketing_cap(ctx, brand_id))
