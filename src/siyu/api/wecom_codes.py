@@ -53,7 +53,7 @@ class CodeIn(BaseModel):
     campaign: str = Field("", max_length=64)
     guides: list[GuideIn] = Field(..., min_length=1, max_length=100)
     fallback_guide_id: str | None = Field(None, max_length=64)
-    welcome: WelcomeIn = Field(default_factory=WelcomeIn)
+    welcome: WelcomeIn = WelcomeIn(text="", attachments=[], coupon=None)
     tag_channel: bool = True
     group_rules: list[RuleIn] = Field(default_factory=list, max_length=20)
 

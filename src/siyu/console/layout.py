@@ -24,7 +24,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.messaging", "/messaging", "sms"),
     ("nav.journeys", None, "route"),
     ("nav.fission", None, "share"),
-    ("nav.wecom", None, "chat"),
+    ("nav.wecom", "/wecom/codes", "chat"),
     ("nav.settings", None, "settings"),
 )
 

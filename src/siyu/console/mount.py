@@ -28,6 +28,7 @@ AREA_PAGES: tuple[str, ...] = (
     "segments_page",
     "clv_page",
     "messaging_page",
+    "wecom_codes_page",
 )
 
 
