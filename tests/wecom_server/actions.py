@@ -166,3 +166,33 @@ def add_group(srv: WeComServer, owner: str, members: list[str], name: str = "") 
             "status": 0,
         }
     return cid
+
+
+def confirm_mass_send(srv: WeComServer, msgid: str) -> dict[str, int]:
+    """The member taps 发送 on a 群发 task in the app (no callback: WeCom sends none). Each target gets 1 sent,
+    2 not (or no longer) a contact, or 3 already received a company mass message on this server day (UTC+8)."""
+    with srv.lock:
+        t = srv.company.templates[msgid]
+        if t.get("confirmed_at"):
+            return dict(t["results"])
+        now = srv.now()
+        day = int((now + 8 * 3600) // 86400)
+        got_today = {
+            e
+            for o in srv.company.templates.values()
+            if o.get("confirmed_at")
+            and o["chat_type"] == "single"
+            and int((o["confirmed_at"] + 8 * 3600) // 86400) == day
+            for e, st in o["results"].items()
+            if st == 1
+        }
+        results: dict[str, int] = {}
+        for target in t["targets"]:
+            if t["chat_type"] == "group":
+                results[target] = 1 if target in srv.company.groups else 2
+            elif (t["sender"], target) not in srv.company.relations:
+                results[target] = 2
+            else:
+                results[target] = 3 if target in got_today else 1
+        t["results"], t["confirmed_at"] = results, now
+        return dict(results)

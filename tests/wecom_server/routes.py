@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.wecom_server import routes_contacts as c
+from tests.wecom_server import routes_groupmsg as gm
 from tests.wecom_server import routes_groups as g
 from tests.wecom_server import routes_messages as m
 from tests.wecom_server import routes_tags as t
@@ -29,6 +30,8 @@ ROUTES = {
     "groupchat/get": g.groupchat_get,
     "send_welcome_msg": m.send_welcome_msg,
     "add_msg_template": m.add_msg_template,
+    "get_groupmsg_task": gm.get_groupmsg_task,
+    "get_groupmsg_send_result": gm.get_groupmsg_send_result,
     "transfer_customer": x.transfer_customer,
     "resigned/transfer_customer": x.resigned_transfer_customer,
     "transfer_result": x.transfer_result,

@@ -204,6 +204,25 @@ class WeComClient:
         out = self.t.call("add_msg_template", body)
         return MsgTemplate(str(out.get("msgid", "")), [str(x) for x in out.get("fail_list") or []])
 
+    def _paged(self, api: str, body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            out = self.t.call(api, {**body, "limit": 1000, "cursor": cursor})
+            rows += list(out.get(key) or [])
+            cursor = str(out.get("next_cursor") or "")
+            if not cursor:
+                return rows
+
+    def get_groupmsg_task(self, msgid: str) -> list[dict[str, Any]]:
+        """Members of a 群发 task: ``userid``, ``status`` (0 not sent yet, 2 sent = confirmed), ``send_time``."""
+        return self._paged("get_groupmsg_task", {"msgid": msgid}, "task_list")
+
+    def get_groupmsg_send_result(self, msgid: str, userid: str) -> list[dict[str, Any]]:
+        """Per target of one member: ``external_userid``/``chat_id``, ``status`` (0 not sent, 1 sent, 2 not a
+        contact, 3 already received a mass message), ``send_time``."""
+        return self._paged("get_groupmsg_send_result", {"msgid": msgid, "userid": userid}, "send_list")
+
     # -- groups ------------------------------------------------------------------------------------------------
     def iter_group_chats(self, owners: Sequence[str] = (), status: int = 0, limit: int = 1000) -> Iterator[str]:
         """chat_ids of customer groups (owners in chunks of 100, every page)."""

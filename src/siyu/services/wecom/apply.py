@@ -13,7 +13,7 @@ from siyu.connectors.wecom.errors import WeComError
 from siyu.domain import wecom_events as ev
 from siyu.errors import SiyuError
 from siyu.services.context import Context
-from siyu.services.wecom import groups, onboarding, tags
+from siyu.services.wecom import groups, inheritance, onboarding, tags
 from siyu.services.wecom import relations as rel
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ def apply(
         return f"customer tags: {added} added, {removed} removed", 0
     if isinstance(event, ev.ChatChanged) and (client is not None or event.change_type == "dismiss"):
         return _chat(ctx, brand_id, event, client)
+    if isinstance(event, ev.TransferFailed):
+        return inheritance.on_transfer_fail(ctx, brand_id, event), 0
     return f"recorded ({type(event).__name__}: {event.change_type}); no warehouse change", 0
 
 

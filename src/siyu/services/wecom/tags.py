@@ -1,20 +1,25 @@
-"""WeCom corp tags → the warehouse (WeCom → siyu direction of the tag sync).
+"""WeCom corp tags ↔ the warehouse: WeCom → siyu (sync) and siyu → WeCom (create, rename, order, delete, mark).
 
 Corp tags become ``tags`` rows (tag_id = WeCom's id, stable across renames; source ``wecom``); the tags members put
 on a customer become ``identifier_tags`` on the customer's external_userid (source ``wecom``: the union over the
 members following them).  Reconciling a customer replaces their ``wecom`` tags and leaves other sources alone.
+Changes made from siyu go to WeCom first (WeCom's limits: names ≤ 30 characters, ≤ 3,000 corp tags; order: the
+larger first) and the corp tag list is then synced back, so the warehouse always mirrors WeCom.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import duckdb
 import pyarrow as pa
 
 from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.models import TagGroup
+from siyu.domain.models import Role
+from siyu.services.brands import User
 from siyu.services.context import Context
+from siyu.services.errors import Forbidden, NotFound, SiyuError
 from siyu.services.oneid import now
 
 SOURCE = "wecom"
@@ -139,3 +144,134 @@ def union_tags(pairs: Iterable[tuple[str, Iterable[str]]]) -> dict[str, set[str]
     for ext, tags in pairs:
         out.setdefault(ext, set()).update(tags)
     return out
+
+
+# -- siyu → WeCom ------------------------------------------------------------------------------------------------
+MAX_NAME = 30
+MAX_TAGS = 3000
+MAX_ORDER = 2**32 - 1
+
+
+def _editor(user: User) -> None:
+    if user.role == Role.GUIDE:
+        raise Forbidden("guides may put tags on their customers but not change the corp tag list", "role")
+
+
+def check_name(name: str, field: str = "name") -> str:
+    """A tag or group name as WeCom accepts it: 1..30 characters after trimming."""
+    name = (name or "").strip()
+    if not name:
+        raise SiyuError(f"{field} is empty; give the tag a name", field)
+    if len(name) > MAX_NAME:
+        raise SiyuError(f"{field} has {len(name)} characters; WeCom allows at most {MAX_NAME}", field)
+    return name
+
+
+def check_order(order: int | None) -> int | None:
+    if order is not None and not 0 <= order <= MAX_ORDER:
+        raise SiyuError(f"order must be 0..{MAX_ORDER} (the larger shows first)", "order")
+    return order
+
+
+def corp_tags(client: WeComClient) -> list[dict[str, object]]:
+    """The corp tag list as WeCom orders it: groups with their tags (id, name, order)."""
+    return [
+        {
+            "group_id": g.group_id,
+            "group_name": g.name,
+            "order": g.order,
+            "tags": [{"id": t.id, "name": t.name, "order": t.order} for t in g.tags],
+        }
+        for g in client.get_corp_tags()
+    ]
+
+
+def create_tag(
+    ctx: Context,
+    user: User,
+    client: WeComClient,
+    name: str,
+    group_name: str = "",
+    group_id: str = "",
+    order: int | None = None,
+) -> dict[str, object]:
+    """A new corp tag in a group (by id, or by name: created when missing); refused beyond 3,000 tags."""
+    _editor(user)
+    name = check_name(name)
+    check_order(order)
+    if not group_id:
+        group_name = check_name(group_name, "group_name")
+    groups = client.get_corp_tags()
+    total = sum(len(g.tags) for g in groups)
+    if total >= MAX_TAGS:
+        raise SiyuError(f"the company already has {total} corp tags; WeCom allows {MAX_TAGS}: delete some", "name")
+    target = next((g for g in groups if (g.group_id == group_id if group_id else g.name == group_name)), None)
+    if group_id and target is None:
+        raise NotFound(f"tag group {group_id!r} not found in WeCom", "group_id")
+    if target is not None and any(t.name == name for t in target.tags):
+        raise SiyuError(f"group {target.name!r} already has a tag named {name!r}", "name")
+    made = client.add_corp_tags([name], group_name=group_name, group_id=group_id)
+    tag = made.tags[0]
+    if order is not None:
+        client.edit_corp_tag(tag.id, order=order)
+    sync_corp_tags(ctx, user.brand_id, client)
+    return {"id": tag.id, "name": tag.name, "group_id": made.group_id, "group_name": made.name}
+
+
+def edit_tag(
+    ctx: Context, user: User, client: WeComClient, tag_or_group_id: str, name: str = "", order: int | None = None
+) -> None:
+    """Rename and/or re-order a tag or a tag group in WeCom, then sync the list back."""
+    _editor(user)
+    if not name and order is None:
+        raise SiyuError("give a new name or order", "name")
+    client.edit_corp_tag(tag_or_group_id, check_name(name) if name else "", check_order(order))
+    sync_corp_tags(ctx, user.brand_id, client)
+
+
+def delete_tags(
+    ctx: Context,
+    user: User,
+    client: WeComClient,
+    tag_ids: Sequence[str] = (),
+    group_ids: Sequence[str] = (),
+) -> None:
+    """Delete tags and/or whole groups in WeCom; the sync removes them (and their assignments) here."""
+    _editor(user)
+    if not tag_ids and not group_ids:
+        raise SiyuError("name at least one tag_id or group_id to delete", "tag_ids")
+    client.del_corp_tags(tag_ids, group_ids)
+    sync_corp_tags(ctx, user.brand_id, client)
+
+
+def mark_customer(
+    ctx: Context, user: User, client: WeComClient, external_userid: str, add: list[str], remove: list[str]
+) -> int:
+    """Put / take tags on a customer for every guide following them (a guide: only on their own relation).
+    Returns the relations marked; the customer's ``wecom`` tags here follow."""
+    if not add and not remove:
+        raise SiyuError("give tags to add or remove", "add")
+    sql = (
+        "SELECT g.wecom_userid FROM relations r JOIN guides g USING (brand_id, guide_id) WHERE r.brand_id = ? "
+        "AND r.external_userid = ? AND r.state = 'active' AND coalesce(g.wecom_userid, '') <> ''"
+    )
+    params: list[object] = [user.brand_id, external_userid]
+    if user.role == Role.GUIDE:
+        sql += " AND r.guide_id = ?"
+        params.append(user.guide_id)
+    members = [str(r[0]) for r in ctx.warehouse.fetch(sql, params)]
+    if not members:
+        raise NotFound(f"no active relation with customer {external_userid!r} (in your scope)", "external_userid")
+    for m in members:
+        client.mark_tag(m, external_userid, add, remove)
+    with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+        have = {
+            r[0]
+            for r in cur.execute(
+                "SELECT tag_id FROM identifier_tags WHERE brand_id = ? AND id_type = 'external_userid' "
+                "AND id_value = ? AND source = 'wecom'",
+                [user.brand_id, external_userid],
+            ).fetchall()
+        }
+        set_customer_tags(cur, user.brand_id, external_userid, (have | set(add)) - set(remove))
+    return len(members)
