@@ -326,3 +326,31 @@ def test_migration_matches_models(ctx: Context) -> None:
         diff = compare_metadata(MigrationContext.configure(con), Base.metadata)
     mine = [d for d in diff if "channel_code" in json.dumps(str(d))]
     assert mine == []
+
+
+def test_a_crash_after_sending_does_not_send_twice(env: Env) -> None:
+    """A worker killed after WeCom took the welcome but before it was recorded: the re-run asks WeCom once more,
+    gets 41051 (already delivered) and records it; the customer got one welcome."""
+    from sqlalchemy import update
+
+    from siyu.services.wecom.processing import process_pending
+    from siyu.stores.state.channel_code_models import ChannelCodeAddRow
+    from siyu.stores.state.wecom_models import WeComCallbackRow
+
+    code = httpx.post(
+        f"{env.base}/api/wecom/codes",
+        json=code_body(env, guides=[{"guide_id": "g1"}], fallback_guide_id=None, group_rules=[]),
+        headers=env.h,
+    ).json()
+    _, ext = scan(env, code["config_id"])
+    a = done_add(env, code["id"], ext)
+    assert a["welcome"] == "sent"
+    with env.ctx.sessions() as s, s.begin():  # the state a kill -9 between the send and its record leaves
+        s.execute(update(ChannelCodeAddRow).where(ChannelCodeAddRow.id == a["id"]).values(welcome="sending"))
+        s.execute(update(WeComCallbackRow).values(status="pending"))
+    calls = env.srv.counts["send_welcome_msg"]
+    process_pending(env.ctx, "acme")
+    again = next(x for x in adds(env, code["id"]) if x["id"] == a["id"])
+    assert again["welcome"] == "delivered_before" and env.srv.counts["send_welcome_msg"] == calls + 1
+    assert len(env.srv.company.welcome_sent) == 1 and len(adds(env, code["id"])) == 1
+    assert again["tag"] == "marked"  # finished steps are not redone
