@@ -354,3 +354,29 @@ def test_a_crash_after_sending_does_not_send_twice(env: Env) -> None:
     assert again["welcome"] == "delivered_before" and env.srv.counts["send_welcome_msg"] == calls + 1
     assert len(env.srv.company.welcome_sent) == 1 and len(adds(env, code["id"])) == 1
     assert again["tag"] == "marked"  # finished steps are not redone
+
+
+def test_capped_guides_come_back_the_next_day(env: Env) -> None:
+    from sqlalchemy import update
+
+    from siyu.services.wecom.channel_codes import refresh_due
+    from siyu.stores.state.channel_code_models import ChannelCodeAddRow
+    from siyu.workers.schedule import SCHEDULES
+
+    code = httpx.post(
+        f"{env.base}/api/wecom/codes",
+        json=code_body(env, guides=[{"guide_id": "g1", "cap": 1}], group_rules=[]),
+        headers=env.h,
+    ).json()
+    assert env.srv.company.contact_ways[code["config_id"]]["type"] == 2  # a fallback needs a changeable code
+    _, ext = scan(env, code["config_id"])
+    done_add(env, code["id"], ext)
+    wait_for(lambda: env.srv.company.contact_ways[code["config_id"]]["user"] == ["guide0003"])
+    assert refresh_due(env.ctx) == 0  # still today: nothing to change
+    with env.ctx.sessions() as s, s.begin():  # the add now lies in yesterday (China time)
+        s.execute(update(ChannelCodeAddRow).values(day="2000-01-01"))
+    assert refresh_due(env.ctx) == 1
+    assert env.srv.company.contact_ways[code["config_id"]]["user"] == ["guide0001"]
+    got = httpx.get(f"{env.base}/api/wecom/codes/{code['id']}", headers=env.h).json()
+    assert (got["users"], got["rotation"]) == (["guide0001"], "single")
+    assert any(s.target == "siyu.services.wecom.channel_codes:refresh_due" for s in SCHEDULES)

@@ -36,6 +36,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("metrics.anomalies", 1440.0, "siyu.services.metrics.anomalies:check_all_brands"),
     Schedule("clv.refit", 1440.0, "siyu.services.clv.scheduled:refit_due"),  # refits per SIYU_CLV_REFIT_DAYS
     Schedule("wecom.callbacks", 1.0, "siyu.services.wecom.processing:recover"),
+    Schedule("wecom.codes.rotation", 15.0, "siyu.services.wecom.channel_codes:refresh_due"),  # daily caps reset
     Schedule("journeys.tick", 1.0, "siyu.services.journeys.scheduled:tick"),  # triggers, due steps, effects
     Schedule("messaging.outbox", 1.0, "siyu.services.messaging.outbox:process_due"),  # retries, stuck sends
 )

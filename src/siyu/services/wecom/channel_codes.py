@@ -373,6 +373,20 @@ def refresh_all(ctx: Context, brand_id: str) -> int:
     return changed
 
 
+def refresh_due(ctx: Context) -> int:
+    """Every brand's codes re-pointed (the schedule ``wecom.codes.rotation``: after midnight capped guides come
+    back); a brand whose WeCom is not reachable is logged and skipped."""
+    with ctx.sessions() as s:
+        brand_ids = list(s.scalars(select(ChannelCodeRow.brand_id).where(ChannelCodeRow.status == "active").distinct()))
+    changed = 0
+    for b in brand_ids:
+        try:
+            changed += refresh_all(ctx, b)
+        except SiyuError as err:
+            log.warning("channel codes of %s not re-pointed: %s", b, err)
+    return changed
+
+
 # -- QR image --------------------------------------------------------------------------------------------------
 def qr_image(ctx: Context, brand_id: str, code_id: int, fmt: str = "png", scale: int = 8) -> bytes:
     """The code's QR image (its WeCom qr_code URL encoded), PNG or SVG; ``scale`` 1..40 pixels per module."""
