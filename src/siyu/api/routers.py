@@ -43,6 +43,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import wecom_codes
 
     routers.append(wecom_codes.router)  # channel codes (渠道活码): QR, stats, welcome/tag/invite log /api/wecom/codes
+    from siyu.api import wecom_ops
+
+    routers.append(wecom_ops.router)  # WeCom tags / tag rules, mass sends, inheritance /api/wecom/ops
     from siyu.api import messaging
 
     routers.append(messaging.router)  # SMS / email / webhooks outbox, dead letters, providers /api/messaging

@@ -76,6 +76,9 @@ def _register() -> None:
     from siyu.cli.wecom_codes import app as wecom_codes_app
 
     app.add_typer(wecom_codes_app, name="wecom-codes")
+    from siyu.cli.wecom_ops import app as wecom_ops_app
+
+    app.add_typer(wecom_ops_app, name="wecom-ops")
     from siyu.cli.messaging import app as messaging_app
 
     app.add_typer(messaging_app, name="messaging")

@@ -65,7 +65,7 @@ def check_content(content: str, attachments: list[dict[str, Any]]) -> None:
         raise SiyuError("a mass send needs content or at least one attachment", "content")
 
 
-def _existing(ctx: Context, brand_id: str, key: str) -> str | None:
+def existing(ctx: Context, brand_id: str, key: str) -> str | None:
     with ctx.sessions() as s:
         return s.scalar(
             select(WeComMassSendRow.id).where(
@@ -141,7 +141,7 @@ def create(
     if len(key) > 200:
         raise SiyuError("idempotency_key is at most 200 characters", "idempotency_key")
     brand = user.brand_id
-    found = _existing(ctx, brand, key)
+    found = existing(ctx, brand, key)
     if found is not None:
         return get(ctx, user, found)
     seg = segments.get_segment(ctx, user, segment_id)
