@@ -90,8 +90,7 @@ def code_stats(
             for k in ("lost_customer", "lost_guide", "lost_other"):
                 series[d][k] = int(getattr(row, k))
     g_rows: list[dict[str, object]] = [
-        {k: (str(v) if k == "guide_id" else int(v)) for k, v in r.items()}
-        for r in guides.to_dict("records")
+        {k: (str(v) if k == "guide_id" else int(v)) for k, v in r.items()} for r in guides.to_dict("records")
     ]
     totals = {k: sum(int(str(r[k])) for r in g_rows) for k in (*zero, "net")}
     day_rows: list[dict[str, object]] = [
