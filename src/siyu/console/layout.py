@@ -25,6 +25,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.journeys", None, "route"),
     ("nav.fission", None, "share"),
     ("nav.wecom", "/wecom/codes", "chat"),
+    ("nav.wecom_ops", "/wecom/ops", "campaign"),
     ("nav.settings", None, "settings"),
 )
 

@@ -29,6 +29,7 @@ AREA_PAGES: tuple[str, ...] = (
     "clv_page",
     "messaging_page",
     "wecom_codes_page",
+    "wecom_ops_page",
 )
 
 

@@ -4,4 +4,14 @@ Each module here defines ``ZH`` and ``EN`` dicts with the same keys, prefixed by
 add the module's name to ``AREAS`` below.  A key may be defined only once across all areas (checked at import).
 """
 
-AREAS: tuple[str, ...] = ("metrics", "value", "guides", "operations", "segments", "clv", "messaging", "wecom_codes")
+AREAS: tuple[str, ...] = (
+    "metrics",
+    "value",
+    "guides",
+    "operations",
+    "segments",
+    "clv",
+    "messaging",
+    "wecom_codes",
+    "wecom_ops",
+)
