@@ -83,3 +83,15 @@ def test_transfer_fail_callback_marks_customer(ctx: Context) -> None:
         done = inheritance.refresh(ctx, ADMIN, t["id"])
         assert done["totals"] == {"waiting": 0, "done": 2, "refused": 1, "limit": 0, "failed": 0}
         assert rel(ctx, ext)["g1"][0] == "active" and "g2" not in rel(ctx, ext)  # the refused customer stays
+
+
+def test_models_match_migration_0009(ctx: Context) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import siyu.stores.state.wecom_ops_models  # noqa: F401 - registers the tables
+    from siyu.stores.state.models import Base
+
+    with ctx.engine.connect() as con:
+        diff = compare_metadata(MigrationContext.configure(con), Base.metadata)
+    assert [d for d in diff if "wecom_" in str(d)] == []

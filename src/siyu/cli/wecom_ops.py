@@ -25,7 +25,7 @@ def list_tags(brand: str) -> None:
         cli_user(ctx, brand)
         t = Table("group", "tag id", "name", "order")
         for g in tags.corp_tags(client_for(get_config(ctx, brand))):
-            for tag in g["tags"]:  # type: ignore[attr-defined]
+            for tag in g["tags"]:
                 t.add_row(str(g["group_name"]), tag["id"], tag["name"], str(tag["order"]))
         console.print(t)
 

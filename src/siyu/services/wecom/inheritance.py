@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, insert, or_, select, update
 
 from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.errors import describe
@@ -116,7 +116,7 @@ def start(
         now = utcnow()
         with ctx.sessions() as s, s.begin():
             s.execute(
-                WeComTransferCustomerRow.__table__.insert(),
+                insert(WeComTransferCustomerRow),
                 [
                     {
                         "transfer_id": tid,
@@ -206,7 +206,7 @@ def on_transfer_fail(ctx: Context, brand_id: str, event: ev.TransferFailed) -> s
         ]
         if not ids:
             return "transfer_fail for a transfer siyu did not start; recorded only"
-        n = s.execute(
+        res = s.execute(
             update(WeComTransferCustomerRow)
             .where(
                 WeComTransferCustomerRow.transfer_id.in_(ids),
@@ -214,7 +214,8 @@ def on_transfer_fail(ctx: Context, brand_id: str, event: ev.TransferFailed) -> s
                 WeComTransferCustomerRow.status == "waiting",
             )
             .values(status=status, reason=reason, updated_at=utcnow())
-        ).rowcount
+        )
+        n = res.rowcount if isinstance(res, CursorResult) else 0
     return f"transfer of {event.external_user_id} {status}: {event.fail_reason} ({n} row(s))"
 
 

@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.errors import WeComError
@@ -206,7 +206,7 @@ def create(
         base = {"send_id": send_id, "brand_id": brand, "cap_day": day if chat_type == "single" else ""}
         if recipients:
             s.execute(
-                WeComMassRecipientRow.__table__.insert(),
+                insert(WeComMassRecipientRow),
                 [{**base, "status": "queued", "task_id": None, **r} for r in recipients],
             )
     if dispatch_now:

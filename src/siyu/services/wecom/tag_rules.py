@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.errors import WeComError
@@ -173,7 +173,7 @@ def refresh_rule(
     with ctx.sessions() as s, s.begin():
         if added:
             s.execute(
-                WeComTagMarkRow.__table__.insert(),
+                insert(WeComTagMarkRow),
                 [
                     {
                         "rule_id": rule_id,

@@ -10,6 +10,7 @@ larger first) and the corp tag list is then synced back, so the warehouse always
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -173,7 +174,7 @@ def check_order(order: int | None) -> int | None:
     return order
 
 
-def corp_tags(client: WeComClient) -> list[dict[str, object]]:
+def corp_tags(client: WeComClient) -> list[dict[str, Any]]:
     """The corp tag list as WeCom orders it: groups with their tags (id, name, order)."""
     return [
         {
