@@ -14,7 +14,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 
 from siyu.services.context import Context
 from siyu.services.journeys.senders import OutboundMessage, sender_for
@@ -117,24 +117,33 @@ def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
             )
         )
     counts = {"done": 0, "failed": 0, "retry": 0}
+    results: list[dict[str, Any]] = []
     for row in rows:
         try:
             ok, error = _deliver(ctx, row, now)
         except Exception as exc:  # a failing effect must not stop the others
             log.exception("journey effect %s failed", row.key)
             ok, error = False, f"{type(exc).__name__}: {exc}"
+        attempts = row.attempts + 1
+        status = "done" if ok else ("failed" if attempts >= MAX_ATTEMPTS else "pending")
+        counts["done" if ok else ("failed" if status == "failed" else "retry")] += 1
+        results.append(
+            {
+                "k": row.key,
+                "a0": row.attempts,
+                "a": attempts,
+                "st": status,
+                "err": error,
+                "at": now if status != "pending" else None,
+            }
+        )
+    if results:  # one transaction for the batch; a row another deliverer finished meanwhile is left alone
+        t: Table = JourneyEffectRow.__table__  # type: ignore[assignment]
+        stmt = (
+            update(t)
+            .where(t.c.key == bindparam("k"), t.c.status == "pending", t.c.attempts == bindparam("a0"))
+            .values(attempts=bindparam("a"), status=bindparam("st"), error=bindparam("err"), done_at=bindparam("at"))
+        )
         with ctx.sessions() as s, s.begin():
-            r = s.get(JourneyEffectRow, row.key)
-            if r is None or r.status != "pending":
-                continue
-            r.attempts += 1
-            r.error = error
-            if ok:
-                r.status, r.done_at = "done", now
-                counts["done"] += 1
-            elif r.attempts >= MAX_ATTEMPTS:
-                r.status, r.done_at = "failed", now
-                counts["failed"] += 1
-            else:
-                counts["retry"] += 1
+            s.connection().execute(stmt, results)
     return counts
