@@ -95,3 +95,21 @@ def test_models_match_migration_0009(ctx: Context) -> None:
     with ctx.engine.connect() as con:
         diff = compare_metadata(MigrationContext.configure(con), Base.metadata)
     assert [d for d in diff if "wecom_" in str(d)] == []
+
+
+def test_schedule_completes_transfers_and_applies_rules(ctx: Context) -> None:
+    from siyu.services.wecom import ops_scheduled, tag_rules
+    from siyu.workers.schedule import SCHEDULES
+
+    assert any(s.target == "siyu.services.wecom.ops_scheduled:refresh_all" for s in SCHEDULES)
+    with wecom_brand(ctx, guides=2, per_guide=2) as env:
+        t = inheritance.start(ctx, ADMIN, "g1", "g2")
+        seg = env.segment([e for u, e in env.srv.company.relations if u == "guide0002"])
+        rule = tag_rules.create_rule(ctx, ADMIN, seg, tag_name="自动")
+        assert ops_scheduled.refresh_all(ctx) == {"acme": {"transfers": 1, "mass_sends": 0, "tag_rules": 1}}
+        assert inheritance.get(ctx, ADMIN, t["id"])["totals"]["waiting"] == 2
+        assert tag_rules.get_rule(ctx, ADMIN, rule["id"])["marked"] == 2
+        env.srv.advance(86_400 + 5)
+        ops_scheduled.refresh_all(ctx)
+        assert inheritance.get(ctx, ADMIN, t["id"])["totals"]["done"] == 2
+        assert ops_scheduled.refresh_all(ctx)["acme"]["transfers"] == 0  # nothing waits any more

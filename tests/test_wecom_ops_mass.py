@@ -93,3 +93,45 @@ def test_chunks_of_10000_per_guide(ctx: Context) -> None:
         sizes = sorted(len(t["targets"]) for t in env.srv.company.templates.values())
         assert sizes == [50, 10_000] and out["totals"] == {"queued": 10_050}
     assert time.perf_counter() - t0 < 60
+
+
+def test_group_send_error_retry_and_concurrent_cap(ctx: Context) -> None:
+    import threading
+
+    from siyu.services.wecom.groups import sync_groups
+
+    with wecom_brand(ctx, guides=2, per_guide=6) as env:
+        mine = [e for u, e in sorted(env.srv.company.relations) if u == "guide0001"]
+        chats = [actions.add_group(env.srv, "guide0001", mine[i : i + 3]) for i in (0, 3)]
+        actions.add_group(env.srv, "guide0002", [e for u, e in env.srv.company.relations if u == "guide0002"][:3])
+        sync_groups(ctx, "acme")
+        seg = env.segment(mine[:2], "群成员")  # both in the first group only
+
+        # WeCom refuses the first try: the task is kept as error and the next dispatch creates it
+        env.srv.inject("add_msg_template", 48002)
+        out = mass_send.create(ctx, ADMIN, seg, "群公告", chat_type="group")
+        assert out["status"] == "partial" and out["tasks"][0]["status"] == "error"
+        assert "48002" in out["tasks"][0]["error"]
+        assert mass_send.dispatch(ctx, ADMIN, out["id"]) == {"created": 1}
+        assert mass_send.dispatch(ctx, ADMIN, out["id"]) == {}  # nothing left: never twice
+        out = mass_send.get(ctx, ADMIN, out["id"])
+        task = out["tasks"][0]
+        assert (task["status"], task["targets"]) == ("created", 1) and out["status"] == "dispatched"
+        assert env.srv.company.templates[task["msgid"]]["targets"] == [chats[0]]
+        actions.confirm_mass_send(env.srv, task["msgid"])
+        assert mass_send.refresh(ctx, ADMIN, out["id"])["totals"] == {"sent": 1}
+
+        # eight concurrent sends to the same customers: each customer is sent at most once today (cap 1)
+        seg2 = env.segment(mine, "并发")
+        results: list[dict[str, int]] = []
+
+        def go(i: int) -> None:
+            results.append(mass_send.create(ctx, ADMIN, seg2, f"并发 {i}", idempotency_key=f"c{i}")["totals"])
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(r.get("queued", 0) for r in results) == len(mine)
+        assert sum(r.get("capped", 0) for r in results) == 7 * len(mine)

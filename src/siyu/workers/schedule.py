@@ -37,6 +37,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("clv.refit", 1440.0, "siyu.services.clv.scheduled:refit_due"),  # refits per SIYU_CLV_REFIT_DAYS
     Schedule("wecom.callbacks", 1.0, "siyu.services.wecom.processing:recover"),
     Schedule("wecom.codes.rotation", 15.0, "siyu.services.wecom.channel_codes:refresh_due"),  # daily caps reset
+    Schedule("wecom.ops", 30.0, "siyu.services.wecom.ops_scheduled:refresh_all"),  # transfers, 群发 results, tag rules
     Schedule("journeys.tick", 1.0, "siyu.services.journeys.scheduled:tick"),  # triggers, due steps, effects
     Schedule("messaging.outbox", 1.0, "siyu.services.messaging.outbox:process_due"),  # retries, stuck sends
 )

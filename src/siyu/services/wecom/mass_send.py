@@ -11,14 +11,15 @@ in WeCom) and per-recipient results (``get_groupmsg_task`` / ``get_groupmsg_send
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 
 from siyu.connectors.wecom.client import WeComClient
-from siyu.connectors.wecom.errors import WeComError
+from siyu.connectors.wecom.errors import WeComError, WeComUnavailable
 from siyu.domain.contact_cap import split_by_cap
 from siyu.domain.models import Role
 from siyu.services import segments
@@ -40,6 +41,15 @@ MAX_RECIPIENTS = 200_000
 HOLDING = ("queued", "sent", "unsent", "other_mass")  # statuses that count against the customer's daily cap
 RESULT = {0: "queued", 1: "sent", 2: "not_contact", 3: "other_mass"}  # get_groupmsg_send_result status
 ATTACHMENT_TYPES = ("image", "link", "miniprogram", "video", "file")
+_BRAND_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _brand_lock(brand_id: str) -> threading.Lock:
+    """Sends of one brand decide their recipients one at a time (in this process), so two concurrent sends
+    cannot both take a customer's last cap slot."""
+    with _LOCKS_GUARD:
+        return _BRAND_LOCKS.setdefault(brand_id, threading.Lock())
 
 
 def _editor(user: User) -> None:
@@ -146,69 +156,72 @@ def create(
         return get(ctx, user, found)
     seg = segments.get_segment(ctx, user, segment_id)
     client_for(get_config(ctx, brand))  # the WeCom connection must be configured before anything is recorded
-    cap = marketing_cap(ctx, brand)
-    day = cap.day(utcnow()).isoformat()
-    send_id = "ms_" + uuid.uuid4().hex[:20]
-    send = WeComMassSendRow(
-        id=send_id,
-        brand_id=brand,
-        name=name or seg.name,
-        segment_id=segment_id,
-        chat_type=chat_type,
-        content=content,
-        attachments=attachments,
-        idempotency_key=key,
-        cap_per_day=cap.per_day,
-        cap_day=day,
-        status="created",
-        created_by=user.username,
-    )
-    recipients: list[dict[str, Any]] = []
-    by_guide: dict[tuple[str, str], list[str]] = {}
-    best: dict[str, audience.Reach] = {}
-    if chat_type == "single":
-        for r in audience.relations(ctx, brand, segment_id=segment_id):
-            cid = r.customer_id
-            if cid and (cid not in best or (r.added_at or utcnow()) > (best[cid].added_at or utcnow())):
-                best[cid] = r
-        if len(best) > MAX_RECIPIENTS:
-            raise SiyuError(f"{len(best)} recipients exceed {MAX_RECIPIENTS}; split the segment", "segment_id")
-        split = split_by_cap(sorted(best), cap_counts(ctx, brand, day, sorted(best)), cap)
-        for cid in split.capped:
-            r = best[cid]
-            recipients.append(dict(customer_id=cid, target=r.external_userid, guide_id=r.guide_id, status="capped"))
-        for cid in split.allowed:
-            by_guide.setdefault((best[cid].guide_id, best[cid].userid), []).append(cid)
-        chunk_size = SINGLE_CHUNK
-    else:
-        for chat, guide, userid in _group_targets(ctx, brand, segment_id):
-            by_guide.setdefault((guide, userid), []).append(chat)
-        chunk_size = GROUP_CHUNK
-    with ctx.sessions() as s, s.begin():
-        s.add(send)
-        s.flush()
-        for (guide, userid), items in sorted(by_guide.items()):
-            for n, start in enumerate(range(0, len(items), chunk_size)):
-                part = items[start : start + chunk_size]
-                task = WeComMassTaskRow(
-                    send_id=send_id, guide_id=guide, userid=userid, chunk=n, targets=len(part), stats={}
+    with _brand_lock(brand):  # the cap is decided and recorded atomically per brand (in this process)
+        if existing(ctx, brand, key) is not None:
+            return get(ctx, user, str(existing(ctx, brand, key)))
+        cap = marketing_cap(ctx, brand)
+        day = cap.day(utcnow()).isoformat()
+        send_id = "ms_" + uuid.uuid4().hex[:20]
+        send = WeComMassSendRow(
+            id=send_id,
+            brand_id=brand,
+            name=name or seg.name,
+            segment_id=segment_id,
+            chat_type=chat_type,
+            content=content,
+            attachments=attachments,
+            idempotency_key=key,
+            cap_per_day=cap.per_day,
+            cap_day=day,
+            status="created",
+            created_by=user.username,
+        )
+        recipients: list[dict[str, Any]] = []
+        by_guide: dict[tuple[str, str], list[str]] = {}
+        best: dict[str, audience.Reach] = {}
+        if chat_type == "single":
+            for r in audience.relations(ctx, brand, segment_id=segment_id):
+                cid = r.customer_id
+                if cid and (cid not in best or (r.added_at or utcnow()) > (best[cid].added_at or utcnow())):
+                    best[cid] = r
+            if len(best) > MAX_RECIPIENTS:
+                raise SiyuError(f"{len(best)} recipients exceed {MAX_RECIPIENTS}; split the segment", "segment_id")
+            split = split_by_cap(sorted(best), cap_counts(ctx, brand, day, sorted(best)), cap)
+            for cid in split.capped:
+                r = best[cid]
+                recipients.append(dict(customer_id=cid, target=r.external_userid, guide_id=r.guide_id, status="capped"))
+            for cid in split.allowed:
+                by_guide.setdefault((best[cid].guide_id, best[cid].userid), []).append(cid)
+            chunk_size = SINGLE_CHUNK
+        else:
+            for chat, guide, userid in _group_targets(ctx, brand, segment_id):
+                by_guide.setdefault((guide, userid), []).append(chat)
+            chunk_size = GROUP_CHUNK
+        with ctx.sessions() as s, s.begin():
+            s.add(send)
+            s.flush()
+            for (guide, userid), items in sorted(by_guide.items()):
+                for n, start in enumerate(range(0, len(items), chunk_size)):
+                    part = items[start : start + chunk_size]
+                    task = WeComMassTaskRow(
+                        send_id=send_id, guide_id=guide, userid=userid, chunk=n, targets=len(part), stats={}
+                    )
+                    s.add(task)
+                    s.flush()
+                    for item in part:
+                        if chat_type == "single":
+                            r = best[item]
+                            recipients.append(
+                                dict(customer_id=item, target=r.external_userid, guide_id=guide, task_id=task.id)
+                            )
+                        else:
+                            recipients.append(dict(customer_id="", target=item, guide_id=guide, task_id=task.id))
+            base = {"send_id": send_id, "brand_id": brand, "cap_day": day if chat_type == "single" else ""}
+            if recipients:
+                s.execute(
+                    insert(WeComMassRecipientRow),
+                    [{**base, "status": "queued", "task_id": None, **r} for r in recipients],
                 )
-                s.add(task)
-                s.flush()
-                for item in part:
-                    if chat_type == "single":
-                        r = best[item]
-                        recipients.append(
-                            dict(customer_id=item, target=r.external_userid, guide_id=guide, task_id=task.id)
-                        )
-                    else:
-                        recipients.append(dict(customer_id="", target=item, guide_id=guide, task_id=task.id))
-        base = {"send_id": send_id, "brand_id": brand, "cap_day": day if chat_type == "single" else ""}
-        if recipients:
-            s.execute(
-                insert(WeComMassRecipientRow),
-                [{**base, "status": "queued", "task_id": None, **r} for r in recipients],
-            )
     if dispatch_now:
         dispatch(ctx, user, send_id)
     return get(ctx, user, send_id)
@@ -240,7 +253,14 @@ def dispatch(ctx: Context, user: User, send_id: str, client: WeComClient | None 
             s.expunge(t)
     done = Counter[str]()
     for t in tasks:
-        with ctx.sessions() as s:
+        with ctx.sessions() as s, s.begin():  # claim: one dispatcher per task, and a crash leaves it 'sending'
+            claimed = s.execute(
+                update(WeComMassTaskRow)
+                .where(WeComMassTaskRow.id == t.id, WeComMassTaskRow.status.in_(("pending", "error")))
+                .values(status="sending")
+            )
+            if not isinstance(claimed, CursorResult) or claimed.rowcount != 1:
+                continue
             targets = list(
                 s.scalars(
                     select(WeComMassRecipientRow.target).where(
@@ -258,13 +278,17 @@ def dispatch(ctx: Context, user: User, send_id: str, client: WeComClient | None 
                 chat_ids=() if single else targets,
             )
         except WeComError as err:
+            # WeCom answered with an error: nothing was created, a re-run may try again. No answer at all: the
+            # task may exist in WeCom, so it is never re-sent automatically (a person checks 群发 in WeCom).
+            unknown = isinstance(err, WeComUnavailable)
+            msg = f"outcome unknown, check WeCom before re-sending: {err.message}" if unknown else err.message
             with ctx.sessions() as s, s.begin():
                 s.execute(
                     update(WeComMassTaskRow)
                     .where(WeComMassTaskRow.id == t.id)
-                    .values(status="error", error=err.message)
+                    .values(status="unknown" if unknown else "error", error=msg)
                 )
-            done["error"] += 1
+            done["unknown" if unknown else "error"] += 1
             continue
         with ctx.sessions() as s, s.begin():
             s.execute(
@@ -281,7 +305,9 @@ def dispatch(ctx: Context, user: User, send_id: str, client: WeComClient | None 
         done["created"] += 1
     with ctx.sessions() as s, s.begin():
         errors = s.scalar(
-            select(func.count()).where(WeComMassTaskRow.send_id == send_id, WeComMassTaskRow.status == "error")
+            select(func.count()).where(
+                WeComMassTaskRow.send_id == send_id, WeComMassTaskRow.status.in_(("error", "unknown", "sending"))
+            )
         )
         s.execute(
             update(WeComMassSendRow)
