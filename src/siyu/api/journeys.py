@@ -26,6 +26,7 @@ from siyu.services.errors import Forbidden, SiyuError
 from siyu.services.journeys import definitions as service
 from siyu.services.journeys import facts
 from siyu.services.journeys import tasks as task_service
+from siyu.services.journeys import templates as template_service
 from siyu.services.journeys.entries import enter_customers
 from siyu.services.journeys.stats import journey_stats
 from siyu.stores.state.journey_models import JourneySuppressionRow
@@ -140,6 +141,28 @@ def add_suppression(
                 )
             )
     return {"customer_id": body.customer_id, "channel": body.channel, "suppressed": True}
+
+
+class TemplateBody(BaseModel):
+    name: str = Field(max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict, description="the template's parameters")
+
+
+@router.get("/templates")
+def templates(user: User = Depends(current_user)) -> dict[str, Any]:
+    """Ready-made journeys (win-back, new contact)."""
+    return {"items": template_service.list_templates()}
+
+
+@router.post("/templates/{template}", response_model=None)
+def from_template(
+    template: str, body: TemplateBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any] | JSONResponse:
+    """Save a template's audience segment and the journey triggered on it (a draft: publish to start)."""
+    try:
+        return template_service.create_from_template(ctx, user, template, body.name, body.params).as_dict()
+    except JourneyError as exc:
+        return _errors_response(exc)
 
 
 @router.get("")

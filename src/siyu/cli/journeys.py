@@ -108,6 +108,28 @@ def create(
 
 
 @app.command()
+def template(
+    brand: str,
+    template: str = typer.Argument(help="win_back or new_contact"),
+    name: str = typer.Argument(help="the journey's name"),
+    params: str = typer.Option("{}", help="template parameters as JSON, e.g. '{\"new_days\": 30}'"),
+    publish: bool = typer.Option(False, help="publish right away"),
+) -> None:
+    """Create a journey (and its audience segment) from a template."""
+    from siyu.services.journeys.templates import create_from_template
+
+    with open_context() as ctx:
+        user = cli_user(ctx, brand)
+        try:
+            info = create_from_template(ctx, user, template, name, json.loads(params))
+        except ValueError as exc:
+            raise SiyuError(f"--params is not valid JSON: {exc}", "params") from None
+        if publish:
+            info = service.publish(ctx, user, info.id)
+        console.print(f"{info.id} {info.status} v{info.version}")
+
+
+@app.command()
 def validate(definition: str | None = DEF_TEXT, file: Path | None = DEF_FILE) -> None:
     """Check a definition; prints each problem with its node id and field (exit code 1 if any)."""
     try:

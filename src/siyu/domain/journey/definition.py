@@ -53,6 +53,7 @@ class SegmentTrigger(_Model):
     kind: Literal["segment"]
     segment_id: str = Field(min_length=1, max_length=64)
     on: Literal["entry", "exit"] = "entry"
+    include_current: bool = Field(default=False, description="on the first tick, also enter the current members")
 
 
 class DateTrigger(_Model):
@@ -245,7 +246,8 @@ class ExperimentNode(_Node):
 
 
 class SendAction(_Model):
-    """Send through a channel by a pluggable sender; ``content`` may use {name} and {guide_name}."""
+    """Send through a channel by a pluggable sender; placeholders in ``content`` ({name}, {city}, …) are the
+    sender's to fill (the connector knows the customer and the guide)."""
 
     type: Literal["send"]
     channel: Literal["wecom_1to1", "wecom_group", "wecom_mass", "sms", "webhook", "email"]

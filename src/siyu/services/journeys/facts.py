@@ -143,7 +143,7 @@ def segment_changes(ctx: Context, brand_id: str, segment_id: str, on: str, since
     """Entries (or exits) of a segment at or after ``since``: customer_id and ``at``."""
     if on == "entry":
         rows = segment_service.entries_since(ctx, brand_id, segment_id, since)
-        return [{"customer_id": r["customer_id"], "at": r["entered_at"]} for r in rows]
+        return [{"customer_id": r["customer_id"], "at": r["entered_at"], "exited_at": r["exited_at"]} for r in rows]
     m = ctx.warehouse.ibis.table("segment_members")
     m = m.filter((m.brand_id == brand_id) & (m.segment_id == segment_id) & (m.exited_at >= since))
     got = m.select("customer_id", at=m.exited_at).order_by("at").to_pyarrow().to_pylist()

@@ -53,11 +53,17 @@ def candidates(
             out.append((r["customer_id"], "ev:" + str(r["message_id"])))
         cursor["event_at"] = now.isoformat()
     elif isinstance(t, SegmentTrigger):
-        since = _since(j, "segment_at")
-        for r in facts.segment_changes(ctx, j.brand_id, t.segment_id, t.on, since):
-            at = r["at"]
-            if at is not None and at <= now:
-                out.append((r["customer_id"], f"seg:{t.on}:{at.isoformat()}"))
+        first = "segment_at" not in cursor
+        if first and t.include_current and t.on == "entry":
+            for r in facts.segment_changes(ctx, j.brand_id, t.segment_id, "entry", datetime(1970, 1, 1)):
+                if r["exited_at"] is None and r["at"] is not None and r["at"] <= now:
+                    out.append((r["customer_id"], f"seg:entry:{r['at'].isoformat()}"))
+        else:
+            since = _since(j, "segment_at")
+            for r in facts.segment_changes(ctx, j.brand_id, t.segment_id, t.on, since):
+                at = r["at"]
+                if at is not None and at <= now:
+                    out.append((r["customer_id"], f"seg:{t.on}:{at.isoformat()}"))
         cursor["segment_at"] = (now + timedelta(microseconds=1)).isoformat()
     elif isinstance(t, DateTrigger):
         today = _local_day(now, jd.timezone)
