@@ -456,3 +456,26 @@ def test_event_segment_date_and_cadence_triggers(jctx: Context, op: User) -> Non
     assert len(_entries(jctx, cad)) == len(_ids(jctx))
     tick(jctx, T0 + timedelta(days=3))
     assert len(_entries(jctx, cad)) == 2 * len(_ids(jctx))
+
+
+def test_channel_daily_cap_allows_one_wecom_mass_message_per_local_day(jctx: Context, op: User) -> None:
+    ids = _ids(jctx)[190:192]
+    mass = {"type": "send", "channel": "wecom_mass", "content": "大促预热"}
+    d = _linear(
+        {"id": "m1", "kind": "action", "action": mass},
+        {"id": "m2", "kind": "action", "action": mass},
+        {"id": "w", "kind": "wait", "mode": "time_of_day", "at": "09:00", "use_active_hours": False},
+        {"id": "m3", "kind": "action", "action": mass},
+        guards={"channel_daily_caps": {"wecom_mass": 1}},
+    )
+    jid = _journey(jctx, op, d)
+    enter_customers(jctx, BRAND, jid, [(c, "m") for c in ids], T0)
+    run_until_idle(jctx, T0)  # 10:00 local: m1 sends, m2 is capped for today, the wait goes to 09:00 tomorrow
+    run_until_idle(jctx, T0 + timedelta(days=1))
+    with jctx.sessions() as s:
+        got = s.execute(
+            select(JourneyStepRow.node_id, JourneyStepRow.outcome)
+            .join(JourneyEntryRow, JourneyEntryRow.id == JourneyStepRow.entry_id)
+            .where(JourneyEntryRow.journey_id == jid, JourneyStepRow.node_id.in_(("m1", "m2", "m3")))
+        ).all()
+    assert sorted(got) == sorted([("m1", "ok"), ("m2", "channel_capped"), ("m3", "ok")] * 2)

@@ -21,6 +21,7 @@ _NODE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _FIELD = re.compile(r"^(birthday|created_at|traits\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)$")
 MAX_NODES = 200
 CHANNELS = ("wecom_1to1", "wecom_group", "wecom_mass", "sms", "webhook", "email")
+ChannelName = Literal["wecom_1to1", "wecom_group", "wecom_mass", "sms", "webhook", "email"]
 
 
 class _Model(BaseModel):
@@ -131,9 +132,16 @@ class QuietHours(_Model):
 
 
 class Guards(_Model):
+    """Frequency cap across journeys, quiet hours, suppression list, and per-channel daily caps
+    (``{"wecom_mass": 1}``: WeCom allows one mass message per customer per day), counted per local day."""
+
     frequency_cap: FrequencyCap | None = None
     quiet_hours: QuietHours | None = None
     respect_suppression: bool = True
+    channel_daily_caps: dict[
+        Literal["wecom_1to1", "wecom_group", "wecom_mass", "sms", "webhook", "email"],
+        Annotated[int, Field(ge=1, le=100)],
+    ] = Field(default_factory=dict)
 
 
 class Goal(_Model):

@@ -34,6 +34,12 @@ def next_local_time(now: datetime, tz: ZoneInfo, at: time) -> datetime:
     return _utc(cand)
 
 
+def local_midnight(now: datetime, tz: ZoneInfo) -> datetime:
+    """The start of ``now``'s local day (naive UTC): daily caps count from here."""
+    loc = _local(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return _utc(loc)
+
+
 def in_window(t: time, start: time, end: time) -> bool:
     """Whether clock time ``t`` is in [start, end) (the window may span midnight)."""
     if start <= end:

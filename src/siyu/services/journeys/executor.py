@@ -28,11 +28,12 @@ from siyu.domain.journey.definition import (
     ActionNode,
     ConditionNode,
     ExperimentNode,
+    SendAction,
     SplitNode,
     WaitEventNode,
     WaitNode,
 )
-from siyu.domain.journey.timing import choose_arm, quiet_release, wait_until
+from siyu.domain.journey.timing import choose_arm, local_midnight, quiet_release, wait_until
 from siyu.services.context import Context
 from siyu.services.journeys import facts
 from siyu.services.journeys.cache import definition
@@ -102,6 +103,7 @@ class _Batch:
     effects: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     touches: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    channel_touches: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     starts: list[tuple[str, str, str]] = field(default_factory=list)  # (journey id, customer, key)
 
 
@@ -207,6 +209,21 @@ def _touch_counts(s: Session, brand_id: str, ids: list[str], since: datetime) ->
     return {cid: int(n) for cid, n in s.execute(q)}
 
 
+def _channel_counts(s: Session, brand_id: str, ids: list[str], channel: str, since: datetime) -> dict[str, int]:
+    q = (
+        select(JourneyEffectRow.customer_id, func.count())
+        .where(
+            JourneyEffectRow.brand_id == brand_id,
+            JourneyEffectRow.customer_id.in_(ids),
+            JourneyEffectRow.created_at >= since,
+            JourneyEffectRow.kind == "send",
+            JourneyEffectRow.channel == channel,
+        )
+        .group_by(JourneyEffectRow.customer_id)
+    )
+    return {cid: int(n) for cid, n in s.execute(q)}
+
+
 def _suppressed(s: Session, brand_id: str, ids: list[str]) -> dict[str, set[str]]:
     q = select(JourneySuppressionRow.customer_id, JourneySuppressionRow.channel).where(
         JourneySuppressionRow.brand_id == brand_id, JourneySuppressionRow.customer_id.in_(ids)
@@ -230,6 +247,9 @@ def _action(s: Session, ctx: Context, jd: JourneyDefinition, node: ActionNode, g
             return
     cap = jd.guards.frequency_cap
     counts = _touch_counts(s, brand, ids, b.now - timedelta(days=cap.per_days)) if touch and cap else {}
+    day_cap = jd.guards.channel_daily_caps.get(a.channel) if isinstance(a, SendAction) else None
+    midnight = local_midnight(b.now, ZoneInfo(jd.timezone))
+    today = _channel_counts(s, brand, ids, a.channel, midnight) if day_cap and isinstance(a, SendAction) else {}
     supp = _suppressed(s, brand, ids) if touch and jd.guards.respect_suppression else {}
     guides = facts.guides_of(ctx, brand, ids) if a.type == "task" else {}
     channel = a.channel if a.type == "send" else a.type
@@ -240,6 +260,9 @@ def _action(s: Session, ctx: Context, jd: JourneyDefinition, node: ActionNode, g
             continue
         if touch and cap and counts.get(cid, 0) + b.touches[cid] >= cap.max:
             _pass(b, jd, e, "next", "capped")
+            continue
+        if day_cap and today.get(cid, 0) + b.channel_touches[(cid, channel)] >= day_cap:
+            _pass(b, jd, e, "next", "channel_capped")
             continue
         key = _key(e)
         effect = {
@@ -288,6 +311,7 @@ def _action(s: Session, ctx: Context, jd: JourneyDefinition, node: ActionNode, g
             effect.update(status="done", done_at=b.now)
         if touch:
             b.touches[cid] += 1
+            b.channel_touches[(cid, channel)] += 1
         b.effects.append(effect)
         _pass(b, jd, e, "next", outcome)
 

@@ -9,6 +9,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError, OperationalError
+
 from siyu.services.context import Context
 from siyu.services.journeys.effects import deliver_effects
 from siyu.services.journeys.executor import ConcurrentRun, run_due
@@ -36,8 +38,9 @@ def _tick(ctx: Context, now: datetime | None, budget_seconds: float) -> dict[str
     while time.monotonic() - started < budget_seconds:
         try:
             n = run_due(ctx, now)
-        except ConcurrentRun:
-            log.info("a journey batch met another worker; read again")
+        except (ConcurrentRun, IntegrityError, OperationalError) as exc:  # another worker (process) moved first
+            log.info("a journey batch met another worker (%s); read again", type(exc).__name__)
+            time.sleep(0.05)
             continue
         if n == 0:
             break
