@@ -84,9 +84,9 @@ def existing(ctx: Context, brand_id: str, key: str) -> str | None:
         )
 
 
-def cap_counts(ctx: Context, brand_id: str, day: str, customer_ids: list[str]) -> dict[str, int]:
-    """Marketing messages each customer already has today: outbox cap slots (SMS/email) + WeCom mass sends."""
-    out = Counter(sent_today(ctx, brand_id, customer_ids))
+def wecom_counts(ctx: Context, brand_id: str, day: str, customer_ids: list[str]) -> dict[str, int]:
+    """WeCom mass sends each customer holds a cap slot for on ``day`` (for other channels' cap checks too)."""
+    out: Counter[str] = Counter()
     with ctx.sessions() as s:
         for i in range(0, len(customer_ids), 500):
             chunk = customer_ids[i : i + 500]
@@ -101,6 +101,13 @@ def cap_counts(ctx: Context, brand_id: str, day: str, customer_ids: list[str]) -
                 .group_by(WeComMassRecipientRow.customer_id)
             ).all():
                 out[str(cid)] += int(n)
+    return dict(out)
+
+
+def cap_counts(ctx: Context, brand_id: str, day: str, customer_ids: list[str]) -> dict[str, int]:
+    """Marketing messages each customer already has today: outbox cap slots (SMS/email) + WeCom mass sends."""
+    out = Counter(sent_today(ctx, brand_id, customer_ids))
+    out.update(wecom_counts(ctx, brand_id, day, customer_ids))
     return dict(out)
 
 
