@@ -58,3 +58,13 @@ def guide_userid(ctx: Context, brand_id: str, guide_id: str) -> str:
         .fetchone()
     )
     return str(row[0]) if row else ""
+
+
+def fresh_segment(ctx: Context, brand_id: str, segment_id: str) -> None:
+    """Recompute the segment's members now, so a send or a transfer reaches who matches today."""
+    from siyu.services import segments
+    from siyu.services.errors import SiyuError
+
+    out = segments.refresh_segment(ctx, brand_id, segment_id)
+    if out.get("error"):
+        raise SiyuError(f"segment {segment_id!r} could not be refreshed: {out['error']}", "segment_id")

@@ -81,6 +81,7 @@ def start(
     take = _guide_userid(ctx, brand, takeover_guide_id, "takeover_guide_id")
     if segment_id is not None:
         segments.get_segment(ctx, user, segment_id)
+        audience.fresh_segment(ctx, brand, segment_id)
     client = client or client_for(get_config(ctx, brand))
     reach: dict[str, str] = {}
     for r in audience.relations(ctx, brand, segment_id=segment_id, guide_id=handover_guide_id):

@@ -163,6 +163,7 @@ def create(
         return get(ctx, user, found)
     seg = segments.get_segment(ctx, user, segment_id)
     client_for(get_config(ctx, brand))  # the WeCom connection must be configured before anything is recorded
+    audience.fresh_segment(ctx, brand, segment_id)
     with _brand_lock(brand):  # the cap is decided and recorded atomically per brand (in this process)
         if existing(ctx, brand, key) is not None:
             return get(ctx, user, str(existing(ctx, brand, key)))

@@ -133,9 +133,7 @@ def refresh_rule(
     brand = user.brand_id
     client = client or client_for(get_config(ctx, brand))
     if refresh_segment:
-        seg = segments.refresh_segment(ctx, brand, rule.segment_id)
-        if seg.get("error"):
-            raise SiyuError(f"segment {rule.segment_id!r} could not be refreshed: {seg['error']}", "segment_id")
+        audience.fresh_segment(ctx, brand, rule.segment_id)
     want = {(r.userid, r.external_userid): r.customer_id for r in audience.relations(ctx, brand, rule.segment_id)}
     with ctx.sessions() as s:
         have = {
