@@ -38,6 +38,11 @@ def test_corp_tag_crud_and_limits(ctx: Context) -> None:
         tags.edit_tag(ctx, ADMIN, client, str(made["id"]), name="超高价值")
         assert env.srv.company.tags[str(made["id"])]["name"] == "超高价值"
         assert ctx.warehouse.fetch("SELECT name FROM tags WHERE tag_id = ?", [made["id"]]) == [("超高价值",)]
+        other = tags.create_tag(ctx, ADMIN, client, "新客", group_name="生命周期")
+        tags.edit_tag(ctx, ADMIN, client, str(other["group_id"]), order=9)  # groups are ordered, the larger first
+        assert [g["group_name"] for g in tags.corp_tags(client)] == ["生命周期", "价值分层"]
+        tags.edit_tag(ctx, ADMIN, client, tag["group_id"], order=10)
+        assert [g["group_name"] for g in tags.corp_tags(client)] == ["价值分层", "生命周期"]
         with pytest.raises(SiyuError) as err:
             tags.create_tag(ctx, ADMIN, client, "长" * 31, group_name="价值分层")
         assert err.value.field == "name" and "31 characters" in err.value.message
@@ -48,7 +53,7 @@ def test_corp_tag_crud_and_limits(ctx: Context) -> None:
         assert wecom_tags(env, "guide0001", ext) == [made["id"]] and wh_tagged(ctx, str(made["id"])) == {ext}
         # the 3,000-tag limit is checked before asking WeCom
         gid = tag["group_id"]
-        for i in range(2999):
+        for i in range(2998):
             env.srv.company.tags[f"bulk{i}"] = {"group_id": gid, "name": f"b{i}", "order": 0, "create_time": 0}
         with pytest.raises(SiyuError, match="3000 corp tags"):
             tags.create_tag(ctx, ADMIN, client, "再来一个", group_name="价值分层")
