@@ -479,3 +479,17 @@ def test_channel_daily_cap_allows_one_wecom_mass_message_per_local_day(jctx: Con
             .where(JourneyEntryRow.journey_id == jid, JourneyStepRow.node_id.in_(("m1", "m2", "m3")))
         ).all()
     assert sorted(got) == sorted([("m1", "ok"), ("m2", "channel_capped"), ("m3", "ok")] * 2)
+
+
+def test_start_journey_into_an_inactive_journey_is_a_failed_effect(jctx: Context, op: User) -> None:
+    target = _journey(jctx, op, _linear({"id": "w", "kind": "wait", "minutes": 5}), publish=False)  # a draft
+    jid = _journey(
+        jctx, op, _linear({"id": "go", "kind": "action", "action": {"type": "start_journey", "journey_id": target}})
+    )
+    cid = _ids(jctx)[195]
+    enter_customers(jctx, BRAND, jid, [(cid, "m")], T0)
+    run_until_idle(jctx, T0)
+    with jctx.sessions() as s:
+        eff = s.scalars(select(JourneyEffectRow).where(JourneyEffectRow.journey_id == jid)).one()
+    assert (eff.status, eff.error) == ("failed", f"journey {target!r} not found or not active")
+    assert _entries(jctx, target) == [] and _entries(jctx, jid)[0].exit_reason == "completed"

@@ -104,7 +104,7 @@ class _Batch:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     touches: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     channel_touches: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    starts: list[tuple[str, str, str]] = field(default_factory=list)  # (journey id, customer, key)
+    starts: list[tuple[str, str, str, str]] = field(default_factory=list)  # (brand, journey id, customer, key)
 
 
 def _pass(b: _Batch, jd: JourneyDefinition, e: _Entry, branch: str, outcome: str = "ok") -> None:
@@ -307,7 +307,7 @@ def _action(s: Session, ctx: Context, jd: JourneyDefinition, node: ActionNode, g
             effect.update(status="done", done_at=b.now)
             outcome = "ok" if guide else "no_guide"
         elif a.type == "start_journey":
-            b.starts.append((a.journey_id, cid, key))
+            b.starts.append((brand, a.journey_id, cid, key))
             effect.update(status="done", done_at=b.now)
         if touch:
             b.touches[cid] += 1
@@ -393,6 +393,13 @@ def run_due(ctx: Context, now: datetime | None = None, limit: int = BATCH, journ
 
 
 def _persist(s: Session, ctx: Context, entries: list[_Entry], b: _Batch) -> None:
+    by_key = {e["key"]: e for e in b.effects}
+    for brand, jid, cid, key in b.starts:  # a journey of the same brand, active, in this same transaction
+        target = s.get(JourneyRow, jid)
+        if target is None or target.brand_id != brand or target.status != "active":
+            by_key[key].update(status="failed", error=f"journey {jid!r} not found or not active")
+            continue
+        enter(s, ctx, target, [(cid, "from:" + key)], b.now)
     if b.steps:
         s.execute(STEPS.insert(), b.steps)  # primary key (entry, node, attempt): a step is written once
     if b.effects:
@@ -433,10 +440,6 @@ def _persist(s: Session, ctx: Context, entries: list[_Entry], b: _Batch) -> None
     res = s.connection().execute(stmt, params)
     if res.rowcount not in (-1, len(params)):
         raise ConcurrentRun(f"{len(params) - res.rowcount} entries moved by another worker; batch rolled back")
-    for jid, cid, key in b.starts:
-        target = s.get(JourneyRow, jid)
-        if target is not None and target.brand_id == entries[0].brand_id:
-            enter(s, ctx, target, [(cid, "from:" + key)], b.now)
 
 
 def run_until_idle(ctx: Context, now: datetime | None = None, max_batches: int = 1_000_000) -> int:
