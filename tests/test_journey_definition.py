@@ -149,6 +149,10 @@ def test_wait_times_quiet_hours_and_arms() -> None:
     assert wait_until(tod, now, SH) == datetime(2026, 11, 21, 2, 0)
     assert wait_until(tod, now, SH, ("19:00", "21:00")) == datetime(2026, 11, 21, 11, 0)
     assert wait_until(tod, now, SH, ("09:00", "12:00")) == datetime(2026, 11, 21, 2, 0)  # 10:00 is inside
+    # time of week: Friday 2026-11-20 22:30 local → the next Monday or Wednesday at 10:00 is Monday the 23rd
+    week = WaitNode(id="w", kind="wait", mode="time_of_day", at="10:00", weekdays=[1, 3])
+    assert wait_until(week, now, SH) == datetime(2026, 11, 23, 2, 0)
+    assert wait_until(week, datetime(2026, 11, 23, 2, 1), SH) == datetime(2026, 11, 25, 2, 0)
     until = WaitNode(id="w", kind="wait", mode="until_date", until=datetime(2026, 12, 1, 10, 0))
     assert wait_until(until, now, SH) == datetime(2026, 12, 1, 2, 0)
     q = QuietHours(start="21:00", end="09:00")

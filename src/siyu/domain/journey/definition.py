@@ -169,17 +169,22 @@ class _Node(_Model):
 
 
 class WaitNode(_Node):
-    """Wait a duration, until a time of day (in the customer's active hours if known), or until a date."""
+    """Wait a duration, until a time of day or of week (in the customer's active hours if known), or a date."""
 
     kind: Literal["wait"]
     mode: Literal["duration", "time_of_day", "until_date"] = "duration"
     minutes: int | None = Field(default=None, ge=1, le=366 * 24 * 60)
     at: HHMM | None = None
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default_factory=list, max_length=7, description="time_of_day on these ISO weekdays only (1 = Monday)"
+    )
     use_active_hours: bool = True
     until: datetime | None = None
 
     @model_validator(mode="after")
     def _mode(self) -> WaitNode:
+        if self.weekdays and self.mode != "time_of_day":
+            raise ValueError("[weekdays] 'weekdays' applies to mode 'time_of_day' only")
         if self.mode == "duration" and self.minutes is None:
             raise ValueError("[minutes] mode 'duration' needs 'minutes', e.g. 1440 for one day")
         if self.mode == "time_of_day":

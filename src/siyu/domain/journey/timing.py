@@ -63,7 +63,10 @@ def wait_until(node: WaitNode, now: datetime, tz: ZoneInfo, active_hours: tuple[
             start, end = _hm(active_hours[0]), _hm(active_hours[1])
             if not in_window(at, start, end):
                 at = start
-        return next_local_time(now, tz, at)
+        due = next_local_time(now, tz, at)
+        while node.weekdays and _local(due, tz).isoweekday() not in node.weekdays:
+            due = next_local_time(due + timedelta(minutes=1), tz, at)  # the same clock time, the next day
+        return due
     assert node.until is not None
     until = node.until
     if until.tzinfo is None:
