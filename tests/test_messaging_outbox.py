@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -406,3 +406,30 @@ def test_concurrent_senders_and_workers_on_sqlite_and_postgresql(any_ctx: Contex
         for th in workers:
             th.join()
         assert sorted(statuses, key=str) == [None] * 7 + ["sent"] and len(vendor.state.sent) == 1
+
+
+def test_wecom_mass_sends_count_against_the_same_daily_cap(ctx: Context) -> None:
+    """One cap across channels: a WeCom mass send that holds a customer's slot today caps SMS/email for them."""
+    from siyu.domain.contact_cap import DailyCap
+    from siyu.services.messaging import providers
+    from siyu.stores.state.wecom_ops_models import WeComMassRecipientRow, WeComMassSendRow
+
+    _admin(ctx)
+    day = providers.marketing_cap(ctx, "shop").day(datetime.now(UTC)).isoformat()
+    with ctx.sessions() as s:
+        s.add(WeComMassSendRow(id="ms1", brand_id="shop", name="n", segment_id="seg", idempotency_key="k", cap_day=day))
+        s.flush()
+        for cid, status in (("c1", "sent"), ("c2", "capped"), ("c3", "failed")):
+            s.add(
+                WeComMassRecipientRow(
+                    send_id="ms1", brand_id="shop", customer_id=cid, target=cid, cap_day=day, status=status
+                )
+            )
+        s.commit()
+    assert outbox.marketing_counts(ctx, "shop", ["c1", "c2", "c3"]) == {"c1": 1}
+    split = messaging.cap_split(ctx, "shop", ["c1", "c2", "c3"])
+    assert split.capped == ["c1"] and split.allowed == ["c2", "c3"]
+    assert outbox._held_by_wecom(ctx, "shop", "c1", day) == 1 and outbox._held_by_wecom(ctx, "shop", None, day) == 0
+    cap = DailyCap(per_day=2)
+    assert cap.slot([], held_elsewhere=1) == 2 and cap.slot([1], held_elsewhere=1) is None
+    assert cap.slot([2], held_elsewhere=0) == 1

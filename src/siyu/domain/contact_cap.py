@@ -47,12 +47,14 @@ class DailyCap:
         """How many more marketing messages the customer may receive today."""
         return max(0, self.per_day - sent_today)
 
-    def slot(self, taken: Iterable[int]) -> int | None:
-        """The first free slot 1..per_day given the slots already taken today, or None when the cap is reached.
+    def slot(self, taken: Iterable[int], held_elsewhere: int = 0) -> int | None:
+        """The first free slot 1..per_day given the slots already taken today and the marketing messages another
+        channel holds without slots (``held_elsewhere``, e.g. WeCom mass sends), or None when the cap is reached.
 
         Storing the slot under a unique (customer, day, slot) key makes the cap hold under concurrent senders."""
         used = set(taken)
-        return next((s for s in range(1, self.per_day + 1) if s not in used), None)
+        free = [s for s in range(1, self.per_day + 1) if s not in used]
+        return free[held_elsewhere] if held_elsewhere < len(free) else None
 
 
 @dataclass(frozen=True)

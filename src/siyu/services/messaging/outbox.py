@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -227,6 +228,15 @@ def _taken_slots(ctx: Context, brand_id: str, cap_key: str, day: str) -> list[in
         ]
 
 
+def _held_by_wecom(ctx: Context, brand_id: str, customer_id: str | None, day: str) -> int:
+    """Marketing messages WeCom mass sends hold for this customer on ``day`` (they count against the same cap)."""
+    if not customer_id:
+        return 0
+    from siyu.services.wecom.mass_send import wecom_counts  # the WeCom side imports this module
+
+    return wecom_counts(ctx, brand_id, day, [customer_id]).get(customer_id, 0)
+
+
 def _insert(ctx: Context, row: OutboxRow, status: str = "queued") -> tuple[OutboxRow, bool]:
     """Insert ``row`` (taking a cap slot when marketing); the existing row when its idempotency key is taken."""
     row.status = status
@@ -235,7 +245,8 @@ def _insert(ctx: Context, row: OutboxRow, status: str = "queued") -> tuple[Outbo
             cap = providers.marketing_cap(ctx, row.brand_id)
             row.cap_key = row.customer_id or row.recipient
             row.cap_day = cap.day(utcnow()).isoformat()
-            row.cap_slot = cap.slot(_taken_slots(ctx, row.brand_id, row.cap_key, row.cap_day))
+            held = _held_by_wecom(ctx, row.brand_id, row.customer_id, row.cap_day)
+            row.cap_slot = cap.slot(_taken_slots(ctx, row.brand_id, row.cap_key, row.cap_day), held)
             if row.cap_slot is None:
                 raise CapReached(
                     f"{row.cap_key} already received {cap.per_day} marketing message(s) today (the brand's cap is "
@@ -603,7 +614,8 @@ def resend(ctx: Context, user: User, message_id: str, queue: bool = True) -> dic
             cap = providers.marketing_cap(ctx, row.brand_id)
             row.cap_key = row.customer_id or row.recipient
             row.cap_day = cap.day(utcnow()).isoformat()
-            row.cap_slot = cap.slot(_taken_slots(ctx, row.brand_id, row.cap_key, row.cap_day))
+            held = _held_by_wecom(ctx, row.brand_id, row.customer_id, row.cap_day)
+            row.cap_slot = cap.slot(_taken_slots(ctx, row.brand_id, row.cap_key, row.cap_day), held)
             if row.cap_slot is None:
                 raise CapReached(
                     f"{row.cap_key} already received {cap.per_day} marketing message(s) today; re-send tomorrow",
@@ -618,10 +630,9 @@ def resend(ctx: Context, user: User, message_id: str, queue: bool = True) -> dic
     return get_message(ctx, user, message_id)
 
 
-def sent_today(ctx: Context, brand_id: str, customer_ids: list[str]) -> dict[str, int]:
-    """Marketing messages each customer holds a cap slot for today (for mass sends: ``contact_cap.split_by_cap``)."""
-    cap = providers.marketing_cap(ctx, brand_id)
-    day = cap.day(utcnow()).isoformat()
+def sent_today(ctx: Context, brand_id: str, customer_ids: list[str], day: str | None = None) -> dict[str, int]:
+    """Outbox marketing messages each customer holds a cap slot for on ``day`` (default today)."""
+    day = day or providers.marketing_cap(ctx, brand_id).day(utcnow()).isoformat()
     out: dict[str, int] = {}
     with ctx.sessions() as s:
         for i in range(0, len(customer_ids), 500):
@@ -640,7 +651,19 @@ def sent_today(ctx: Context, brand_id: str, customer_ids: list[str]) -> dict[str
     return out
 
 
+def marketing_counts(ctx: Context, brand_id: str, customer_ids: list[str], day: str | None = None) -> dict[str, int]:
+    """Marketing messages each customer has on ``day`` (default today) over every channel: outbox cap slots
+    (SMS/email/webhook) plus WeCom mass sends — the counts the daily cap is checked against."""
+    from siyu.services.wecom.mass_send import wecom_counts  # the WeCom side imports this module
+
+    day = day or providers.marketing_cap(ctx, brand_id).day(utcnow()).isoformat()
+    out = Counter(sent_today(ctx, brand_id, customer_ids, day))
+    out.update(wecom_counts(ctx, brand_id, day, customer_ids))
+    return dict(out)
+
+
 def cap_split(ctx: Context, brand_id: str, customer_ids: list[str]) -> CapSplit:
     """Customers a marketing mass send may still reach today under the brand's cap, and those capped
-    (``contact_cap.split_by_cap`` over today's outbox counts; for the WeCom mass send)."""
-    return split_by_cap(customer_ids, sent_today(ctx, brand_id, customer_ids), providers.marketing_cap(ctx, brand_id))
+    (``contact_cap.split_by_cap`` over ``marketing_counts``)."""
+    counts = marketing_counts(ctx, brand_id, customer_ids)
+    return split_by_cap(customer_ids, counts, providers.marketing_cap(ctx, brand_id))

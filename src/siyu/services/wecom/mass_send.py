@@ -27,7 +27,7 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, NotFound, SiyuError
 from siyu.services.messaging import marketing_cap
-from siyu.services.messaging.outbox import sent_today
+from siyu.services.messaging.outbox import marketing_counts
 from siyu.services.wecom import audience
 from siyu.services.wecom.config import client_for, get_config
 from siyu.stores.state.models import utcnow
@@ -101,13 +101,6 @@ def wecom_counts(ctx: Context, brand_id: str, day: str, customer_ids: list[str])
                 .group_by(WeComMassRecipientRow.customer_id)
             ).all():
                 out[str(cid)] += int(n)
-    return dict(out)
-
-
-def cap_counts(ctx: Context, brand_id: str, day: str, customer_ids: list[str]) -> dict[str, int]:
-    """Marketing messages each customer already has today: outbox cap slots (SMS/email) + WeCom mass sends."""
-    out = Counter(sent_today(ctx, brand_id, customer_ids))
-    out.update(wecom_counts(ctx, brand_id, day, customer_ids))
     return dict(out)
 
 
@@ -194,7 +187,7 @@ def create(
                     best[cid] = r
             if len(best) > MAX_RECIPIENTS:
                 raise SiyuError(f"{len(best)} recipients exceed {MAX_RECIPIENTS}; split the segment", "segment_id")
-            split = split_by_cap(sorted(best), cap_counts(ctx, brand, day, sorted(best)), cap)
+            split = split_by_cap(sorted(best), marketing_counts(ctx, brand, sorted(best), day), cap)
             for cid in split.capped:
                 r = best[cid]
                 recipients.append(dict(customer_id=cid, target=r.external_userid, guide_id=r.guide_id, status="capped"))
