@@ -493,3 +493,39 @@ def test_start_journey_into_an_inactive_journey_is_a_failed_effect(jctx: Context
         eff = s.scalars(select(JourneyEffectRow).where(JourneyEffectRow.journey_id == jid)).one()
     assert (eff.status, eff.error) == ("failed", f"journey {target!r} not found or not active")
     assert _entries(jctx, target) == [] and _entries(jctx, jid)[0].exit_reason == "completed"
+
+
+def test_wait_for_a_segment_condition_is_checked_until_the_timeout(jctx: Context, op: User) -> None:
+    flag = {"kind": "trait", "field": "traits.jt_ready", "op": "eq", "value": "yes"}
+    d = {
+        "trigger": {"kind": "manual"},
+        "start": "ws",
+        "nodes": [
+            {"id": "ws", "kind": "wait_segment", "condition": flag, "check_minutes": 60, "timeout_minutes": 180},
+            {"id": "yes", "kind": "exit"},
+            {"id": "no", "kind": "exit"},
+        ],
+        "edges": [{"from": "ws", "to": "yes", "branch": "matched"}, {"from": "ws", "to": "no", "branch": "timeout"}],
+    }
+    jid = _journey(jctx, op, d)
+    a, b = _ids(jctx)[196:198]
+    enter_customers(jctx, BRAND, jid, [(a, "m"), (b, "m")], T0)
+    run_until_idle(jctx, T0)
+    assert {e.wake_at for e in _entries(jctx, jid)} == {T0 + timedelta(minutes=60)}  # next check in an hour
+    with jctx.warehouse.write_lock, jctx.warehouse.transaction() as cur:
+        cur.execute(
+            "UPDATE customers SET traits = json_merge_patch(coalesce(traits, '{}'::JSON), "
+            '\'{"jt_ready": "yes"}\'::JSON) WHERE brand_id = ? AND customer_id = ?',
+            [BRAND, a],
+        )
+    run_until_idle(jctx, T0 + timedelta(minutes=60))
+    es = {e.customer_id: e for e in _entries(jctx, jid)}
+    assert (es[a].status, es[a].node_id) == ("exited", "yes") and es[b].wake_at == T0 + timedelta(minutes=120)
+    run_until_idle(jctx, T0 + timedelta(minutes=180))
+    es = {e.customer_id: e for e in _entries(jctx, jid)}
+    assert (es[b].status, es[b].node_id) == ("exited", "no")
+    bad = json.loads(json.dumps(d))
+    bad["nodes"][0]["condition"] = {"kind": "trait", "field": "nope"}
+    with pytest.raises(Exception) as exc:
+        jdef.validate(bad)
+    assert exc.value.errors[0]["node_id"] == "ws" and exc.value.errors[0]["field"] == "condition.field"  # type: ignore[attr-defined]

@@ -79,6 +79,7 @@ def schema(user: User = Depends(current_user)) -> dict[str, Any]:
         "branches": {
             "wait": ["next"],
             "wait_event": ["event", "timeout"],
+            "wait_segment": ["matched", "timeout"],
             "condition": ["<each branch name>", "else"],
             "split": ["<each arm name>"],
             "experiment": ["<each arm name>", "holdout (when holdout_percent > 0)"],

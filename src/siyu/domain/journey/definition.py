@@ -211,6 +211,19 @@ class WaitEventNode(_Node):
         return ["event", "timeout"]
 
 
+class WaitSegmentNode(_Node):
+    """Wait until the customer matches a segment condition (checked every ``check_minutes``); branch ``matched``,
+    or ``timeout`` after ``timeout_minutes``."""
+
+    kind: Literal["wait_segment"]
+    condition: dict[str, Any] = Field(description="any segment condition (docs/segments.md)")
+    check_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    timeout_minutes: int = Field(ge=1, le=366 * 24 * 60)
+
+    def branches(self) -> list[str]:
+        return ["matched", "timeout"]
+
+
 class Branch(_Model):
     name: str = Field(min_length=1, max_length=64)
     condition: dict[str, Any] = Field(description="any segment condition (docs/segments.md)")
@@ -341,10 +354,10 @@ class ExitNode(_Node):
 
 
 Node = Annotated[
-    WaitNode | WaitEventNode | ConditionNode | SplitNode | ExperimentNode | ActionNode | ExitNode,
+    WaitNode | WaitEventNode | WaitSegmentNode | ConditionNode | SplitNode | ExperimentNode | ActionNode | ExitNode,
     Field(discriminator="kind"),
 ]
-NODE_KINDS = ("wait", "wait_event", "condition", "split", "experiment", "action", "exit")
+NODE_KINDS = ("wait", "wait_event", "wait_segment", "condition", "split", "experiment", "action", "exit")
 
 
 class Edge(_Model):

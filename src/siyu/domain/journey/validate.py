@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from siyu.domain.journey.definition import NODE_KINDS, ConditionNode, JourneyDefinition
+from siyu.domain.journey.definition import NODE_KINDS, ConditionNode, JourneyDefinition, WaitSegmentNode
 from siyu.domain.segment_def import DefinitionError, parse_definition
 from siyu.errors import SiyuError
 
 _TAGS = set(NODE_KINDS) | {"event", "segment", "date", "cadence", "manual"}
 _TAGS |= {"send", "task", "tag", "attribute", "start_journey", "coupon"}
-WAIT_KINDS = ("wait", "wait_event")
+WAIT_KINDS = ("wait", "wait_event", "wait_segment")
 
 
 class JourneyError(SiyuError):
@@ -138,6 +138,12 @@ def graph_problems(jd: JourneyDefinition) -> list[dict[str, Any]]:
                 except DefinitionError as exc:
                     for problem in exc.errors:
                         out.append(_err(n.id, problem["path"], problem["message"], i))
+        if isinstance(n, WaitSegmentNode):
+            try:
+                parse_definition(n.condition, root="condition")
+            except DefinitionError as exc:
+                for problem in exc.errors:
+                    out.append(_err(n.id, problem["path"], problem["message"], i))
         if n.kind in ("split", "experiment"):
             arms = [a.name for a in n.arms]
             for j, a in enumerate(n.arms):

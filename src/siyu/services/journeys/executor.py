@@ -32,6 +32,7 @@ from siyu.domain.journey.definition import (
     SplitNode,
     WaitEventNode,
     WaitNode,
+    WaitSegmentNode,
 )
 from siyu.domain.journey.timing import choose_arm, local_midnight, quiet_release, wait_until
 from siyu.services.context import Context
@@ -172,6 +173,20 @@ def _wait_event(ctx: Context, jd: JourneyDefinition, node: WaitEventNode, group:
             _pass(b, jd, e, "timeout")
         else:
             e.wake_at, e.done = timeout, True
+
+
+def _wait_segment(ctx: Context, jd: JourneyDefinition, node: WaitSegmentNode, group: list[_Entry], b: _Batch) -> None:
+    hit = facts.matching(ctx, group[0].brand_id, node.condition, [e.customer_id for e in group])
+    for e in group:
+        if e.waiting_since is None:
+            e.waiting_since = min(e.wake_at or b.now, b.now)
+        timeout = e.waiting_since + timedelta(minutes=node.timeout_minutes)
+        if e.customer_id in hit:
+            _pass(b, jd, e, "matched")
+        elif b.now >= timeout:
+            _pass(b, jd, e, "timeout")
+        else:
+            e.wake_at, e.done = min(b.now + timedelta(minutes=node.check_minutes), timeout), True
 
 
 def _condition(ctx: Context, jd: JourneyDefinition, node: ConditionNode, group: list[_Entry], b: _Batch) -> None:
@@ -382,6 +397,8 @@ def run_due(ctx: Context, now: datetime | None = None, limit: int = BATCH, journ
                     _wait(ctx, jd, node, group, b)
                 elif isinstance(node, WaitEventNode):
                     _wait_event(ctx, jd, node, group, b)
+                elif isinstance(node, WaitSegmentNode):
+                    _wait_segment(ctx, jd, node, group, b)
                 elif isinstance(node, ConditionNode):
                     _condition(ctx, jd, node, group, b)
                 elif isinstance(node, SplitNode | ExperimentNode):
