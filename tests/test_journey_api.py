@@ -123,7 +123,12 @@ def test_journey_lifecycle_tasks_and_scope(api: tuple[str, Context]) -> None:
     assert again["entered"] == 0  # re-entry 'once'
     _call(base, "POST", f"/api/journeys/{j['id']}/enter", op, 422, json={"customer_ids": ["c"] * 10_001})
     run_until_idle(ctx)
-    st = _call(base, "GET", f"/api/journeys/{j['id']}/stats", guide)
+    # a guide's statistics count their own customers only
+    gst = _call(base, "GET", f"/api/journeys/{j['id']}/stats", guide)
+    own_entered = len(_guide_customers(ctx, "g01") & set(ids))
+    assert gst["entries"] == own_entered and 0 < own_entered < len(ids)
+    assert sum({n["id"]: n for n in gst["nodes"]}["ab"]["passed"].values()) == own_entered
+    st = _call(base, "GET", f"/api/journeys/{j['id']}/stats", op)
     nodes = {n["id"]: n for n in st["nodes"]}
     passed = nodes["ab"]["passed"]
     assert sum(passed.values()) == len(ids) and set(passed) == {"call", "msg", "holdout"}

@@ -20,11 +20,21 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.journeys.cache import definition
 from siyu.services.journeys.definitions import _row
+from siyu.services.metrics import scope
 from siyu.stores.state.journey_models import JourneyEffectRow, JourneyEntryRow, JourneyStepRow
 
 
+def _own_customers(ctx: Context, user: User) -> list[str] | None:
+    """The customer ids a guide may see (None: the whole brand)."""
+    allowed = scope(ctx, user)
+    if allowed is None:
+        return None
+    return [r["customer_id"] for r in allowed.to_pyarrow().to_pylist()]
+
+
 def journey_stats(ctx: Context, user: User, journey_id: str, version: int | None = None) -> dict[str, Any]:
-    """Counts per node and per experiment arm (``version``: one version's entries only)."""
+    """Counts per node and per experiment arm (``version``: one version's entries only; a guide: only the entries
+    of their own customers)."""
     row = _row(ctx, user.brand_id, journey_id)
     ver = version or row.published_version or row.version
     jd = definition(ctx, journey_id, ver)
@@ -43,6 +53,14 @@ def journey_stats(ctx: Context, user: User, journey_id: str, version: int | None
             here_q = here_q.where(E.version == version)
             arms_q = arms_q.where(E.version == version)
             eff_q = eff_q.where(F.entry_id.in_(select(E.id).where(E.journey_id == journey_id, E.version == version)))
+        own = _own_customers(ctx, user)
+        if own is not None:  # a guide: their own customers' entries only
+            mine = select(E.id).where(E.journey_id == journey_id, E.customer_id.in_(own))
+            steps_q = steps_q.where(S.entry_id.in_(mine))
+            entries_q = entries_q.where(E.customer_id.in_(own))
+            here_q = here_q.where(E.customer_id.in_(own))
+            arms_q = arms_q.where(E.customer_id.in_(own))
+            eff_q = eff_q.where(F.entry_id.in_(mine))
         steps = s.execute(steps_q.group_by(S.node_id, S.branch, S.outcome)).all()
         entries = s.execute(entries_q.group_by(E.status, E.exit_reason)).all()
         here = {str(k): int(v) for k, v in s.execute(here_q.group_by(E.node_id))}
