@@ -20,7 +20,6 @@ from siyu.services.context import Context
 from siyu.services.wecom.config import WeComConfig, set_config
 from tests.support.live import live_server
 from tests.wecom_server import WeComServer, actions, running, seed
-from tests.wecom_server.routes_join_ways import install
 
 TOKEN, KEY, CORP = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wwlocal0000000001"
 
@@ -42,7 +41,6 @@ def _login(base: str, user: str, pw: str) -> dict[str, str]:
 
 @pytest.fixture
 def env(ctx: Context) -> Iterator[Env]:
-    install()
     brands.create_brand(ctx, "acme", "Acme")
     brands.create_user(ctx, "acme", "admin", "s3cret-pass", Role.ADMIN)
     brands.create_user(ctx, "acme", "wang", "s3cret-pass", Role.GUIDE, guide_id="g1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.wecom_server import routes_contacts as c
 from tests.wecom_server import routes_groupmsg as gm
 from tests.wecom_server import routes_groups as g
+from tests.wecom_server import routes_join_ways as jw
 from tests.wecom_server import routes_messages as m
 from tests.wecom_server import routes_tags as t
 from tests.wecom_server import routes_transfer as x
@@ -22,6 +23,7 @@ ROUTES = {
     "del_contact_way": w.del_contact_way,
     "list_contact_way": w.list_contact_way,
     "groupchat/add_join_way": w.add_join_way,
+    "groupchat/get_join_way": jw.get_join_way,
     "get_corp_tag_list": t.get_corp_tag_list,
     "add_corp_tag": t.add_corp_tag,
     "edit_corp_tag": t.edit_corp_tag,

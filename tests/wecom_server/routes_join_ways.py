@@ -1,7 +1,6 @@
 """``groupchat/get_join_way`` (the join code's QR URL, as WeCom documents it) for the local server.
 
-Kept apart from ``routes_ways`` (owned by the connector's author); ``install()`` adds it to ``routes.ROUTES`` —
-idempotent, called by the tests that need it (channel codes' group invites).
+Registered in ``routes.ROUTES`` like every other API.
 """
 
 from __future__ import annotations
@@ -21,9 +20,3 @@ def get_join_way(srv: WeComServer, q: dict[str, Any]) -> dict[str, Any]:
     need(way is not None, 40058, "invalid config_id")
     assert way is not None
     return {"join_way": dict(way)}
-
-
-def install() -> None:
-    from tests.wecom_server.routes import ROUTES
-
-    ROUTES.setdefault("groupchat/get_join_way", get_join_way)

@@ -155,6 +155,10 @@ class WeComClient:
         body = {"scene": scene, "chat_id_list": chat_ids, "state": state, **extra}
         return str(self.t.call("groupchat/add_join_way", body)["config_id"])
 
+    def get_join_way(self, config_id: str) -> dict[str, Any]:
+        """A group join code's settings, with its ``qr_code`` URL."""
+        return dict(self.t.call("groupchat/get_join_way", {"config_id": config_id})["join_way"])
+
     # -- corp tags ---------------------------------------------------------------------------------------------
     def get_corp_tags(self, tag_ids: Sequence[str] = (), group_ids: Sequence[str] = ()) -> list[TagGroup]:
         out = self.t.call("get_corp_tag_list", {"tag_id": list(tag_ids), "group_id": list(group_ids)})

@@ -143,7 +143,7 @@ def _join_way(ctx: Context, code: ChannelCodeRow, idx: int, rule: rules.GroupRul
     if known and known.get("qr_code"):
         return str(known["qr_code"])
     config_id = client.add_join_way(list(rule.chat_ids), state=code.state, auto_create_room=0)
-    way = client.t.call("groupchat/get_join_way", {"config_id": config_id})["join_way"]
+    way = client.get_join_way(config_id)
     qr = str(way.get("qr_code") or "")
     with ctx.sessions() as s, s.begin():
         row = s.get(ChannelCodeRow, code.id)
