@@ -98,18 +98,20 @@ def test_win_back_template(tctx: Context, op: User) -> None:
         )
         cur.execute(
             "INSERT INTO events (brand_id, message_id, type, event, user_id, properties, timestamp, received_at) "
-            "VALUES (?, ?, 'track', 'Order Completed', ?, '{}', ?, ?)",
+            "VALUES (?, ?, 'track', 'Order Completed', ?, '{\"revenue\": 199.5}', ?, ?)",
             [BRAND, uuid.uuid4().hex, uid, at, at],
         )
     tick(tctx, at + timedelta(minutes=1))
     es = _entries(tctx, j.id)
-    assert (es[buyer].exit_reason, es[buyer].goal_at) == ("goal", at)
+    assert (es[buyer].exit_reason, es[buyer].goal_at, es[buyer].goal_value) == ("goal", at, 199.5)
     assert sum(e.status == "active" for e in es.values()) == len(members) - 1
     tick(tctx, T0 + timedelta(days=15))
     es = _entries(tctx, j.id)
     assert {e.exit_reason for c, e in es.items() if c != buyer} == {"completed"}
     st = journey_stats(tctx, op, j.id)
     assert st["goal_reached"] == 1 and st["exits"] == {"goal": 1, "completed": len(members) - 1}
+    assert st["goal_value"] == 199.5  # the order's revenue is attributed to the journey (and to its arm)
+    assert {a["arm"]: a["revenue"] for a in st["experiments"][0]["arms"]} == {"win_back": 199.5, "holdout": 0.0}
     conv = {a["arm"]: a["conversions"] for a in st["experiments"][0]["arms"]}
     assert conv == {"win_back": 1, "holdout": 0} and st["experiments"][0]["verdict"]["decision"] == "too_early"
 

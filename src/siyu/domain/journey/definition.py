@@ -150,6 +150,7 @@ class Goal(_Model):
     event: str = Field(min_length=1, max_length=200)
     where: list[PropertyFilter] = Field(default_factory=list, max_length=20)
     exit_on_goal: bool = True
+    value_property: str = Field(default="revenue", max_length=200, description="the event property attributed")
 
 
 # ---- nodes -------------------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ def enter(
                 "exited_at": None,
                 "exit_reason": None,
                 "goal_at": None,
+                "goal_value": None,
             }
         )
     return insert_ignore(session, ENTRIES, rows)

@@ -69,6 +69,7 @@ _COLS = (
     "arm",
     "entered_at",
     "goal_at",
+    "goal_value",
 )
 
 
@@ -90,6 +91,7 @@ class _Entry:
     arm: str | None
     entered_at: datetime
     goal_at: datetime | None
+    goal_value: float | None
     orig_seq: int = 0
     status: str = "active"
     exited_at: datetime | None = None
@@ -337,14 +339,19 @@ def _goal_check(ctx: Context, jd: JourneyDefinition, group: list[_Entry], b: _Ba
     todo = [e for e in group if e.goal_at is None]
     if not todo:
         return
-    seen = facts.first_events(
-        ctx, todo[0].brand_id, jd.goal.event, jd.goal.where, {e.customer_id: e.entered_at for e in todo}
+    seen = facts.first_values(
+        ctx,
+        todo[0].brand_id,
+        jd.goal.event,
+        jd.goal.where,
+        {e.customer_id: e.entered_at for e in todo},
+        jd.goal.value_property,
     )
     for e in todo:
-        at = seen.get(e.customer_id)
-        if at is None or at > b.now:
+        hit = seen.get(e.customer_id)
+        if hit is None or hit[0] > b.now:
             continue
-        e.goal_at = at
+        e.goal_at, e.goal_value = hit
         if jd.goal.exit_on_goal:
             _pass(b, jd, e, "", "goal")
 
@@ -436,6 +443,7 @@ def _persist(s: Session, ctx: Context, entries: list[_Entry], b: _Batch) -> None
             exited_at=bindparam("e_exited"),
             exit_reason=bindparam("e_reason"),
             goal_at=bindparam("e_goal"),
+            goal_value=bindparam("e_goal_value"),
         )
     )
     params = [
@@ -451,6 +459,7 @@ def _persist(s: Session, ctx: Context, entries: list[_Entry], b: _Batch) -> None
             "e_exited": e.exited_at,
             "e_reason": e.exit_reason,
             "e_goal": e.goal_at,
+            "e_goal_value": e.goal_value,
         }
         for e in entries
     ]

@@ -57,6 +57,32 @@ def first_events(
     return out
 
 
+def first_values(
+    ctx: Context,
+    brand_id: str,
+    event: str,
+    where: Iterable[PropertyFilter],
+    since: dict[str, datetime],
+    value_property: str,
+) -> dict[str, tuple[datetime, float | None]]:
+    """``first_events`` with the number in ``properties.<value_property>`` of that first event (None if absent)."""
+    if not since:
+        return {}
+    e = _events(ctx, brand_id, event, where)
+    e = e.filter(e.customer_id.isin(list(since)) & (e.timestamp >= min(since.values())))
+    value = e.properties[value_property].float  # type: ignore[attr-defined]
+    rows = e.select("customer_id", "timestamp", value=value).to_pyarrow().to_pylist()
+    out: dict[str, tuple[datetime, float | None]] = {}
+    for r in rows:
+        ts = r["timestamp"].replace(tzinfo=None) if r["timestamp"] is not None else None
+        cid = r["customer_id"]
+        if ts is None or ts < since[cid]:
+            continue
+        if cid not in out or ts < out[cid][0]:
+            out[cid] = (ts, r["value"])
+    return out
+
+
 def events_between(
     ctx: Context, brand_id: str, event: str, where: Iterable[PropertyFilter], start: datetime, end: datetime
 ) -> list[dict[str, Any]]:

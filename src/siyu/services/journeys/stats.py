@@ -41,12 +41,14 @@ def journey_stats(ctx: Context, user: User, journey_id: str, version: int | None
     E, S, F = JourneyEntryRow, JourneyStepRow, JourneyEffectRow
     with ctx.sessions() as s:
         steps_q = select(S.node_id, S.branch, S.outcome, func.count()).where(S.journey_id == journey_id)
-        entries_q = select(E.status, E.exit_reason, func.count(), func.count(E.goal_at)).where(
-            E.journey_id == journey_id
-        )
+        entries_q = select(
+            E.status, E.exit_reason, func.count(), func.count(E.goal_at), func.coalesce(func.sum(E.goal_value), 0.0)
+        ).where(E.journey_id == journey_id)
         here_q = select(E.node_id, func.count()).where(E.journey_id == journey_id, E.status == "active")
         eff_q = select(F.node_id, F.status, func.count()).where(F.journey_id == journey_id)
-        arms_q = select(E.arm, func.count(), func.count(E.goal_at)).where(E.journey_id == journey_id, E.arm.isnot(None))
+        arms_q = select(E.arm, func.count(), func.count(E.goal_at), func.coalesce(func.sum(E.goal_value), 0.0)).where(
+            E.journey_id == journey_id, E.arm.isnot(None)
+        )
         if version is not None:
             steps_q = steps_q.where(S.version == version)
             entries_q = entries_q.where(E.version == version)
@@ -90,13 +92,14 @@ def journey_stats(ctx: Context, user: User, journey_id: str, version: int | None
         node(nid)["effects"][status] = node(nid)["effects"].get(status, 0) + n
     by_status: dict[str, int] = defaultdict(int)
     exits: dict[str, int] = {}
-    goal = 0
-    for status, reason, n, g in entries:
+    goal, value = 0, 0.0
+    for status, reason, n, g, v in entries:
         by_status[status] += n
         goal += g
+        value += float(v or 0.0)
         if reason:
             exits[reason] = n
-    arm_counts = {str(a): (int(n), int(g)) for a, n, g in arms}
+    arm_counts = {str(a): (int(n), int(g), float(v or 0.0)) for a, n, g, v in arms}
     experiments = [_experiment(node_def, arm_counts) for node_def in jd.nodes if isinstance(node_def, ExperimentNode)]
     return {
         "journey_id": journey_id,
@@ -106,18 +109,29 @@ def journey_stats(ctx: Context, user: User, journey_id: str, version: int | None
         "exited": by_status.get("exited", 0),
         "exits": exits,
         "goal_reached": goal,
+        "goal_value": value,
         "nodes": list(nodes.values()),
         "experiments": experiments,
     }
 
 
-def _experiment(node: ExperimentNode, counts: dict[str, tuple[int, int]]) -> dict[str, Any]:
+def _experiment(node: ExperimentNode, counts: dict[str, tuple[int, int, float]]) -> dict[str, Any]:
     names = [a.name for a in node.arms] + (["holdout"] if node.holdout_percent > 0 else [])
     arms: list[dict[str, Any]] = []
     for name in names:
-        n, x = counts.get(f"{node.id}:{name}", (0, 0))
+        n, x, v = counts.get(f"{node.id}:{name}", (0, 0, 0.0))
         low, high = wilson(x, n)
-        arms.append({"arm": name, "customers": n, "conversions": x, "rate": x / n if n else None, "ci95": [low, high]})
+        arms.append(
+            {
+                "arm": name,
+                "customers": n,
+                "conversions": x,
+                "rate": x / n if n else None,
+                "ci95": [low, high],
+                "revenue": v,
+                "revenue_per_customer": v / n if n else None,
+            }
+        )
     comparator = "holdout" if node.holdout_percent > 0 else node.arms[0].name
     others = [a for a in arms if a["arm"] != comparator]
     base = next(a for a in arms if a["arm"] == comparator)

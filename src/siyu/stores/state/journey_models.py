@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.stores.state.models import Base, utcnow
@@ -68,6 +68,7 @@ class JourneyEntryRow(Base):
     exited_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     exit_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     goal_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    goal_value: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class JourneyStepRow(Base):

@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("exited_at", sa.DateTime(), nullable=True),
         sa.Column("exit_reason", sa.String(32), nullable=True),
         sa.Column("goal_at", sa.DateTime(), nullable=True),
+        sa.Column("goal_value", sa.Float(), nullable=True),
         sa.UniqueConstraint("journey_id", "customer_id", "dedup_key", name="uq_journey_entries_dedup"),
     )
     op.create_index("ix_journey_entries_due", "journey_entries", ["status", "wake_at"])
