@@ -58,8 +58,14 @@ def unregister_sender(channel: str) -> None:
 
 
 def sender_for(channel: str) -> Sender | None:
+    """The sender registered for ``channel``, else the built-in one (SMS, email and webhook through the outbox)."""
     with _lock:
-        return _SENDERS.get(channel)
+        registered = _SENDERS.get(channel)
+    if registered is not None:
+        return registered
+    from siyu.services.journeys.channel_senders import DEFAULT_SENDERS  # imports the messaging services
+
+    return DEFAULT_SENDERS.get(channel)
 
 
 class RecordingSender:
