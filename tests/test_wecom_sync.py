@@ -58,6 +58,8 @@ def test_sync_5000_contacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             assert s.records == len(expected) > 5_000
             assert (s.relations_new, s.relations_reactivated, s.relations_lost) == (len(expected) - 1, 1, 1)
             assert s.api_calls == 1 + srv.counts["batch/get_by_user"] and s.observations == len(contacts)
+            # the fewest calls: the 50 guides in one call's userid_list, full pages of 100 records
+            assert srv.counts["batch/get_by_user"] == -(-s.records // 100)
             rows = ctx.warehouse.fetch(
                 "SELECT external_userid, guide_id, state, lost_by, channel_id, add_way FROM relations "
                 "WHERE brand_id = 'acme'"
@@ -70,6 +72,8 @@ def test_sync_5000_contacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
                 if u != "guide0051":
                     got = by_state[(e, f"g{int(u[5:]):03d}")]
                     assert got[5] == str(wr.add_way) and got[4] == ("store" if wr.state == "ch1" else wr.state or None)
+            # identities resolve after the sync returns (off its critical path), through OneID's incremental run
+            assert s.wait_identities(timeout=120) and not s.identities_resolving
             ids = ctx.warehouse.fetch(
                 "SELECT count(DISTINCT id_value) FILTER (WHERE id_type = 'external_userid'), "
                 "count(DISTINCT id_value) FILTER (WHERE id_type = 'unionid'), count(DISTINCT customer_id) "

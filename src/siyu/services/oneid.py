@@ -1426,6 +1426,7 @@ _OBS_SCHEMA = pa.schema(
         ("traits", pa.string()),
     ]
 )
+OBSERVATION_SCHEMA = _OBS_SCHEMA  # the columns of ``add_observation_table``
 
 
 def add_observations(tx: duckdb.DuckDBPyConnection, brand_id: str, observations: Iterable[Observation]) -> int:
@@ -1447,8 +1448,15 @@ def add_observations(tx: duckdb.DuckDBPyConnection, brand_id: str, observations:
     ]
     if not rows:
         return 0
+    return add_observation_table(tx, pa.Table.from_pylist(rows, schema=_OBS_SCHEMA))
+
+
+def add_observation_table(tx: duckdb.DuckDBPyConnection, table: pa.Table) -> int:
+    """``add_observations`` for rows already in Arrow (``OBSERVATION_SCHEMA``: bulk writers skip the Python rows)."""
+    if not table.num_rows:
+        return 0
     name = f"_oneid_obs_{uuid.uuid4().hex[:8]}"
-    tx.register(name, pa.Table.from_pylist(rows, schema=_OBS_SCHEMA))
+    tx.register(name, table.cast(_OBS_SCHEMA))
     try:
         tx.execute(
             "INSERT INTO identity_observations (brand_id, source_kind, source_ref, observed_at, identifiers, traits) "
@@ -1456,4 +1464,4 @@ def add_observations(tx: duckdb.DuckDBPyConnection, brand_id: str, observations:
         )
     finally:
         tx.unregister(name)
-    return len(rows)
+    return table.num_rows

@@ -11,22 +11,30 @@ Idempotent: a second run changes nothing.
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
-from siyu.connectors.wecom.client import WeComClient
+from siyu.connectors.wecom.client import BATCH_LIMIT, BATCH_USERS, WeComClient
+from siyu.connectors.wecom.models import ContactRecord
+from siyu.services import oneid
 from siyu.services.context import Context
-from siyu.services.oneid import Observation, add_observations, now
+from siyu.services.oneid import OBSERVATION_SCHEMA, add_observation_table, now
 from siyu.services.wecom import relations as rel
 from siyu.services.wecom import tags
 from siyu.services.wecom.config import client_for, get_config
 
 Progress = Callable[[str], None]
-FETCH_WORKERS = 4  # member batches fetched at once (latency hidden; the shared limiter keeps WeCom's rate)
+FETCH_WORKERS = 4  # pagers at once, each over 100 members (latency hidden; the shared limiter keeps WeCom's rate)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,11 +54,24 @@ class SyncStats:
     observations: int = 0
     api_calls: int = 0
     rate_wait_seconds: float = 0.0
-    fetch_seconds: float = 0.0
-    write_seconds: float = 0.0
+    fetch_seconds: float = 0.0  # from the member list to the last page
+    write_seconds: float = 0.0  # in warehouse writes (mostly while pages were still arriving)
+    tail_seconds: float = 0.0  # after the last page: the final write
+    _resolution: _Resolution | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def identities_resolving(self) -> bool:
+        """True while OneID is still resolving the new contacts' identities."""
+        return self._resolution is not None and self._resolution.thread.is_alive()
+
+    def wait_identities(self, timeout: float | None = None) -> bool:
+        """Wait until OneID has resolved this sync's new observations; False on timeout."""
+        return self._resolution is None or self._resolution.close(timeout)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")} | {
+            "identities_resolving": self.identities_resolving
+        }
 
 
 _SCHEMA = pa.schema(
@@ -60,11 +81,9 @@ _SCHEMA = pa.schema(
         ("added_at", pa.timestamp("us")),
         ("add_way", pa.string()),
         ("state", pa.string()),
-        ("unionid", pa.string()),
-        ("name", pa.string()),
-        ("tag_ids", pa.list_(pa.string())),
     ]
 )
+WRITE_EVERY = 5_000  # relation records upserted per warehouse transaction while pages keep arriving
 
 
 def _guides(ctx: Context, brand_id: str) -> dict[str, str]:
@@ -74,30 +93,167 @@ def _guides(ctx: Context, brand_id: str) -> dict[str, str]:
     return {str(u): str(g) for u, g in rows}
 
 
-def fetch(
-    client: WeComClient, guides: dict[str, str], stats: SyncStats, progress: Progress
-) -> tuple[pa.Table, list[str]]:
-    """Every (contact, known guide) record from WeCom as an Arrow table, and the guide_ids synced."""
-    members = client.get_follow_user_list()
-    stats.members = len(members)
-    stats.unknown_members = sorted(m for m in members if m not in guides)
-    synced = [m for m in members if m in guides]
-    stats.guides_synced = len(synced)
-    cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
-    for r in client.iter_contacts_parallel(synced, workers=FETCH_WORKERS):
-        cols["external_userid"].append(r.contact.external_userid)
-        cols["guide_id"].append(guides[r.follow.userid])
-        cols["added_at"].append(rel.utc(r.follow.createtime) if r.follow.createtime else None)
-        cols["add_way"].append(str(r.follow.add_way))
-        cols["state"].append(r.follow.state or None)
-        cols["unionid"].append(r.contact.unionid or None)
-        cols["name"].append(r.contact.name or None)
-        cols["tag_ids"].append(list(r.follow.tag_ids))
-        if len(cols["guide_id"]) % 10_000 == 0:
-            progress(f"{len(cols['guide_id'])} contacts fetched")
-    stats.records = len(cols["guide_id"])
-    return pa.table(cols, schema=_SCHEMA), sorted({guides[m] for m in synced})
+def pages(client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS) -> Iterator[list[ContactRecord]]:
+    """Every page of ``batch/get_by_user`` for these members (100 per call, 100 records a page: the fewest calls),
+    fetched by producer threads (one pager per 100 members, ``workers`` at once) while the caller consumes the
+    pages as they arrive (completion order).  An API error ends the iteration with that error."""
+    chunks = [userids[i : i + BATCH_USERS] for i in range(0, len(userids), BATCH_USERS)]
+    if not chunks:
+        return
+    q: queue.SimpleQueue[list[ContactRecord] | BaseException | None] = queue.SimpleQueue()
+    stop = threading.Event()
 
+    def pager(chunk: list[str]) -> None:
+        cursor = ""
+        while not stop.is_set():
+            rows, cursor = client.batch_get_by_user(chunk, cursor, BATCH_LIMIT)
+            q.put(rows)
+            if not cursor:
+                return
+
+    def produce() -> None:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks))), thread_name_prefix="wecom-sync") as ex:
+            futures = [ex.submit(pager, c) for c in chunks]
+            for f in futures:
+                err = f.exception()
+                if err is not None:
+                    stop.set()
+                    q.put(err)
+                    return
+        q.put(None)
+
+    producer = threading.Thread(target=produce, name="wecom-sync-producer", daemon=True)
+    producer.start()
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join()
+
+
+class _Writer:
+    """Writes fetched pages while later pages are still being fetched: relations in transactions of
+    ``WRITE_EVERY`` records; contacts' tags and first sightings are gathered for ``finish``."""
+
+    def __init__(self, ctx: Context, brand_id: str, guides: dict[str, str], stats: SyncStats) -> None:
+        self.ctx, self.brand_id, self.guides, self.stats = ctx, brand_id, guides, stats
+        self.ts = now()
+        self.cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+        self.written: list[pa.Table] = []  # (external_userid, guide_id) of every record, for the losses
+        self.tags_of: dict[str, set[str]] = {}
+        self.contacts: dict[str, list[Any]] = {}  # ext → [unionid, name, earliest createtime, identifiers|None]
+        self.unchecked: list[str] = []  # contacts not yet looked up among the stored observations
+        self.seconds = 0.0
+
+    def add(self, page: list[ContactRecord]) -> None:
+        cols, contacts, tags_of = self.cols, self.contacts, self.tags_of
+        for r in page:
+            ext, created = r.contact.external_userid, r.follow.createtime
+            cols["external_userid"].append(ext)
+            cols["guide_id"].append(self.guides[r.follow.userid])
+            cols["added_at"].append(created or None)
+            cols["add_way"].append(str(r.follow.add_way))
+            cols["state"].append(r.follow.state or None)
+            tags_of.setdefault(ext, set()).update(r.follow.tag_ids)
+            seen = contacts.get(ext)
+            if seen is None:
+                contacts[ext] = [r.contact.unionid, r.contact.name, created or None, None]
+                self.unchecked.append(ext)
+            elif created and (seen[2] is None or created < seen[2]):
+                seen[2] = created
+        self.stats.records += len(page)
+        if len(cols["guide_id"]) >= WRITE_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Upsert the gathered relation records (one short transaction)."""
+        if not self.cols["guide_id"]:
+            return
+        t0 = time.perf_counter()
+        cols = {**self.cols, "added_at": pa.array(self.cols["added_at"], pa.int64()).cast(pa.timestamp("s"))}
+        table = pa.table(cols, schema=_SCHEMA.set(2, pa.field("added_at", pa.timestamp("s")))).cast(_SCHEMA)
+        self.cols = {name: [] for name in _SCHEMA.names}
+        fresh = self._fresh_contacts()
+        params = {"brand": self.brand_id, "now": self.ts}
+        with self.ctx.warehouse.write_lock, self.ctx.warehouse.transaction() as cur:
+            cur.register("_wsync", table)
+            try:
+                before = cur.execute(_COUNT_NEW, {"brand": self.brand_id}).fetchone()
+                if before:
+                    self.stats.relations_new += int(before[0])
+                    self.stats.relations_reactivated += int(before[1])
+                cur.execute(_UPSERT, params)
+            finally:
+                cur.unregister("_wsync")
+        self.written.append(table.select(["external_userid", "guide_id"]))
+        for ext in fresh:  # normalised here, while later pages are on their way
+            c = self.contacts[ext]
+            c[3] = rel.identities(rel.NewRelation(ext, "", self.ts, None, "", c[0] or ""))
+        self.seconds += time.perf_counter() - t0
+
+    def _fresh_contacts(self) -> list[str]:
+        """The contacts gathered since the last look that no earlier sync observed."""
+        exts, self.unchecked = self.unchecked, []
+        if not exts:
+            return []
+        cur = self.ctx.warehouse.cursor()
+        cur.register("_wexts", pa.table({"ext": pa.array(exts, pa.string())}))
+        try:
+            rows = cur.execute(
+                "SELECT x.ext FROM _wexts x WHERE NOT EXISTS (SELECT 1 FROM identity_observations o "
+                "WHERE o.brand_id = $brand AND o.source_kind = $kind AND o.source_ref = 'wecom-sync:' || x.ext)",
+                {"brand": self.brand_id, "kind": rel.SOURCE_KIND},
+            ).fetchall()
+        finally:
+            cur.unregister("_wexts")
+        return [str(r[0]) for r in rows]
+
+    def finish(self, synced_guides: list[str]) -> None:
+        """The rest in one transaction: losses, first observations of new contacts, customers' tags."""
+        self.flush()
+        t0 = time.perf_counter()
+        stats, brand = self.stats, self.brand_id
+        pairs = pa.concat_tables(self.written) if self.written else _SCHEMA.empty_table().select([0, 1])
+        fresh = [(ext, c) for ext, c in self.contacts.items() if c[3] is not None]
+        observations = pa.table(
+            {
+                "brand_id": pa.array([brand] * len(fresh), pa.string()),
+                "source_kind": pa.array([rel.SOURCE_KIND] * len(fresh), pa.string()),
+                "source_ref": pa.array([f"wecom-sync:{ext}" for ext, _ in fresh], pa.string()),
+                "observed_at": pa.array([c[2] for _, c in fresh], pa.int64())
+                .cast(pa.timestamp("s"))
+                .cast(pa.timestamp("us"))
+                .fill_null(pa.scalar(self.ts, pa.timestamp("us"))),
+                "identifiers": pa.array(
+                    [[{"type": i.type, "value": i.value} for i in c[3]] for _, c in fresh],
+                    OBSERVATION_SCHEMA.field("identifiers").type,
+                ),
+                "traits": pa.array([orjson.dumps({"name": c[1]}).decode() if c[1] else None for _, c in fresh]),
+            }
+        )
+        with self.ctx.warehouse.write_lock, self.ctx.warehouse.transaction() as cur:
+            cur.register("_wsync", pairs)
+            cur.register("_wsync_guides", pa.table({"guide_id": pa.array(synced_guides, pa.string())}))
+            try:
+                lost = cur.execute(_LOSE, {"brand": brand, "now": self.ts}).fetchone()
+                stats.relations_lost = int(lost[0]) if lost else 0
+            finally:
+                cur.unregister("_wsync")
+                cur.unregister("_wsync_guides")
+            stats.observations = add_observation_table(cur, observations)
+            added, removed = tags.write_customer_tags(cur, brand, self.tags_of)
+            stats.customer_tags_added, stats.customer_tags_removed = added, removed
+        self.seconds += time.perf_counter() - t0
+
+
+_COUNT_NEW = (
+    "SELECT count(*) FILTER (WHERE r.state IS NULL), count(*) FILTER (WHERE r.state = 'lost') "
+    "FROM _wsync w LEFT JOIN relations r ON r.brand_id = $brand AND r.external_userid = w.external_userid "
+    "AND r.guide_id = w.guide_id"
+)
 
 _UPSERT = """
 INSERT INTO relations (brand_id, external_userid, guide_id, added_at, add_way, state, channel_id, source_ref)
@@ -122,59 +278,31 @@ WHERE brand_id = $brand AND state = 'active' AND guide_id IN (SELECT guide_id FR
 """
 
 
-def write(ctx: Context, brand_id: str, table: pa.Table, synced_guides: list[str], stats: SyncStats) -> None:
-    """Apply the fetched records in one warehouse transaction."""
-    ts = now()
-    params = {"brand": brand_id, "now": ts}
-    with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
-        cur.register("_wsync", table)
-        cur.register("_wsync_guides", pa.table({"guide_id": pa.array(synced_guides, pa.string())}))
+class _Resolution:
+    """OneID resolving a sync's new observations in the background (``close`` waits: ``Context.close`` calls it)."""
+
+    def __init__(self, ctx: Context, brand_id: str) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(ctx, brand_id), name="wecom-sync-oneid", daemon=True)
+        self.thread.start()
+
+    def _run(self, ctx: Context, brand_id: str) -> None:
         try:
-            before = cur.execute(
-                "SELECT count(*) FILTER (WHERE r.state IS NULL), count(*) FILTER (WHERE r.state = 'lost') "
-                "FROM _wsync w LEFT JOIN relations r ON r.brand_id = $brand AND r.external_userid = w.external_userid "
-                "AND r.guide_id = w.guide_id",
-                {"brand": brand_id},
-            ).fetchone()
-            stats.relations_new, stats.relations_reactivated = (int(before[0]), int(before[1])) if before else (0, 0)
-            cur.execute(_UPSERT, params)
-            lost = cur.execute(
-                "SELECT count(*) FROM relations WHERE brand_id = $brand AND state = 'active' "
-                "AND guide_id IN (SELECT guide_id FROM _wsync_guides) AND NOT EXISTS (SELECT 1 FROM _wsync w "
-                "WHERE w.external_userid = relations.external_userid AND w.guide_id = relations.guide_id)",
-                {"brand": brand_id},
-            ).fetchone()
-            stats.relations_lost = int(lost[0]) if lost else 0
-            cur.execute(_LOSE, params)
-            fresh = cur.execute(
-                "SELECT w.external_userid, any_value(w.unionid), any_value(w.name), min(w.added_at) FROM _wsync w "
-                "WHERE NOT EXISTS (SELECT 1 FROM identity_observations o WHERE o.brand_id = $brand "
-                "AND o.source_kind = 'wecom' AND o.source_ref = 'wecom-sync:' || w.external_userid) GROUP BY 1",
-                {"brand": brand_id},
-            ).fetchall()
-        finally:
-            cur.unregister("_wsync")
-            cur.unregister("_wsync_guides")
-        observations = [
-            Observation(
-                rel.SOURCE_KIND,
-                f"wecom-sync:{ext}",
-                added or ts,
-                rel.identities(rel.NewRelation(ext, "", ts, None, "", unionid or "")),
-                {"name": name} if name else {},
-            )
-            for ext, unionid, name, added in fresh
-        ]
-        stats.observations = add_observations(cur, brand_id, observations)
-        ext, tag_lists = table.column("external_userid").to_pylist(), table.column("tag_ids").to_pylist()
-        added, removed = tags.write_customer_tags(cur, brand_id, tags.union_tags(zip(ext, tag_lists, strict=True)))
-        stats.customer_tags_added, stats.customer_tags_removed = added, removed
+            oneid.resolve_pending(ctx, brand_id)
+        except BaseException as err:  # the observations stay pending: the next resolution picks them up
+            self.error = err
+            log.exception("OneID resolution after the WeCom sync failed for brand %s", brand_id)
+
+    def close(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
 
 
 def sync_contacts(
     ctx: Context, brand_id: str, client: WeComClient | None = None, progress: Progress | None = None
 ) -> SyncStats:
-    """Fetch every contact of the brand's guides from WeCom and bring relations and identities up to date."""
+    """Fetch every contact of the brand's guides from WeCom and bring relations up to date; the new contacts'
+    identities are resolved by OneID in the background afterwards (``SyncStats.wait_identities``)."""
     say = progress or (lambda _m: None)
     own = client is None
     client = client or client_for(get_config(ctx, brand_id))
@@ -184,20 +312,32 @@ def sync_contacts(
         stats.tags = tags.sync_corp_tags(ctx, brand_id, client)[0]  # first, so customers' tag ids are known
         t0 = time.perf_counter()
         waited0, calls0, backoff0 = client.t.limiter.waited, client.t.stats["calls"], client.t.stats["backoff_seconds"]
-        table, synced = fetch(client, guides, stats, say)
+        members = client.get_follow_user_list()
+        stats.members = len(members)
+        stats.unknown_members = sorted(m for m in members if m not in guides)
+        synced = sorted({m for m in members if m in guides})
+        stats.guides_synced = len(synced)
+        writer = _Writer(ctx, brand_id, guides, stats)
+        for page in pages(client, synced):
+            writer.add(page)
+            if stats.records // 10_000 != (stats.records - len(page)) // 10_000:
+                say(f"{stats.records} contacts fetched")
         stats.fetch_seconds = round(time.perf_counter() - t0, 3)
         stats.api_calls = int(client.t.stats["calls"] - calls0)
         waited = client.t.limiter.waited - waited0 + client.t.stats["backoff_seconds"] - backoff0
         stats.rate_wait_seconds = round(waited, 3)
-        say(f"{stats.records} contact records fetched; writing")
+        say(f"{stats.records} contact records fetched; finishing the write")
         t1 = time.perf_counter()
-        write(ctx, brand_id, table, synced, stats)
-        stats.write_seconds = round(time.perf_counter() - t1, 3)
+        writer.finish(sorted({guides[m] for m in synced}))
+        stats.tail_seconds = round(time.perf_counter() - t1, 3)
+        stats.write_seconds = round(writer.seconds, 3)
     finally:
         if own:
             client.close()
     if stats.observations:
-        from siyu.services import oneid
-
-        oneid.resolve_pending(ctx, brand_id)
+        previous = ctx.extras.pop(f"wecom_sync_oneid:{brand_id}", None)
+        if previous is not None:
+            previous.close()
+        stats._resolution = ctx.extras[f"wecom_sync_oneid:{brand_id}"] = _Resolution(ctx, brand_id)
+        say(f"synced; {stats.observations} new contacts' identities resolving")
     return stats
