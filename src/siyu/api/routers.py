@@ -46,6 +46,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import wecom_ops
 
     routers.append(wecom_ops.router)  # WeCom tags / tag rules, mass sends, inheritance /api/wecom/ops
+    from siyu.api import wecom_welcome
+
+    routers.append(wecom_welcome.router)  # welcome messages across codes: counts, preview, sends /api/wecom/welcome
     from siyu.api import messaging
 
     routers.append(messaging.router)  # SMS / email / webhooks outbox, dead letters, providers /api/messaging

@@ -26,6 +26,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.fission", None, "share"),
     ("nav.wecom", "/wecom/codes", "chat"),
     ("nav.wecom_ops", "/wecom/ops", "campaign"),
+    ("nav.wecom_welcome", "/wecom/welcome", "waving_hand"),
     ("nav.settings", None, "settings"),
 )
 

@@ -30,6 +30,7 @@ AREA_PAGES: tuple[str, ...] = (
     "messaging_page",
     "wecom_codes_page",
     "wecom_ops_page",
+    "wecom_welcome_page",
 )
 
 

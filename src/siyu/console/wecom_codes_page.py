@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from nicegui import run, ui
 
+from siyu.console import wecom_simulate
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, data_url, kpi_card
@@ -200,6 +201,8 @@ class CodesPage:
                         ui.button(tr("codes.delete"), on_click=lambda: self._delete(code)).props(
                             "flat dense color=negative icon=delete data-testid=code-delete"
                         )
+            if self.scope is None:
+                wecom_simulate.controls(self.ctx, self.user.brand_id, code, self._after_sim)
         days = pd.DataFrame(st["days"])
         day_cols = [(k, tr(f"codes.col.{k}")) for k in ("day", "adds", "lost_customer", "lost_guide", "net")]
         chart_block(tr("codes.chart", days=DAYS), daily_chart(st["days"]), days, day_cols, "code-chart")
@@ -234,6 +237,10 @@ class CodesPage:
                             media_type=svc.QR_FORMATS[f],
                         ),
                     ).props(f"flat dense size=sm icon=download data-testid=code-qr-{fmt}")
+
+    def _after_sim(self) -> None:
+        self.codes_view.refresh()
+        self.detail.refresh()
 
     async def _delete(self, code: dict[str, Any]) -> None:
         try:

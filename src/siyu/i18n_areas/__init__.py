@@ -14,4 +14,5 @@ AREAS: tuple[str, ...] = (
     "messaging",
     "wecom_codes",
     "wecom_ops",
+    "wecom_welcome",
 )
