@@ -21,6 +21,12 @@ class NotFound(SiyuError):
     status_code = 404
 
 
+class TooManyRequests(SiyuError):
+    """A rate limit was hit (HTTP 429); the message says when to retry."""
+
+    status_code = 429
+
+
 class Forbidden(SiyuError):
     status_code = 403
 

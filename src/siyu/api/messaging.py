@@ -7,7 +7,6 @@ endpoints return at most 500 rows; message bodies are bounded (see ``siyu.servic
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Response
@@ -19,30 +18,16 @@ from siyu.api.deps import get_ctx
 from siyu.services import messaging
 from siyu.services.brands import User
 from siyu.services.context import Context
-from siyu.services.errors import SiyuError
-from siyu.services.rate_limit import TokenBucket
+from siyu.services.rate_limit import check_rate
 
 router = APIRouter(prefix="/api/messaging", tags=["messaging"])
 RATE, BURST = 20.0, 40
 SEND_RATE, SEND_BURST = 10.0, 20
 
 
-class RateLimited(SiyuError):
-    status_code = 429
-
-
-def _bucket(ctx: Context, name: str, rate: float, burst: int) -> TokenBucket:
-    bucket = ctx.extras.get(name)
-    if not isinstance(bucket, TokenBucket):
-        bucket = ctx.extras.setdefault(name, TokenBucket(rate, burst))
-    return bucket
-
-
 def limited(user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> User:
     """The current user, if within the per-user request rate."""
-    wait = _bucket(ctx, "messaging.api_bucket", RATE, BURST).take(str(user.id))
-    if wait > 0:
-        raise RateLimited(f"too many requests; retry in {math.ceil(wait)} s", "rate")
+    check_rate(ctx, "messaging.api_bucket", RATE, BURST, str(user.id))
     return user
 
 
@@ -85,9 +70,7 @@ def send(
 ) -> dict[str, Any]:
     """Accept a message into the outbox and queue it (201); the same ``Idempotency-Key`` again returns the first
     message (200) and sends nothing. A marketing message beyond the brand's daily cap per customer is refused (409)."""
-    wait = _bucket(ctx, "messaging.send_bucket", SEND_RATE, SEND_BURST).take(user.brand_id)
-    if wait > 0:
-        raise RateLimited(f"too many sends for this brand; retry in {math.ceil(wait)} s", "rate")
+    check_rate(ctx, "messaging.send_bucket", SEND_RATE, SEND_BURST, user.brand_id, "sends for this brand")
     req = messaging.SendRequest(**{**body.model_dump(), "idempotency_key": idempotency_key or body.idempotency_key})
     message, created = messaging.send(ctx, user, req)
     if not created:

@@ -8,7 +8,6 @@ involve them, the tag list, and mark tags on their own customers. Every endpoint
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
@@ -19,8 +18,7 @@ from siyu.api.deps import get_ctx
 from siyu.connectors.wecom.client import WeComClient
 from siyu.services.brands import User
 from siyu.services.context import Context
-from siyu.services.errors import SiyuError
-from siyu.services.rate_limit import TokenBucket
+from siyu.services.rate_limit import check_rate
 from siyu.services.wecom import inheritance, mass_send, tag_rules, tags
 from siyu.services.wecom.config import client_for, get_config
 
@@ -28,18 +26,9 @@ router = APIRouter(prefix="/api/wecom/ops", tags=["wecom-ops"])
 RATE, BURST = 10.0, 30
 
 
-class RateLimited(SiyuError):
-    status_code = 429
-
-
 def limited(user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> User:
     """The current user, if within the per-user request rate."""
-    bucket = ctx.extras.get("wecom_ops.bucket")
-    if not isinstance(bucket, TokenBucket):
-        bucket = ctx.extras.setdefault("wecom_ops.bucket", TokenBucket(RATE, BURST))
-    wait = bucket.take(str(user.id))
-    if wait > 0:
-        raise RateLimited(f"too many requests; retry in {math.ceil(wait)} s", "rate")
+    check_rate(ctx, "wecom_ops.bucket", RATE, BURST, str(user.id))
     return user
 
 

@@ -1,10 +1,16 @@
-"""Per-write-key token bucket (requests per second with a burst allowance)."""
+"""Token buckets (requests per second with a burst allowance), and the per-process limiters kept on a Context."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
+from typing import TYPE_CHECKING
+
+from siyu.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from siyu.services.context import Context
 
 
 class TokenBucket:
@@ -30,3 +36,18 @@ class TokenBucket:
 
     def close(self) -> None:
         self._buckets.clear()
+
+
+def context_bucket(ctx: Context, name: str, rate: float, burst: int) -> TokenBucket:
+    """The token bucket ``name`` of this Context (made on first use; tests may replace it in ``ctx.extras``)."""
+    bucket = ctx.extras.get(name)
+    if not isinstance(bucket, TokenBucket):
+        bucket = ctx.extras.setdefault(name, TokenBucket(rate, burst))
+    return bucket
+
+
+def check_rate(ctx: Context, name: str, rate: float, burst: int, key: str, what: str = "requests") -> None:
+    """Spend one token of ``key`` in bucket ``name``; ``TooManyRequests`` (HTTP 429) naming the wait when empty."""
+    wait = context_bucket(ctx, name, rate, burst).take(key)
+    if wait > 0:
+        raise TooManyRequests(f"too many {what}; retry in {math.ceil(wait)} s", "rate")

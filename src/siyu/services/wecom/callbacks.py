@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 
 from siyu.connectors.wecom.crypto import WeComCryptoError
 from siyu.domain.wecom_events import WeComEventError, parse_event
-from siyu.errors import SiyuError
+from siyu.errors import SiyuError, TooManyRequests
 from siyu.services.context import Context
-from siyu.services.rate_limit import TokenBucket
+from siyu.services.rate_limit import context_bucket
 from siyu.services.wecom.config import get_config
 from siyu.stores.state.wecom_models import WeComCallbackRow, WeComRejectionRow
 
@@ -29,20 +29,13 @@ REJECT_RATE, REJECT_BURST = 10.0, 100  # rejection rows per second per brand (a 
 PROCESS_TARGET = "siyu.services.wecom.processing:process_pending"
 
 
-class TooManyCallbacks(SiyuError):
-    status_code = 429
-
-
-def _bucket(ctx: Context, name: str, rate: float, burst: int) -> TokenBucket:
-    bucket = ctx.extras.get(name)
-    if not isinstance(bucket, TokenBucket):
-        bucket = ctx.extras.setdefault(name, TokenBucket(rate, burst))
-    return bucket
+class TooManyCallbacks(TooManyRequests):
+    """More callbacks than a brand's limit (HTTP 429: WeCom retries)."""
 
 
 def admit(ctx: Context, brand_id: str) -> None:
     """The callback endpoint's limit: CALLBACK_RATE per second per brand (burst CALLBACK_BURST)."""
-    wait = _bucket(ctx, "wecom_callback_bucket", CALLBACK_RATE, CALLBACK_BURST).take(brand_id)
+    wait = context_bucket(ctx, "wecom_callback_bucket", CALLBACK_RATE, CALLBACK_BURST).take(brand_id)
     if wait > 0:
         raise TooManyCallbacks(f"more than {CALLBACK_RATE:g} callbacks/s for brand {brand_id}; retry in {wait:.1f} s")
 
@@ -68,7 +61,7 @@ class Received:
 def reject(ctx: Context, brand_id: str, reason: str, detail: str, remote: str = "") -> Rejected:
     """Log and record a refused callback; returns the exception to raise."""
     log.warning("WeCom callback for brand %s rejected (%s): %s [from %s]", brand_id, reason, detail, remote)
-    if _bucket(ctx, "wecom_reject_bucket", REJECT_RATE, REJECT_BURST).take(brand_id) > 0:
+    if context_bucket(ctx, "wecom_reject_bucket", REJECT_RATE, REJECT_BURST).take(brand_id) > 0:
         return Rejected(reason, detail)  # a flood: logged, not recorded row by row
     with ctx.sessions() as s, s.begin():
         s.add(WeComRejectionRow(brand_id=brand_id[:64], reason=reason[:32], detail=detail[:2000], remote=remote[:64]))
