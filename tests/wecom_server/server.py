@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -170,24 +169,7 @@ def free_port() -> int:
 @contextmanager
 def running(server: WeComServer) -> Iterator[str]:
     """Serve ``server`` with uvicorn on a random 127.0.0.1 port in a thread; yields the base URL."""
-    import httpx
+    from tests.support.live import live_server
 
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError("local WeCom server did not start")
-    try:
+    with live_server(server.app) as base:
         yield base
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
