@@ -9,7 +9,17 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 # module names under bench/, each with run() -> dict
-BENCHMARKS: list[str] = ["demo_seed", "import_online_retail", "customer360", "oneid", "ingest", "metrics", "segments", "clv"]
+BENCHMARKS: list[str] = [
+    "demo_seed",
+    "import_online_retail",
+    "customer360",
+    "oneid",
+    "ingest",
+    "metrics",
+    "segments",
+    "clv",
+    "wecom",
+]
 
 
 def main(names: list[str]) -> int:

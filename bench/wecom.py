@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import httpx
 
 TOKEN, KEY, CORP = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wwlocal0000000001"
 ROOT = Path(__file__).resolve().parents[1]
+WECOM_PER_MINUTE = 10_000  # WeCom's published limit per API per company
 
 
 def _event(i: int) -> dict[str, Any]:
@@ -117,14 +119,103 @@ def process_rate(n: int = 300) -> float:
             ctx.close()
 
 
-def sync_100k(guides: int = 200, per_guide: int = 500) -> dict[str, Any]:
-    from tests.support.postgres import free_port
+class PacedLimiter:
+    """WeCom's published 10,000 calls/min per API as an even pace (one call every 6 ms): the sync then cannot
+    be faster than the rate limit, and whatever it takes beyond the calls' pace is our own overhead."""
 
+    def __init__(self, per_minute: int = WECOM_PER_MINUTE) -> None:
+        self.interval = 60.0 / per_minute
+        self.next: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.waited = 0.0
+
+    def acquire(self, api: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next.get(api, now))
+            self.next[api] = slot + self.interval
+            self.waited += slot - now
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def _sync_once(base: str, guides: int, paced: bool) -> dict[str, Any]:
+    """One full sync into a fresh warehouse (then a second one, which must change nothing)."""
     from siyu.config import Settings
     from siyu.services import brands
     from siyu.services.context import Context
-    from siyu.services.wecom.config import WeComConfig, set_config
+    from siyu.services.wecom.config import WeComConfig, client_for, set_config
     from siyu.services.wecom.sync import sync_contacts
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = Context.open(Settings(data_dir=Path(tmp) / "data"))
+        try:
+            brands.create_brand(ctx, "bench", "Bench")
+            cfg = WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=base)
+            set_config(ctx, "bench", cfg)
+            with ctx.warehouse.transaction() as cur:
+                cur.execute(
+                    "INSERT INTO guides (brand_id, guide_id, name, wecom_userid) SELECT 'bench', "
+                    f"printf('g%04d', i), 'x', printf('guide%04d', i) FROM range(1, {guides + 1}) t(i)"
+                )
+            client = client_for(cfg)
+            if paced:
+                client.t.limiter = PacedLimiter()  # type: ignore[assignment]
+            client.get_follow_user_list()  # token fetched before the clock starts (as for any later sync)
+            before = dict(client.t.stats)
+            counts0 = httpx.get(base + "/_sim/stats").json()
+            t0 = time.perf_counter()
+            stats = sync_contacts(ctx, "bench", client=client)
+            total = time.perf_counter() - t0
+            client_calls = int(client.t.stats["calls"] - before["calls"])
+            counts1 = httpx.get(base + "/_sim/stats").json()
+            t1 = time.perf_counter()
+            resolved = stats.wait_identities(timeout=600)
+            resolve_s = time.perf_counter() - t1
+            n_ids = ctx.warehouse.fetch("SELECT count(DISTINCT customer_id) FROM identities WHERE brand_id = 'bench'")
+            t2 = time.perf_counter()
+            again = sync_contacts(ctx, "bench", client=client)
+            second = time.perf_counter() - t2
+            client.close()
+        finally:
+            ctx.close()
+    calls = {
+        api: int(counts1["counts"].get(api, 0)) - int(counts0["counts"].get(api, 0))
+        for api in counts1["counts"]
+        if api != "gettoken"
+    }
+    calls = {k: v for k, v in calls.items() if v}
+    busiest = max(calls.values())
+    minimum = busiest * 60 / WECOM_PER_MINUTE  # WeCom counts per API: the busiest one sets the pace
+    overhead = total - minimum
+    changed = (again.relations_new, again.relations_reactivated, again.relations_lost, again.observations)
+    return {
+        "contacts": stats.records,
+        "calls": calls,
+        "client_calls": client_calls,
+        "rate_limited_minimum_seconds": round(minimum, 2),
+        "total_seconds": round(total, 2),
+        "overhead_seconds": round(overhead, 2),
+        "overhead_share": round(overhead / total, 3),
+        "goal_met": overhead / total < 0.10,
+        "fetch_seconds": stats.fetch_seconds,
+        "rate_wait_seconds": stats.rate_wait_seconds,
+        "write_seconds_overlapped": stats.write_seconds,
+        "tail_after_last_page_seconds": stats.tail_seconds,
+        "local_server_answering_seconds": round(float(counts1["busy_seconds"]) - float(counts0["busy_seconds"]), 2),
+        "identities_resolved_after_sync_seconds": round(resolve_s, 2),
+        "identities_resolved": bool(resolved) and n_ids[0][0] > 0,
+        "customers": int(n_ids[0][0]),
+        "second_sync_seconds": round(second, 2),
+        "second_sync_changed": list(changed),
+    }
+
+
+def sync_100k(guides: int = 200, per_guide: int = 500) -> dict[str, Any]:
+    """The 100,000-contact sync against the local server run as its own process: paced at WeCom's published
+    limit (the goal's measure) and as WeCom enforces it (a window of 10,000 calls a minute, which 1,001 calls
+    never fill: then only the two processes' speed counts)."""
+    from tests.support.postgres import free_port
 
     port = free_port()
     server = subprocess.Popen(
@@ -153,41 +244,15 @@ def sync_100k(guides: int = 200, per_guide: int = 500) -> dict[str, Any]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        with tempfile.TemporaryDirectory() as tmp:
-            ctx = Context.open(Settings(data_dir=Path(tmp) / "data"))
-            try:
-                brands.create_brand(ctx, "bench", "Bench")
-                set_config(ctx, "bench", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=base))
-                with ctx.warehouse.transaction() as cur:
-                    cur.execute(
-                        "INSERT INTO guides (brand_id, guide_id, name, wecom_userid) SELECT 'bench', "
-                        f"printf('g%04d', i), 'x', printf('guide%04d', i) FROM range(1, {guides + 1}) t(i)"
-                    )
-                t0 = time.perf_counter()
-                stats = sync_contacts(ctx, "bench")
-                total = time.perf_counter() - t0
-                oneid_seconds = total - stats.fetch_seconds - stats.write_seconds
-            finally:
-                ctx.close()
-        busy = float(httpx.get(base + "/_sim/stats").json()["busy_seconds"])
+        paced = _sync_once(base, guides, paced=True)
+        unpaced = _sync_once(base, guides, paced=False)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    own_fetch = stats.fetch_seconds - busy
-    pace = stats.api_calls / 10_000 * 60  # the calls at exactly WeCom's published 10,000/min
     return {
-        "contacts": stats.records,
-        "api_calls": stats.api_calls,
-        "total_seconds": round(total, 2),
-        "fetch_seconds": stats.fetch_seconds,
-        "local_server_answering_seconds": round(busy, 2),
-        "client_fetch_overhead_seconds": round(own_fetch, 2),
-        "write_seconds": stats.write_seconds,
-        "oneid_seconds": round(oneid_seconds, 2),
-        "rate_wait_seconds": stats.rate_wait_seconds,
-        "wecom_rate_limit_pace_seconds": round(pace, 2),
-        "overhead_share_beyond_rate_limit": round(max(0.0, total - pace) / total, 3),
-        "goal_met": (total - pace) / total < 0.10,
+        **paced,
+        "unpaced": {k: unpaced[k] for k in ("total_seconds", "fetch_seconds", "tail_after_last_page_seconds")},
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -27,7 +27,7 @@ from siyu.connectors.wecom.client import BATCH_LIMIT, BATCH_USERS, WeComClient
 from siyu.connectors.wecom.models import ContactRecord
 from siyu.services import oneid
 from siyu.services.context import Context
-from siyu.services.oneid import OBSERVATION_SCHEMA, add_observation_table, now
+from siyu.services.oneid import Observation, add_observation_table, add_observations, now
 from siyu.services.wecom import relations as rel
 from siyu.services.wecom import tags
 from siyu.services.wecom.config import client_for, get_config
@@ -81,6 +81,8 @@ _SCHEMA = pa.schema(
         ("added_at", pa.timestamp("us")),
         ("add_way", pa.string()),
         ("state", pa.string()),
+        ("unionid", pa.string()),
+        ("name", pa.string()),
     ]
 )
 WRITE_EVERY = 5_000  # relation records upserted per warehouse transaction while pages keep arriving
@@ -136,34 +138,28 @@ def pages(client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS)
 
 class _Writer:
     """Writes fetched pages while later pages are still being fetched: relations in transactions of
-    ``WRITE_EVERY`` records; contacts' tags and first sightings are gathered for ``finish``."""
+    ``WRITE_EVERY`` records; losses, new contacts' first observations and tags at ``finish``."""
 
     def __init__(self, ctx: Context, brand_id: str, guides: dict[str, str], stats: SyncStats) -> None:
         self.ctx, self.brand_id, self.guides, self.stats = ctx, brand_id, guides, stats
         self.ts = now()
         self.cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
-        self.written: list[pa.Table] = []  # (external_userid, guide_id) of every record, for the losses
+        self.written: list[pa.Table] = []  # every record written, for the losses and the observations
         self.tags_of: dict[str, set[str]] = {}
-        self.contacts: dict[str, list[Any]] = {}  # ext → [unionid, name, earliest createtime, identifiers|None]
-        self.unchecked: list[str] = []  # contacts not yet looked up among the stored observations
         self.seconds = 0.0
 
     def add(self, page: list[ContactRecord]) -> None:
-        cols, contacts, tags_of = self.cols, self.contacts, self.tags_of
+        cols, tags_of = self.cols, self.tags_of
         for r in page:
-            ext, created = r.contact.external_userid, r.follow.createtime
+            ext = r.contact.external_userid
             cols["external_userid"].append(ext)
             cols["guide_id"].append(self.guides[r.follow.userid])
-            cols["added_at"].append(created or None)
+            cols["added_at"].append(r.follow.createtime or None)
             cols["add_way"].append(str(r.follow.add_way))
             cols["state"].append(r.follow.state or None)
+            cols["unionid"].append(r.contact.unionid or None)
+            cols["name"].append(r.contact.name or None)
             tags_of.setdefault(ext, set()).update(r.follow.tag_ids)
-            seen = contacts.get(ext)
-            if seen is None:
-                contacts[ext] = [r.contact.unionid, r.contact.name, created or None, None]
-                self.unchecked.append(ext)
-            elif created and (seen[2] is None or created < seen[2]):
-                seen[2] = created
         self.stats.records += len(page)
         if len(cols["guide_id"]) >= WRITE_EVERY:
             self.flush()
@@ -176,7 +172,6 @@ class _Writer:
         cols = {**self.cols, "added_at": pa.array(self.cols["added_at"], pa.int64()).cast(pa.timestamp("s"))}
         table = pa.table(cols, schema=_SCHEMA.set(2, pa.field("added_at", pa.timestamp("s")))).cast(_SCHEMA)
         self.cols = {name: [] for name in _SCHEMA.names}
-        fresh = self._fresh_contacts()
         params = {"brand": self.brand_id, "now": self.ts}
         with self.ctx.warehouse.write_lock, self.ctx.warehouse.transaction() as cur:
             cur.register("_wsync", table)
@@ -188,66 +183,73 @@ class _Writer:
                 cur.execute(_UPSERT, params)
             finally:
                 cur.unregister("_wsync")
-        self.written.append(table.select(["external_userid", "guide_id"]))
-        for ext in fresh:  # normalised here, while later pages are on their way
-            c = self.contacts[ext]
-            c[3] = rel.identities(rel.NewRelation(ext, "", self.ts, None, "", c[0] or ""))
+        self.written.append(table)
         self.seconds += time.perf_counter() - t0
-
-    def _fresh_contacts(self) -> list[str]:
-        """The contacts gathered since the last look that no earlier sync observed."""
-        exts, self.unchecked = self.unchecked, []
-        if not exts:
-            return []
-        cur = self.ctx.warehouse.cursor()
-        cur.register("_wexts", pa.table({"ext": pa.array(exts, pa.string())}))
-        try:
-            rows = cur.execute(
-                "SELECT x.ext FROM _wexts x WHERE NOT EXISTS (SELECT 1 FROM identity_observations o "
-                "WHERE o.brand_id = $brand AND o.source_kind = $kind AND o.source_ref = 'wecom-sync:' || x.ext)",
-                {"brand": self.brand_id, "kind": rel.SOURCE_KIND},
-            ).fetchall()
-        finally:
-            cur.unregister("_wexts")
-        return [str(r[0]) for r in rows]
 
     def finish(self, synced_guides: list[str]) -> None:
         """The rest in one transaction: losses, first observations of new contacts, customers' tags."""
         self.flush()
         t0 = time.perf_counter()
         stats, brand = self.stats, self.brand_id
-        pairs = pa.concat_tables(self.written) if self.written else _SCHEMA.empty_table().select([0, 1])
-        fresh = [(ext, c) for ext, c in self.contacts.items() if c[3] is not None]
-        observations = pa.table(
-            {
-                "brand_id": pa.array([brand] * len(fresh), pa.string()),
-                "source_kind": pa.array([rel.SOURCE_KIND] * len(fresh), pa.string()),
-                "source_ref": pa.array([f"wecom-sync:{ext}" for ext, _ in fresh], pa.string()),
-                "observed_at": pa.array([c[2] for _, c in fresh], pa.int64())
-                .cast(pa.timestamp("s"))
-                .cast(pa.timestamp("us"))
-                .fill_null(pa.scalar(self.ts, pa.timestamp("us"))),
-                "identifiers": pa.array(
-                    [[{"type": i.type, "value": i.value} for i in c[3]] for _, c in fresh],
-                    OBSERVATION_SCHEMA.field("identifiers").type,
-                ),
-                "traits": pa.array([orjson.dumps({"name": c[1]}).decode() if c[1] else None for _, c in fresh]),
-            }
-        )
+        records = pa.concat_tables(self.written) if self.written else _SCHEMA.empty_table()
+        params = {"brand": brand, "now": self.ts}
         with self.ctx.warehouse.write_lock, self.ctx.warehouse.transaction() as cur:
-            cur.register("_wsync", pairs)
+            cur.register("_wsync", records)
             cur.register("_wsync_guides", pa.table({"guide_id": pa.array(synced_guides, pa.string())}))
             try:
-                lost = cur.execute(_LOSE, {"brand": brand, "now": self.ts}).fetchone()
+                lost = cur.execute(_LOSE, params).fetchone()
                 stats.relations_lost = int(lost[0]) if lost else 0
+                got = cur.execute(_FRESH, {**params, "kind": rel.SOURCE_KIND}).arrow()
+                fresh = got if isinstance(got, pa.Table) else got.read_all()  # duckdb ≥ 1.4: a stream, read it now
             finally:
                 cur.unregister("_wsync")
                 cur.unregister("_wsync_guides")
-            stats.observations = add_observation_table(cur, observations)
+            canonical = fresh.column("canonical").to_pylist()
+            stats.observations = add_observation_table(
+                cur, fresh.filter(fresh.column("canonical")).drop(["canonical", "unionid"])
+            )
+            odd = [  # identifiers that need normalising (or are invalid): the per-row path
+                Observation(
+                    rel.SOURCE_KIND,
+                    ref,
+                    at,
+                    rel.identities(rel.NewRelation(ref.removeprefix("wecom-sync:"), "", at, None, "", unionid or "")),
+                    orjson.loads(traits) if traits else {},
+                )
+                for ref, at, unionid, traits, ok in zip(
+                    fresh.column("source_ref").to_pylist(),
+                    fresh.column("observed_at").to_pylist(),
+                    fresh.column("unionid").to_pylist(),
+                    fresh.column("traits").to_pylist(),
+                    canonical,
+                    strict=True,
+                )
+                if not ok
+            ]
+            stats.observations += add_observations(cur, brand, odd)
             added, removed = tags.write_customer_tags(cur, brand, self.tags_of)
             stats.customer_tags_added, stats.customer_tags_removed = added, removed
         self.seconds += time.perf_counter() - t0
 
+
+# Each new contact observed once (source_ref wecom-sync:<external_userid>, at its earliest createtime), built in
+# SQL; identifiers that are already canonical (what ``siyu.domain.identity.normalize`` returns unchanged: no
+# surrounding blanks, 1..256 characters, not a null word) skip the per-row normalisation.
+_CANON = "(regexp_full_match({v}, '[A-Za-z0-9_-]{{1,256}}') AND lower({v}) NOT IN ('nan', 'none', 'null'))"
+_FRESH = f"""
+SELECT $brand AS brand_id, $kind AS source_kind, 'wecom-sync:' || ext AS source_ref,
+       coalesce(first_at, $now) AS observed_at,
+       CASE WHEN unionid IS NULL THEN [{{'type': 'external_userid', 'value': ext}}]
+            ELSE [{{'type': 'external_userid', 'value': ext}}, {{'type': 'unionid', 'value': unionid}}] END
+         AS identifiers,
+       CASE WHEN name IS NOT NULL THEN CAST(json_object('name', name) AS VARCHAR) END AS traits,
+       unionid, {_CANON.format(v="ext")} AND (unionid IS NULL OR {_CANON.format(v="unionid")}) AS canonical
+FROM (SELECT external_userid AS ext, max(unionid) AS unionid, max(name) AS name, min(added_at) AS first_at
+      FROM _wsync GROUP BY 1) c
+WHERE NOT EXISTS (SELECT 1 FROM identity_observations o WHERE o.brand_id = $brand AND o.source_kind = $kind
+                  AND o.source_ref = 'wecom-sync:' || c.ext)
+ORDER BY ext
+"""
 
 _COUNT_NEW = (
     "SELECT count(*) FILTER (WHERE r.state IS NULL), count(*) FILTER (WHERE r.state = 'lost') "
