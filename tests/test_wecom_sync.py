@@ -168,3 +168,76 @@ def test_tag_sync(tmp_path: Path) -> None:
             client.close()
         finally:
             ctx.close()
+
+
+def _snapshot(ctx: Context) -> tuple[list[tuple[object, ...]], ...]:
+    q = [
+        "SELECT * FROM relations WHERE brand_id = 'acme' ORDER BY external_userid, guide_id",
+        "SELECT source_ref, observed_at, identifiers, traits FROM identity_observations WHERE brand_id = 'acme' "
+        "ORDER BY source_ref",
+        "SELECT id_type, id_value, customer_id FROM identities WHERE brand_id = 'acme' ORDER BY 1, 2",
+        "SELECT id_value, tag_id FROM identifier_tags WHERE brand_id = 'acme' ORDER BY 1, 2",
+    ]
+    return tuple(ctx.warehouse.fetch(sql) for sql in q)
+
+
+def test_sync_pages_writes_and_second_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pagers (150 members = two calls' userid_lists), relations written in several transactions while pages
+    arrive, identifiers that need normalising, a failed fetch that marks nothing lost, and a second sync that
+    changes nothing."""
+    import dataclasses
+
+    from siyu.connectors.wecom.errors import WeComError
+    from siyu.services.wecom import sync
+
+    monkeypatch.setattr(sync, "WRITE_EVERY", 150)
+    srv = WeComServer()
+    seed(srv.company, guides=150, contacts_per_guide=4, shared=0.1)
+    first, second = sorted(srv.company.contacts)[:2]
+    c1, c2 = srv.company.contacts[first], srv.company.contacts[second]
+    srv.company.contacts[first] = dataclasses.replace(c1, unionid=f"  {c1.unionid} ")  # stored stripped
+    srv.company.contacts[second] = dataclasses.replace(c2, unionid="null")  # not an identifier: left out
+    expected = {(e, f"g{int(u[5:]):03d}") for (u, e) in srv.company.relations}
+    with running(srv) as base:
+        ctx = Context.open(Settings(data_dir=tmp_path / "data"))
+        try:
+            brands.create_brand(ctx, "acme", "Acme")
+            set_config(ctx, "acme", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=base))
+            with ctx.warehouse.transaction() as cur:
+                cur.execute(
+                    "INSERT INTO guides (brand_id, guide_id, name, wecom_userid) SELECT 'acme', printf('g%03d', i), "
+                    "'x', printf('guide%04d', i) FROM range(1, 151) t(i)"
+                )
+                cur.execute(
+                    "INSERT INTO relations (brand_id, external_userid, guide_id, added_at, state) "
+                    "VALUES ('acme','wmGone','g001','2024-01-01','active')"
+                )
+            srv.inject("batch/get_by_user", 60111)
+            with pytest.raises(WeComError):
+                sync_contacts(ctx, "acme")
+            assert ctx.warehouse.fetch("SELECT state FROM relations WHERE external_userid = 'wmGone'") == [("active",)]
+            assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations") == [(0,)]
+
+            calls0 = srv.counts["batch/get_by_user"]
+            s = sync_contacts(ctx, "acme")
+            assert s.records == len(expected) and s.relations_new == len(expected) and s.relations_lost == 1
+            # the fewest calls: each 100 members' records in full pages of 100 (a partial page at each list's end)
+            per_list = [
+                sum(1 for u, _ in srv.company.relations if int(u[5:]) in r) for r in (range(1, 101), range(101, 151))
+            ]
+            assert srv.counts["batch/get_by_user"] - calls0 == sum(-(-n // 100) for n in per_list)
+            active = ctx.warehouse.fetch("SELECT external_userid, guide_id FROM relations WHERE state = 'active'")
+            assert set(active) == expected
+            assert s.observations == len(srv.company.contacts)
+            assert s.wait_identities(timeout=120)
+            ids = dict(ctx.warehouse.fetch("SELECT id_value, customer_id FROM identities WHERE brand_id = 'acme'"))
+            assert ids[c1.unionid] == ids[first] and "null" not in ids and ids[second]
+            assert len({ids[e] for e in srv.company.contacts}) == len(srv.company.contacts)
+            before = _snapshot(ctx)
+
+            again = sync_contacts(ctx, "acme")
+            changed = (again.relations_new, again.relations_reactivated, again.relations_lost, again.observations)
+            assert changed == (0, 0, 0, 0) and not again.identities_resolving
+            assert _snapshot(ctx) == before
+        finally:
+            ctx.close()
