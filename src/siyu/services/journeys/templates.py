@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from siyu.domain.journey import seed_templates as seeds
 from siyu.domain.journey.templates import SEGMENT_PLACEHOLDER, TEMPLATES, new_contact, win_back
 from siyu.services import segments as segment_service
 from siyu.services.brands import User
@@ -16,7 +17,7 @@ from siyu.services.metrics import tables
 
 
 def list_templates() -> list[dict[str, str]]:
-    return [{"id": k, "description": v} for k, v in TEMPLATES.items()]
+    return [{"id": k, "description": v} for k, v in {**TEMPLATES, **seeds.SEED_TEMPLATES}.items()]
 
 
 def build(ctx: Context, brand_id: str, template: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -30,9 +31,14 @@ def build(ctx: Context, brand_id: str, template: str, params: dict[str, Any]) ->
                 r["channel_id"] for r in ch.select("channel_id").order_by("channel_id").to_pyarrow().to_pylist()
             ]
             return new_contact(channels, **params)
+        if template in seeds.SEED_TEMPLATES:
+            built: dict[str, Any] = getattr(seeds, template)(**params)
+            return built
     except TypeError as exc:
         raise SiyuError(f"bad template parameters: {exc}", "params") from None
-    raise SiyuError(f"unknown template {template!r}; use one of {', '.join(TEMPLATES)}", "template")
+    raise SiyuError(
+        f"unknown template {template!r}; use one of {', '.join({**TEMPLATES, **seeds.SEED_TEMPLATES})}", "template"
+    )
 
 
 def create_from_template(
@@ -47,6 +53,9 @@ def create_from_template(
 
     probe = json.loads(json.dumps(journey).replace(SEGMENT_PLACEHOLDER, "probe"))
     validate(probe)  # fail before anything is saved
-    seg = segment_service.create_segment(ctx, user, f"{name} · 受众", built["segment"], f"journey template {template}")
-    journey["trigger"]["segment_id"] = seg.id
+    if journey["trigger"].get("segment_id") == SEGMENT_PLACEHOLDER:  # date / event triggers need no segment
+        seg = segment_service.create_segment(
+            ctx, user, f"{name} · 受众", built["segment"], f"journey template {template}"
+        )
+        journey["trigger"]["segment_id"] = seg.id
     return create_journey(ctx, user, name, journey, f"template {template}")
