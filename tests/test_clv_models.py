@@ -232,11 +232,10 @@ def test_estimates_equal_lifetimes_fits_to_three_decimals(cdnow: pd.DataFrame) -
         assert [round(v, 3) for v in ours.values()] == [round(float(v), 3) for v in peer.params_.values]
     ours_pn = pareto_nbd.fit(x, t_x, T)
     peer = lt.ParetoNBDFitter().fit(cdnow.x, cdnow.t_x, cdnow["T"])
-    assert [round(ours_pn.params[k], 3) for k in ("r", "alpha", "s")] == [
-        round(float(peer.params_[k]), 3) for k in ("r", "alpha", "s")
-    ]
-    # lifetimes stops 0.0007 short on the flat β; its point has a lower likelihood than ours
-    assert abs(ours_pn.params["beta"] - float(peer.params_["beta"])) < 0.002
+    # lifetimes' Pareto/NBD stops short of the maximum by a varying amount from run to run (α 10.5773..10.5776, β
+    # 11.6672..11.6682 seen): within 0.002 of ours, and its point never has the higher likelihood
+    for k in ("r", "alpha", "s", "beta"):
+        assert abs(ours_pn.params[k] - float(peer.params_[k])) < 0.002, k
     d = compress(x, t_x, T)
     assert ours_pn.log_likelihood >= pareto_nbd.loglik(peer.params_.to_numpy(float), d)[0]
     g = gamma_gamma.fit(cdnow.x, cdnow.zbar).params
