@@ -1,11 +1,14 @@
 """Full contact sync: every member's customers from WeCom → relations + OneID observations.
 
-``get_follow_user_list`` → ``batch/get_by_user`` (100 members per call, pages of 100) for the members that are
-known guides (``guides.wecom_userid``; others are reported and skipped).  Relations present in WeCom become
-active (new ones inserted with added_at = createtime, add_way, channel from state); active relations of the
-synced guides that WeCom no longer lists are marked lost (``lost_by = 'sync'``: ended while no callback reached
-us).  Corp tags are synced first, then each customer's tags (union over the members) replace their ``wecom``
-tags.  Each contact's identifiers (external_userid, unionid) are observed once (source_ref ``wecom-sync:<id>``).
+``get_follow_user_list`` → ``batch/get_by_user`` (up to 100 members per call, pages of 100: ``member_lists``) for the
+members that are known guides (``guides.wecom_userid``; others are reported and skipped).  Producer threads page
+through WeCom while the caller writes what has arrived: relations in transactions of ``WRITE_EVERY`` records
+(present in WeCom → active; new ones inserted with added_at = createtime, add_way, channel from state).  After the
+last page, one transaction: active relations of the synced guides that WeCom no longer lists are marked lost
+(``lost_by = 'sync'``: ended while no callback reached us), each new contact's identifiers (external_userid,
+unionid) are observed once (source_ref ``wecom-sync:<id>``, built in SQL), and each customer's tags (union over
+the members) replace their ``wecom`` tags (corp tags are synced first).  A failed fetch marks nothing lost.
+OneID resolves the new observations in the background afterwards (``SyncStats.wait_identities``).
 Idempotent: a second run changes nothing.
 """
 
@@ -22,6 +25,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from siyu.connectors.wecom.client import BATCH_LIMIT, BATCH_USERS, WeComClient
 from siyu.connectors.wecom.models import ContactRecord
@@ -95,11 +99,18 @@ def _guides(ctx: Context, brand_id: str) -> dict[str, str]:
     return {str(u): str(g) for u, g in rows}
 
 
+def member_lists(userids: list[str], workers: int = FETCH_WORKERS) -> list[list[str]]:
+    """The ``userid_list`` of each pager: 100 members (WeCom's maximum: the fewest calls), fewer when that would
+    leave pagers idle (under 400 members: ``workers`` lists, costing at most one partial page more per list)."""
+    size = max(1, min(BATCH_USERS, -(-len(userids) // max(1, workers))))
+    return [userids[i : i + size] for i in range(0, len(userids), size)]
+
+
 def pages(client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS) -> Iterator[list[ContactRecord]]:
-    """Every page of ``batch/get_by_user`` for these members (100 per call, 100 records a page: the fewest calls),
-    fetched by producer threads (one pager per 100 members, ``workers`` at once) while the caller consumes the
+    """Every page of ``batch/get_by_user`` for these members (``member_lists``, 100 records a page), fetched by
+    producer threads (one pager per list, ``workers`` at once) while the caller consumes the
     pages as they arrive (completion order).  An API error ends the iteration with that error."""
-    chunks = [userids[i : i + BATCH_USERS] for i in range(0, len(userids), BATCH_USERS)]
+    chunks = member_lists(userids, workers)
     if not chunks:
         return
     q: queue.SimpleQueue[list[ContactRecord] | BaseException | None] = queue.SimpleQueue()
@@ -204,29 +215,24 @@ class _Writer:
             finally:
                 cur.unregister("_wsync")
                 cur.unregister("_wsync_guides")
-            canonical = fresh.column("canonical").to_pylist()
-            stats.observations = add_observation_table(
-                cur, fresh.filter(fresh.column("canonical")).drop(["canonical", "unionid"])
-            )
-            odd = [  # identifiers that need normalising (or are invalid): the per-row path
+            ok = fresh.column("canonical")
+            stats.observations = add_observation_table(cur, fresh.filter(ok).drop(["canonical", "unionid"]))
+            odd = fresh.filter(pc.invert(ok)).to_pylist()  # identifiers to normalise (or invalid)
+            observations = [
                 Observation(
                     rel.SOURCE_KIND,
-                    ref,
-                    at,
-                    rel.identities(rel.NewRelation(ref.removeprefix("wecom-sync:"), "", at, None, "", unionid or "")),
-                    orjson.loads(traits) if traits else {},
+                    o["source_ref"],
+                    o["observed_at"],
+                    rel.identities(
+                        rel.NewRelation(
+                            o["source_ref"].removeprefix("wecom-sync:"), "", now(), None, "", o["unionid"] or ""
+                        )
+                    ),
+                    orjson.loads(o["traits"]) if o["traits"] else {},
                 )
-                for ref, at, unionid, traits, ok in zip(
-                    fresh.column("source_ref").to_pylist(),
-                    fresh.column("observed_at").to_pylist(),
-                    fresh.column("unionid").to_pylist(),
-                    fresh.column("traits").to_pylist(),
-                    canonical,
-                    strict=True,
-                )
-                if not ok
+                for o in odd
             ]
-            stats.observations += add_observations(cur, brand, odd)
+            stats.observations += add_observations(cur, brand, observations)
             added, removed = tags.write_customer_tags(cur, brand, self.tags_of)
             stats.customer_tags_added, stats.customer_tags_removed = added, removed
         self.seconds += time.perf_counter() - t0
