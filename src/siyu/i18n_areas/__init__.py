@@ -15,4 +15,5 @@ AREAS: tuple[str, ...] = (
     "wecom_codes",
     "wecom_ops",
     "wecom_welcome",
+    "journeys",
 )
