@@ -133,6 +133,7 @@ def test_journey_console(bctx: Context) -> None:
             ]
             assert len(created) == 1 and created[0]["definition"]["trigger"]["every_days"] == 3
             expect(page.get_by_test_id(f"journey-{created[0]['id']}-status")).to_have_text("草稿")
+            expect(page.get_by_test_id("journeys-chart").locator("canvas").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "journeys-list-zh.png"), full_page=True)
 
             # -- the flow editor: counts on the diagram = the stats API ---------------------------------------
@@ -206,10 +207,22 @@ def test_journey_console(bctx: Context) -> None:
             assert [(t["id"], t["note"], t["done_by"]) for t in done] == [
                 (first["id"], "已电话联系，下周到店", "jguide")
             ]
+            guide.get_by_test_id("filter-status").click()
+            guide.get_by_role("option", name="已完成", exact=True).click()
+            expect(guide.get_by_test_id(f"task-{dom_id(first['id'])}-status")).to_have_text("已完成")
+            expect(guide.get_by_test_id("kpi-tasks-value")).to_have_text("1")
             guide.get_by_test_id("lang-switch").click()
             expect(guide.get_by_test_id("tasks-title")).to_have_text("Guide tasks")
             guide.screenshot(path=str(ARTIFACTS / "tasks-guide-en.png"), full_page=True)
             guide.get_by_test_id("lang-switch").click()
+
+            # a guide reads the journey with their own customers' figures, without editing controls
+            gstats = httpx.get(f"{base}/api/journeys/{j.id}/stats", headers=gh).json()
+            assert 0 < gstats["entries"] < stats["entries"]
+            guide.goto(base + f"/console/journeys/{j.id}")
+            expect(guide.get_by_test_id("kpi-entries-value")).to_have_text(str(gstats["entries"]))
+            expect(guide.get_by_test_id("validate")).to_have_count(0)
+            expect(guide.get_by_test_id("node-apply")).to_have_count(0)
 
             # -- an admin sees every guide's tasks and the completion rate per guide ---------------------------
             page.goto(base + "/console/tasks")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pandas as pd
 from nicegui import ui
 
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
+from siyu.console.widgets import chart_block
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -61,6 +63,8 @@ class JourneyList:
         if not items:
             ui.label(tr("jr.empty")).classes("text-gray-500").props("data-testid=journeys-empty")
             return
+        stats = {j.id: journey_stats(self.ctx, self.user, j.id) for j in items}
+        self.chart(items, stats)
         cols = ("name", "status", "version", "trigger", "entered", "active", "exited", "actions")
         with (
             ui.grid(columns=len(cols))
@@ -70,10 +74,10 @@ class JourneyList:
             for c in cols:
                 ui.label(tr(f"jr.col.{c}")).classes("text-xs text-gray-500 font-bold")
             for j in items:
-                st = journey_stats(self.ctx, self.user, j.id)
+                st = stats[j.id]
                 jid = j.id
                 ui.link(j.name, f"/journeys/{jid}").props(f"data-testid=journey-{jid}-name")
-                ui.badge(tr(f"jr.status.{j.status}"), color=STATUS_COLORS.get(j.status, "grey")).props(
+                ui.badge(tr(f"jr.status.{j.status}"), color=STATUS_COLORS.get(j.status, "grey")).classes("w-fit").props(
                     f"data-testid=journey-{jid}-status"
                 )
                 pub = f" ({tr('jr.published')} v{j.published_version})" if j.published_version else ""
@@ -97,6 +101,56 @@ class JourneyList:
                         ui.button(tr("jr.resume"), on_click=lambda _, i=jid: self._act(i, "active")).props(
                             f"dense size=sm outline data-testid=journey-{jid}-resume"
                         )
+
+    def chart(self, items: list[Any], stats: dict[str, dict[str, Any]]) -> None:
+        """Stacked bars: each journey's customers inside now and those who left (by exit reason)."""
+        names = [j.name for j in items]
+        reasons = sorted({r for st in stats.values() for r in st["exits"]})
+        series = [
+            {
+                "name": tr("jr.col.active"),
+                "type": "bar",
+                "stack": "all",
+                "itemStyle": {"color": "#0f766e"},
+                "data": [stats[j.id]["active"] for j in items],
+            }
+        ] + [
+            {
+                "name": tr("jr.exit", reason=r),
+                "type": "bar",
+                "stack": "all",
+                "data": [stats[j.id]["exits"].get(r, 0) for j in items],
+            }
+            for r in reasons
+        ]
+        options = {
+            "animation": False,
+            "tooltip": {"trigger": "axis"},
+            "legend": {"top": 0},
+            "grid": {"left": 50, "right": 20, "top": 40, "bottom": 30},
+            "xAxis": {"type": "category", "data": names},
+            "yAxis": {"type": "value", "minInterval": 1},
+            "series": series,
+        }
+        rows = [
+            {
+                "name": j.name,
+                "entries": stats[j.id]["entries"],
+                "active": stats[j.id]["active"],
+                "exited": stats[j.id]["exited"],
+                "goal": stats[j.id]["goal_reached"],
+            }
+            for j in items
+        ]
+        cols = [(c, tr(f"jr.col.{c}")) for c in ("name", "entries", "active", "exited", "goal")]
+        chart_block(
+            tr("jr.chart"),
+            options,
+            pd.DataFrame(rows, columns=[c for c, _ in cols]),
+            cols,
+            "journeys-chart",
+            height="260px",
+        )
 
     def template_form(self) -> None:
         if not self.editor:
