@@ -95,7 +95,7 @@ def insurance_birthday(days_before: int = 15, call_at: str = "10:00") -> dict[st
                     "type": "task",
                     "task_kind": "call",
                     "title": f"生日前关怀：推荐{product}",
-                    "script": f"{{name}}您好，再过两周就是您的生日，提前祝您生日快乐！根据您的年龄和预算，"
+                    "script": f"您好，再过两周就是您的生日，提前祝您生日快乐！根据您的年龄和预算，"
                     f"您目前的保障还有缺口，我为您准备了「{product}」的方案，方便时给您详细讲讲？",
                     "due_hours": 4,
                 },
