@@ -90,7 +90,6 @@ _SCHEMA = pa.schema(
     ]
 )
 WRITE_EVERY = 5_000  # relation records upserted per warehouse transaction while pages keep arriving
-WRITE_IDLE = 1_000  # or fewer, when no page is waiting (then little is left to write after the last page)
 
 
 def _guides(ctx: Context, brand_id: str) -> dict[str, str]:
@@ -107,12 +106,10 @@ def member_lists(userids: list[str], workers: int = FETCH_WORKERS) -> list[list[
     return [userids[i : i + size] for i in range(0, len(userids), size)]
 
 
-def pages(
-    client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS
-) -> Iterator[tuple[list[ContactRecord], bool]]:
+def pages(client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS) -> Iterator[list[ContactRecord]]:
     """Every page of ``batch/get_by_user`` for these members (``member_lists``, 100 records a page), fetched by
     producer threads (one pager per list, ``workers`` at once) while the caller consumes the pages as they arrive
-    (completion order), each with whether more are waiting.  An API error ends the iteration with that error."""
+    (completion order).  An API error ends the iteration with that error."""
     chunks = member_lists(userids, workers)
     if not chunks:
         return
@@ -144,7 +141,7 @@ def pages(
         while (item := q.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            yield item, not q.empty()
+            yield item
     finally:
         stop.set()
         producer.join()
@@ -162,7 +159,7 @@ class _Writer:
         self.tags_of: dict[str, set[str]] = {}
         self.seconds = 0.0
 
-    def add(self, page: list[ContactRecord], idle: bool = False) -> None:
+    def add(self, page: list[ContactRecord]) -> None:
         cols, tags_of = self.cols, self.tags_of
         for r in page:
             ext = r.contact.external_userid
@@ -175,7 +172,7 @@ class _Writer:
             cols["name"].append(r.contact.name or None)
             tags_of.setdefault(ext, set()).update(r.follow.tag_ids)
         self.stats.records += len(page)
-        if len(cols["guide_id"]) >= (WRITE_IDLE if idle else WRITE_EVERY):
+        if len(cols["guide_id"]) >= WRITE_EVERY:
             self.flush()
 
     def flush(self) -> None:
@@ -329,8 +326,8 @@ def sync_contacts(
         synced = sorted({m for m in members if m in guides})
         stats.guides_synced = len(synced)
         writer = _Writer(ctx, brand_id, guides, stats)
-        for page, waiting in pages(client, synced):
-            writer.add(page, idle=not waiting)
+        for page in pages(client, synced):
+            writer.add(page)
             if stats.records // 10_000 != (stats.records - len(page)) // 10_000:
                 say(f"{stats.records} contacts fetched")
         stats.fetch_seconds = round(time.perf_counter() - t0, 3)
