@@ -233,9 +233,10 @@ def test_estimates_equal_lifetimes_fits_to_three_decimals(cdnow: pd.DataFrame) -
     ours_pn = pareto_nbd.fit(x, t_x, T)
     peer = lt.ParetoNBDFitter().fit(cdnow.x, cdnow.t_x, cdnow["T"])
     # lifetimes' Pareto/NBD stops short of the maximum by a varying amount from run to run (α 10.5773..10.5776, β
-    # 11.6672..11.6682 seen): within 0.002 of ours, and its point never has the higher likelihood
-    for k in ("r", "alpha", "s", "beta"):
-        assert abs(ours_pn.params[k] - float(peer.params_[k])) < 0.002, k
+    # 11.6657..11.6682 seen; β's SE is 6.2): r, α, s within 0.002 of ours, β within 0.01, and its point never has
+    # the higher likelihood
+    for k, tol in (("r", 0.002), ("alpha", 0.002), ("s", 0.002), ("beta", 0.01)):
+        assert abs(ours_pn.params[k] - float(peer.params_[k])) < tol, k
     d = compress(x, t_x, T)
     assert ours_pn.log_likelihood >= pareto_nbd.loglik(peer.params_.to_numpy(float), d)[0]
     g = gamma_gamma.fit(cdnow.x, cdnow.zbar).params

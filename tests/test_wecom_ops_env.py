@@ -55,5 +55,5 @@ def wecom_brand(ctx: Context, guides: int = 3, per_guide: int = 20, **server: fl
             )
     with running(srv) as base:
         set_config(ctx, "acme", WeComConfig(CORP, TOKEN, KEY, secret="contact-secret", api_base=base))
-        sync_contacts(ctx, "acme")
+        assert sync_contacts(ctx, "acme").wait_identities(120), "OneID did not resolve the synced contacts"
         yield Env(ctx, srv, base)
