@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -22,26 +20,10 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.stores.state.models import utcnow
 from tests.sms_server import sms_server
+from tests.support.live import serve_process
 from tests.support.postgres import free_port
 
 N = 20  # the per-brand send burst
-
-
-def start(data: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SIYU_DATA_DIR": str(data), "SIYU_SCHEDULER": "off"}
-    siyu = str(Path(sys.executable).parent / "siyu")
-    proc = subprocess.Popen(
-        [siyu, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("siyu did not start")
 
 
 def _statuses(data: Path) -> Counter[str]:
@@ -77,7 +59,7 @@ def test_acknowledged_sends_survive_kill_9(tmp_path: Path) -> None:
         )
         ctx.close()
         port = free_port()
-        proc = start(data, port)
+        proc = serve_process(data, port)
         base = f"http://127.0.0.1:{port}"
         auth = {
             "Authorization": "Bearer "
@@ -105,7 +87,7 @@ def test_acknowledged_sends_survive_kill_9(tmp_path: Path) -> None:
         proc.wait()
         killed_at = _statuses(data)
         assert killed_at["sending"] <= 1 and killed_at["queued"] > 0
-        proc = start(data, port)  # the restarted consumer works through the durable queue
+        proc = serve_process(data, port)  # the restarted consumer works through the durable queue
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and _statuses(data)["queued"] > 0:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,28 +15,12 @@ from siyu.config import Settings
 from siyu.services import brands
 from siyu.services.context import Context
 from siyu.services.wecom.config import WeComConfig, set_config
+from tests.support.live import serve_process
 from tests.support.postgres import free_port
 from tests.wecom_server import WeComServer, running, seed
 
 TOKEN, KEY, CORP = "QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wwlocal0000000001"
 N = 240
-
-
-def start(data: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SIYU_DATA_DIR": str(data), "SIYU_SCHEDULER": "off"}
-    siyu = str(Path(sys.executable).parent / "siyu")
-    proc = subprocess.Popen(
-        [siyu, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("siyu did not start")
 
 
 def add_event(ext: str, i: int) -> dict[str, object]:
@@ -74,7 +56,7 @@ def test_acknowledged_callbacks_survive_kill_9(tmp_path: Path) -> None:
         port = free_port()
         emitter = srv.connect_callbacks(f"http://127.0.0.1:{port}/api/wecom/callback/acme", TOKEN, KEY)
         events = [dict(add_event(ext, int(u[5:]) - 1)) for u, ext in pairs]
-        proc = start(data, port)
+        proc = serve_process(data, port)
         acked: list[int] = []
 
         def send() -> None:
@@ -93,7 +75,7 @@ def test_acknowledged_callbacks_survive_kill_9(tmp_path: Path) -> None:
         proc.wait()
         sender.join()
         assert N // 2 <= len(acked) < N
-        proc = start(data, port)
+        proc = serve_process(data, port)
         try:
             for i, fields in enumerate(events):  # WeCom retries whatever was not acknowledged
                 if i not in acked:

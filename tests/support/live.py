@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -37,3 +41,22 @@ def live_server(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def serve_process(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """``siyu serve`` as its own process on ``port`` over ``data_dir`` (scheduler off), once it answers /healthz —
+    for tests that kill it with kill -9."""
+    env = {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_SCHEDULER": "off"}
+    siyu = str(Path(sys.executable).parent / "siyu")
+    proc = subprocess.Popen(
+        [siyu, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("siyu did not start")
