@@ -77,7 +77,6 @@ def maximise(
     data: Any,
     start: Array,
     customers: int,
-    valid: Callable[[Array], bool] | None = None,
     hess: LogLikHess | None = None,
 ) -> Fit:
     """Maximise ``loglik`` from ``start``; raise a clear error if it does not converge.
@@ -88,7 +87,7 @@ def maximise(
     # Single-threaded BLAS: the fits make many tiny BLAS calls (L-BFGS-B updates, 4×4 solves) and OpenBLAS's
     # worker threads spin on them — 10× slower on a busy 2-core machine, never faster.
     with _blas().limit(limits=1, user_api="blas"):
-        return _maximise(model, names, loglik, data, start, customers, valid, hess)
+        return _maximise(model, names, loglik, data, start, customers, hess)
 
 
 def _maximise(
@@ -98,7 +97,6 @@ def _maximise(
     data: Any,
     start: Array,
     customers: int,
-    valid: Callable[[Array], bool] | None,
     hess: LogLikHess | None,
 ) -> Fit:
     began = time.perf_counter()
@@ -152,28 +150,10 @@ def _maximise(
             break
     theta = np.exp(log_theta)
     ll, grad = loglik(theta, data)
-    converged = bool(np.isfinite(ll) and np.max(np.abs(grad * theta)) < _GRAD_TOL * max(customers, 1))
-    if valid is not None and not valid(theta):
-        converged = False
-    if not converged:
-        raise SiyuError(
-            f"{model} did not converge (log-likelihood {ll:.4f}, gradient {np.abs(grad * theta).max():.3g}); "
-            "the data may not fit this model — check the summary (x, t_x, T) or try another model",
-            "model",
-        )
+    _require_converged(model, ll, grad * theta, customers)
     if h_nat is None or last_step > 1e-4:
         h_nat = hessian(loglik, theta, data)
-    se = _standard_errors(h_nat)
-    return Fit(
-        model=model,
-        params={n: float(v) for n, v in zip(names, theta, strict=True)},
-        se={n: float(v) for n, v in zip(names, se, strict=True)},
-        log_likelihood=float(ll),
-        customers=customers,
-        iterations=iterations,
-        converged=converged,
-        seconds=time.perf_counter() - began,
-    )
+    return _fit(model, names, theta, ll, h_nat, customers, iterations, began)
 
 
 def _newton_fit(
@@ -220,9 +200,31 @@ def _newton_fit(
         if not accepted or np.max(np.abs(step)) < 1e-13:
             break
     theta = np.exp(log_theta)
-    converged = bool(np.isfinite(ll) and np.max(np.abs(g_nat * theta)) < _GRAD_TOL * max(customers, 1))
-    if not converged:
-        raise SiyuError(f"{model} did not converge (log-likelihood {ll:.4f}); the data may not fit this model", "model")
+    _require_converged(model, ll, g_nat * theta, customers)
+    return _fit(model, names, theta, ll, h_nat, customers, iterations, began)
+
+
+def _require_converged(model: str, ll: float, grad_log: Array, customers: int) -> None:
+    """A clear error unless the log-likelihood is finite and ∂/∂log θ is below the per-customer tolerance."""
+    if not (np.isfinite(ll) and np.max(np.abs(grad_log)) < _GRAD_TOL * max(customers, 1)):
+        raise SiyuError(
+            f"{model} did not converge (log-likelihood {ll:.4f}, gradient {np.abs(grad_log).max():.3g}); "
+            "the data may not fit this model — check the summary (x, t_x, T) or try another model",
+            "model",
+        )
+
+
+def _fit(
+    model: str,
+    names: Sequence[str],
+    theta: Array,
+    ll: float,
+    h_nat: Array,
+    customers: int,
+    iterations: int,
+    began: float,
+) -> Fit:
+    """The converged fit, with standard errors from the Hessian in natural parameters."""
     return Fit(
         model=model,
         params={n: float(v) for n, v in zip(names, theta, strict=True)},
@@ -230,7 +232,7 @@ def _newton_fit(
         log_likelihood=float(ll),
         customers=customers,
         iterations=iterations,
-        converged=converged,
+        converged=True,
         seconds=time.perf_counter() - began,
     )
 
