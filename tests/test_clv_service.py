@@ -217,7 +217,8 @@ def test_ltv_cac_is_clv_of_the_attributed_customers_over_the_acquisition_cac(cct
             group = pairs[pairs[key].isna()] if r[key] is None else pairs[pairs[key] == r[key]]
             total = pred.reindex(group["customer_id"]).fillna(0.0).sum()
             c = cac[r[key]]
-            assert r["cac"] == c["cac"] and r["customers"] == c["customers"]
+            # DuckDB sums in parallel, so two runs of the same CAC query can differ in the last bit
+            assert r["cac"] == pytest.approx(c["cac"], rel=1e-12) and r["customers"] == c["customers"]
             if c["customers"]:
                 assert r["clv_mean"] == pytest.approx(total / c["customers"])
             if c["cac"]:
