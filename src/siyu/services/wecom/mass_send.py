@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import CursorResult, func, insert, select, update
@@ -125,6 +126,188 @@ def _group_targets(ctx: Context, brand_id: str, segment_id: str) -> list[tuple[s
     return [(str(c), str(g), str(u)) for c, g, u in rows]
 
 
+def latest_relation(rows: list[audience.Reach]) -> dict[str, audience.Reach]:
+    """One relation per customer: the most recently added (the guide a mass send goes through)."""
+    best: dict[str, audience.Reach] = {}
+    for r in rows:
+        cid = r.customer_id
+        if cid and (cid not in best or (r.added_at or utcnow()) > (best[cid].added_at or utcnow())):
+            best[cid] = r
+    return best
+
+
+def record(
+    ctx: Context,
+    brand: str,
+    *,
+    key: str,
+    name: str,
+    chat_type: str,
+    content: str,
+    attachments: list[dict[str, Any]],
+    created_by: str,
+    single: Sequence[audience.Reach] = (),
+    groups: Sequence[tuple[str, str, str]] = (),
+    segment_id: str = "",
+) -> str:
+    """Decide and record a send's recipients and tasks (not yet dispatched); returns the send id.
+
+    ``single``: relations of the customers (chat_type single; one per customer, the latest, is used; the brand's
+    daily cap splits them first); ``groups``: (chat_id, guide_id, userid) (chat_type group). The same ``key``
+    returns the first send. Mass sends (``create``) and journey WeCom sends both record through here, so the cap
+    is decided in one place."""
+    found = existing(ctx, brand, key)
+    if found is not None:
+        return found
+    with _brand_lock(brand):  # the cap is decided and recorded atomically per brand (in this process)
+        found = existing(ctx, brand, key)
+        if found is not None:
+            return found
+        cap = marketing_cap(ctx, brand)
+        day = cap.day(utcnow()).isoformat()
+        send_id = "ms_" + uuid.uuid4().hex[:20]
+        send = WeComMassSendRow(
+            id=send_id,
+            brand_id=brand,
+            name=name[:100],
+            segment_id=segment_id,
+            chat_type=chat_type,
+            content=content,
+            attachments=attachments,
+            idempotency_key=key,
+            cap_per_day=cap.per_day,
+            cap_day=day,
+            status="created",
+            created_by=created_by,
+        )
+        recipients: list[dict[str, Any]] = []
+        by_guide: dict[tuple[str, str], list[str]] = {}
+        best: dict[str, audience.Reach] = {}
+        if chat_type == "single":
+            best = latest_relation(list(single))
+            if len(best) > MAX_RECIPIENTS:
+                raise SiyuError(f"{len(best)} recipients exceed {MAX_RECIPIENTS}; split the segment", "segment_id")
+            split = split_by_cap(sorted(best), marketing_counts(ctx, brand, sorted(best), day), cap)
+            for cid in split.capped:
+                r = best[cid]
+                recipients.append(dict(customer_id=cid, target=r.external_userid, guide_id=r.guide_id, status="capped"))
+            for cid in split.allowed:
+                by_guide.setdefault((best[cid].guide_id, best[cid].userid), []).append(cid)
+            chunk_size = SINGLE_CHUNK
+        else:
+            for chat, guide, userid in groups:
+                by_guide.setdefault((guide, userid), []).append(chat)
+            chunk_size = GROUP_CHUNK
+        with ctx.sessions() as s, s.begin():
+            s.add(send)
+            s.flush()
+            for (guide, userid), items in sorted(by_guide.items()):
+                for n, start in enumerate(range(0, len(items), chunk_size)):
+                    part = items[start : start + chunk_size]
+                    task = WeComMassTaskRow(
+                        send_id=send_id, guide_id=guide, userid=userid, chunk=n, targets=len(part), stats={}
+                    )
+                    s.add(task)
+                    s.flush()
+                    for item in part:
+                        if chat_type == "single":
+                            r = best[item]
+                            recipients.append(
+                                dict(customer_id=item, target=r.external_userid, guide_id=guide, task_id=task.id)
+                            )
+                        else:
+                            recipients.append(dict(customer_id="", target=item, guide_id=guide, task_id=task.id))
+            base = {"send_id": send_id, "brand_id": brand, "cap_day": day if chat_type == "single" else ""}
+            if recipients:
+                s.execute(
+                    insert(WeComMassRecipientRow),
+                    [{**base, "status": "queued", "task_id": None, **r} for r in recipients],
+                )
+    return send_id
+
+
+def join_batch(
+    ctx: Context, brand: str, *, key: str, name: str, content: str, reach: audience.Reach, created_by: str
+) -> str:
+    """Add one customer to the collecting single-chat send ``key`` (created on first use); returns the
+    customer's recipient status there: ``queued`` (holds today's cap slot; sent by ``seal_batch``), ``capped``,
+    or the status they already had (joining twice changes nothing)."""
+    send_id = record(
+        ctx, brand, key=key, name=name, chat_type="single", content=content, attachments=[], created_by=created_by
+    )
+    with _brand_lock(brand):
+        with ctx.sessions() as s:
+            had = s.scalar(
+                select(WeComMassRecipientRow.status).where(
+                    WeComMassRecipientRow.send_id == send_id, WeComMassRecipientRow.target == reach.external_userid
+                )
+            )
+        if had is not None:
+            return str(had)
+        cap = marketing_cap(ctx, brand)
+        day = cap.day(utcnow()).isoformat()
+        held = marketing_counts(ctx, brand, [reach.customer_id], day).get(reach.customer_id, 0)
+        status = "queued" if cap.remaining(held) > 0 else "capped"
+        with ctx.sessions() as s, s.begin():
+            s.execute(
+                insert(WeComMassRecipientRow),
+                [
+                    {
+                        "send_id": send_id,
+                        "brand_id": brand,
+                        "customer_id": reach.customer_id,
+                        "target": reach.external_userid,
+                        "guide_id": reach.guide_id,
+                        "task_id": None,
+                        "cap_day": day,
+                        "status": status,
+                    }
+                ],
+            )
+        return status
+
+
+def seal_batch(ctx: Context, brand: str, key: str) -> int:
+    """Make WeCom tasks (per guide, ≤ 10,000 each) of the batch's recipients not yet in a task; returns how many
+    tasks were made (``dispatch`` sends them)."""
+    send_id = existing(ctx, brand, key)
+    if send_id is None:
+        return 0
+    made = 0
+    with _brand_lock(brand), ctx.sessions() as s, s.begin():
+        loose = s.execute(
+            select(WeComMassRecipientRow.id, WeComMassRecipientRow.guide_id)
+            .where(
+                WeComMassRecipientRow.send_id == send_id,
+                WeComMassRecipientRow.task_id.is_(None),
+                WeComMassRecipientRow.status == "queued",
+            )
+            .order_by(WeComMassRecipientRow.id)
+        ).all()
+        by_guide: dict[str, list[int]] = {}
+        for rid, guide in loose:
+            by_guide.setdefault(str(guide), []).append(int(rid))
+        for guide, ids in sorted(by_guide.items()):
+            userid = audience.guide_userid(ctx, brand, guide)
+            last = s.scalar(
+                select(func.max(WeComMassTaskRow.chunk)).where(
+                    WeComMassTaskRow.send_id == send_id, WeComMassTaskRow.guide_id == guide
+                )
+            )
+            for n, start in enumerate(range(0, len(ids), SINGLE_CHUNK), start=(-1 if last is None else last) + 1):
+                part = ids[start : start + SINGLE_CHUNK]
+                task = WeComMassTaskRow(
+                    send_id=send_id, guide_id=guide, userid=userid, chunk=n, targets=len(part), stats={}
+                )
+                s.add(task)
+                s.flush()
+                s.execute(
+                    update(WeComMassRecipientRow).where(WeComMassRecipientRow.id.in_(part)).values(task_id=task.id)
+                )
+                made += 1
+    return made
+
+
 def create(
     ctx: Context,
     user: User,
@@ -157,72 +340,21 @@ def create(
     seg = segments.get_segment(ctx, user, segment_id)
     client_for(get_config(ctx, brand))  # the WeCom connection must be configured before anything is recorded
     audience.fresh_segment(ctx, brand, segment_id)
-    with _brand_lock(brand):  # the cap is decided and recorded atomically per brand (in this process)
-        if existing(ctx, brand, key) is not None:
-            return get(ctx, user, str(existing(ctx, brand, key)))
-        cap = marketing_cap(ctx, brand)
-        day = cap.day(utcnow()).isoformat()
-        send_id = "ms_" + uuid.uuid4().hex[:20]
-        send = WeComMassSendRow(
-            id=send_id,
-            brand_id=brand,
-            name=name or seg.name,
-            segment_id=segment_id,
-            chat_type=chat_type,
-            content=content,
-            attachments=attachments,
-            idempotency_key=key,
-            cap_per_day=cap.per_day,
-            cap_day=day,
-            status="created",
-            created_by=user.username,
-        )
-        recipients: list[dict[str, Any]] = []
-        by_guide: dict[tuple[str, str], list[str]] = {}
-        best: dict[str, audience.Reach] = {}
-        if chat_type == "single":
-            for r in audience.relations(ctx, brand, segment_id=segment_id):
-                cid = r.customer_id
-                if cid and (cid not in best or (r.added_at or utcnow()) > (best[cid].added_at or utcnow())):
-                    best[cid] = r
-            if len(best) > MAX_RECIPIENTS:
-                raise SiyuError(f"{len(best)} recipients exceed {MAX_RECIPIENTS}; split the segment", "segment_id")
-            split = split_by_cap(sorted(best), marketing_counts(ctx, brand, sorted(best), day), cap)
-            for cid in split.capped:
-                r = best[cid]
-                recipients.append(dict(customer_id=cid, target=r.external_userid, guide_id=r.guide_id, status="capped"))
-            for cid in split.allowed:
-                by_guide.setdefault((best[cid].guide_id, best[cid].userid), []).append(cid)
-            chunk_size = SINGLE_CHUNK
-        else:
-            for chat, guide, userid in _group_targets(ctx, brand, segment_id):
-                by_guide.setdefault((guide, userid), []).append(chat)
-            chunk_size = GROUP_CHUNK
-        with ctx.sessions() as s, s.begin():
-            s.add(send)
-            s.flush()
-            for (guide, userid), items in sorted(by_guide.items()):
-                for n, start in enumerate(range(0, len(items), chunk_size)):
-                    part = items[start : start + chunk_size]
-                    task = WeComMassTaskRow(
-                        send_id=send_id, guide_id=guide, userid=userid, chunk=n, targets=len(part), stats={}
-                    )
-                    s.add(task)
-                    s.flush()
-                    for item in part:
-                        if chat_type == "single":
-                            r = best[item]
-                            recipients.append(
-                                dict(customer_id=item, target=r.external_userid, guide_id=guide, task_id=task.id)
-                            )
-                        else:
-                            recipients.append(dict(customer_id="", target=item, guide_id=guide, task_id=task.id))
-            base = {"send_id": send_id, "brand_id": brand, "cap_day": day if chat_type == "single" else ""}
-            if recipients:
-                s.execute(
-                    insert(WeComMassRecipientRow),
-                    [{**base, "status": "queued", "task_id": None, **r} for r in recipients],
-                )
+    single = audience.relations(ctx, brand, segment_id=segment_id) if chat_type == "single" else []
+    groups = _group_targets(ctx, brand, segment_id) if chat_type == "group" else []
+    send_id = record(
+        ctx,
+        brand,
+        key=key,
+        name=name or seg.name,
+        chat_type=chat_type,
+        content=content,
+        attachments=attachments,
+        created_by=user.username,
+        single=single,
+        groups=groups,
+        segment_id=segment_id,
+    )
     if dispatch_now:
         dispatch(ctx, user, send_id)
     return get(ctx, user, send_id)
