@@ -34,10 +34,12 @@ def next_local_time(now: datetime, tz: ZoneInfo, at: time) -> datetime:
     return _utc(cand)
 
 
-def local_midnight(now: datetime, tz: ZoneInfo) -> datetime:
-    """The start of ``now``'s local day (naive UTC): daily caps count from here."""
-    loc = _local(now, tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    return _utc(loc)
+def local_day(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[local midnight, next local midnight) of ``now``'s local day (naive UTC; 23 or 25 hours long across a
+    daylight-saving change): daily caps count inside it."""
+    today = _local(now, tz).date()
+    start = datetime.combine(today, time(0), tzinfo=tz)
+    return _utc(start), _utc(datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz))
 
 
 def in_window(t: time, start: time, end: time) -> bool:

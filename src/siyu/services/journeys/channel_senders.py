@@ -62,7 +62,8 @@ class OutboxSender:
         try:
             row, _created = messaging.send(ctx, journey_user(message.brand_id), self.request(message))
         except SiyuError as err:
-            return SendResult(False, f"{err.field}: {err.message}" if err.field else err.message)
+            final = isinstance(err, messaging.CapReached)  # the same day, the same answer: not retried
+            return SendResult(False, f"{err.field}: {err.message}" if err.field else err.message, final=final)
         return SendResult(True, provider_id=str(row["id"]))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, update
 
 from siyu.services.context import Context
-from siyu.services.journeys.senders import OutboundMessage, sender_for
+from siyu.services.journeys.senders import OutboundMessage, flush_senders, sender_for
 from siyu.stores.state.journey_models import JourneyEffectRow
 from siyu.stores.state.models import utcnow
 
@@ -71,20 +71,20 @@ def apply_attribute(ctx: Context, brand_id: str, customer_id: str, field: str, v
         )
 
 
-def _deliver(ctx: Context, row: JourneyEffectRow, now: datetime) -> tuple[bool, str | None]:
+def _deliver(ctx: Context, row: JourneyEffectRow, now: datetime) -> tuple[bool, str | None, bool]:
     p = row.payload
     if row.kind == "tag":
         apply_tag(ctx, row.brand_id, row.customer_id, p["tag"], p.get("op", "add"), now)
-        return True, None
+        return True, None, False
     if row.kind == "attribute":
         apply_attribute(ctx, row.brand_id, row.customer_id, p["field"], p.get("value"), now)
-        return True, None
+        return True, None, False
     channel = row.channel or row.kind
     sender = sender_for(channel)
     if sender is None:
         if row.kind == "coupon":
-            return True, "no coupon connector registered: recorded only"
-        return False, f"no sender registered for channel {channel!r}; configure its connector"
+            return True, "no coupon connector registered: recorded only", False
+        return False, f"no sender registered for channel {channel!r}; configure its connector", False
     msg = OutboundMessage(
         key=row.key,
         brand_id=row.brand_id,
@@ -96,14 +96,19 @@ def _deliver(ctx: Context, row: JourneyEffectRow, now: datetime) -> tuple[bool, 
         content=str(p.get("content", "")),
     )
     res = sender.send(ctx, msg)
-    return res.ok, res.error
+    return res.ok, res.error, res.final
 
 
 def deliver_effects(ctx: Context, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Deliver pending effects (oldest first); returns counts by outcome."""
     now = now or utcnow()
     with _DELIVER:
-        return _deliver_batch(ctx, now, limit)
+        counts = _deliver_batch(ctx, now, limit)
+        try:
+            counts["flushed"] = flush_senders(ctx)  # batches (WeCom mass sends) go out once their step is done
+        except Exception:  # a failing batch must not stop deliveries; the next call tries again
+            log.exception("flushing journey send batches failed")
+        return counts
 
 
 def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
@@ -120,12 +125,12 @@ def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
     results: list[dict[str, Any]] = []
     for row in rows:
         try:
-            ok, error = _deliver(ctx, row, now)
+            ok, error, final = _deliver(ctx, row, now)
         except Exception as exc:  # a failing effect must not stop the others
             log.exception("journey effect %s failed", row.key)
-            ok, error = False, f"{type(exc).__name__}: {exc}"
+            ok, error, final = False, f"{type(exc).__name__}: {exc}", False
         attempts = row.attempts + 1
-        status = "done" if ok else ("failed" if attempts >= MAX_ATTEMPTS else "pending")
+        status = "done" if ok else ("failed" if final or attempts >= MAX_ATTEMPTS else "pending")
         counts["done" if ok else ("failed" if status == "failed" else "retry")] += 1
         results.append(
             {

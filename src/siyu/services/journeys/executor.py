@@ -34,11 +34,12 @@ from siyu.domain.journey.definition import (
     WaitNode,
     WaitSegmentNode,
 )
-from siyu.domain.journey.timing import choose_arm, local_midnight, quiet_release, wait_until
+from siyu.domain.journey.timing import choose_arm, local_day, quiet_release, wait_until
 from siyu.services.context import Context
 from siyu.services.journeys import facts
 from siyu.services.journeys.cache import definition
 from siyu.services.journeys.entries import enter
+from siyu.services.messaging import marketing_cap
 from siyu.stores.state.journey_models import (
     JourneyEffectRow,
     JourneyEntryRow,
@@ -226,13 +227,17 @@ def _touch_counts(s: Session, brand_id: str, ids: list[str], since: datetime) ->
     return {cid: int(n) for cid, n in s.execute(q)}
 
 
-def _channel_counts(s: Session, brand_id: str, ids: list[str], channel: str, since: datetime) -> dict[str, int]:
+def _channel_counts(
+    s: Session, brand_id: str, ids: list[str], channel: str, day: tuple[datetime, datetime]
+) -> dict[str, int]:
+    """Sends of ``channel`` per customer inside the local ``day`` [midnight, next midnight), all journeys."""
     q = (
         select(JourneyEffectRow.customer_id, func.count())
         .where(
             JourneyEffectRow.brand_id == brand_id,
             JourneyEffectRow.customer_id.in_(ids),
-            JourneyEffectRow.created_at >= since,
+            JourneyEffectRow.created_at >= day[0],
+            JourneyEffectRow.created_at < day[1],
             JourneyEffectRow.kind == "send",
             JourneyEffectRow.channel == channel,
         )
@@ -265,8 +270,10 @@ def _action(s: Session, ctx: Context, jd: JourneyDefinition, node: ActionNode, g
     cap = jd.guards.frequency_cap
     counts = _touch_counts(s, brand, ids, b.now - timedelta(days=cap.per_days)) if touch and cap else {}
     day_cap = jd.guards.channel_daily_caps.get(a.channel) if isinstance(a, SendAction) else None
-    midnight = local_midnight(b.now, ZoneInfo(jd.timezone))
-    today = _channel_counts(s, brand, ids, a.channel, midnight) if day_cap and isinstance(a, SendAction) else {}
+    today: dict[str, int] = {}
+    if day_cap and isinstance(a, SendAction):  # the brand's local day (the one the daily marketing cap uses)
+        day = local_day(b.now, ZoneInfo(marketing_cap(ctx, brand).timezone))
+        today = _channel_counts(s, brand, ids, a.channel, day)
     supp = _suppressed(s, brand, ids) if touch and jd.guards.respect_suppression else {}
     guides = facts.guides_of(ctx, brand, ids) if a.type == "task" else {}
     channel = a.channel if a.type == "send" else a.type

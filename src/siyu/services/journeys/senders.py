@@ -31,9 +31,12 @@ class OutboundMessage:
 
 @dataclass(frozen=True)
 class SendResult:
+    """``final``: a failure that retrying cannot fix (the daily cap is reached): not tried again."""
+
     ok: bool
     error: str | None = None
     provider_id: str | None = None
+    final: bool = False
 
 
 class Sender(Protocol):
@@ -57,15 +60,33 @@ def unregister_sender(channel: str) -> None:
         _SENDERS.pop(channel, None)
 
 
+def _builtin() -> dict[str, Sender]:
+    from siyu.services.journeys.channel_senders import DEFAULT_SENDERS  # imports the messaging services
+    from siyu.services.journeys.wecom_senders import WECOM_SENDERS  # imports the WeCom services
+
+    return {**DEFAULT_SENDERS, **WECOM_SENDERS}
+
+
 def sender_for(channel: str) -> Sender | None:
-    """The sender registered for ``channel``, else the built-in one (SMS, email and webhook through the outbox)."""
+    """The sender registered for ``channel``, else the built-in one (SMS, email and webhook through the outbox;
+    WeCom 1:1, group and mass sends through ``siyu.services.wecom.mass_send``)."""
     with _lock:
         registered = _SENDERS.get(channel)
     if registered is not None:
         return registered
-    from siyu.services.journeys.channel_senders import DEFAULT_SENDERS  # imports the messaging services
+    return _builtin().get(channel)
 
-    return DEFAULT_SENDERS.get(channel)
+
+def flush_senders(ctx: Context) -> int:
+    """Let batching senders (WeCom mass sends) send what they collected; returns what they report sending."""
+    with _lock:
+        senders = {**_builtin(), **_SENDERS}
+    total = 0
+    for sender in senders.values():
+        flush = getattr(sender, "flush", None)
+        if callable(flush):
+            total += int(flush(ctx) or 0)
+    return total
 
 
 class RecordingSender:
