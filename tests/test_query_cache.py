@@ -132,6 +132,46 @@ def test_a_change_in_the_data_shows_on_the_next_call(ctx: Context) -> None:
     assert rfm() == {"c1": (2, 150.0)}
 
 
+def test_prepared_plans_do_not_keep_the_statistics_they_were_planned_on(ctx: Context) -> None:
+    """A statement prepared while the data looked one way answers for the data as it is now: orders after the
+    latest date seen at planning time, amounts beyond the old maximum, new customers (group keys) and new
+    identities (join keys) all count. Each answer is checked against plain Ibis on the same data."""
+    _seed(ctx)
+    t = tables(ctx, BRAND)
+    late = t.orders.filter(t.orders.ordered_at > datetime(2026, 10, 15))
+    exprs = {
+        "late_orders": late.count(),
+        "big_amounts": t.orders.filter(t.orders.amount > 1_000).count(),
+        "per_customer": customer_order_totals(t, AS_OF).select("customer_id", "orders", "amount"),
+        "rfm": rfm_customers(t, AS_OF),
+    }
+
+    def both() -> tuple[dict[str, object], dict[str, object]]:
+        cached = {k: _plain(fetch_arrow(ctx, e)) for k, e in exprs.items()}
+        direct = {k: _plain(to_arrow(ctx.warehouse.ibis, e, use_cache=False)) for k, e in exprs.items()}
+        return cached, direct
+
+    cached, direct = both()
+    assert cached == direct and cached["late_orders"] == 0 and cached["big_amounts"] == 0
+    _add_order(ctx, "o9", "p9", "2026-10-28 09:00", 5_000)
+    with ctx.warehouse.transaction() as cur:
+        cur.execute(
+            "INSERT INTO identities (brand_id, id_type, id_value, customer_id) VALUES (?, 'phone', 'p9', 'c9')",
+            [BRAND],
+        )
+    cached, direct = both()
+    assert cached == direct
+    assert cached["late_orders"] == 1 and cached["big_amounts"] == 1
+    assert "c9" in {r["customer_id"] for r in cached["rfm"]}  # type: ignore[union-attr]
+
+
+def _plain(value: object) -> object:
+    """Arrow results as comparable Python values (tables as rows sorted by customer)."""
+    if isinstance(value, pa.Table):
+        return sorted(value.to_pylist(), key=lambda r: str(r.get("customer_id")))
+    return value.as_py() if hasattr(value, "as_py") else value
+
+
 def test_parameters_do_not_share_an_entry(ctx: Context) -> None:
     """Another as-of date, window, AIPL config or new-customer window is another expression and another query;
     the same arguments given positionally, by keyword or left to their default share one."""
