@@ -85,6 +85,9 @@ def _register() -> None:
     from siyu.cli.journeys import app as journeys_app
 
     app.add_typer(journeys_app, name="journeys")
+    from siyu.cli.secrets import app as secrets_app
+
+    app.add_typer(secrets_app, name="secrets")
 
 
 _register()

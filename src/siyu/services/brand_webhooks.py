@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from sqlalchemy import select
 
 from siyu.connectors import webhooks as connector
+from siyu.services import secrets as sealing
 from siyu.services.brands import get_brand
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
@@ -52,7 +53,7 @@ def set_webhook(ctx: Context, brand_id: str, topic: str, url: str, secret: str |
         assert row is not None
         settings = dict(row.settings or {})
         hooks = dict(settings.get("webhooks") or {})
-        hooks[topic] = {"url": url, "secret": secret}
+        hooks[topic] = {"url": url, "secret": sealing.seal(ctx, secret)}
         settings["webhooks"] = hooks
         row.settings = settings  # a new dict, so the JSON column is written
         s.commit()
@@ -65,7 +66,9 @@ def get_webhook(ctx: Context, brand_id: str, topic: str) -> Webhook | None:
     hook = (get_brand(ctx, brand_id).settings or {}).get("webhooks", {}).get(topic)
     if not hook or not hook.get("url"):
         return None
-    return Webhook(topic, str(hook["url"]), str(hook["secret"]))
+    if sealing.has_plain(hook, ("secret",)):  # stored before encryption at rest: encrypt it now
+        sealing.reseal_all(ctx)
+    return Webhook(topic, str(hook["url"]), sealing.open_value(ctx, str(hook["secret"]), f"webhooks.{topic}.secret"))
 
 
 def remove_webhook(ctx: Context, brand_id: str, topic: str) -> None:

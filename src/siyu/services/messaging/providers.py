@@ -14,6 +14,7 @@ from siyu.connectors.sms import AliyunSms
 from siyu.connectors.sms.aliyun import ENDPOINT
 from siyu.domain.contact_cap import DailyCap
 from siyu.domain.models import Role
+from siyu.services import secrets as sealing
 from siyu.services.brands import User, get_brand
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, SiyuError
@@ -93,7 +94,7 @@ def set_provider(ctx: Context, user: User, channel: str, provider: str, values: 
     with ctx.sessions() as s:
         row = s.get(ProviderRow, (user.brand_id, channel))
         old_secrets = dict(row.secrets) if row is not None and row.provider == provider else {}
-        secrets = {k: values[k] if values.get(k) else old_secrets.get(k) for k in secret}
+        secrets = {k: sealing.seal(ctx, str(values.get(k) or old_secrets.get(k) or "")) for k in secret}
         secrets = {k: v for k, v in secrets.items() if v}
         for k in required:
             if not (config.get(k) or secrets.get(k)):
@@ -109,7 +110,16 @@ def set_provider(ctx: Context, user: User, channel: str, provider: str, values: 
 
 def _row(ctx: Context, brand_id: str, channel: str) -> ProviderRow | None:
     with ctx.sessions() as s:
-        return s.get(ProviderRow, (brand_id, channel))
+        row = s.get(ProviderRow, (brand_id, channel))
+    if row is not None and sealing.has_plain(row.secrets or {}):  # stored before encryption at rest: encrypt it
+        sealing.reseal_all(ctx)
+    return row
+
+
+def _secret(ctx: Context, row: ProviderRow, name: str) -> str:
+    """The plain text of the provider's secret ``name`` ("" when not set)."""
+    value = (row.secrets or {}).get(name)
+    return sealing.open_value(ctx, str(value), f"{row.channel}.{name}") if value else ""
 
 
 def public_settings(ctx: Context, user: User) -> dict[str, Any]:
@@ -137,11 +147,11 @@ def sms_provider(ctx: Context, brand_id: str) -> tuple[AliyunSms, str]:
             "no SMS provider is set for this brand; set one under 消息渠道 / PUT /api/messaging/providers/sms",
             "channel",
         )
-    c, sec = row.config, row.secrets
+    c = row.config
     return (
         AliyunSms(
             str(c["access_key_id"]),
-            str(sec["access_key_secret"]),
+            _secret(ctx, row, "access_key_secret"),
             endpoint=str(c.get("endpoint") or ENDPOINT),
             region_id=str(c.get("region_id") or "cn-hangzhou"),
             timeout=float(c.get("timeout") or 10.0),
@@ -164,7 +174,7 @@ def smtp_settings(ctx: Context, brand_id: str) -> SmtpSettings:
         port=int(c.get("port") or 587),
         security=str(c.get("security") or "starttls"),
         username=str(c.get("username") or ""),
-        password=str(row.secrets.get("password") or ""),
+        password=_secret(ctx, row, "password"),
         from_address=str(c["from_address"]),
         from_name=str(c.get("from_name") or ""),
     )

@@ -16,6 +16,7 @@ from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.crypto import WeComCryptoError, WXBizMsgCrypt, decode_key
 from siyu.connectors.wecom.transport import DEFAULT_BASE, Transport
 from siyu.errors import NotFound, SiyuError
+from siyu.services import secrets
 from siyu.services.context import Context
 from siyu.stores.state.models import BrandRow
 
@@ -36,10 +37,11 @@ class WeComConfig:
         return WXBizMsgCrypt(self.token, self.encoding_aes_key, self.corp_id)
 
     def public(self) -> dict[str, Any]:
-        """The configuration with secrets masked (for API/CLI output)."""
+        """The configuration with secrets masked (for API/CLI output): only whether each is set and, for the long
+        ones, their last 2 characters."""
         d = asdict(self)
-        for k in ("secret", "encoding_aes_key", "token"):
-            d[k] = (d[k][:3] + "…" + d[k][-2:]) if d[k] else ""
+        for k in secrets.WECOM_FIELDS:
+            d[k] = ("…" + d[k][-2:] if len(d[k]) >= 16 else "***") if d[k] else ""
         return d
 
 
@@ -67,8 +69,14 @@ def get_config(ctx: Context, brand_id: str) -> WeComConfig:
         raw = (brand.settings or {}).get("wecom") if brand else None
     if not raw:
         raise NotFound(f"brand {brand_id!r} has no WeCom configuration; set it with `siyu wecom configure`", "wecom")
+    if secrets.has_plain(raw, secrets.WECOM_FIELDS):  # stored before encryption at rest: encrypt it now
+        secrets.reseal_all(ctx)
     known = set(WeComConfig.__dataclass_fields__)
-    return WeComConfig(**{k: v for k, v in raw.items() if k in known})
+    values = {k: v for k, v in raw.items() if k in known}
+    for k in secrets.WECOM_FIELDS:
+        if values.get(k):
+            values[k] = secrets.open_value(ctx, values[k], f"wecom.{k}")
+    return WeComConfig(**values)
 
 
 def set_config(ctx: Context, brand_id: str, cfg: WeComConfig) -> WeComConfig:
@@ -78,7 +86,10 @@ def set_config(ctx: Context, brand_id: str, cfg: WeComConfig) -> WeComConfig:
         brand = s.get(BrandRow, brand_id)
         if brand is None:
             raise NotFound(f"brand {brand_id!r} does not exist", "brand_id")
-        brand.settings = {**(brand.settings or {}), "wecom": asdict(cfg)}
+        stored = asdict(cfg)
+        for k in secrets.WECOM_FIELDS:
+            stored[k] = secrets.seal(ctx, stored[k])
+        brand.settings = {**(brand.settings or {}), "wecom": stored}
         flag_modified(brand, "settings")
     return cfg
 
