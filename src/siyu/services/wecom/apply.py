@@ -12,6 +12,7 @@ from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.errors import WeComError
 from siyu.domain import wecom_events as ev
 from siyu.errors import SiyuError
+from siyu.services.campaigns import wecom_hooks as campaign_hooks
 from siyu.services.context import Context
 from siyu.services.wecom import groups, inheritance, onboarding, tags
 from siyu.services.wecom import relations as rel
@@ -69,6 +70,7 @@ def apply(
             if tag_ids is not None:
                 tags.set_customer_tags(cur, brand_id, new.external_userid, tag_ids)
             obs = rel.observe(cur, brand_id, new, ref)
+        done += campaign_hooks.confirmed(ctx, brand_id, rel.identities(new), new.state, guide, ref, new.added_at)
         return done + onboarding.on_contact_added(ctx, brand_id, event, new, ref, client, guide), obs
     if isinstance(event, ev.ContactDeletedByCustomer | ev.ContactDeletedByMember):
         if isinstance(event, ev.ContactDeletedByCustomer):
@@ -79,7 +81,10 @@ def apply(
             guide = lookups.guide(cur, event.user_id)
             if guide is None:
                 return f"UserID {event.user_id!r} is not a known guide; nothing to end", 0
-            return rel.lose_relation(cur, brand_id, guide, event.external_user_id, event.at, lost_by), 0
+            done = rel.lose_relation(cur, brand_id, guide, event.external_user_id, event.at, lost_by)
+        if lost_by == "customer":
+            done += campaign_hooks.revoked(ctx, brand_id, event.external_user_id, guide, event.at)
+        return done, 0
     if isinstance(event, ev.TagChanged) and client is not None:
         kept, removed = tags.sync_corp_tags(ctx, brand_id, client)
         return f"corp tags synced: {kept} tags, {removed} removed", 0

@@ -1,0 +1,581 @@
+"""Joining (发起 / start sharing) and helping (助力), the carrier confirmation, revocation, and a participant's
+progress — the functions the public pages call.
+
+One help per person per campaign holds under concurrent requests: an accepted help inserts the person's keys
+(``campaign_help_keys``, unique per campaign) in the same transaction as the help row; a second request for the
+same person hits the constraint and is recorded as ``already_helped``. Counters move by UPDATE … + 1.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from siyu.domain.campaign import rules
+from siyu.domain.campaign.definition import CampaignDefinition
+from siyu.domain.models import Identity
+from siyu.errors import NotFound, SiyuError
+from siyu.services.campaigns import payouts
+from siyu.services.campaigns.definitions import definition_of, get_row, utcnow
+from siyu.services.campaigns.people import Person, identify, person
+from siyu.services.context import Context
+from siyu.stores.state.campaign_models import (
+    CampaignHelpKeyRow,
+    CampaignHelpRow,
+    CampaignParticipantRow,
+    CampaignRow,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class Refused(SiyuError):
+    """A join / team / gift action refused by a campaign rule; ``code`` is a key of ``rules.REASONS`` and the
+    message is the Chinese text (``en`` the English one)."""
+
+    status_code = 409
+
+    def __init__(self, code: str) -> None:
+        zh, en = rules.REASONS[code]
+        super().__init__(zh, "campaign")
+        self.code = code
+        self.en = en
+
+
+def _day_start(now: datetime) -> datetime:
+    """Midnight (Asia/Shanghai) of ``now`` (naive UTC), as naive UTC."""
+    local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(SHANGHAI)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def participant_dict(p: CampaignParticipantRow) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "campaign_id": p.campaign_id,
+        "customer_id": p.customer_id,
+        "token": p.token,
+        "variant": p.variant,
+        "channel": p.channel,
+        "platform": p.platform,
+        "sharer_id": p.sharer_id,
+        "depth": p.depth,
+        "guide_id": p.guide_id,
+        "region": p.region,
+        "new_customer": p.new_customer,
+        "helps_counted": p.helps_counted,
+        "helps_pending": p.helps_pending,
+        "tiers_reached": p.tiers_reached,
+        "first_seen_at": p.first_seen_at.isoformat(),
+    }
+
+
+def _in_pilot(ctx: Context, brand_id: str, cd: CampaignDefinition, campaign_id: str, who: Person) -> bool:
+    if cd.pilot is None:
+        return False
+    if cd.pilot.percent is not None and rules.in_pilot_percent(cd.pilot.percent, who.key, campaign_id):
+        return True
+    if cd.pilot.segment_id and who.customer_id:
+        found = ctx.warehouse.fetch(
+            "SELECT 1 FROM segment_members WHERE brand_id = ? AND segment_id = ? AND customer_id = ? "
+            "AND exited_at IS NULL LIMIT 1",
+            [brand_id, cd.pilot.segment_id, who.customer_id],
+        )
+        return bool(found)
+    return False
+
+
+def by_token(ctx: Context, token: str) -> CampaignParticipantRow:
+    """The participant a share token belongs to (NotFound otherwise)."""
+    with ctx.sessions() as s:
+        p = s.scalar(select(CampaignParticipantRow).where(CampaignParticipantRow.token == token))
+    if p is None:
+        raise NotFound("share link not found; ask your friend for a new one", "token")
+    return p
+
+
+def join(
+    ctx: Context,
+    brand_id: str,
+    campaign_id: str,
+    identity: Identity,
+    *,
+    sharer_token: str | None = None,
+    channel: str = "",
+    platform: str = "",
+    guide_id: str | None = None,
+    region: str = "",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Start sharing (发起): returns the participant (with its share ``token``); joining twice returns the same
+    participant. ``sharer_token``: the link that brought them (depth = sharer's + 1; 循环裂变 must be on for an
+    assist); ``guide_id`` defaults to the sharer's guide. Raises ``Refused`` (not open / not in pilot / region
+    / depth limit / ended)."""
+    now = now or utcnow()
+    row = get_row(ctx, brand_id, campaign_id)
+    cd = definition_of(row)
+    who = identify(ctx, brand_id, identity, f"campaign-join:{campaign_id}:{identity.type}:{identity.value}", now=True)
+    with ctx.sessions() as s:
+        existing = s.scalar(
+            select(CampaignParticipantRow).where(
+                CampaignParticipantRow.campaign_id == campaign_id,
+                CampaignParticipantRow.person_key.in_(list(who.keys)),
+            )
+        )
+    if existing is not None:
+        return participant_dict(existing)
+    d = rules.open_for(row.status, cd, now, _in_pilot(ctx, brand_id, cd, campaign_id, who))
+    if not d.ok:
+        raise Refused(d.code)
+    if not rules.region_allowed(cd, region):
+        raise Refused("region")
+    sharer = by_token(ctx, sharer_token) if sharer_token else None
+    if sharer is not None and sharer.campaign_id != campaign_id:
+        raise Refused("sharer_unknown")
+    if sharer is not None and cd.kind == "assist" and cd.assist and not cd.assist.cyclic:
+        raise Refused("depth_limit")
+    depth = rules.child_depth(sharer.depth if sharer else None)
+    if depth > cd.max_depth:
+        raise Refused("depth_limit")
+    p = CampaignParticipantRow(
+        id="pt_" + secrets.token_hex(6),
+        brand_id=brand_id,
+        campaign_id=campaign_id,
+        person_key=who.key,
+        customer_id=who.customer_id,
+        id_type=identity.type,
+        id_value=identity.value,
+        token=secrets.token_urlsafe(12),
+        variant=rules.assign_variant(cd.variants, who.key, campaign_id),
+        channel=channel or (sharer.channel if sharer else ""),
+        platform=platform or (sharer.platform if sharer else ""),
+        sharer_id=sharer.id if sharer else None,
+        depth=depth,
+        guide_id=guide_id or (sharer.guide_id if sharer else None),
+        region=region,
+        new_customer=_is_new(ctx, brand_id, who, row),
+        first_seen_at=now,
+        observed=True,
+        helps_counted=0,
+        helps_pending=0,
+        tiers_reached=0,
+        pool_choices={},
+    )
+    try:
+        with ctx.sessions() as s, s.begin():
+            s.add(p)
+    except IntegrityError:  # a concurrent join of the same person
+        with ctx.sessions() as s:
+            again = s.scalar(
+                select(CampaignParticipantRow).where(
+                    CampaignParticipantRow.campaign_id == campaign_id, CampaignParticipantRow.person_key == who.key
+                )
+            )
+        if again is None:
+            raise
+        return participant_dict(again)
+    return participant_dict(p)
+
+
+def _is_new(ctx: Context, brand_id: str, who: Person, row: CampaignRow) -> bool:
+    """Not a customer of the brand before joining: unknown to OneID, or first seen after the campaign opened."""
+    if who.customer_id is None:
+        return True
+    found = ctx.warehouse.fetch(
+        "SELECT created_at FROM customers WHERE brand_id = ? AND customer_id = ?", [brand_id, who.customer_id]
+    )
+    opened = row.pilot_at or row.launched_at
+    return bool(found and opened and found[0][0] is not None and found[0][0] >= opened)
+
+
+def _counts(s: Any, brand_id: str, campaign_id: str, who: Person, device: str, ip: str, now: datetime) -> tuple:
+    accepted = CampaignHelpRow.state.in_(("pending_carrier", "counted", "revoked"))
+    day = _day_start(now)
+    dev = (
+        s.scalar(
+            select(func.count()).where(
+                CampaignHelpRow.campaign_id == campaign_id,
+                CampaignHelpRow.device_id == device,
+                CampaignHelpRow.created_at >= day,
+                accepted,
+            )
+        )
+        if device
+        else 0
+    )
+    ipn = (
+        s.scalar(
+            select(func.count()).where(
+                CampaignHelpRow.campaign_id == campaign_id,
+                CampaignHelpRow.ip == ip,
+                CampaignHelpRow.created_at >= now - timedelta(hours=1),
+                accepted,
+            )
+        )
+        if ip
+        else 0
+    )
+    per = s.scalar(
+        select(func.count()).where(
+            CampaignHelpRow.brand_id == brand_id,
+            CampaignHelpRow.helper_key == who.key,
+            CampaignHelpRow.created_at >= day,
+            accepted,
+        )
+    )
+    return int(dev or 0), int(ipn or 0), int(per or 0)
+
+
+def help(
+    ctx: Context,
+    brand_id: str,
+    campaign_id: str,
+    sharer_token: str,
+    identity: Identity,
+    *,
+    device_id: str = "",
+    ip: str = "",
+    region: str = "",
+    channel: str = "",
+    platform: str = "",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One person helps a sharer (助力). Returns ``{"state": counted | pending_carrier | rejected, "reason",
+    "message_zh", "message_en", "help_id", "carrier", "progress"}``; every attempt is recorded (rejections with
+    their reason). With a ``wecom_guide`` carrier the help counts once the person adds the guide
+    (``confirm_carrier``); ``h5`` counts at once. Reaching a tier issues its reward (a pool tier waits for
+    ``choose_reward``)."""
+    now = now or utcnow()
+    row = get_row(ctx, brand_id, campaign_id)
+    cd = definition_of(row)
+    who = person(ctx, brand_id, identity)
+    with ctx.sessions() as s:
+        sharer = s.scalar(select(CampaignParticipantRow).where(CampaignParticipantRow.token == sharer_token))
+    device_id, ip = device_id[:128], ip[:64]
+    base: dict[str, Any] = {
+        "brand_id": brand_id,
+        "campaign_id": campaign_id,
+        "helper_key": who.key,
+        "helper_customer_id": who.customer_id,
+        "helper_id_type": identity.type,
+        "helper_id_value": identity.value,
+        "device_id": device_id,
+        "ip": ip,
+        "region": region[:40],
+        "created_at": now,
+        "new_customer": who.customer_id is None,
+    }
+    if sharer is None or sharer.campaign_id != campaign_id:
+        return _record(ctx, cd, base, None, "sharer_unknown")
+    base |= {
+        "sharer_id": sharer.id,
+        "variant": sharer.variant,
+        "channel": channel or sharer.channel,
+        "platform": platform or sharer.platform,
+        "depth": rules.child_depth(sharer.depth),
+        "guide_id": sharer.guide_id,
+    }
+    d = (
+        rules.window(cd, now)
+        if row.status in ("live", "pilot")
+        else rules.refuse("ended" if row.status == "ended" else "not_open")
+    )
+    if d.ok:
+        with ctx.sessions() as s:
+            helped = s.scalar(
+                select(CampaignHelpKeyRow.id).where(
+                    CampaignHelpKeyRow.campaign_id == campaign_id, CampaignHelpKeyRow.key.in_(list(who.keys))
+                )
+            )
+            dev, ipn, per = _counts(s, brand_id, campaign_id, who, device_id, ip, now)
+        sharer_keys = frozenset({sharer.person_key} | ({f"c:{sharer.customer_id}"} if sharer.customer_id else set()))
+        tiers = cd.tiers(sharer.variant)
+        attempt = rules.HelpAttempt(
+            helper_keys=who.keys,
+            sharer_keys=sharer_keys,
+            already_helped=helped is not None,
+            device_today=dev,
+            ip_last_hour=ipn,
+            person_today=per,
+            region=region or None,
+            sharer_complete=cd.kind == "assist" and rules.assist_complete(tiers, sharer.helps_counted),
+        )
+        d = rules.may_help(cd, attempt)
+    if not d.ok:
+        return _record(ctx, cd, base, sharer, d.code)
+    counted = cd.carrier.kind == "h5"
+    h = CampaignHelpRow(**base, state="counted" if counted else "pending_carrier", counted_at=now if counted else None)
+    try:
+        with ctx.sessions() as s, s.begin():
+            s.add(h)
+            s.flush()
+            for k in sorted(who.keys):
+                s.add(CampaignHelpKeyRow(campaign_id=campaign_id, key=k, help_id=h.id))
+            s.flush()
+            col = CampaignParticipantRow.helps_counted if counted else CampaignParticipantRow.helps_pending
+            s.execute(
+                update(CampaignParticipantRow).where(CampaignParticipantRow.id == sharer.id).values({col: col + 1})
+            )
+    except IntegrityError:
+        return _record(ctx, cd, base, sharer, "already_helped")
+    if counted:
+        _after_count(ctx, brand_id, row, cd, sharer.id, who)
+    out = _answer(ctx, cd, h, sharer.id)
+    return out
+
+
+def _record(
+    ctx: Context, cd: CampaignDefinition, base: dict[str, Any], sharer: CampaignParticipantRow | None, code: str
+) -> dict[str, Any]:
+    h = CampaignHelpRow(**base, state="rejected", reason=code, observed=True)
+    with ctx.sessions() as s, s.begin():
+        s.add(h)
+    return _answer(ctx, cd, h, sharer.id if sharer else None)
+
+
+def _answer(ctx: Context, cd: CampaignDefinition, h: CampaignHelpRow, sharer_id: str | None) -> dict[str, Any]:
+    zh, en = rules.REASONS.get(h.reason, ("", "")) if h.reason else ("", "")
+    out: dict[str, Any] = {
+        "help_id": h.id,
+        "state": h.state,
+        "reason": h.reason,
+        "message_zh": zh,
+        "message_en": en,
+        "carrier": cd.carrier.model_dump() if h.state == "pending_carrier" else None,
+    }
+    if sharer_id:
+        out["progress"] = progress(ctx, h.brand_id, sharer_id)
+    return out
+
+
+def _after_count(
+    ctx: Context, brand_id: str, row: CampaignRow, cd: CampaignDefinition, sharer_id: str, helper: Person | None
+) -> None:
+    """A help was counted: issue every tier the sharer has now reached (idempotent), and the helper's thanks."""
+    with ctx.sessions() as s:
+        sharer = s.get(CampaignParticipantRow, sharer_id)
+    assert sharer is not None
+    if cd.kind != "assist" or cd.assist is None:
+        return
+    tiers = cd.tiers(sharer.variant)
+    reached = rules.tiers_reached(tiers, 0, sharer.helps_counted)
+    for i in reached:
+        t = tiers[i]
+        reward = t.reward_id or sharer.pool_choices.get(str(i))
+        if reward:
+            payouts.issue(ctx, brand_id, row.id, sharer, f"tier:{i}", reward)
+    if reached and sharer.tiers_reached < len(reached):
+        with ctx.sessions() as s, s.begin():
+            s.execute(
+                update(CampaignParticipantRow)
+                .where(CampaignParticipantRow.id == sharer.id, CampaignParticipantRow.tiers_reached < len(reached))
+                .values(tiers_reached=len(reached))
+            )
+    if cd.assist.helper_reward_id and helper is not None and helper.customer_id:
+        # the helper's thank-you reward goes through a participant-like record keyed by the help's person
+        ghost = CampaignParticipantRow(
+            id=("h_" + helper.customer_id)[:32],
+            customer_id=helper.customer_id,
+            variant=sharer.variant,
+            guide_id=sharer.guide_id,
+        )
+        payouts.issue(ctx, brand_id, row.id, ghost, "helper", cd.assist.helper_reward_id)
+
+
+def choose_reward(ctx: Context, brand_id: str, participant_id: str, tier: int, reward_id: str) -> dict[str, Any]:
+    """The sharer picks a reward of a pool tier (奖励池); issued at once if the tier is reached. Choosing again
+    after the reward was issued changes nothing."""
+    with ctx.sessions() as s:
+        p = s.get(CampaignParticipantRow, participant_id)
+        if p is None or p.brand_id != brand_id:
+            raise NotFound(f"participant {participant_id!r} not found", "participant_id")
+        row = s.get(CampaignRow, p.campaign_id)
+    assert row is not None
+    cd = definition_of(row)
+    tiers = cd.tiers(p.variant)
+    if not 0 <= tier < len(tiers) or not tiers[tier].pool:
+        raise SiyuError(f"tier {tier} has no reward pool; pick a tier index with a pool", "tier")
+    if reward_id not in tiers[tier].pool:
+        raise SiyuError(f"{reward_id!r} is not in tier {tier}'s pool; choose one of {tiers[tier].pool}", "reward_id")
+    with ctx.sessions() as s, s.begin():
+        fresh = s.get(CampaignParticipantRow, participant_id)
+        assert fresh is not None
+        choices = dict(fresh.pool_choices or {})
+        choices.setdefault(str(tier), reward_id)
+        fresh.pool_choices = choices
+    _after_count(ctx, brand_id, row, cd, participant_id, None)
+    return progress(ctx, brand_id, participant_id)
+
+
+def progress(ctx: Context, brand_id: str, participant_id: str) -> dict[str, Any]:
+    """A participant's progress: counted / pending helps, tiers (reached, next and helps still needed, pool
+    choices) and the rewards issued."""
+    with ctx.sessions() as s:
+        p = s.get(CampaignParticipantRow, participant_id)
+        if p is None or p.brand_id != brand_id:
+            raise NotFound(f"participant {participant_id!r} not found", "participant_id")
+        row = s.get(CampaignRow, p.campaign_id)
+    assert row is not None
+    cd = definition_of(row)
+    tiers = cd.tiers(p.variant)
+    nxt = rules.next_tier(tiers, p.helps_counted)
+    return {
+        **participant_dict(p),
+        "tiers": [
+            {
+                "index": i,
+                "threshold": t.threshold,
+                "name": t.name,
+                "reward_id": t.reward_id,
+                "pool": t.pool,
+                "chosen": (p.pool_choices or {}).get(str(i)),
+                "reached": p.helps_counted >= t.threshold,
+            }
+            for i, t in enumerate(tiers)
+        ],
+        "next_tier": None if nxt is None else {"index": nxt[0], "helps_needed": nxt[1]},
+        "complete": rules.assist_complete(tiers, p.helps_counted) if cd.kind == "assist" else None,
+        "rewards": payouts.rewards_of(ctx, p.campaign_id, p.id),
+    }
+
+
+def confirm_carrier(
+    ctx: Context,
+    brand_id: str,
+    identities: list[Identity],
+    *,
+    code_id: int | None = None,
+    guide_id: str | None = None,
+    ref: str = "",
+    at: datetime | None = None,
+) -> int:
+    """The carrier action happened (e.g. the person added the guide through the campaign's channel code
+    ``code_id``): every pending help of that person (matched on any of ``identities`` or their customer) in the
+    brand's open campaigns using that code counts now. Idempotent; returns how many helps were counted."""
+    at = at or utcnow()
+    pending = _pending_helps(ctx, brand_id, identities, code_id)
+    n = 0
+    for h in pending:
+        with ctx.sessions() as s, s.begin():
+            res = s.execute(
+                update(CampaignHelpRow)
+                .where(CampaignHelpRow.id == h.id, CampaignHelpRow.state == "pending_carrier")
+                .values(state="counted", counted_at=at, carrier_ref=ref[:128], guide_id=guide_id or h.guide_id)
+            )
+            if getattr(res, "rowcount", 0) != 1:
+                continue
+            s.execute(
+                update(CampaignParticipantRow)
+                .where(CampaignParticipantRow.id == h.sharer_id)
+                .values(
+                    helps_counted=CampaignParticipantRow.helps_counted + 1,
+                    helps_pending=CampaignParticipantRow.helps_pending - 1,
+                )
+            )
+        n += 1
+        row = get_row(ctx, brand_id, h.campaign_id)
+        assert h.sharer_id is not None
+        _after_count(ctx, brand_id, row, definition_of(row), h.sharer_id, None)
+    return n
+
+
+def _customers(ctx: Context, brand_id: str, identities: list[Identity]) -> set[str]:
+    from siyu.services import oneid
+
+    return {c for c in (oneid.customer_of(ctx, brand_id, i) for i in identities) if c}
+
+
+def _pending_helps(
+    ctx: Context, brand_id: str, identities: list[Identity], code_id: int | None, state: str = "pending_carrier"
+) -> list[CampaignHelpRow]:
+    values = [i.value for i in identities]
+    customers = _customers(ctx, brand_id, identities)
+    with ctx.sessions() as s:
+        camps = s.scalars(
+            select(CampaignRow).where(
+                CampaignRow.brand_id == brand_id, CampaignRow.status.in_(("pilot", "live", "ended"))
+            )
+        ).all()
+        ids = [c.id for c in camps if code_id is None or definition_of(c).carrier.channel_code_id == code_id]
+        if not ids:
+            return []
+        q = select(CampaignHelpRow).where(CampaignHelpRow.campaign_id.in_(ids), CampaignHelpRow.state == state)
+        by_value = s.scalars(q.where(CampaignHelpRow.helper_id_value.in_(values))).all()
+        by_customer = (
+            s.scalars(q.where(CampaignHelpRow.helper_customer_id.in_(list(customers)))).all() if customers else []
+        )
+    wanted = {(i.type, i.value) for i in identities}
+    seen: dict[int, CampaignHelpRow] = {}
+    for h in [*by_value, *by_customer]:
+        if (h.helper_id_type, h.helper_id_value) in wanted or h.helper_customer_id in customers:
+            seen[h.id] = h
+    return [seen[k] for k in sorted(seen)]
+
+
+def on_carrier_lost(
+    ctx: Context, brand_id: str, identities: list[Identity], guide_id: str, at: datetime | None = None
+) -> int:
+    """The person deleted the guide (删粉): their counted helps that went through a ``wecom_guide`` carrier to
+    that guide within the campaign's ``min_keep_days`` stop counting (``carrier_left``), and rewards the sharer
+    no longer qualifies for are clawed back per the campaign's ``clawback`` rule. Returns helps revoked."""
+    at = at or utcnow()
+    n = 0
+    for h in _pending_helps(ctx, brand_id, identities, None, state="counted"):
+        row = get_row(ctx, brand_id, h.campaign_id)
+        cd = definition_of(row)
+        keep = cd.anti_abuse.min_keep_days
+        if cd.carrier.kind != "wecom_guide" or keep <= 0 or h.guide_id != guide_id or h.counted_at is None:
+            continue
+        if at - h.counted_at >= timedelta(days=keep):
+            continue
+        n += revoke_help(ctx, brand_id, h.id, "carrier_left")
+    return n
+
+
+def revoke_help(ctx: Context, brand_id: str, help_id: int, reason: str) -> int:
+    """Stop counting a help (``revoked`` with ``reason``; its person keys stay, so they cannot help again) and
+    claw back tier rewards the sharer no longer reaches (per the campaign's ``clawback``). Returns 1 if revoked."""
+    with ctx.sessions() as s, s.begin():
+        h = s.get(CampaignHelpRow, help_id)
+        if h is None or h.brand_id != brand_id or h.state not in ("counted", "pending_carrier"):
+            return 0
+        was = h.state
+        h.state, h.reason, h.revoked_at = "revoked", reason, utcnow()
+        col = CampaignParticipantRow.helps_counted if was == "counted" else CampaignParticipantRow.helps_pending
+        s.execute(update(CampaignParticipantRow).where(CampaignParticipantRow.id == h.sharer_id).values({col: col - 1}))
+        sharer_id, campaign_id = h.sharer_id, h.campaign_id
+    if was == "counted" and sharer_id:
+        _claw_unreached(ctx, brand_id, campaign_id, sharer_id, reason)
+    return 1
+
+
+def _claw_unreached(ctx: Context, brand_id: str, campaign_id: str, sharer_id: str, reason: str) -> None:
+    from siyu.stores.state.campaign_models import CampaignRewardRow
+
+    row = get_row(ctx, brand_id, campaign_id)
+    cd = definition_of(row)
+    with ctx.sessions() as s:
+        p = s.get(CampaignParticipantRow, sharer_id)
+        assert p is not None
+        tiers = cd.tiers(p.variant)
+        still = len([t for t in tiers if t.threshold <= p.helps_counted])
+        rewards = s.scalars(
+            select(CampaignRewardRow).where(
+                CampaignRewardRow.campaign_id == campaign_id,
+                CampaignRewardRow.participant_id == sharer_id,
+                CampaignRewardRow.what.like("tier:%"),
+                CampaignRewardRow.status == "granted",
+            )
+        ).all()
+    for r in rewards:
+        if int(r.what.split(":")[1]) >= still:
+            payouts.claw_back(ctx, brand_id, r.id, f"help revoked: {reason}", cd.anti_abuse.clawback)
+    with ctx.sessions() as s, s.begin():
+        s.execute(
+            update(CampaignParticipantRow).where(CampaignParticipantRow.id == sharer_id).values(tiers_reached=still)
+        )

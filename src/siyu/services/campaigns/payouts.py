@@ -1,0 +1,202 @@
+"""Rewards a campaign issues, through ``siyu.services.rewards``: one row per (campaign, participant, what) — the
+idempotency key, so a retry never issues twice — and the campaign budget reserved atomically before the grant
+(a conditional UPDATE that never passes ``budget_cap``; released again if the grant fails)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from siyu.errors import Conflict
+from siyu.services.campaigns.definitions import utcnow
+from siyu.services.context import Context
+from siyu.stores.state.campaign_models import CampaignParticipantRow, CampaignRewardRow, CampaignRow
+
+log = logging.getLogger(__name__)
+EPS = 1e-9
+
+
+def reward_key(campaign_id: str, participant_id: str, what: str) -> str:
+    return f"{campaign_id}:{participant_id}:{what}"
+
+
+def reward_row_dict(r: CampaignRewardRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "campaign_id": r.campaign_id,
+        "participant_id": r.participant_id,
+        "customer_id": r.customer_id,
+        "what": r.what,
+        "reward_id": r.reward_id,
+        "grant_id": r.grant_id,
+        "status": r.status,
+        "cost": r.cost,
+        "detail": r.detail,
+        "variant": r.variant,
+        "guide_id": r.guide_id,
+        "created_at": r.created_at.isoformat(),
+    }
+
+
+def _reserve(ctx: Context, campaign_id: str, cost: float) -> bool:
+    if cost <= 0:
+        return True
+    with ctx.sessions() as s, s.begin():
+        res = s.execute(
+            update(CampaignRow)
+            .where(
+                CampaignRow.id == campaign_id,
+                (CampaignRow.budget_cap.is_(None)) | (CampaignRow.budget_spent + cost <= CampaignRow.budget_cap + EPS),
+            )
+            .values(budget_spent=CampaignRow.budget_spent + cost)
+        )
+        return getattr(res, "rowcount", 0) == 1
+
+
+def _release(ctx: Context, campaign_id: str, cost: float) -> None:
+    if cost > 0:
+        with ctx.sessions() as s, s.begin():
+            s.execute(
+                update(CampaignRow)
+                .where(CampaignRow.id == campaign_id)
+                .values(budget_spent=CampaignRow.budget_spent - cost)
+            )
+
+
+def issue(
+    ctx: Context, brand_id: str, campaign_id: str, participant: CampaignParticipantRow, what: str, reward_id: str
+) -> dict[str, Any]:
+    """Grant ``reward_id`` to the participant for ``what`` (``tier:<i>``, ``team``, ``gift``, ``bonus:<gift>``,
+    ``helper``) once: the row keyed by campaign + participant + what is claimed first; a granted key returns
+    the same row; a failed one (budget, stock, no customer id yet) may be retried. Never raises for an
+    unavailable reward: the row says ``failed`` and why."""
+    from siyu.services.rewards import RewardUnavailable, get_reward, grant
+
+    key = reward_key(campaign_id, participant.id, what)
+    now = utcnow()
+    with ctx.sessions() as s:
+        row = s.scalar(select(CampaignRewardRow).where(CampaignRewardRow.key == key))
+    if row is not None and row.status != "failed":
+        return reward_row_dict(row)
+    if row is None:
+        row = CampaignRewardRow(
+            brand_id=brand_id,
+            campaign_id=campaign_id,
+            participant_id=participant.id,
+            customer_id=participant.customer_id or "",
+            what=what,
+            key=key,
+            reward_id=reward_id,
+            status="pending",
+            cost=0.0,
+            variant=participant.variant,
+            guide_id=participant.guide_id,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with ctx.sessions() as s, s.begin():
+                s.add(row)
+        except IntegrityError:  # another request claimed it
+            with ctx.sessions() as s:
+                other = s.scalar(select(CampaignRewardRow).where(CampaignRewardRow.key == key))
+            assert other is not None
+            return reward_row_dict(other)
+    else:  # retry a failed one: claim it back
+        with ctx.sessions() as s, s.begin():
+            res = s.execute(
+                update(CampaignRewardRow)
+                .where(CampaignRewardRow.id == row.id, CampaignRewardRow.status == "failed")
+                .values(status="pending", updated_at=now, customer_id=participant.customer_id or "")
+            )
+            if getattr(res, "rowcount", 0) != 1:
+                return reward_row_dict(row)
+    status, detail, grant_id, cost = "failed", "", None, 0.0
+    if not participant.customer_id:
+        detail = "the participant has no customer id yet (OneID); retried after resolution"
+    else:
+        reward = get_reward(ctx, brand_id, reward_id)
+        unit = float(reward["unit_cost"] or 0) if reward else 0.0
+        if reward is None:
+            detail = f"reward {reward_id!r} does not exist"
+        elif not _reserve(ctx, campaign_id, unit):
+            detail = "budget: the campaign's reward budget is used up"
+        else:
+            try:
+                g = grant(
+                    ctx,
+                    brand_id,
+                    reward_id,
+                    participant.customer_id,
+                    source="campaign",
+                    source_ref=f"{campaign_id}:{participant.id}",
+                    idempotency_key=key,
+                )
+                status, grant_id, cost = "granted", str(g["grant_id"]), float(g.get("cost") or unit)
+                if abs(cost - unit) > EPS:
+                    _release(ctx, campaign_id, unit - cost)
+            except RewardUnavailable as err:
+                _release(ctx, campaign_id, unit)
+                detail = f"{err.reason}: {err.message}"
+    with ctx.sessions() as s, s.begin():
+        s.execute(
+            update(CampaignRewardRow)
+            .where(CampaignRewardRow.id == row.id)
+            .values(
+                status=status,
+                detail=detail,
+                grant_id=grant_id,
+                cost=cost,
+                updated_at=utcnow(),
+                customer_id=participant.customer_id or "",
+            )
+        )
+        fresh = s.get(CampaignRewardRow, row.id, populate_existing=True)
+    assert fresh is not None
+    return reward_row_dict(fresh)
+
+
+def claw_back(ctx: Context, brand_id: str, reward_row_id: int, reason: str, policy: str) -> dict[str, Any]:
+    """Take a campaign reward back per ``policy`` (``none``: keep; ``unused``: only if not used; ``always``: try
+    and record a refusal). Releases the budget it used."""
+    from siyu.services.rewards import claw_back as rewards_claw_back
+
+    with ctx.sessions() as s:
+        row = s.get(CampaignRewardRow, reward_row_id)
+    if row is None or row.status != "granted" or not row.grant_id or policy == "none":
+        return reward_row_dict(row) if row else {}
+    try:
+        rewards_claw_back(ctx, brand_id, row.grant_id, reason)
+    except Conflict as err:  # used already: cannot be taken back
+        with ctx.sessions() as s, s.begin():
+            s.execute(
+                update(CampaignRewardRow)
+                .where(CampaignRewardRow.id == row.id)
+                .values(detail=f"claw-back refused ({reason}): {err.message}", updated_at=utcnow())
+            )
+        return reward_row_dict(row)
+    with ctx.sessions() as s, s.begin():
+        s.execute(
+            update(CampaignRewardRow)
+            .where(CampaignRewardRow.id == row.id, CampaignRewardRow.status == "granted")
+            .values(status="clawed_back", detail=reason, updated_at=utcnow())
+        )
+    _release(ctx, row.campaign_id, row.cost)
+    with ctx.sessions() as s:
+        fresh = s.get(CampaignRewardRow, row.id)
+    assert fresh is not None
+    return reward_row_dict(fresh)
+
+
+def rewards_of(ctx: Context, campaign_id: str, participant_id: str) -> list[dict[str, Any]]:
+    """The rewards a participant got (or failed to get) in a campaign."""
+    with ctx.sessions() as s:
+        rows = s.scalars(
+            select(CampaignRewardRow)
+            .where(CampaignRewardRow.campaign_id == campaign_id, CampaignRewardRow.participant_id == participant_id)
+            .order_by(CampaignRewardRow.id)
+        ).all()
+    return [reward_row_dict(r) for r in rows]
