@@ -55,4 +55,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import journeys
 
     routers.append(journeys.router)  # journeys (SOP) + guide tasks /api/journeys
+    from siyu.api import rewards
+
+    routers.append(rewards.router)  # rewards, points, lottery / check-in / quiz, tiers /api/rewards
     return routers
