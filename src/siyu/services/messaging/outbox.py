@@ -35,7 +35,7 @@ from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Conflict, Forbidden, NotFound, SiyuError
-from siyu.services.messaging import providers
+from siyu.services.messaging import cap_lock, providers
 from siyu.stores.state.messaging_models import OutboxRow
 from siyu.stores.state.models import utcnow
 
@@ -241,22 +241,12 @@ def _insert(ctx: Context, row: OutboxRow, status: str = "queued") -> tuple[Outbo
     """Insert ``row`` (taking a cap slot when marketing); the existing row when its idempotency key is taken."""
     row.status = status
     for _ in range(50):
-        if row.purpose == "marketing" and status == "queued":
-            cap = providers.marketing_cap(ctx, row.brand_id)
-            row.cap_key = row.customer_id or row.recipient
-            row.cap_day = cap.day(utcnow()).isoformat()
-            held = _held_by_wecom(ctx, row.brand_id, row.customer_id, row.cap_day)
-            row.cap_slot = cap.slot(_taken_slots(ctx, row.brand_id, row.cap_key, row.cap_day), held)
-            if row.cap_slot is None:
-                raise CapReached(
-                    f"{row.cap_key} already received {cap.per_day} marketing message(s) today (the brand's cap is "
-                    f"{cap.per_day}/day); send tomorrow, or raise the cap if the brand allows more",
-                    "purpose",
-                )
         try:
-            with ctx.sessions() as s:
+            with ctx.sessions() as s, s.begin():
+                if row.purpose == "marketing" and status == "queued":
+                    cap_lock.hold(s, row.brand_id)  # count and claim atomically across processes
+                    _claim_slot(ctx, row, "send tomorrow, or raise the cap if the brand allows more")
                 s.add(row)
-                s.commit()
             return row, True
         except IntegrityError:
             existing = _existing(ctx, row.brand_id, row.idempotency_key)
@@ -264,6 +254,21 @@ def _insert(ctx: Context, row: OutboxRow, status: str = "queued") -> tuple[Outbo
                 return existing, False
             row = _clone(row)  # a concurrent send took the cap slot: take the next one
     raise Conflict("too many concurrent sends to this customer; try again", "customer_id")
+
+
+def _claim_slot(ctx: Context, row: OutboxRow, advice: str) -> None:
+    """Give ``row`` the first free cap slot of today (call with the brand's cap lock held), or raise CapReached."""
+    cap = providers.marketing_cap(ctx, row.brand_id)
+    row.cap_key = row.customer_id or row.recipient
+    row.cap_day = cap.day(utcnow()).isoformat()
+    held = _held_by_wecom(ctx, row.brand_id, row.customer_id, row.cap_day)
+    row.cap_slot = cap.slot(_taken_slots(ctx, row.brand_id, row.cap_key, row.cap_day), held)
+    if row.cap_slot is None:
+        raise CapReached(
+            f"{row.cap_key} already received {cap.per_day} marketing message(s) today (the brand's cap is "
+            f"{cap.per_day}/day); {advice}",
+            "purpose",
+        )
 
 
 def _clone(row: OutboxRow) -> OutboxRow:
@@ -606,21 +611,13 @@ def resend(ctx: Context, user: User, message_id: str, queue: bool = True) -> dic
         raise Forbidden("guides cannot re-send dead letters; ask an operator", "role")
     get_message(ctx, user, message_id)
     with ctx.sessions() as s:
+        cap_lock.hold(s, user.brand_id)  # a marketing re-send claims a cap slot (atomically across processes)
         row = s.get(OutboxRow, message_id)
         assert row is not None
         if row.status != "dead":
             raise Conflict(f"message {message_id} is {row.status}, not dead; only dead letters can be re-sent", "id")
         if row.purpose == "marketing" and row.cap_slot is None:
-            cap = providers.marketing_cap(ctx, row.brand_id)
-            row.cap_key = row.customer_id or row.recipient
-            row.cap_day = cap.day(utcnow()).isoformat()
-            held = _held_by_wecom(ctx, row.brand_id, row.customer_id, row.cap_day)
-            row.cap_slot = cap.slot(_taken_slots(ctx, row.brand_id, row.cap_key, row.cap_day), held)
-            if row.cap_slot is None:
-                raise CapReached(
-                    f"{row.cap_key} already received {cap.per_day} marketing message(s) today; re-send tomorrow",
-                    "purpose",
-                )
+            _claim_slot(ctx, row, "re-send tomorrow")
         now = utcnow()
         row.status, row.attempts, row.next_attempt_at, row.updated_at = "queued", 0, None, now
         row.max_attempts = max(row.max_attempts, MAX_ATTEMPTS)

@@ -11,7 +11,6 @@ in WeCom) and per-recipient results (``get_groupmsg_task`` / ``get_groupmsg_send
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from siyu.services import segments
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, NotFound, SiyuError
-from siyu.services.messaging import marketing_cap
+from siyu.services.messaging import cap_lock, marketing_cap
 from siyu.services.messaging.outbox import marketing_counts
 from siyu.services.wecom import audience
 from siyu.services.wecom.config import client_for, get_config
@@ -42,15 +41,6 @@ MAX_RECIPIENTS = 200_000
 HOLDING = ("queued", "sent", "unsent", "other_mass")  # statuses that count against the customer's daily cap
 RESULT = {0: "queued", 1: "sent", 2: "not_contact", 3: "other_mass"}  # get_groupmsg_send_result status
 ATTACHMENT_TYPES = ("image", "link", "miniprogram", "video", "file")
-_BRAND_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _brand_lock(brand_id: str) -> threading.Lock:
-    """Sends of one brand decide their recipients one at a time (in this process), so two concurrent sends
-    cannot both take a customer's last cap slot."""
-    with _LOCKS_GUARD:
-        return _BRAND_LOCKS.setdefault(brand_id, threading.Lock())
 
 
 def _editor(user: User) -> None:
@@ -159,7 +149,9 @@ def record(
     found = existing(ctx, brand, key)
     if found is not None:
         return found
-    with _brand_lock(brand):  # the cap is decided and recorded atomically per brand (in this process)
+    # the cap is decided and recorded in one transaction holding the brand's cap lock (across processes)
+    with ctx.sessions() as s, s.begin():
+        cap_lock.hold(s, brand)
         found = existing(ctx, brand, key)
         if found is not None:
             return found
@@ -198,31 +190,30 @@ def record(
             for chat, guide, userid in groups:
                 by_guide.setdefault((guide, userid), []).append(chat)
             chunk_size = GROUP_CHUNK
-        with ctx.sessions() as s, s.begin():
-            s.add(send)
-            s.flush()
-            for (guide, userid), items in sorted(by_guide.items()):
-                for n, start in enumerate(range(0, len(items), chunk_size)):
-                    part = items[start : start + chunk_size]
-                    task = WeComMassTaskRow(
-                        send_id=send_id, guide_id=guide, userid=userid, chunk=n, targets=len(part), stats={}
-                    )
-                    s.add(task)
-                    s.flush()
-                    for item in part:
-                        if chat_type == "single":
-                            r = best[item]
-                            recipients.append(
-                                dict(customer_id=item, target=r.external_userid, guide_id=guide, task_id=task.id)
-                            )
-                        else:
-                            recipients.append(dict(customer_id="", target=item, guide_id=guide, task_id=task.id))
-            base = {"send_id": send_id, "brand_id": brand, "cap_day": day if chat_type == "single" else ""}
-            if recipients:
-                s.execute(
-                    insert(WeComMassRecipientRow),
-                    [{**base, "status": "queued", "task_id": None, **r} for r in recipients],
+        s.add(send)
+        s.flush()
+        for (guide, userid), items in sorted(by_guide.items()):
+            for n, start in enumerate(range(0, len(items), chunk_size)):
+                part = items[start : start + chunk_size]
+                task = WeComMassTaskRow(
+                    send_id=send_id, guide_id=guide, userid=userid, chunk=n, targets=len(part), stats={}
                 )
+                s.add(task)
+                s.flush()
+                for item in part:
+                    if chat_type == "single":
+                        r = best[item]
+                        recipients.append(
+                            dict(customer_id=item, target=r.external_userid, guide_id=guide, task_id=task.id)
+                        )
+                    else:
+                        recipients.append(dict(customer_id="", target=item, guide_id=guide, task_id=task.id))
+        base = {"send_id": send_id, "brand_id": brand, "cap_day": day if chat_type == "single" else ""}
+        if recipients:
+            s.execute(
+                insert(WeComMassRecipientRow),
+                [{**base, "status": "queued", "task_id": None, **r} for r in recipients],
+            )
     return send_id
 
 
@@ -235,35 +226,34 @@ def join_batch(
     send_id = record(
         ctx, brand, key=key, name=name, chat_type="single", content=content, attachments=[], created_by=created_by
     )
-    with _brand_lock(brand):
-        with ctx.sessions() as s:
-            had = s.scalar(
-                select(WeComMassRecipientRow.status).where(
-                    WeComMassRecipientRow.send_id == send_id, WeComMassRecipientRow.target == reach.external_userid
-                )
+    with ctx.sessions() as s, s.begin():
+        cap_lock.hold(s, brand)
+        had = s.scalar(
+            select(WeComMassRecipientRow.status).where(
+                WeComMassRecipientRow.send_id == send_id, WeComMassRecipientRow.target == reach.external_userid
             )
+        )
         if had is not None:
             return str(had)
         cap = marketing_cap(ctx, brand)
         day = cap.day(utcnow()).isoformat()
         held = marketing_counts(ctx, brand, [reach.customer_id], day).get(reach.customer_id, 0)
         status = "queued" if cap.remaining(held) > 0 else "capped"
-        with ctx.sessions() as s, s.begin():
-            s.execute(
-                insert(WeComMassRecipientRow),
-                [
-                    {
-                        "send_id": send_id,
-                        "brand_id": brand,
-                        "customer_id": reach.customer_id,
-                        "target": reach.external_userid,
-                        "guide_id": reach.guide_id,
-                        "task_id": None,
-                        "cap_day": day,
-                        "status": status,
-                    }
-                ],
-            )
+        s.execute(
+            insert(WeComMassRecipientRow),
+            [
+                {
+                    "send_id": send_id,
+                    "brand_id": brand,
+                    "customer_id": reach.customer_id,
+                    "target": reach.external_userid,
+                    "guide_id": reach.guide_id,
+                    "task_id": None,
+                    "cap_day": day,
+                    "status": status,
+                }
+            ],
+        )
         return status
 
 
@@ -274,7 +264,8 @@ def seal_batch(ctx: Context, brand: str, key: str) -> int:
     if send_id is None:
         return 0
     made = 0
-    with _brand_lock(brand), ctx.sessions() as s, s.begin():
+    with ctx.sessions() as s, s.begin():
+        cap_lock.hold(s, brand)  # one process at a time makes the batch's tasks
         loose = s.execute(
             select(WeComMassRecipientRow.id, WeComMassRecipientRow.guide_id)
             .where(
