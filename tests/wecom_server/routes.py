@@ -6,6 +6,7 @@ from tests.wecom_server import routes_contacts as c
 from tests.wecom_server import routes_groupmsg as gm
 from tests.wecom_server import routes_groups as g
 from tests.wecom_server import routes_join_ways as jw
+from tests.wecom_server import routes_jssdk as js
 from tests.wecom_server import routes_messages as m
 from tests.wecom_server import routes_tags as t
 from tests.wecom_server import routes_transfer as x
@@ -37,4 +38,7 @@ ROUTES = {
     "transfer_customer": x.transfer_customer,
     "resigned/transfer_customer": x.resigned_transfer_customer,
     "transfer_result": x.transfer_result,
+    "get_jsapi_ticket": js.get_jsapi_ticket,  # /cgi-bin/get_jsapi_ticket (not under externalcontact/)
+    "ticket/get": js.ticket_get,  # /cgi-bin/ticket/get?type=agent_config
+    "auth/getuserinfo": js.getuserinfo,  # /cgi-bin/auth/getuserinfo?code=
 }

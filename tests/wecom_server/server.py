@@ -155,6 +155,9 @@ class WeComServer:
                 out = err.body(secrets.token_hex(8))
             return JSONResponse(out)
 
+        from tests.wecom_server.routes_jssdk import mount
+
+        mount(app, self)  # the OAuth authorize page (/connect/oauth2/authorize)
         return app
 
 

@@ -97,9 +97,12 @@ class Transport:
             self.sleep(0.2 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def call(self, api: str, body: dict[str, Any] | None = None, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Call ``/cgi-bin/externalcontact/<api>`` (POST with ``body``, GET with ``query`` only)."""
-        path = f"/cgi-bin/externalcontact/{api}"
+    def call(
+        self, api: str, body: dict[str, Any] | None = None, query: dict[str, Any] | None = None, path: str = ""
+    ) -> dict[str, Any]:
+        """Call ``/cgi-bin/externalcontact/<api>`` (POST with ``body``, GET with ``query`` only); ``path`` names
+        another ``/cgi-bin/...`` endpoint (JS-SDK tickets, OAuth) with the same token, retry and limit handling."""
+        path = path or f"/cgi-bin/externalcontact/{api}"
         busy = refreshed = limited = 0
         while True:
             self.limiter.acquire(api)
