@@ -74,6 +74,9 @@ def test_overview_and_guides_pages(demo_ctx: Context) -> None:
             first = page.get_by_test_id("guides-board-table").locator("tbody tr").first
             expect(first).to_contain_text(top["guide_id"])
             expect(first).to_contain_text(str(round(top["gmv"], 2)))
+            tasks = page.get_by_test_id("guides-tasks")  # journey task completion per guide (none on the demo)
+            expect(tasks).to_contain_text("导购任务完成情况")
+            expect(tasks.locator("canvas").first).to_be_visible()
             cac30 = _api(base, "admin", "siyu-admin", "/api/metrics/cac", start=board["period"]["start"], end=str(END))
             parcel = next(r for r in cac30["rows"] if r["channel_id"] == "ch_parcel")
             page.get_by_test_id("guides-cac-table-tab").click()

@@ -7,7 +7,8 @@
 * GMV, orders, conversions: non-refunded orders in the period whose ``guide_id`` is the guide (the order was
   placed through the guide: store or mini-program order while the relation was active); conversions = distinct
   customers with ≥ 1 such order.
-* task completion: not available until tasks exist (NULL).
+* tasks (journey staff tasks, state DB, counted by ``siyu.services.journeys.tasks.task_kpis``): created for the
+  guide in the period — assigned, done, skipped, overdue (open past due), completion = done / assigned.
 """
 
 from __future__ import annotations
@@ -148,8 +149,27 @@ define(
     "guides.task_completion",
     "任务完成率",
     "Task completion",
-    "任务（SOP/旅程）功能上线后提供；目前不可用",
-    "Available once tasks (SOP / journeys) exist; not available yet",
+    "期间内分配给该导购的旅程任务中已完成的比例（完成数 / 分配数）；无任务时为空",
+    "Share of the journey tasks assigned to the guide in the period that are done (done / assigned); empty "
+    "without tasks",
     "ratio",
+    MODULE,
+)
+define(
+    "guides.tasks_assigned",
+    "分配任务",
+    "Tasks assigned",
+    "期间内旅程为该导购创建的任务数（打电话、发消息、拜访）",
+    "Journey tasks (call, message, visit) created for the guide in the period",
+    "count",
+    MODULE,
+)
+define(
+    "guides.tasks_overdue",
+    "逾期任务",
+    "Tasks overdue",
+    "期间内分配的任务中，至今仍未完成也未跳过且已过截止时间的任务数",
+    "Tasks assigned in the period still open (neither done nor skipped) after their due time",
+    "count",
     MODULE,
 )

@@ -74,7 +74,9 @@ def guides_cmd(
     end: str | None = END,
     as_of: str | None = AS_OF,
     store: str | None = typer.Option(None, "--store", help="only the guides of this store id"),
-    sort: str = typer.Option("gmv", "--sort", help="gmv | reachable | new_customers | conversions | orders"),
+    sort: str = typer.Option(
+        "gmv", "--sort", help="gmv | reachable | new_customers | conversions | orders | task_completion"
+    ),
     guide: str | None = typer.Option(None, "--guide", help="drill down: this guide's customers"),
     as_json: bool = JSON,
 ) -> None:
@@ -94,7 +96,8 @@ def guides_cmd(
         _print(f"customers of {guide} · {p['start']} … {p['end']}", r["rows"], cols)
         return
     cols = ["rank", "guide_id", "name", "store_id", "reachable", "new_customers", "conversions", "orders", "gmv"]
-    _print(f"guides · {p['start']} … {p['end']} · sort {sort} (task completion: n/a)", r["rows"], cols)
+    cols += ["tasks_assigned", "tasks_done", "tasks_skipped", "tasks_overdue", "task_completion"]
+    _print(f"guides · {p['start']} … {p['end']} · sort {sort}", r["rows"], cols)
 
 
 @app.command("anomalies")

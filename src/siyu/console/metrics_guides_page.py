@@ -21,6 +21,7 @@ from siyu.services.metrics.acquisition import resolve_period
 
 BOARD_COLUMNS = ("rank", "guide_id", "name", "store_name", "reachable", "new_customers", "conversions", "orders", "gmv")
 BOARD_LABELS = {"store_name": "guides.col.store"}
+TASK_COLUMNS = ("tasks_assigned", "tasks_done", "tasks_skipped", "tasks_overdue", "task_completion")
 CAC_COLUMNS = ("key", "spend", "customers", "revenue", "cac", "ltv_realised", "ltv_cac", "roi")
 CAC_LABELS = {"ltv_realised": "guides.col.ltv"}
 
@@ -36,6 +37,48 @@ def rounded(frame: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 
 def _label(col: str, overrides: dict[str, str]) -> str:
     return tr(overrides.get(col, f"guides.col.{col}"))
+
+
+def task_chart(rows: pd.DataFrame) -> dict[str, Any]:
+    """Per guide: done / skipped / open (overdue, not yet due) stacked, and the completion rate (%) as a line."""
+    names = [f"{r.name} ({r.guide_id})" for r in rows.itertuples()]
+
+    def col(c: str) -> pd.Series:
+        return pd.to_numeric(rows[c], errors="coerce").fillna(0)
+
+    done, skipped, overdue = col("tasks_done"), col("tasks_skipped"), col("tasks_overdue")
+    waiting = (col("tasks_assigned") - done - skipped - overdue).clip(lower=0)
+    rate = pd.to_numeric(rows["task_completion"], errors="coerce")
+    parts = [
+        ("guides.col.tasks_done", done, "#16a34a"),
+        ("guides.col.tasks_skipped", skipped, "#9ca3af"),
+        ("guides.col.tasks_overdue", overdue, "#dc2626"),
+        ("guides.tasks_open", waiting, "#60a5fa"),
+    ]
+    series: list[dict[str, Any]] = [
+        {"name": tr(k), "type": "bar", "stack": "t", "data": v.astype(int).tolist(), "itemStyle": {"color": c}}
+        for k, v, c in parts
+    ]
+    series.append(
+        {
+            "name": tr("guides.col.task_completion"),
+            "type": "line",
+            "yAxisIndex": 1,
+            "data": [None if pd.isna(x) else round(float(x) * 100, 1) for x in rate],
+        }
+    )
+    return {
+        "animation": False,
+        "tooltip": {"trigger": "axis"},
+        "legend": {"data": [s["name"] for s in series]},
+        "grid": {"left": 60, "right": 60, "bottom": 70},
+        "xAxis": {"type": "category", "data": names, "axisLabel": {"rotate": 30}},
+        "yAxis": [
+            {"type": "value", "name": tr("guides.col.tasks_assigned")},
+            {"type": "value", "name": "%", "max": 100},
+        ],
+        "series": series,
+    }
 
 
 def board_chart(rows: pd.DataFrame) -> dict[str, Any]:
@@ -137,7 +180,11 @@ def _sections(user: User, state: dict[str, Any]) -> list[Callable[[], Any]]:
     stores = ctx.warehouse.ibis.table("stores")
     stores = stores.filter(stores.brand_id == user.brand_id).select("store_id", "name").execute()
     options = {"": tr("guides.all_stores")} | dict(zip(stores.store_id, stores.name, strict=True))
-    sorts = {s: tr(f"guides.col.{s}") for s in guides.SORT_FIELDS if s != "guide_id"}
+    sorts = {
+        s: tr(f"guides.col.{s}")
+        for s in guides.SORT_FIELDS
+        if s != "guide_id" and not (user.role == Role.GUIDE and s in guides.TASK_SORTS)
+    }
     gt = ctx.warehouse.ibis.table("guides")
     gt = gt.filter(gt.brand_id == user.brand_id).select("guide_id", "name").order_by("guide_id").execute()
     guide_options = {g: f"{n} ({g})" for g, n in zip(gt.guide_id, gt.name, strict=True)}
@@ -163,19 +210,30 @@ def _sections(user: User, state: dict[str, Any]) -> list[Callable[[], Any]]:
             state["guide"] = gid
             drill.refresh()
 
-        cols = [(c, _label(c, BOARD_LABELS)) for c in BOARD_COLUMNS]
-        cols.append(("task_completion", tr("guides.col.task_completion")))
-        shown = rows.assign(task_completion=tr("guides.na"))
+        cols = [(c, _label(c, BOARD_LABELS)) for c in (*BOARD_COLUMNS, *TASK_COLUMNS)]
+        rate = pd.to_numeric(rows["task_completion"], errors="coerce")
+        shown = rows.assign(task_completion=[tr("guides.na") if pd.isna(x) else f"{x:.1%}" for x in rate])
         chart_block(
             tr("guides.leaderboard"),
             board_chart(rows),
             shown,
             cols,
             "guides-board",
-            ("assets.reachable", "guides.new_customers", "guides.conversions", "guides.gmv", "guides.task_completion"),
+            ("assets.reachable", "guides.new_customers", "guides.conversions", "guides.gmv"),
             on_click=pick,
         )
-        ui.label(tr("guides.task_note")).classes("text-xs text-gray-500")
+        tcols = [(c, _label(c, BOARD_LABELS)) for c in ("rank", "guide_id", "name", *TASK_COLUMNS)]
+        chart_block(
+            tr("guides.tasks"),
+            task_chart(rows),
+            shown,
+            tcols,
+            "guides-tasks",
+            ("guides.tasks_assigned", "guides.tasks_overdue", "guides.task_completion"),
+            height="300px",
+        )
+        if user.role == Role.GUIDE:
+            ui.label(tr("guides.task_note")).classes("text-xs text-gray-500")
 
     @ui.refreshable
     def drill() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from siyu.domain.models import Role
 from siyu.services.brands import User
@@ -15,6 +15,7 @@ from siyu.stores.state.journey_models import JourneyRow, JourneyTaskRow
 from siyu.stores.state.models import utcnow
 
 TASK_STATUSES = ("open", "done", "skipped")
+KPI_FIELDS = ("tasks_assigned", "tasks_done", "tasks_skipped", "tasks_overdue", "task_completion")
 MAX_PAGE_SIZE = 500
 
 
@@ -94,3 +95,44 @@ def finish_task(ctx: Context, user: User, task_id: str, status: str, note: str =
         r.status, r.note, r.done_at, r.done_by = status, note, utcnow(), user.username
         name = s.get(JourneyRow, r.journey_id)
         return _as_dict(r, name.name if name else None)
+
+
+def completion_rate(done: int, assigned: int) -> float | None:
+    """Done / assigned (None when nothing was assigned)."""
+    return round(done / assigned, 4) if assigned else None
+
+
+def task_kpis(
+    ctx: Context, brand_id: str, start: datetime, end: datetime, now: datetime | None = None
+) -> dict[str, dict[str, int | float | None]]:
+    """Per guide, the tasks created in [start, end) (naive UTC): assigned, done, skipped, overdue (still open and
+    past due at ``now``) and the completion rate done / assigned. Tasks without a guide are left out."""
+    now = now or utcnow()
+    T = JourneyTaskRow
+
+    def n(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    q = (
+        select(
+            T.guide_id,
+            func.count(),
+            n(T.status == "done"),
+            n(T.status == "skipped"),
+            n((T.status == "open") & (T.due_at < now)),
+        )
+        .where(T.brand_id == brand_id, T.guide_id.is_not(None), T.created_at >= start, T.created_at < end)
+        .group_by(T.guide_id)
+    )
+    with ctx.sessions() as s:
+        rows = s.execute(q).all()
+    return {
+        str(g): {
+            "tasks_assigned": int(a),
+            "tasks_done": int(d or 0),
+            "tasks_skipped": int(k or 0),
+            "tasks_overdue": int(o or 0),
+            "task_completion": completion_rate(int(d or 0), int(a)),
+        }
+        for g, a, d, k, o in rows
+    }

@@ -6,18 +6,30 @@ their own customers. Phone numbers in the drill-down are shown in full to admins
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from siyu.analytics import guides as analytics
+from siyu.domain.contact_cap import DEFAULT_TIMEZONE
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import NotFound, SiyuError
+from siyu.services.journeys.tasks import KPI_FIELDS, task_kpis
 from siyu.services.metrics import restrict, scope, tables
 from siyu.services.metrics.acquisition import records, resolve_period
 
-SORT_FIELDS: tuple[str, ...] = ("gmv", "reachable", "new_customers", "conversions", "orders", "guide_id")
+SORT_FIELDS: tuple[str, ...] = (
+    "gmv",
+    "reachable",
+    "new_customers",
+    "conversions",
+    "orders",
+    "task_completion",
+    "guide_id",
+)
+TASK_SORTS = ("task_completion",)  # figures a guide sees only for themself: not a ranking they may sort by
 DEFAULT_DAYS = 30
 
 
@@ -41,9 +53,13 @@ def leaderboard(
     store_id: str | None = None,
     sort: str = "gmv",
 ) -> dict[str, Any]:
-    """Per guide: reachable (客群资产数), new customers, conversions, orders, GMV, task completion (None), rank."""
+    """Per guide: reachable (客群资产数), new customers, conversions, orders, GMV, rank, and the journey tasks
+    created in the period (brand-local days): assigned, done, skipped, overdue, completion rate (done / assigned;
+    None without tasks). A guide sees the task figures of their own row only."""
     if sort not in SORT_FIELDS:
         raise SiyuError(f"sort {sort!r} is not known; use one of {', '.join(SORT_FIELDS)}", "sort")
+    if sort in TASK_SORTS and user.role == Role.GUIDE:
+        raise SiyuError("a guide sees only their own task figures and cannot rank guides by them", "sort")
     brand = user.brand_id
     p = resolve_period(ctx, brand, start, end, as_of, days=DEFAULT_DAYS)
     t = tables(ctx, brand)
@@ -53,16 +69,30 @@ def leaderboard(
         if store_id not in known:
             raise SiyuError(f"store_id {store_id!r} is not a store of this brand; one of {sorted(known)}", "store_id")
         frame = frame[frame["store_id"] == store_id]
-    frame = frame.sort_values([sort, "guide_id"], ascending=[sort == "guide_id", True]).reset_index(drop=True)
+    tasks = task_kpis(ctx, brand, *_utc_days(p.start, p.end))
+    empty = dict.fromkeys(KPI_FIELDS[:-1], 0) | {"task_completion": None}
+    for f in KPI_FIELDS:
+        frame[f] = [tasks.get(g, empty)[f] for g in frame["guide_id"]]
+    frame = frame.sort_values([sort, "guide_id"], ascending=[sort == "guide_id", True], na_position="last").reset_index(
+        drop=True
+    )
     frame["rank"] = range(1, len(frame) + 1)
-    frame["task_completion"] = None
-    return {
-        "period": p.as_dict(),
-        "sort": sort,
-        "store_id": store_id,
-        "rows": records(frame),
-        "task_completion_available": False,
-    }
+    out = records(frame)
+    if user.role == Role.GUIDE:  # other guides' tasks are theirs: figures left out
+        for r in out:
+            if r["guide_id"] != user.guide_id:
+                r.update(dict.fromkeys(KPI_FIELDS))
+    return {"period": p.as_dict(), "sort": sort, "store_id": store_id, "rows": out, "task_completion_available": True}
+
+
+def _utc_days(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00, end + 1 00:00) in the brand's time zone, as naive UTC (how the state DB keeps times)."""
+    tz = ZoneInfo(DEFAULT_TIMEZONE)
+
+    def at(d: date) -> datetime:
+        return datetime.combine(d, time(0), tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+
+    return at(start), at(end + timedelta(days=1))
 
 
 def guide_customers(
