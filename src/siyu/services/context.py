@@ -24,14 +24,19 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)  # per-process singletons (ingest writer, limiter)
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> Context:
-        """Open (and migrate) the state database and the warehouse named by the settings."""
+    def open(cls, settings: Settings | None = None, read_only_warehouse: bool = False) -> Context:
+        """Open (and migrate) the state database and the warehouse named by the settings.
+
+        ``read_only_warehouse``: for extra worker processes (``siyu worker``) — DuckDB lets several processes
+        read a file only when none writes it; warehouse writes are then left to a writing process."""
         settings = settings or Settings.from_env()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.state_url)
         migrate(engine)
-        ctx = cls(settings, engine, session_factory(engine), Warehouse(settings.warehouse_file))
-        if any((settings.data_dir / "ingest-log").glob("*.arrows")):  # acknowledged events a crash left unloaded
+        wh = Warehouse(settings.warehouse_file, read_only=read_only_warehouse)
+        ctx = cls(settings, engine, session_factory(engine), wh)
+        unloaded = any((settings.data_dir / "ingest-log").glob("*.arrows"))  # acknowledged events a crash left
+        if unloaded and not read_only_warehouse:
             from siyu.services.ingest import recover_log
 
             recover_log(ctx)

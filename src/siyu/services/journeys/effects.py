@@ -23,6 +23,7 @@ from siyu.stores.state.models import utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+WAREHOUSE_KINDS = ("tag", "attribute")  # effects written to the warehouse
 _DELIVER = threading.Lock()  # one deliverer per process: a pending effect is not handed to two threads
 
 
@@ -112,15 +113,11 @@ def deliver_effects(ctx: Context, now: datetime | None = None, limit: int = 500)
 
 
 def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
+    q = select(JourneyEffectRow).where(JourneyEffectRow.status == "pending")
+    if ctx.warehouse.read_only:  # a worker that cannot write the warehouse leaves tags / attributes to one that can
+        q = q.where(JourneyEffectRow.kind.not_in(WAREHOUSE_KINDS))
     with ctx.sessions() as s:
-        rows = list(
-            s.scalars(
-                select(JourneyEffectRow)
-                .where(JourneyEffectRow.status == "pending")
-                .order_by(JourneyEffectRow.created_at)
-                .limit(limit)
-            )
-        )
+        rows = list(s.scalars(q.order_by(JourneyEffectRow.created_at).limit(limit)))
     counts = {"done": 0, "failed": 0, "retry": 0}
     results: list[dict[str, Any]] = []
     for row in rows:
