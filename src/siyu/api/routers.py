@@ -58,4 +58,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import rewards
 
     routers.append(rewards.router)  # rewards, points, lottery / check-in / quiz, tiers /api/rewards
+    from siyu.api import campaigns_stats
+
+    routers.append(campaigns_stats.router)  # campaign live stats, leaderboard, fulfilment /api/campaigns/{id}/...
     return routers
