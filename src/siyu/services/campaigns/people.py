@@ -97,8 +97,9 @@ def flush_observations(ctx: Context, brand_id: str, limit: int = 50_000) -> dict
 
 
 def link_customers(ctx: Context, brand_id: str) -> dict[str, int]:
-    """Fill ``helper_customer_id`` / ``customer_id`` where OneID now knows the person; add the ``c:`` key of each
-    accepted help (a clash = the person helped twice: the later help is revoked)."""
+    """Fill ``helper_customer_id`` / ``customer_id`` where OneID now knows the person (or moved them to another
+    customer by a merge); add the ``c:`` key of each accepted help (a clash = the person helped twice: the later
+    help is revoked)."""
     from siyu.services.campaigns.participation import revoke_help
 
     linked = dup = 0
@@ -110,7 +111,12 @@ def link_customers(ctx: Context, brand_id: str) -> dict[str, int]:
                 CampaignHelpRow.helper_id_type,
                 CampaignHelpRow.helper_id_value,
                 CampaignHelpRow.state,
-            ).where(CampaignHelpRow.brand_id == brand_id, CampaignHelpRow.helper_customer_id.is_(None))
+                CampaignHelpRow.helper_customer_id,
+            ).where(
+                CampaignHelpRow.brand_id == brand_id,
+                CampaignHelpRow.helper_customer_id.is_(None)
+                | CampaignHelpRow.state.in_(("counted", "pending_carrier")),
+            )
         ).all()
         parts = s.execute(
             select(CampaignParticipantRow.id, CampaignParticipantRow.id_type, CampaignParticipantRow.id_value).where(
@@ -124,9 +130,9 @@ def link_customers(ctx: Context, brand_id: str) -> dict[str, int]:
                 s.execute(
                     update(CampaignParticipantRow).where(CampaignParticipantRow.id == pid).values(customer_id=cid)
                 )
-    for hid, camp, t, v, state in sorted(helps):
+    for hid, camp, t, v, state, had in sorted(helps):
         cid = oneid.customer_of(ctx, brand_id, Identity(t, v))
-        if not cid:
+        if not cid or cid == had:  # unknown, or unchanged (a merge moves people to the surviving customer)
             continue
         linked += 1
         with ctx.sessions() as s, s.begin():
