@@ -12,9 +12,8 @@ import pytest
 
 from siyu.domain.campaign.rules import REASONS
 from siyu.domain.models import Identity
-from siyu.services import brands, oneid
+from siyu.services import brands, oneid, rewards
 from siyu.services import campaigns as C
-from siyu.services import rewards
 from siyu.services.context import Context
 
 B = "fission"
