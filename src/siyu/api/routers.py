@@ -58,6 +58,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import rewards
 
     routers.append(rewards.router)  # rewards, points, lottery / check-in / quiz, tiers /api/rewards
+    from siyu.api import campaigns
+
+    routers.append(campaigns.router)  # fission campaigns CRUD, launch, participants, helps, tree /api/campaigns
     from siyu.api import campaigns_stats
 
     routers.append(campaigns_stats.router)  # campaign live stats, leaderboard, fulfilment /api/campaigns/{id}/...

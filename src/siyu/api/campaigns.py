@@ -1,0 +1,150 @@
+"""Operator API of fission campaigns (/api/campaigns): CRUD, validate, pilot / launch / end, participants, helps
+with reasons, the invite tree, per-guide target progress. A guide user may read only: their own participants,
+helps and tree nodes, and their own target row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query
+
+from siyu.api.auth import current_user
+from siyu.api.deps import get_ctx
+from siyu.domain.campaign import CampaignError
+from siyu.errors import Forbidden
+from siyu.services import campaigns as service
+from siyu.services.brands import Role, User
+from siyu.services.context import Context
+
+router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
+MAX_BODY_KEYS = 40
+
+
+def _editor(user: User) -> None:
+    if user.role == Role.GUIDE:
+        raise Forbidden("guides may view campaigns but not change them; ask an operator or admin", "role")
+
+
+def _mine(user: User) -> str | None:
+    """The guide filter: a guide sees only their own participants / helps."""
+    return user.guide_id or "" if user.role == Role.GUIDE else None
+
+
+@router.get("")
+def list_(
+    status: str | None = Query(None, max_length=16),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """The brand's campaigns with participant counts."""
+    return {"items": service.list_campaigns(ctx, user.brand_id, status)}
+
+
+@router.post("/validate")
+def validate(
+    body: dict[str, Any] = Body(...), user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Check a definition without saving: ``{"ok": true}`` or ``{"ok": false, "errors": [{field, message}]}``."""
+    try:
+        service.validate(ctx, user.brand_id, body)
+    except CampaignError as err:
+        return {"ok": False, "errors": err.errors}
+    return {"ok": True, "errors": []}
+
+
+@router.post("", status_code=201)
+def create(
+    body: dict[str, Any] = Body(...), user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Create a draft campaign (400 with the field and the fix when invalid)."""
+    _editor(user)
+    return service.create(ctx, user.brand_id, body, user.username)
+
+
+@router.get("/{campaign_id}")
+def show(campaign_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    return service.get(ctx, user.brand_id, campaign_id)
+
+
+@router.put("/{campaign_id}")
+def update(
+    campaign_id: str,
+    body: dict[str, Any] = Body(...),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """Save a new version of the definition."""
+    _editor(user)
+    return service.update(ctx, user.brand_id, campaign_id, body, user.username)
+
+
+@router.get("/{campaign_id}/versions")
+def versions(campaign_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    return {"items": service.versions(ctx, user.brand_id, campaign_id)}
+
+
+@router.post("/{campaign_id}/pilot")
+def pilot(campaign_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """Open to the pilot audience only (前期验证)."""
+    _editor(user)
+    return service.pilot(ctx, user.brand_id, campaign_id)
+
+
+@router.post("/{campaign_id}/launch")
+def launch(campaign_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """Open to everyone (live)."""
+    _editor(user)
+    return service.launch(ctx, user.brand_id, campaign_id)
+
+
+@router.post("/{campaign_id}/end")
+def end(campaign_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """Close the campaign (final)."""
+    _editor(user)
+    return service.end(ctx, user.brand_id, campaign_id)
+
+
+@router.get("/{campaign_id}/participants")
+def participants(
+    campaign_id: str,
+    page: int = Query(1, ge=1, le=100_000),
+    size: int = Query(50, ge=1, le=500),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    return service.participants(ctx, user.brand_id, campaign_id, guide_id=_mine(user), page=page, size=size)
+
+
+@router.get("/{campaign_id}/helps")
+def helps(
+    campaign_id: str,
+    state: str | None = Query(None, max_length=20),
+    page: int = Query(1, ge=1, le=100_000),
+    size: int = Query(50, ge=1, le=500),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """Help attempts with their state and reason, and counts by state / reason."""
+    return service.helps(ctx, user.brand_id, campaign_id, state=state, guide_id=_mine(user), page=page, size=size)
+
+
+@router.get("/{campaign_id}/tree")
+def tree(
+    campaign_id: str,
+    root: str | None = Query(None, max_length=32),
+    depth: int = Query(3, ge=0, le=10),
+    page: int = Query(1, ge=1, le=100_000),
+    size: int = Query(50, ge=1, le=500),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """The invite tree (nested JSON, ``depth`` levels, seeds paged)."""
+    return service.tree(
+        ctx, user.brand_id, campaign_id, root=root, max_depth=depth, page=page, size=size, guide_id=_mine(user)
+    )
+
+
+@router.get("/{campaign_id}/guides")
+def guides(campaign_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """Per-guide targets and actuals (a guide sees their own row)."""
+    return {"items": service.guide_progress(ctx, user.brand_id, campaign_id, _mine(user))}
