@@ -88,6 +88,9 @@ def _register() -> None:
     from siyu.cli.secrets import app as secrets_app
 
     app.add_typer(secrets_app, name="secrets")
+    from siyu.cli.campaigns import app as campaigns_app
+
+    app.add_typer(campaigns_app, name="campaigns")
 
 
 _register()
