@@ -6,6 +6,7 @@ against the targets; the fulfilment list and shipping; a guide sees only their o
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -312,3 +313,32 @@ def test_fulfilment_and_api(ctx: Context, world: World) -> None:
         assert httpx.get(f"{url}/stats").status_code == 401
     with pytest.raises(NotFound):
         stats.campaign_stats(ctx, w.admin, "cp_other")
+
+
+def test_cli(ctx: Context, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from siyu.cli.main import app as cli_app
+
+    w = world
+    monkeypatch.setenv("SIYU_DATA_DIR", str(ctx.settings.data_dir))
+    runner = CliRunner()
+    r = runner.invoke(cli_app, ["campaign-stats", "show", w.campaign_id, "--brand", BRAND, "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)["totals"]
+    local = stats.campaign_stats(ctx, w.admin, w.campaign_id)["totals"]
+    assert {k: got[k] for k in ("participants", "helpers", "visits", "k_factor")} == {
+        k: local[k] for k in ("participants", "helpers", "visits", "k_factor")
+    }
+    r = runner.invoke(cli_app, ["campaign-stats", "show", w.campaign_id, "--brand", BRAND], terminal_width=220)
+    assert r.exit_code == 0 and "访问参与率" in r.output and "k_factor" in r.output
+    r = runner.invoke(
+        cli_app, ["campaign-stats", "leaderboard", w.campaign_id, "--brand", BRAND, "--as-guide", "g2", "--json"]
+    )
+    assert [x["guide_id"] for x in json.loads(r.output)["items"]] == ["g2"]
+    r = runner.invoke(cli_app, ["campaign-stats", "leaderboard", w.campaign_id, "--brand", BRAND], terminal_width=200)
+    assert r.exit_code == 0 and "3 / 4" in r.output  # g1: 3 participants of a target of 4
+    r = runner.invoke(cli_app, ["campaign-stats", "fulfilment", w.campaign_id, "--brand", BRAND], terminal_width=200)
+    assert r.exit_code == 0 and "mug" in r.output
+    r = runner.invoke(cli_app, ["campaign-stats", "show", "cp_nope", "--brand", BRAND])
+    assert r.exit_code == 2 and "not found" in r.output

@@ -91,6 +91,9 @@ def _register() -> None:
     from siyu.cli.campaigns import app as campaigns_app
 
     app.add_typer(campaigns_app, name="campaigns")
+    from siyu.cli.campaigns_stats import app as campaign_stats_app
+
+    app.add_typer(campaign_stats_app, name="campaign-stats")
 
 
 _register()
