@@ -142,7 +142,7 @@ def test_unavailable_reasons(rctx: Context) -> None:
 def test_bad_definitions_name_the_field(rctx: Context) -> None:
     cases = [
         ({"name": "x", "kind": "coupon", "config": {"face_value": 0}}, "config.face_value"),
-        ({"name": "x", "kind": "coupon", "config": {"face_value": 10, "min_spend": 5}}, "config"),
+        ({"name": "x", "kind": "coupon", "config": {"face_value": 10, "min_spend": 5}}, "config.min_spend"),
         ({"name": "x", "kind": "voucher"}, "kind"),
         ({"name": "x", "kind": "points", "config": {}}, "config.points"),
         ({"name": "x", "kind": "virtual", "config": {}}, "config"),

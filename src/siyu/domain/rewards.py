@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from siyu.domain.engagement.common import first_error
 from siyu.errors import SiyuError
 
 KINDS = ("coupon", "points", "physical", "virtual")
@@ -46,7 +47,7 @@ class CouponConfig(_Model):
     @model_validator(mode="after")
     def _check(self) -> CouponConfig:
         if self.min_spend and self.min_spend < self.face_value:
-            raise ValueError("min_spend must be 0 (no minimum) or at least face_value")
+            raise ValueError("min_spend: must be 0 (no minimum) or at least face_value")
         return self
 
 
@@ -100,11 +101,11 @@ class RewardSpec(_Model):
 
 
 def _first_error(exc: ValidationError, prefix: str) -> SiyuError:
+    if prefix:
+        return first_error(exc, prefix)
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ()))
-    name = f"{prefix}.{loc}" if prefix and loc else (loc or prefix or "reward")
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return SiyuError(f"{name}: {msg}", name)
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "reward"
+    return SiyuError(f"{loc}: {str(err['msg']).removeprefix('Value error, ')}", loc)
 
 
 def parse_spec(data: dict[str, Any]) -> tuple[RewardSpec, _Model]:

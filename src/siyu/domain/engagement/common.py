@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,5 +35,10 @@ def first_error(exc: ValidationError, prefix: str = "config") -> SiyuError:
     """The first pydantic problem as a SiyuError whose field is the path (``config.prizes.0.probability``)."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ()))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    named = re.match(r"^([A-Za-z_]+): ", msg)  # a model check names its field first ("prizes: ...")
+    if named:
+        loc = f"{loc}.{named.group(1)}" if loc else named.group(1)
+        msg = msg[named.end() :]
     name = f"{prefix}.{loc}" if loc else prefix
-    return SiyuError(f"{name}: {str(err['msg']).removeprefix('Value error, ')}", name)
+    return SiyuError(f"{name}: {msg}", name)

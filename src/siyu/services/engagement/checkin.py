@@ -73,7 +73,8 @@ def _record(
     now: datetime,
 ) -> dict[str, Any]:
     days = _days(ctx, activity_id, customer_id, today - timedelta(days=HISTORY_DAYS))
-    before = current_streak(days, today)
+    # lengths already rewarded: the live streak, or (for a make-up) the run that ends the day before the filled day
+    before = max(current_streak(days, today), streak_at(days, day - timedelta(days=1)))
     after_days = days | {day}
     after = current_streak(after_days, today)
     start = today - timedelta(days=after - 1) if streak_at(after_days, today) else today - timedelta(days=after)
