@@ -196,3 +196,14 @@ def confirm_mass_send(srv: WeComServer, msgid: str) -> dict[str, int]:
                 results[target] = 3 if target in got_today else 1
         t["results"], t["confirmed_at"] = results, now
         return dict(results)
+
+
+def publish_moment(srv: WeComServer, moment_id: str, userid: str) -> bool:
+    """A member posts a company Moments task in the app (no callback: WeCom sends none); False when the member
+    is not one of the task's senders."""
+    with srv.lock:
+        m = srv.company.moments[moment_id]
+        if userid not in m["senders"]:
+            return False
+        m["published"].setdefault(userid, int(srv.now()))
+        return True

@@ -8,6 +8,7 @@ from tests.wecom_server import routes_groups as g
 from tests.wecom_server import routes_join_ways as jw
 from tests.wecom_server import routes_jssdk as js
 from tests.wecom_server import routes_messages as m
+from tests.wecom_server import routes_moments as mo
 from tests.wecom_server import routes_tags as t
 from tests.wecom_server import routes_transfer as x
 from tests.wecom_server import routes_ways as w
@@ -38,6 +39,10 @@ ROUTES = {
     "transfer_customer": x.transfer_customer,
     "resigned/transfer_customer": x.resigned_transfer_customer,
     "transfer_result": x.transfer_result,
+    "add_moment_task": mo.add_moment_task,
+    "get_moment_task_result": mo.get_moment_task_result,
+    "get_moment_list": mo.get_moment_list,
+    "get_moment_task": mo.get_moment_task,
     "get_jsapi_ticket": js.get_jsapi_ticket,  # /cgi-bin/get_jsapi_ticket (not under externalcontact/)
     "ticket/get": js.ticket_get,  # /cgi-bin/ticket/get?type=agent_config
     "auth/getuserinfo": js.getuserinfo,  # /cgi-bin/auth/getuserinfo?code=

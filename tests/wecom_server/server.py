@@ -37,6 +37,7 @@ class WeComServer:
         rate_window: float = 60.0,
         welcome_window: float = 20.0,
         transfer_delay: float = 86400.0,
+        moment_job_delay: float = 0.0,
     ) -> None:
         self.company = Company(corpid)
         self.secrets = secrets_ or {"contact-secret": "customer contact"}
@@ -45,6 +46,7 @@ class WeComServer:
         self.rate_window = rate_window
         self.welcome_window = welcome_window
         self.transfer_delay = transfer_delay
+        self.moment_job_delay = moment_job_delay  # seconds until an add_moment_task job is done
         self.offset = 0.0  # advance() moves the server's clock forward
         self.lock = threading.RLock()
         self.tokens: dict[str, float] = {}  # token -> expiry (server clock)

@@ -98,6 +98,8 @@ class Company:
     welcome_sent: list[dict[str, Any]] = field(default_factory=list)
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfers: list[Transfer] = field(default_factory=list)
+    moment_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # jobid -> add_moment_task job
+    moments: dict[str, dict[str, Any]] = field(default_factory=dict)  # moment_id -> company Moments task
     seq: int = 0
     _index: tuple[int, dict[str, list[Relation]], dict[str, list[Relation]]] | None = None
 

@@ -57,6 +57,7 @@ MODULES: tuple[str, ...] = (
     "segments",
     "clv_summary",
     "clv_fields",
+    "guide_work",
 )
 
 

@@ -64,4 +64,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import campaigns_stats
 
     routers.append(campaigns_stats.router)  # campaign live stats, leaderboard, fulfilment /api/campaigns/{id}/...
+    from siyu.api import guide_work
+
+    routers += guide_work.routers  # follow-ups, Moments, pool, scorecard /api/followups|moments|pool|guides
     return routers

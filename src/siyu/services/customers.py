@@ -1,7 +1,8 @@
 """Customer search and the customer 360 view, scoped by the user's role.
 
 A guide (导购) user sees only customers they hold an active WeCom relation with: ``relations`` (state='active',
-guide_id = the user's guide_id) joined through ``identities`` (type 'external_userid') to customer_id.
+guide_id = the user's guide_id) joined through ``identities`` (type 'external_userid') to customer_id, plus the
+customer-pool leads the guide owns (``siyu.services.guide_work.pool``).
 Admins and operators see every customer of their brand. All reads are Ibis expressions.
 """
 
@@ -145,7 +146,13 @@ def guide_scope(ctx: Context, user: User) -> ir.Table | None:
     ids = _table(ctx, "identities")
     rel = rel.filter(rel.brand_id == user.brand_id, rel.state == "active", rel.guide_id == (user.guide_id or ""))
     ids = ids.filter(ids.brand_id == user.brand_id, ids.id_type == IdType.EXTERNAL_USERID.value)
-    return rel.join(ids, rel.external_userid == ids.id_value).select(ids.customer_id).distinct()
+    scope = rel.join(ids, rel.external_userid == ids.id_value).select(ids.customer_id)
+    from siyu.services.guide_work.pool import owned_ids  # the pool leads a guide owns are theirs too
+
+    leads = owned_ids(ctx, user.brand_id, user.guide_id or "")
+    if leads:
+        scope = scope.union(ibis.memtable({"customer_id": leads}, schema={"customer_id": "string"}))
+    return scope.distinct()
 
 
 def _canonical_id(ctx: Context, brand_id: str, customer_id: str) -> str:

@@ -40,6 +40,8 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("wecom.ops", 30.0, "siyu.services.wecom.ops_scheduled:refresh_all"),  # transfers, 群发 results, tag rules
     Schedule("journeys.tick", 1.0, "siyu.services.journeys.scheduled:tick"),  # triggers, due steps, effects
     Schedule("messaging.outbox", 1.0, "siyu.services.messaging.outbox:process_due"),  # retries, stuck sends
+    Schedule("guide_work.daily", 1440.0, "siyu.services.guide_work.scheduled:daily"),  # reminders, pool returns
+    Schedule("guide_work.moments", 15.0, "siyu.services.guide_work.moments:poll_all"),  # who posted Moments
 )
 
 Runner = Callable[[Context, str], None]

@@ -274,3 +274,64 @@ class WeComClient:
             cursor = str(out.get("next_cursor") or "")
             if not cursor:
                 return rows
+
+    # -- customer Moments (客户朋友圈) ----------------------------------------------------------------------------
+    def add_moment_task(
+        self,
+        content: str = "",
+        attachments: Sequence[dict[str, Any]] = (),
+        user_list: Sequence[str] = (),
+        tag_list: Sequence[str] = (),
+        department_list: Sequence[int] = (),
+    ) -> str:
+        """Create a Moments 发表任务 for the members (``user_list``; none = the app's whole visible range), visible
+        to the customers with ``tag_list`` corp tags (none = all their customers); returns the async ``jobid``."""
+        body: dict[str, Any] = {"attachments": list(attachments)}
+        if content:
+            body["text"] = {"content": content}
+        sender: dict[str, Any] = {}
+        if user_list:
+            sender["user_list"] = list(user_list)
+        if department_list:
+            sender["department_list"] = list(department_list)
+        visible: dict[str, Any] = {}
+        if sender:
+            visible["sender_list"] = sender
+        if tag_list:
+            visible["external_contact_list"] = {"tag_list": list(tag_list)}
+        if visible:
+            body["visible_range"] = visible
+        return str(self.t.call("add_moment_task", body)["jobid"])
+
+    def get_moment_task_result(self, jobid: str) -> dict[str, Any]:
+        """The async result of ``add_moment_task``: ``status`` 1 started, 2 creating, 3 done; when done, ``result``
+        holds errcode, ``moment_id``, ``invalid_sender_list`` and ``invalid_external_contact_list``."""
+        out = self.t.call("get_moment_task_result", query={"jobid": jobid})
+        return {"status": int(out.get("status", 0)), "type": out.get("type", ""), "result": out.get("result") or {}}
+
+    def get_moment_list(
+        self, start_time: int, end_time: int, creator: str = "", filter_type: int = 0, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Moments created in [start_time, end_time] (≤ 30 days apart; ``filter_type`` 0 company, 1 personal,
+        2 all), every page of ``limit`` ≤ 20."""
+        rows: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            body: dict[str, Any] = {
+                "start_time": start_time,
+                "end_time": end_time,
+                "filter_type": filter_type,
+                "cursor": cursor,
+                "limit": limit,
+            }
+            if creator:
+                body["creator"] = creator
+            out = self.t.call("get_moment_list", body)
+            rows += list(out.get("moment_list") or [])
+            cursor = str(out.get("next_cursor") or "")
+            if not cursor:
+                return rows
+
+    def get_moment_task(self, moment_id: str) -> list[dict[str, Any]]:
+        """Members of a company Moments task: ``userid`` and ``publish_status`` (0 not posted, 1 posted)."""
+        return self._paged("get_moment_task", {"moment_id": moment_id}, "task_list")

@@ -1,0 +1,14 @@
+"""The guide workspace's scheduled jobs (``siyu.workers.schedule``): the daily follow-up reminder digest and the
+return of unworked pool leads (``daily``), and the Moments completion poll (``moments.poll_all``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from siyu.services.context import Context
+from siyu.services.guide_work import followups, pool
+
+
+def daily(ctx: Context) -> dict[str, Any]:
+    """Write today's reminder digests and return leads without a follow-up in the brand's ``return_days``."""
+    return {"reminded": followups.daily_digests(ctx), "returned": pool.return_unworked(ctx)}

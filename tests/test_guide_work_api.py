@@ -1,0 +1,249 @@
+"""The guide workspace over real HTTP on a freshly seeded demo brand: the customer pool (add, round-robin / load /
+store assignment, claims with the daily limit, release, the scheduled return of unworked leads, the move log) and
+its effect on "a guide sees only their own customers", follow-ups with stages and reminders in the inbox, the
+daily digest, and the permission checks (guides cannot add, assign, publish or change settings)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from siyu.api.app import create_app
+from siyu.config import Settings
+from siyu.services.context import Context
+from siyu.services.guide_work import followups, pool
+from siyu.stores.state.guide_work_models import PoolLeadRow
+from siyu.stores.state.models import utcnow
+from tests.support.live import live_server
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Context]]:
+    from siyu.services.demo import DemoConfig, seed_demo
+
+    ctx = Context.open(Settings(data_dir=Path(tmp_path_factory.mktemp("guidework")) / "data"))
+    seed_demo(ctx, DemoConfig(customers=300))
+    with live_server(create_app(ctx, with_console=False)) as base:
+        yield base, ctx
+    ctx.close()
+
+
+def _auth(base: str, username: str, password: str) -> dict[str, str]:
+    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _call(base: str, method: str, path: str, h: dict[str, str], status: int = 200, **kw: Any) -> Any:
+    r = httpx.request(method, base + path, headers=h, timeout=60, **kw)
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def _unowned(ctx: Context) -> list[str]:
+    """Customers without an active relation, counted independently of the service (plain SQL)."""
+    rows = ctx.warehouse.fetch(
+        "SELECT c.customer_id FROM customers c WHERE c.brand_id = 'demo' AND c.customer_id NOT IN ("
+        "SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id "
+        "AND i.id_type = 'external_userid' AND i.id_value = r.external_userid "
+        "WHERE r.brand_id = 'demo' AND r.state = 'active') ORDER BY 1"
+    )
+    return [r[0] for r in rows]
+
+
+def _own_customer(ctx: Context, guide_id: str) -> str:
+    rows = ctx.warehouse.fetch(
+        "SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id "
+        "AND i.id_type = 'external_userid' AND i.id_value = r.external_userid "
+        "WHERE r.brand_id = 'demo' AND r.guide_id = ? AND r.state = 'active' ORDER BY 1 LIMIT 1",
+        [guide_id],
+    )
+    return str(rows[0][0])
+
+
+def test_pool_assignment_scope_claims_and_returns(api: tuple[str, Context]) -> None:
+    base, ctx = api
+    op = _auth(base, "operator", "siyu-operator")
+    g1 = _auth(base, "guide1", "siyu-guide")
+    g2 = _auth(base, "guide2", "siyu-guide")
+    free = _unowned(ctx)
+    assert len(free) >= 12
+    # guides cannot fill or assign the pool, nor change its settings
+    _call(base, "POST", "/api/pool/unowned", g1, 403)
+    _call(base, "POST", "/api/pool/assign", g1, 403, json={"rule": "round_robin"})
+    _call(base, "PUT", "/api/guides/work-settings", g1, 403, json={"claim_limit": 100})
+    # bad input names the field
+    r = _call(base, "POST", "/api/pool/leads", op, 400, json={"customer_ids": free[:1], "source": "tv"})
+    assert r["field"] == "source"
+    got = _call(base, "POST", "/api/pool/unowned", op)
+    assert got["added"] == len(free) and got["skipped"] == []
+    # a customer with a relation, an unknown id and a duplicate are reported, not added
+    owned = _own_customer(ctx, "g01")
+    r = _call(base, "POST", "/api/pool/leads", op, json={"customer_ids": [owned, "no-such", free[0]]})
+    assert r["added"] == 0
+    assert {s["reason"] for s in r["skipped"]} == {
+        "has an active WeCom relation",
+        "unknown customer",
+        "already in the pool",
+    }
+    listed = _call(base, "GET", "/api/pool?status=pool&page_size=500", op)
+    assert listed["total"] == len(free)
+
+    # before assignment guide1 cannot read the lead; after it they can, guide2 still cannot
+    a, b, c, d = free[:4]
+    _call(base, "GET", f"/api/customers/{a}", g1, 404)
+    r = _call(
+        base,
+        "POST",
+        "/api/pool/assign",
+        op,
+        json={"rule": "round_robin", "customer_ids": [a, b, c, d], "guide_ids": ["g01", "g02"]},
+    )
+    assert r["assigned"] == 4
+    leads = {x["customer_id"]: x["owner_guide_id"] for x in _call(base, "GET", "/api/pool?status=owned", op)["items"]}
+    assert [leads[x] for x in (a, b, c, d)] == ["g01", "g02", "g01", "g02"]
+    assert _call(base, "GET", f"/api/customers/{a}", g1)["customer_id"] == a
+    _call(base, "GET", f"/api/customers/{a}", g2, 404)
+    _call(base, "GET", f"/api/customers/{b}", g1, 404)
+    # the round-robin cursor carries over: the next lead goes to g01 again after g02
+    r = _call(
+        base,
+        "POST",
+        "/api/pool/assign",
+        op,
+        json={"rule": "round_robin", "customer_ids": [free[4]], "guide_ids": ["g01", "g02"]},
+    )
+    assert r["by_guide"]["g01"] == 1
+
+    # by load: g01 holds 3 leads, g02 holds 2 → the first goes to g02, the second (a 3–3 tie) to g01 by guide_id
+    r = _call(
+        base,
+        "POST",
+        "/api/pool/assign",
+        op,
+        json={"rule": "load", "customer_ids": free[5:7], "guide_ids": ["g01", "g02"]},
+    )
+    loads = pool.loads(ctx, "demo")
+    assert (loads["g01"], loads["g02"]) == (4, 3)
+    # by store: a lead of a store without a chosen guide stays in the pool and is reported
+    guides = {g["guide_id"]: g for g in _guides(ctx)}
+    store = guides["g01"]["store_id"]
+    _set_store(ctx, free[7], store)
+    _set_store(ctx, free[8], "no-such-store")
+    r = _call(base, "POST", "/api/pool/assign", op, json={"rule": "store", "customer_ids": free[7:9]})
+    assert r["unassigned"] == [free[8]]
+    owner = {x["customer_id"]: x["owner_guide_id"] for x in _call(base, "GET", "/api/pool?status=owned", op)["items"]}
+    assert guides[owner[free[7]]]["store_id"] == store
+
+    # claims: the daily limit holds, counted per guide and brand-local day
+    _call(base, "PUT", "/api/guides/work-settings", op, json={"claim_limit": 2, "return_days": 7})
+    r = _call(base, "POST", "/api/pool/claim", g1, 400, json={"customer_ids": free[9:12]})
+    assert r["field"] == "customer_ids" and "may claim 2 more" in r["error"]
+    r = _call(base, "POST", "/api/pool/claim", g1, json={"customer_ids": free[9:11]})
+    assert (r["claimed"], r["claimed_today"]) == (2, 2)
+    _call(base, "POST", "/api/pool/claim", g1, 400, json={"customer_ids": free[11:12]})
+    _call(base, "POST", "/api/pool/claim", op, 403, json={"customer_ids": free[11:12]})
+    # release: owner only, with a reason
+    _call(base, "POST", "/api/pool/release", g2, 404, json={"customer_id": a, "reason": "不是我的"})
+    r = _call(base, "POST", "/api/pool/release", g1, 400, json={"customer_id": a, "reason": " "})
+    assert r["field"] == "reason"
+    _call(base, "POST", "/api/pool/release", g1, json={"customer_id": a, "reason": "客户已在别的门店"})
+    _call(base, "GET", f"/api/customers/{a}", g1, 404)
+
+    # unworked leads return after return_days; a follow-up keeps a lead
+    kept, lost = c, free[9]
+    followups.record(ctx, _user(ctx, "guide1"), kept, "call", "电话沟通需求")
+    with ctx.sessions() as s, s.begin():
+        for cid in (kept, lost):
+            s.get(PoolLeadRow, ("demo", cid)).assigned_at = utcnow() - timedelta(days=10)  # type: ignore[union-attr]
+    with ctx.sessions() as s:
+        expected = {
+            r.customer_id
+            for r in s.query(PoolLeadRow).filter(PoolLeadRow.brand_id == "demo", PoolLeadRow.owner_guide_id.isnot(None))
+            if max(x for x in (r.assigned_at, r.worked_at) if x is not None) < utcnow() - timedelta(days=7)
+        }
+    assert lost in expected and kept not in expected
+    back = pool.return_unworked(ctx)
+    assert back == {"demo": len(expected)}
+    log = _call(base, "GET", f"/api/pool/moves?customer_id={lost}", op)
+    assert [m["action"] for m in log] == ["return", "claim", "add"]
+    assert log[0]["actor"] == "scheduler" and log[0]["reason"] == "no follow-up in 7 days"
+    assert log[1]["actor"] == "guide1" and log[1]["to_guide_id"] == "g01"
+    # a guide reads only moves that concern them
+    assert all("g02" in (m["from_guide_id"], m["to_guide_id"]) for m in _call(base, "GET", "/api/pool/moves", g2))
+
+
+def test_followups_stages_reminders_and_inbox(api: tuple[str, Context]) -> None:
+    base, ctx = api
+    op = _auth(base, "operator", "siyu-operator")
+    g1 = _auth(base, "guide1", "siyu-guide")
+    g2 = _auth(base, "guide2", "siyu-guide")
+    mine = _own_customer(ctx, "g01")
+    r = _call(base, "POST", "/api/followups", g1, 400, json={"customer_id": mine, "kind": "fax"})
+    assert r["field"] == "kind"
+    r = _call(base, "POST", "/api/followups", g1, 400, json={"customer_id": mine, "kind": "call", "stage": "签约"})
+    assert r["field"] == "stage"
+    r = _call(base, "POST", "/api/followups", g1, 400, json={"customer_id": mine, "kind": "call", "next_at": "明天"})
+    assert r["field"] == "next_at"
+    # another guide's customer is not found for guide2
+    _call(base, "POST", "/api/followups", g2, 404, json={"customer_id": mine, "kind": "call"})
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    f1 = _call(
+        base,
+        "POST",
+        "/api/followups",
+        g1,
+        json={"customer_id": mine, "kind": "visit", "content": "到店试穿", "next_at": tomorrow, "stage": "需求确认"},
+    )
+    assert (f1["guide_id"], f1["reminder"], f1["stage"]) == ("g01", "open", "需求确认")
+    box = _call(base, "GET", "/api/guides/inbox", g1)
+    assert [i["id"] for i in box["items"] if i["source"] == "followup"] == [str(f1["id"])]
+    assert box["counts"]["followup"] == 1
+    # guide2's inbox does not hold it; the operator's view of g01 does
+    assert not [i for i in _call(base, "GET", "/api/guides/inbox", g2)["items"] if i["source"] == "followup"]
+    assert _call(base, "GET", "/api/guides/inbox?guide_id=g01", op)["counts"]["followup"] == 1
+    # the daily digest counts it on its day
+    day_of = utcnow() + timedelta(days=1)
+    followups.daily_digests(ctx, day_of)
+    assert followups.digest(ctx, "demo", "g01", day_of) == {
+        "day": followups.gw.local_day(day_of).isoformat(),
+        "due": 1,
+        "overdue": 0,
+    }
+    # a later follow-up closes the reminder and moves the stage
+    _call(base, "POST", "/api/followups", g1, json={"customer_id": mine, "kind": "message", "stage": "方案"})
+    assert _call(base, "GET", "/api/guides/inbox", g1)["counts"]["followup"] == 0
+    hist = _call(base, "GET", f"/api/followups?customer_id={mine}", g1)
+    assert hist["total"] == 2 and hist["stage"] == "方案" and hist["items"][1]["reminder"] == "closed"
+    stages = {s["stage"]: s["customers"] for s in _call(base, "GET", "/api/followups/stages", g1)["stages"]}
+    assert stages["方案"] >= 1 and list(stages) == ["初次接触", "需求确认", "方案", "成交", "复购"]
+    assert _call(base, "GET", "/api/followups/stages", g2)["stages"][2]["customers"] == 0
+    # configurable stages
+    _call(base, "PUT", "/api/guides/work-settings", op, json={"stages": ["线索", "成交"]})
+    r = _call(base, "PUT", "/api/followups/stage", g1, 400, json={"customer_id": mine, "stage": "方案"})
+    assert r["field"] == "stage"
+    _call(base, "PUT", "/api/followups/stage", g1, json={"customer_id": mine, "stage": "成交"})
+    r = _call(base, "PUT", "/api/guides/work-settings", op, 400, json={"moment_windows": ["22:00-21:00"]})
+    assert r["field"] == "windows[0]"
+    _call(base, "PUT", "/api/guides/work-settings", op, json={"stages": list(followups.rules.DEFAULT_STAGES)})
+
+
+def _user(ctx: Context, username: str) -> Any:
+    from siyu.services.brands import authenticate
+
+    return authenticate(ctx, username, "siyu-guide")
+
+
+def _guides(ctx: Context) -> list[dict[str, Any]]:
+    rows = ctx.warehouse.fetch("SELECT guide_id, store_id FROM guides WHERE brand_id = 'demo' ORDER BY 1")
+    return [{"guide_id": g, "store_id": s} for g, s in rows]
+
+
+def _set_store(ctx: Context, customer_id: str, store_id: str) -> None:
+    with ctx.sessions() as s, s.begin():
+        s.get(PoolLeadRow, ("demo", customer_id)).store_id = store_id  # type: ignore[union-attr]
