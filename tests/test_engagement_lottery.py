@@ -56,7 +56,7 @@ def test_pick_edges_and_config_errors() -> None:
         with pytest.raises(SiyuError) as info:
             parse_lottery(cfg)
         assert info.value.field == field, (cfg, info.value.message)
-    with pytest.raises(SiyuError, match="add up to 1.4"):
+    with pytest.raises(SiyuError, match=r"add up to 1\.4"):
         parse_lottery(bad[0][0])
 
 

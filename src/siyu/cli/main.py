@@ -94,6 +94,11 @@ def _register() -> None:
     from siyu.cli.campaigns_stats import app as campaign_stats_app
 
     app.add_typer(campaign_stats_app, name="campaign-stats")
+    from siyu.cli.rewards import app as rewards_app
+    from siyu.cli.rewards import points_app
+
+    app.add_typer(rewards_app, name="rewards")
+    app.add_typer(points_app, name="points")
 
 
 _register()
