@@ -147,3 +147,22 @@ def test_recompute_on_spend(qctx: Context) -> None:
     r = engagement.recompute(qctx, B, now=t + timedelta(days=2))
     assert {c["customer_id"]: c["to"] for c in r["changes"]} == {"s1": "gold", "s2": "silver"}  # refund left out
     assert engagement.tier_of(qctx, B, "s1")["spend_basis"] == pytest.approx(1200)  # type: ignore[index]
+
+
+def test_daily_job_expires_points_and_recomputes_tiers(qctx: Context) -> None:
+    from siyu.services.engagement.scheduled import daily
+    from siyu.workers.schedule import SCHEDULES
+
+    assert any(s.target == "siyu.services.engagement.scheduled:daily" for s in SCHEDULES)
+    engagement.set_scheme(qctx, B, SCHEME)
+    t0 = datetime(2026, 10, 1)
+    points.earn(qctx, B, "d1", 150, source="t", valid_days=10, now=t0)
+    assert daily(qctx, now=t0 + timedelta(days=1))[B] == {
+        "expired": 0,
+        "tiers": {"members": 1, "upgraded": 0, "downgraded": 0},
+    }
+    assert engagement.tier_of(qctx, B, "d1")["tier"] == "gold"  # type: ignore[index]
+    out = daily(qctx, now=t0 + timedelta(days=11))[B]
+    assert out["expired"] == 150 and points.ledger_sum(qctx, B, "d1") == 0
+    # tiers count points earned in the window (expiry does not undo having earned them)
+    assert engagement.tier_of(qctx, B, "d1")["tier"] == "gold"  # type: ignore[index]
