@@ -247,3 +247,156 @@ def _guides(ctx: Context) -> list[dict[str, Any]]:
 def _set_store(ctx: Context, customer_id: str, store_id: str) -> None:
     with ctx.sessions() as s, s.begin():
         s.get(PoolLeadRow, ("demo", customer_id)).store_id = store_id  # type: ignore[union-attr]
+
+
+def test_scorecard_against_independent_counts(api: tuple[str, Context]) -> None:
+    import pandas as pd
+
+    from siyu.services.guide_work import settings as gw
+    from siyu.stores.state.guide_work_models import MomentTaskGuideRow, MomentTaskRow
+    from siyu.stores.state.journey_models import JourneyTaskRow
+
+    base, ctx = api
+    op = _auth(base, "operator", "siyu-operator")
+    g1 = _auth(base, "guide1", "siyu-guide")
+    g2 = _auth(base, "guide2", "siyu-guide")
+    last = ctx.warehouse.fetch("SELECT max(added_at)::DATE FROM relations WHERE brand_id = 'demo'")[0][0]
+    start, end = last - timedelta(days=89), last
+    q = f"start={start}&end={end}"
+    card = _call(base, "GET", f"/api/guides/scorecard?{q}", op)
+    rows = {r["guide_id"]: r for r in card["rows"]}
+    lo, hi = str(start), str(end + timedelta(days=1))
+
+    # losses: distinct customers whose relation with the guide was lost in the period
+    lost = dict(
+        ctx.warehouse.fetch(
+            "SELECT r.guide_id, count(DISTINCT i.customer_id) FROM relations r JOIN identities i "
+            "ON i.brand_id = r.brand_id AND i.id_type = 'external_userid' AND i.id_value = r.external_userid "
+            "WHERE r.brand_id = 'demo' AND r.lost_at >= ?::TIMESTAMP AND r.lost_at < ?::TIMESTAMP GROUP BY 1",
+            [lo, hi],
+        )
+    )
+    assert sum(lost.values()) > 0
+    assert {g: r["losses"] for g, r in rows.items()} == {g: lost.get(g, 0) for g in rows}
+    # reply time: median minutes from the add to the guide's first service reply within 7 days (pandas, not Ibis)
+    adds = pd.DataFrame(
+        ctx.warehouse.fetch(
+            "SELECT i.customer_id, r.guide_id, r.added_at FROM relations r JOIN identities i ON i.brand_id = "
+            "r.brand_id AND i.id_type = 'external_userid' AND i.id_value = r.external_userid WHERE r.brand_id = "
+            "'demo' AND r.added_at >= ?::TIMESTAMP AND r.added_at < ?::TIMESTAMP",
+            [lo, hi],
+        ),
+        columns=["customer_id", "guide_id", "added_at"],
+    )
+    replies = pd.DataFrame(
+        ctx.warehouse.fetch(
+            "SELECT i.customer_id, json_extract_string(e.properties, '$.guide_id'), e.timestamp FROM events e "
+            "JOIN identities i ON i.brand_id = e.brand_id AND i.id_type = 'user_id' AND i.id_value = e.user_id "
+            "WHERE e.brand_id = 'demo' AND e.event = 'Message Replied' "
+            "AND json_extract_string(e.properties, '$.purpose') = 'service'"
+        ),
+        columns=["customer_id", "guide_id", "at"],
+    )
+    m = adds.merge(replies, on=["customer_id", "guide_id"])
+    m = m[(m["at"] >= m["added_at"]) & (m["at"] < m["added_at"] + pd.Timedelta(days=7))]
+    first = m.groupby(["customer_id", "guide_id", "added_at"])["at"].min().reset_index()
+    first["minutes"] = (first["at"] - first["added_at"]).dt.total_seconds() / 60
+    median = first.groupby("guide_id")["minutes"].median()
+    assert len(median) > 0
+    for g, r in rows.items():
+        if g in median.index:
+            assert r["reply_minutes"] == pytest.approx(round(float(median[g]), 1), abs=0.051), g
+            n_added = int((adds["guide_id"] == g).sum())
+            assert r["replied_share"] == pytest.approx(int((first["guide_id"] == g).sum()) / n_added, abs=1e-4)
+        else:
+            assert r["reply_minutes"] is None
+    # GMV and adds against plain SQL (the leaderboard's figures, re-counted)
+    gmv = dict(
+        ctx.warehouse.fetch(
+            "SELECT guide_id, sum(amount)::DOUBLE FROM orders WHERE brand_id = 'demo' AND guide_id IS NOT NULL AND "
+            "status NOT IN ('refunded', 'cancelled') AND ordered_at >= ?::TIMESTAMP AND ordered_at < ?::TIMESTAMP "
+            "AND customer_ref IN (SELECT id_value FROM identities WHERE brand_id = 'demo') GROUP BY 1",
+            [lo, hi],
+        )
+    )
+    for g, r in rows.items():
+        assert r["gmv"] == pytest.approx(gmv.get(g, 0.0), abs=0.01), g
+        assert r["new_customers"] == int(adds[adds["guide_id"] == g]["customer_id"].nunique()), g
+
+    # tasks on time and Moments done: rows written here, counted by hand
+    at = gw.day_start_utc(end) - timedelta(hours=2)
+    with ctx.sessions() as s, s.begin():
+        for i, (due_h, done_h, status) in enumerate([(24, 2, "done"), (24, 30, "done"), (24, None, "open")]):
+            s.add(
+                JourneyTaskRow(
+                    id=f"kpi:{i}",
+                    brand_id="demo",
+                    journey_id="j",
+                    entry_id="e",
+                    node_id="n",
+                    customer_id="c",
+                    guide_id="g01",
+                    kind="call",
+                    title="t",
+                    due_at=at + timedelta(hours=due_h),
+                    status=status,
+                    created_at=at,
+                    done_at=at + timedelta(hours=done_h) if done_h else None,
+                )
+            )
+        s.add(MomentTaskRow(id="mt_kpi", brand_id="demo", title="m", status="created", created_at=at))
+        s.add(MomentTaskGuideRow(task_id="mt_kpi", guide_id="g01", brand_id="demo", userid="u1", status="done"))
+        s.add(MomentTaskGuideRow(task_id="mt_kpi", guide_id="g02", brand_id="demo", userid="u2", status="pending"))
+    card = _call(base, "GET", f"/api/guides/scorecard?{q}&sort=moments_done", op)
+    rows = {r["guide_id"]: r for r in card["rows"]}
+    assert (rows["g01"]["tasks_on_time"], rows["g01"]["moments_done"], rows["g01"]["moments_completion"]) == (1, 1, 1.0)
+    assert (rows["g02"]["moments_assigned"], rows["g02"]["moments_done"]) == (1, 0)
+    assert card["rows"][0]["guide_id"] == "g01"  # sorted by Moments done
+
+    # targets: set by the operator, attainment = actual / target; a guide cannot set them
+    month = end.strftime("%Y-%m")
+    _call(
+        base,
+        "PUT",
+        "/api/guides/targets",
+        g1,
+        403,
+        json={"guide_id": "g01", "period": month, "metric": "gmv", "value": 1},
+    )
+    r = _call(
+        base,
+        "PUT",
+        "/api/guides/targets",
+        op,
+        400,
+        json={"guide_id": "g01", "period": month, "metric": "happiness", "value": 1},
+    )
+    assert r["field"] == "metric"
+    _call(
+        base,
+        "PUT",
+        "/api/guides/targets",
+        op,
+        json={"guide_id": "g01", "period": month, "metric": "gmv", "value": 1000},
+    )
+    _call(
+        base,
+        "PUT",
+        "/api/guides/targets",
+        op,
+        json={"guide_id": "g01", "period": month, "metric": "losses", "value": 0},
+    )
+    card = _call(base, "GET", f"/api/guides/scorecard?{q}", op)
+    row = next(r for r in card["rows"] if r["guide_id"] == "g01")
+    assert row["targets"]["gmv"]["attainment"] == pytest.approx(round(row["gmv"] / 1000, 4))
+    assert row["targets"]["losses"]["met"] is (row["losses"] == 0)
+    # a guide sees other guides' customer figures but not their work figures or targets
+    mine = _call(base, "GET", f"/api/guides/scorecard?{q}", g2)
+    other = next(r for r in mine["rows"] if r["guide_id"] == "g01")
+    assert other["moments_done"] is None and other["targets"] == {} and other["gmv"] == row["gmv"]
+    _call(base, "GET", f"/api/guides/scorecard?{q}&sort=moments_done", g2, 400)
+    # the personal page
+    me = _call(base, "GET", f"/api/guides/me?{q}", g1)
+    assert me["row"]["guide_id"] == "g01" and me["row"]["targets"]["gmv"]["target"] == 1000
+    assert set(me["inbox"]["counts"]) == {"journey", "followup", "moment", "campaign"}
+    _call(base, "GET", "/api/guides/me", op, 400)
