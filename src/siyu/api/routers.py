@@ -67,4 +67,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import guide_work
 
     routers += guide_work.routers  # follow-ups, Moments, pool, scorecard /api/followups|moments|pool|guides
+    from siyu.api import scripts
+    from siyu.sidebar import routes as sidebar_routes
+
+    routers += [scripts.router, scripts.sidebar_router]  # scripts library /api/scripts, sidebar settings /api/sidebar
+    routers.append(sidebar_routes.router)  # the guide's WeCom sidebar H5 /sidebar/{brand}/...
     return routers

@@ -16,4 +16,5 @@ AREAS: tuple[str, ...] = (
     "wecom_ops",
     "wecom_welcome",
     "journeys",
+    "sidebar",
 )

@@ -66,6 +66,9 @@ class JsSdk:
         self.corp_tickets = ticket_cache(transport.base, CORP_TICKET)
         self.agent_tickets = ticket_cache(transport.base, AGENT_TICKET)
 
+    def close(self) -> None:
+        self.t.close()
+
     def _fetch(self, api: str, path: str, query: dict[str, Any]) -> tuple[str, int]:
         out = self.t.call(api, query=query, path=path)
         return str(out["ticket"]), int(out.get("expires_in", 7200))

@@ -1,0 +1,171 @@
+"""Scripts library over HTTP (/api/scripts): operators keep folders and items, guides search and count uses;
+and the sidebar's settings (/api/sidebar: the WeCom app's agentid, signed links that open it for a guide)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from siyu.api.auth import current_user
+from siyu.api.deps import get_ctx
+from siyu.domain.models import Role
+from siyu.services import customers, scripts
+from siyu.services.brands import User
+from siyu.services.context import Context
+from siyu.services.errors import Forbidden
+from siyu.services.sidebar import access
+from siyu.services.sidebar.config import SDK_URLS, SidebarConfig, get_sidebar_config, set_sidebar_config
+
+router = APIRouter(prefix="/api/scripts", tags=["scripts"])
+sidebar_router = APIRouter(prefix="/api/sidebar", tags=["sidebar"])
+
+
+class FolderBody(BaseModel):
+    name: str = Field(max_length=200)
+    parent_id: int = 0
+    sort: int = 0
+
+
+class ScriptBody(BaseModel):
+    kind: str = Field(max_length=16)
+    title: str = Field(max_length=500)
+    body: str = Field(default="", max_length=10_000)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    folder_id: int = 0
+    keywords: str = Field(default="", max_length=1000)
+
+
+class ScriptPatch(BaseModel):
+    kind: str | None = Field(default=None, max_length=16)
+    title: str | None = Field(default=None, max_length=500)
+    body: str | None = Field(default=None, max_length=10_000)
+    payload: dict[str, Any] | None = None
+    folder_id: int | None = None
+    keywords: str | None = Field(default=None, max_length=1000)
+
+
+class UseBody(BaseModel):
+    customer_id: str = Field(default="", max_length=128)
+    channel: str = "api"
+
+
+@router.get("/folders")
+def folders(user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> list[dict[str, Any]]:
+    return scripts.list_folders(ctx, user)
+
+
+@router.post("/folders", status_code=201)
+def create_folder(
+    body: FolderBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    return scripts.create_folder(ctx, user, body.name, body.parent_id, body.sort)
+
+
+@router.patch("/folders/{folder_id}")
+def rename_folder(
+    folder_id: int, body: FolderBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    return scripts.rename_folder(ctx, user, folder_id, body.name)
+
+
+@router.delete("/folders/{folder_id}")
+def delete_folder(
+    folder_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, int]:
+    return scripts.delete_folder(ctx, user, folder_id)
+
+
+@router.get("")
+def search(
+    q: str = "",
+    folder_id: int | None = None,
+    kind: str | None = None,
+    sort: str = "popular",
+    page: int = 1,
+    page_size: int = 50,
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """Search by words in title / text / keywords, in a folder (0 = unfiled) or of a kind; paged."""
+    return scripts.search_scripts(ctx, user, q, folder_id, kind, sort, page, page_size)
+
+
+@router.post("", status_code=201)
+def create(body: ScriptBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    return scripts.create_script(
+        ctx, user, body.kind, body.title, body.body, body.payload, body.folder_id, body.keywords
+    )
+
+
+@router.get("/{script_id}")
+def show(script_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    return {**scripts.get_script(ctx, user, script_id), "usage": scripts.usage(ctx, user, script_id)}
+
+
+@router.patch("/{script_id}")
+def update(
+    script_id: int, body: ScriptPatch, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    return scripts.update_script(ctx, user, script_id, **body.model_dump(exclude_none=True))
+
+
+@router.delete("/{script_id}", status_code=204)
+def delete(script_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> None:
+    scripts.delete_script(ctx, user, script_id)
+
+
+@router.post("/{script_id}/uses")
+def use(
+    script_id: int, body: UseBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Count a use (e.g. copied from another tool); the customer, when given, must be visible to the user."""
+    cid = customers.resolve_customer(ctx, user, body.customer_id) if body.customer_id else ""
+    return {"use_count": scripts.record_use(ctx, user, script_id, cid, body.channel)}
+
+
+# -- sidebar settings ------------------------------------------------------------------------------------------
+class SidebarBody(BaseModel):
+    agent_id: str = Field(max_length=20)
+    agent_secret: str = Field(default="", max_length=200)
+    oauth_base: str = Field(default="https://open.weixin.qq.com", max_length=200)
+    sdk_urls: list[str] = Field(default_factory=lambda: list(SDK_URLS), max_length=4)
+
+
+class LinkBody(BaseModel):
+    guide_id: str = Field(max_length=64)
+    customer_id: str = Field(default="", max_length=128)
+
+
+def _admin(user: User) -> None:
+    if user.role != Role.ADMIN:
+        raise Forbidden("only admins configure the sidebar", "role")
+
+
+@sidebar_router.get("/config")
+def sidebar_config(user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    _admin(user)
+    return get_sidebar_config(ctx, user.brand_id).public()
+
+
+@sidebar_router.put("/config")
+def put_sidebar_config(
+    body: SidebarBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    _admin(user)
+    cfg = SidebarConfig(body.agent_id, body.agent_secret, body.oauth_base, list(body.sdk_urls))
+    return set_sidebar_config(ctx, user.brand_id, cfg).public()
+
+
+@sidebar_router.post("/links")
+def make_link(body: LinkBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, str]:
+    """A signed sidebar link (7 days) for a guide, optionally on one of their customers (a guide: only for
+    themselves)."""
+    if user.role == Role.GUIDE and body.guide_id != user.guide_id:
+        raise Forbidden("a guide can make links only for themselves", "guide_id")
+    if body.customer_id:
+        as_guide = User(0, user.brand_id, "link", "link", Role.GUIDE, body.guide_id, "zh")
+        customers.resolve_customer(ctx, as_guide, body.customer_id)
+    token = access.link_token(ctx, user.brand_id, body.guide_id, body.customer_id)
+    return {"path": f"/sidebar/{user.brand_id}/link?t={token}"}

@@ -1,0 +1,202 @@
+"""What the sidebar shows about one customer: the 360 (profile, tags, recent orders and events), the value stages
+(lifecycle, RFM class, AIPL stage as of the brand's data end + 1), the CLV prediction when there is one, the open
+journey tasks and the journeys they are in, notes (follow-up records when that module is present, else the notes
+on finished tasks), the corp tags a guide can put on them, and the suggested next action
+(``siyu.domain.next_action``).  Only customers the user may see (a guide: their own)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from siyu.analytics import aipl, lifecycle, rfm
+from siyu.domain.models import Role
+from siyu.domain.next_action import CustomerState, suggest
+from siyu.services import customers
+from siyu.services.brands import User
+from siyu.services.context import Context
+from siyu.services.metrics import data_end, fetch_arrow, tables
+from siyu.stores.state.journey_models import JourneyEntryRow, JourneyRow, JourneyTaskRow
+
+RECENT_ORDERS = 5
+RECENT_EVENTS = 10
+CLV_TOP_QUANTILE = 0.8
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def stages(ctx: Context, brand_id: str, customer_id: str) -> dict[str, Any]:
+    """Lifecycle stage, RFM class (with R/F/M) and AIPL stage of one customer (None where they have none)."""
+    t = tables(ctx, brand_id)
+    try:
+        day = data_end(ctx, brand_id) + timedelta(days=1)
+    except Exception:
+        return {"as_of": None, "lifecycle": None, "lifecycle_zh": None, "rfm": None, "aipl": None}
+    out: dict[str, Any] = {"as_of": day.isoformat()}
+    lc = lifecycle.lifecycle_stage(t, day)
+    rows = fetch_arrow(ctx, lc.filter(lc.customer_id == customer_id)).to_pylist()
+    out["lifecycle"] = rows[0]["stage"] if rows else None
+    out["lifecycle_zh"] = lifecycle.LIFECYCLE_ZH.get(out["lifecycle"] or "")
+    rf = rfm.rfm_customers(t, day)
+    rows = fetch_arrow(ctx, rf.filter(rf.customer_id == customer_id)).to_pylist()
+    out["rfm"] = (
+        {k: rows[0][k] for k in ("rfm_class", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score")}
+        if rows
+        else None
+    )
+    if out["rfm"] is not None:
+        out["rfm"]["monetary"] = round(float(out["rfm"]["monetary"]), 2)
+        out["rfm"]["rfm_class_zh"] = rfm.RFM_CLASS_ZH.get(out["rfm"]["rfm_class"])
+    ap = aipl.aipl_stage(t, day)
+    rows = fetch_arrow(ctx, ap.filter(ap.customer_id == customer_id)).to_pylist()
+    out["aipl"] = rows[0]["stage"] if rows else None
+    return out
+
+
+def clv(ctx: Context, brand_id: str, customer_id: str) -> dict[str, Any] | None:
+    """The customer's CLV prediction and whether it is in the brand's top 20 % (None without a prediction)."""
+    rows = ctx.warehouse.fetch(
+        "SELECT clv, p_alive, expected_purchases, expected_spend, fit_id, "
+        "(SELECT quantile_cont(clv, ?) FROM clv_predictions WHERE brand_id = ?) "
+        "FROM clv_predictions WHERE brand_id = ? AND customer_id = ?",
+        [CLV_TOP_QUANTILE, brand_id, brand_id, customer_id],
+    )
+    if not rows:
+        return None
+    value, p_alive, purchases, spend, fit_id, top = rows[0]
+    return {
+        "clv": round(float(value), 2),
+        "p_alive": round(float(p_alive), 4),
+        "expected_purchases": round(float(purchases), 3),
+        "expected_spend": round(float(spend), 2),
+        "fit_id": fit_id,
+        "top": top is not None and float(value) >= float(top),
+    }
+
+
+def open_tasks(ctx: Context, user: User, customer_id: str) -> list[dict[str, Any]]:
+    """Open journey tasks on the customer (a guide: those assigned to them), soonest due first."""
+    T = JourneyTaskRow
+    q = (
+        select(T, JourneyRow.name)
+        .join(JourneyRow, JourneyRow.id == T.journey_id)
+        .where(T.brand_id == user.brand_id, T.customer_id == customer_id, T.status == "open")
+    )
+    if user.role == Role.GUIDE:
+        q = q.where(T.guide_id == (user.guide_id or ""))
+    now = _now()
+    with ctx.sessions() as s:
+        rows = s.execute(q.order_by(T.due_at, T.id).limit(20)).all()
+    return [
+        {
+            "id": r.id,
+            "title": r.title,
+            "kind": r.kind,
+            "script": r.script,
+            "due_at": r.due_at.isoformat(),
+            "overdue": r.due_at < now,
+            "journey": name,
+        }
+        for r, name in rows
+    ]
+
+
+def journeys(ctx: Context, brand_id: str, customer_id: str) -> list[dict[str, Any]]:
+    """The journeys the customer is in now (active entries)."""
+    E = JourneyEntryRow
+    with ctx.sessions() as s:
+        rows = s.execute(
+            select(E, JourneyRow.name)
+            .join(JourneyRow, JourneyRow.id == E.journey_id)
+            .where(E.brand_id == brand_id, E.customer_id == customer_id, E.status == "active")
+            .order_by(E.entered_at.desc())
+            .limit(20)
+        ).all()
+    return [
+        {"journey_id": e.journey_id, "name": name, "node_id": e.node_id, "entered_at": e.entered_at.isoformat()}
+        for e, name in rows
+    ]
+
+
+def notes(ctx: Context, user: User, customer_id: str) -> list[dict[str, Any]]:
+    """Follow-up records (newest first) when the follow-ups module is installed; else the notes left on tasks."""
+    with contextlib.suppress(ImportError):
+        from siyu.services.guide_work import followups
+
+        got = followups.list_followups(ctx, user, customer_id=customer_id)
+        items = got["items"] if isinstance(got, dict) else got
+        return [
+            {"at": str(i.get("created_at") or ""), "text": str(i.get("content") or ""), "kind": i.get("kind")}
+            for i in items[:20]
+        ]
+    T = JourneyTaskRow
+    with ctx.sessions() as s:
+        rows = s.scalars(
+            select(T)
+            .where(T.brand_id == user.brand_id, T.customer_id == customer_id, T.note != "")
+            .order_by(T.done_at.desc())
+            .limit(20)
+        ).all()
+    return [{"at": r.done_at.isoformat() if r.done_at else "", "text": r.note, "kind": r.kind} for r in rows]
+
+
+def corp_tags(ctx: Context, brand_id: str) -> list[dict[str, str]]:
+    """The WeCom corp tags a guide can put on a customer."""
+    rows = ctx.warehouse.fetch(
+        "SELECT tag_id, name FROM tags WHERE brand_id = ? AND source = 'wecom' ORDER BY name, tag_id", [brand_id]
+    )
+    return [{"tag_id": str(r[0]), "name": str(r[1])} for r in rows]
+
+
+def customer_view(ctx: Context, user: User, customer_id: str) -> dict[str, Any]:
+    """Everything the sidebar shows (NotFound when the customer is not the user's)."""
+    v = customers.get_customer_360(ctx, user, customer_id, 1, RECENT_EVENTS)
+    cid = v.customer_id
+    d = v.as_dict()
+    st = stages(ctx, user.brand_id, cid)
+    value = clv(ctx, user.brand_id, cid)
+    tasks = open_tasks(ctx, user, cid)
+    mine = [r for r in d["relations"] if user.role != Role.GUIDE or r["guide_id"] == user.guide_id]
+    active = [r for r in mine if r["state"] == "active"]
+    now = _now()
+    added = min((datetime.fromisoformat(r["added_at"]) for r in active if r.get("added_at")), default=None)
+    last_order = max((datetime.fromisoformat(o["ordered_at"]) for o in d["orders"]), default=None)
+    state = CustomerState(
+        has_active_relation=bool(active),
+        days_since_added=(now - added).days if added else None,
+        orders=len(d["orders"]),
+        days_since_last_order=(now - last_order).days if last_order else None,
+        rfm_class=(st.get("rfm") or {}).get("rfm_class"),
+        aipl_stage=st.get("aipl"),
+        lifecycle_stage=st.get("lifecycle"),
+        p_alive=value["p_alive"] if value else None,
+        clv_top=bool(value and value["top"]),
+        overdue_tasks=sum(1 for t in tasks if t["overdue"]),
+    )
+    profile = d["profile"]
+    return {
+        "customer_id": cid,
+        "name": profile.get("name") or "",
+        "phone": profile.get("phone") or "",
+        "city": profile.get("city") or "",
+        "external_userids": [i["id_value"] for i in d["identities"] if i["id_type"] == "external_userid"],
+        "relations": mine,
+        "tags": d["tags"],
+        "stages": st,
+        "clv": value,
+        "orders": d["orders"][:RECENT_ORDERS],
+        "orders_total": len(d["orders"]),
+        "events": d["events"]["items"],
+        "events_total": d["events"]["total"],
+        "tasks": tasks,
+        "journeys": journeys(ctx, user.brand_id, cid),
+        "notes": notes(ctx, user, cid),
+        "next_actions": [
+            {"code": s.code, "zh": s.zh, "en": s.en, "script_hint": s.script_hint, "why": s.why} for s in suggest(state)
+        ],
+    }

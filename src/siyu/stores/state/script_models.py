@@ -1,0 +1,62 @@
+"""State tables of the scripts library (话术库 / 素材库): folders, items (text, image, link, mini-program card,
+file) with their usage counts, and one row per use (who sent what to whom, from the sidebar).
+Schema: Alembic 0014_scripts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.stores.state.models import Base, utcnow
+
+
+class ScriptFolderRow(Base):
+    """A folder of scripts (one level of nesting through ``parent_id``)."""
+
+    __tablename__ = "script_folders"
+    __table_args__ = (UniqueConstraint("brand_id", "parent_id", "name", name="uq_script_folders_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
+    parent_id: Mapped[int] = mapped_column(Integer, default=0)  # 0 = top level
+    name: Mapped[str] = mapped_column(String(60))
+    sort: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ScriptRow(Base):
+    """One item: ``kind`` text | image | link | miniprogram | file; ``body`` is the text (or the description);
+    ``payload`` the kind's fields (url, title, image_url, appid, page, media_id, file_name ...)."""
+
+    __tablename__ = "scripts"
+    __table_args__ = (Index("ix_scripts_brand_folder", "brand_id", "folder_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"))
+    folder_id: Mapped[int] = mapped_column(Integer, default=0)  # 0 = no folder
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    keywords: Mapped[str] = mapped_column(String(200), default="")
+    use_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | deleted
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ScriptUseRow(Base):
+    """One use of an item: sent (or copied) by a guide to a customer."""
+
+    __tablename__ = "script_uses"
+    __table_args__ = (Index("ix_script_uses_script", "script_id", "used_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand_id: Mapped[str] = mapped_column(String(64))
+    script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id"))
+    guide_id: Mapped[str] = mapped_column(String(64), default="")
+    customer_id: Mapped[str] = mapped_column(String(128), default="")
+    channel: Mapped[str] = mapped_column(String(16), default="sidebar")  # sidebar | copy | api
+    used_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,234 @@
+"""The sidebar over real HTTP against the local WeCom server: WeCom OAuth (authorize page → code →
+auth/getuserinfo → guide), signed links, the JS-SDK configuration the page gets (signature checked against the
+ticket the server issued), a guide reading another guide's customer (403 on every route), tag edits reaching
+WeCom (CSRF required), and scripts: search, send (the sendChatMessage argument) and usage counts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from siyu.api.app import create_app
+from siyu.connectors.wecom.jssdk import signature
+from siyu.domain.models import Role
+from siyu.services import brands
+from siyu.services.context import Context
+from siyu.services.sidebar.config import SidebarConfig, set_sidebar_config
+from siyu.services.wecom import tags
+from siyu.services.wecom.config import client_for, get_config
+from tests.support.live import live_server
+from tests.test_wecom_ops_env import ADMIN, Env, wecom_brand
+from tests.wecom_server.routes_jssdk import state
+
+PW = "s3cret-pass"
+
+
+@dataclass
+class Side:
+    env: Env
+    base: str
+    tag_ids: list[str]
+
+    def ext_of(self, userid: str) -> str:
+        return sorted(e for (u, e) in self.env.srv.company.relations if u == userid)[0]
+
+    def cid_of(self, userid: str) -> str:
+        return self.env.customer_of(self.ext_of(userid))
+
+
+@contextmanager
+def sidebar_env(ctx: Context) -> Iterator[Side]:
+    """Brand acme with 2 guides × 3 customers synced from the local WeCom server, two corp tags, the sidebar app
+    configured (OAuth on the local server) and the API served; an admin user ``ops``."""
+    with wecom_brand(ctx, guides=2, per_guide=3) as env:
+        client = client_for(get_config(ctx, "acme"))
+        made = [tags.create_tag(ctx, ADMIN, client, n, group_name="意向") for n in ("高意向", "已到店")]
+        set_sidebar_config(ctx, "acme", SidebarConfig("1000002", oauth_base=env.wecom))
+        brands.create_user(ctx, "acme", "ops", PW, Role.ADMIN)
+        with live_server(create_app(ctx, with_console=False)) as base:
+            yield Side(env, base, [str(m["id"]) for m in made])
+
+
+def oauth_login(side: Side, userid: str | None) -> httpx.Client:
+    """Open the sidebar as the WeCom client would, signed in to WeCom as ``userid``; returns the browser."""
+    state(side.env.srv).member = userid
+    web = httpx.Client(base_url=side.base, follow_redirects=False, timeout=30)
+    first = web.get("/sidebar/acme/")
+    assert first.status_code == 302
+    auth = first.headers["location"]
+    q = parse_qs(urlsplit(auth).query)
+    assert auth.startswith(side.env.wecom + "/connect/oauth2/authorize?") and auth.endswith("#wechat_redirect")
+    assert (q["appid"], q["agentid"], q["scope"]) == (["wwlocal0000000001"], ["1000002"], ["snsapi_base"])
+    assert q["redirect_uri"] == [side.base + "/sidebar/acme/"]
+    back = httpx.get(auth.split("#")[0], follow_redirects=False)  # the WeCom client follows the authorize page
+    assert back.status_code == 302 and back.headers["location"].startswith(side.base + "/sidebar/acme/?code=")
+    web.get(back.headers["location"].removeprefix(side.base))
+    return web
+
+
+def csrf(web: httpx.Client, path: str) -> str:
+    page = web.get(path)
+    assert page.status_code == 200, page.text
+    found = re.search(r'csrf: "([0-9a-f]{64})"', page.text)
+    assert found
+    return found.group(1)
+
+
+def test_oauth_scope_and_tags(ctx: Context) -> None:
+    with sidebar_env(ctx) as side:
+        web = oauth_login(side, "guide0001")
+        assert web.get("/sidebar/acme/").status_code == 200  # signed in: the entry page
+        mine, theirs = side.cid_of("guide0001"), side.cid_of("guide0002")
+        got = web.get(f"/sidebar/acme/ext/{side.ext_of('guide0001')}")
+        assert (got.status_code, got.headers["location"]) == (302, f"/sidebar/acme/c/{mine}")
+        view = web.get(f"/sidebar/acme/api/customer/{mine}").json()
+        assert view["customer_id"] == mine and view["next_actions"][-1]["code"] == "keep_in_touch"
+        assert [r["guide_id"] for r in view["relations"]] == ["g1"]
+
+        # another guide's customer: 403 through every route, and the same for an id that does not exist
+        for path in (
+            f"/sidebar/acme/api/customer/{theirs}",
+            f"/sidebar/acme/c/{theirs}",
+            f"/sidebar/acme/ext/{side.ext_of('guide0002')}",
+            "/sidebar/acme/api/customer/no-such-customer",
+        ):
+            assert web.get(path).status_code == 403, path
+        token = csrf(web, f"/sidebar/acme/c/{mine}")
+        hdr = {"x-csrf-token": token}
+        denied = web.post(f"/sidebar/acme/api/customer/{theirs}/tags", json={"add": [side.tag_ids[0]]}, headers=hdr)
+        assert denied.status_code == 403
+        assert not side.env.srv.company.relations[("guide0002", side.ext_of("guide0002"))].tag_ids
+
+        # tag edits go to WeCom through the guide's relation (a POST without the page's token is refused)
+        path = f"/sidebar/acme/api/customer/{mine}/tags"
+        assert web.post(path, json={"add": [side.tag_ids[0]]}).status_code == 403
+        out = web.post(path, json={"add": side.tag_ids}, headers=hdr)
+        assert out.status_code == 200, out.text
+        rel = side.env.srv.company.relations[("guide0001", side.ext_of("guide0001"))]
+        assert sorted(rel.tag_ids) == sorted(side.tag_ids)
+        assert sorted(x["tag_id"] for x in out.json()["tags"]) == sorted(side.tag_ids)
+        out = web.post(path, json={"remove": [side.tag_ids[0]]}, headers=hdr)
+        assert rel.tag_ids == [side.tag_ids[1]] and [x["name"] for x in out.json()["tags"]] == ["已到店"]
+        bad = web.post(path, json={"add": ["not-a-tag"]}, headers=hdr)
+        assert (bad.status_code, bad.json()["field"]) == (400, "add")
+
+        # who may open it: not a member / a member who is not a guide → 403; a used code is refused
+        assert oauth_login(side, None).get("/sidebar/acme/").status_code == 302  # no session was made
+        side.env.srv.company.members["boss"] = "老板"
+        state(side.env.srv).member = "boss"
+        web2 = httpx.Client(base_url=side.base, follow_redirects=False)
+        auth = web2.get("/sidebar/acme/").headers["location"].split("#")[0]
+        code_url = httpx.get(auth, follow_redirects=False).headers["location"].removeprefix(side.base)
+        assert web2.get(code_url).status_code == 403
+        assert web2.get(code_url).status_code == 401  # WeCom answers 40029 for a code used twice
+
+
+def test_jssdk_config_and_links(ctx: Context) -> None:
+    with sidebar_env(ctx) as side:
+        web = oauth_login(side, "guide0001")
+        mine = side.cid_of("guide0001")
+        url = f"{side.base}/sidebar/acme/c/{mine}"
+        cfg = web.get("/sidebar/acme/api/jssdk", params={"url": url}).json()
+        tickets = {kind: tok for tok, (kind, _exp) in state(side.env.srv).tickets.items()}
+        a, c = cfg["agent_config"], cfg["config"]
+        assert a["signature"] == signature(tickets["agent"], a["nonceStr"], a["timestamp"], url)
+        assert c["signature"] == signature(tickets["corp"], c["nonceStr"], c["timestamp"], url)
+        assert "sendChatMessage" in a["jsApiList"] and a["agentid"] == "1000002"
+        other = web.get("/sidebar/acme/api/jssdk", params={"url": "https://evil.example/sidebar/acme/"})
+        assert (other.status_code, other.json()["field"]) == (400, "url")
+        assert httpx.get(side.base + "/sidebar/acme/api/jssdk", params={"url": url}).status_code == 401
+
+        # signed links (outside WeCom): made by an admin, open the customer as the guide
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        made = admin.post("/api/sidebar/links", json={"guide_id": "g1", "customer_id": mine})
+        assert made.status_code == 200, made.text
+        browser = httpx.Client(base_url=side.base, follow_redirects=False)
+        opened = browser.get(made.json()["path"])
+        assert (opened.status_code, opened.headers["location"]) == (302, f"/sidebar/acme/c/{mine}")
+        assert browser.get(f"/sidebar/acme/c/{mine}").status_code == 200
+        assert browser.get(f"/sidebar/acme/c/{side.cid_of('guide0002')}").status_code == 403
+        theirs = admin.post("/api/sidebar/links", json={"guide_id": "g1", "customer_id": side.cid_of("guide0002")})
+        assert theirs.status_code == 404  # a link for a customer the guide does not have is not made
+        forged = httpx.get(side.base + made.json()["path"][:-3] + "xyz", follow_redirects=False)
+        assert forged.status_code == 401
+        assert admin.get("/api/sidebar/config").json()["agent_id"] == "1000002"
+
+
+def test_scripts_search_send_and_usage(ctx: Context) -> None:
+    with sidebar_env(ctx) as side:
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        folder = admin.post("/api/scripts/folders", json={"name": "开场白"}).json()
+        sub = admin.post("/api/scripts/folders", json={"name": "节日", "parent_id": folder["id"]}).json()
+        hello = admin.post(
+            "/api/scripts",
+            json={"kind": "text", "title": "新客欢迎", "body": "{name} 您好，我是{guide}", "folder_id": folder["id"]},
+        ).json()
+        card = admin.post(
+            "/api/scripts",
+            json={
+                "kind": "link",
+                "title": "春季新品",
+                "body": "新品上市，欢迎选购",
+                "payload": {"url": "https://shop.example/spring"},
+                "keywords": "新品 春季",
+                "folder_id": sub["id"],
+            },
+        ).json()
+        admin.post("/api/scripts", json={"kind": "text", "title": "售后", "body": "请问哪里不满意？"})
+        bad = admin.post("/api/scripts", json={"kind": "link", "title": "x", "payload": {"url": "ftp://x"}})
+        assert (bad.status_code, bad.json()["field"]) == (400, "payload.url")
+
+        web = oauth_login(side, "guide0001")
+        mine = side.cid_of("guide0001")
+        hdr = {"x-csrf-token": csrf(web, f"/sidebar/acme/c/{mine}")}
+        find = web.get("/sidebar/acme/api/scripts", params={"q": "新品"}).json()
+        assert [i["id"] for i in find["items"]] == [card["id"]]
+        in_folder = admin.get("/api/scripts", params={"folder_id": folder["id"], "sort": "title"}).json()
+        assert {i["id"] for i in in_folder["items"]} == {hello["id"], card["id"]}  # with its sub-folder
+        assert admin.get("/api/scripts", params={"folder_id": 0}).json()["total"] == 1
+        assert web.post("/api/scripts", json={"kind": "text", "title": "x", "body": "y"}).status_code == 401
+
+        sent = web.post(f"/sidebar/acme/api/scripts/{hello['id']}/send", json={"customer_id": mine}, headers=hdr)
+        assert sent.status_code == 200, sent.text
+        msg = sent.json()["message"]
+        name = web.get(f"/sidebar/acme/api/customer/{mine}").json()["name"]
+        assert msg == {"msgtype": "text", "enterChat": True, "text": {"content": f"{name} 您好，我是导购1"}}
+        for _ in range(2):
+            web.post(f"/sidebar/acme/api/scripts/{card['id']}/send", json={"customer_id": mine}, headers=hdr)
+        news = web.post(f"/sidebar/acme/api/scripts/{card['id']}/send", json={"customer_id": mine}, headers=hdr)
+        assert news.json()["message"]["news"]["link"] == "https://shop.example/spring"
+        assert news.json()["use_count"] == 3
+        theirs = side.cid_of("guide0002")
+        denied = web.post(f"/sidebar/acme/api/scripts/{card['id']}/send", json={"customer_id": theirs}, headers=hdr)
+        assert denied.status_code == 403
+        popular = admin.get("/api/scripts").json()["items"]
+        assert [(i["id"], i["use_count"]) for i in popular[:2]] == [(card["id"], 3), (hello["id"], 1)]
+        assert admin.get(f"/api/scripts/{card['id']}").json()["usage"] == {
+            "id": card["id"],
+            "use_count": 3,
+            "by_guide": {"g1": 3},
+        }
+
+
+@pytest.mark.parametrize("kind", ["image", "miniprogram", "file"])
+def test_script_kinds_validate(ctx: Context, kind: str) -> None:
+    from siyu.domain.scripts import ScriptInput, chat_message, validate
+    from siyu.errors import SiyuError
+
+    with pytest.raises(SiyuError) as err:
+        validate(ScriptInput(kind, "t", "d", {}))
+    assert str(err.value.field).startswith("payload.")
+    ok = {
+        "image": {"media_id": "MEDIA1"},
+        "miniprogram": {"appid": "wx123", "page": "pages/index.html", "image_url": "https://x.example/c.png"},
+        "file": {"url": "https://x.example/a.pdf", "file_name": "a.pdf"},
+    }[kind]
+    item = validate(ScriptInput(kind, "t", "d", ok))
+    msg = chat_message(item.kind, item.title, item.body, item.payload or {})
+    assert msg["msgtype"] == {"image": "image", "miniprogram": "miniprogram", "file": "news"}[kind]
