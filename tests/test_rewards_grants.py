@@ -196,6 +196,11 @@ def test_claw_back_rules(rctx: Context) -> None:
     assert rewards.reward_cost(rctx, B, "campaign", "cp") == pytest.approx(10.0)
     assert rewards.reward_cost(rctx, B, "lottery") == pytest.approx(30.0)
     assert rewards.reward_cost(rctx, B, "campaign", "other") == 0.0
+    rewards.top_up(rctx, B, c["id"], 5)
+    rewards.grant(rctx, B, c["id"], "z", source="campaign", source_ref="cp:p7", idempotency_key="c3")
+    rewards.grant(rctx, B, c["id"], "z", source="campaign", source_ref="cpx:p8", idempotency_key="c4")
+    assert rewards.reward_cost(rctx, B, "campaign", "cp") == pytest.approx(20.0)  # cp and cp:p7, not cpx:p8
+    assert rewards.reward_cost(rctx, B, "campaign", "c_") == 0.0  # LIKE wildcards are literal
 
 
 def test_code_list_claw_back_does_not_reissue_the_code(rctx: Context) -> None:

@@ -489,14 +489,18 @@ def list_grants(
 
 
 def reward_cost(ctx: Context, brand_id: str, source: str, source_ref: str | None = None) -> float:
-    """Total cost of the grants made for a source (and ref), clawed-back grants excluded — for campaign ROI."""
+    """Total cost of the grants made for a source (and ref), clawed-back grants excluded — for campaign ROI.
+    A ref matches itself and its sub-refs: ``campaign1`` counts ``campaign1:participant7`` too."""
     q = select(func.coalesce(func.sum(RewardGrantRow.cost), 0.0)).where(
         RewardGrantRow.brand_id == brand_id,
         RewardGrantRow.source == source,
         RewardGrantRow.status != "clawed_back",
     )
     if source_ref is not None:
-        q = q.where(RewardGrantRow.source_ref == source_ref)
+        escaped = source_ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(
+            or_(RewardGrantRow.source_ref == source_ref, RewardGrantRow.source_ref.like(escaped + ":%", escape="\\"))
+        )
     with ctx.sessions() as s:
         return float(s.scalar(q) or 0.0)
 
