@@ -99,6 +99,12 @@ def _register() -> None:
 
     app.add_typer(rewards_app, name="rewards")
     app.add_typer(points_app, name="points")
+    from siyu.cli import guide_work
+
+    app.add_typer(guide_work.followups_app, name="followups")
+    app.add_typer(guide_work.moments_app, name="moments")
+    app.add_typer(guide_work.pool_app, name="pool")
+    app.add_typer(guide_work.kpis_app, name="guide-kpis")
 
 
 _register()
