@@ -57,7 +57,8 @@ def test_sync_5000_contacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             assert (s.members, s.guides_synced, s.unknown_members) == (51, 50, ["guide0051"])
             assert s.records == len(expected) > 5_000
             assert (s.relations_new, s.relations_reactivated, s.relations_lost) == (len(expected) - 1, 1, 1)
-            assert s.api_calls == 1 + srv.counts["batch/get_by_user"] and s.observations == len(contacts)
+            # the member list, the corp tag list (fetched alongside) and the pages
+            assert s.api_calls == 2 + srv.counts["batch/get_by_user"] and s.observations == len(contacts)
             # the fewest calls: each pager's members' records in full pages of 100 (a partial page at a list's end)
             lists = [set(x) for x in member_lists(sorted(u for u in srv.company.members if u != "guide0051"))]
             per_list = [sum(1 for u, _ in srv.company.relations if u in x) for x in lists]
@@ -218,9 +219,15 @@ def test_sync_pages_writes_and_second_sync(tmp_path: Path, monkeypatch: pytest.M
             with pytest.raises(WeComError):
                 sync_contacts(ctx, "acme")
             assert ctx.warehouse.fetch("SELECT state FROM relations WHERE external_userid = 'wmGone'") == [("active",)]
-            assert ctx.warehouse.fetch("SELECT count(*) FROM identity_observations") == [(0,)]
-            # pages that arrived before the error may have been written (true facts; the next sync completes them)
+            # pages that arrived before the error may have been written (true facts; the next sync completes them):
+            # their relations and their contacts' first observations, nothing else
             early = ctx.warehouse.fetch("SELECT count(*) FROM relations WHERE external_userid <> 'wmGone'")[0][0]
+            observed = ctx.warehouse.fetch(
+                "SELECT count(*) FROM identity_observations o WHERE o.source_ref NOT IN (SELECT 'wecom-sync:' || "
+                "external_userid FROM relations)"
+            )
+            assert observed == [(0,)]
+            early_obs = ctx.warehouse.fetch("SELECT count(*) FROM identity_observations")[0][0]
 
             calls0 = srv.counts["batch/get_by_user"]
             s = sync_contacts(ctx, "acme")
@@ -232,7 +239,18 @@ def test_sync_pages_writes_and_second_sync(tmp_path: Path, monkeypatch: pytest.M
             assert srv.counts["batch/get_by_user"] - calls0 == sum(-(-n // 100) for n in per_list)
             active = ctx.warehouse.fetch("SELECT external_userid, guide_id FROM relations WHERE state = 'active'")
             assert set(active) == expected
-            assert s.observations == len(srv.company.contacts)
+            assert s.observations == len(srv.company.contacts) - early_obs
+            # a contact of several guides is observed once, at the earliest of its relations (first-seen times
+            # are fixed up when its relations were written in different transactions)
+            off = ctx.warehouse.fetch(
+                "SELECT count(*) FROM identity_observations o JOIN (SELECT external_userid, min(added_at) AS at "
+                "FROM relations GROUP BY 1) r ON o.source_ref = 'wecom-sync:' || r.external_userid "
+                "WHERE o.observed_at <> r.at"
+            )
+            assert off == [(0,)]
+            assert ctx.warehouse.fetch("SELECT count(DISTINCT source_ref) = count(*) FROM identity_observations") == [
+                (True,)
+            ]
             assert s.wait_identities(timeout=120)
             ids = dict(ctx.warehouse.fetch("SELECT id_value, customer_id FROM identities WHERE brand_id = 'acme'"))
             assert ids[c1.unionid] == ids[first] and "null" not in ids and ids[second]

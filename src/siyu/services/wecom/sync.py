@@ -2,14 +2,16 @@
 
 ``get_follow_user_list`` → ``batch/get_by_user`` (up to 100 members per call, pages of 100: ``member_lists``) for the
 members that are known guides (``guides.wecom_userid``; others are reported and skipped).  Producer threads page
-through WeCom while the caller writes what has arrived: relations in transactions of ``WRITE_EVERY`` records
-(present in WeCom → active; new ones inserted with added_at = createtime, add_way, channel from state).  After the
-last page, one transaction: active relations of the synced guides that WeCom no longer lists are marked lost
-(``lost_by = 'sync'``: ended while no callback reached us), each new contact's identifiers (external_userid,
-unionid) are observed once (source_ref ``wecom-sync:<id>``, built in SQL), and each customer's tags (union over
-the members) replace their ``wecom`` tags (corp tags are synced first).  A failed fetch marks nothing lost.
-OneID resolves the new observations in the background afterwards (``SyncStats.wait_identities``).
-Idempotent: a second run changes nothing.
+through WeCom (the first requests leave as soon as the member list is known; the corp tags sync alongside) while
+the caller writes what has arrived, in transactions of ``WRITE_EVERY`` records: relations (present in WeCom →
+active; new ones inserted with added_at = createtime, add_way, channel from state) and each new contact's first
+observation (external_userid, unionid; source_ref ``wecom-sync:<id>``, built in SQL).  After the last page, one
+small transaction: the last records; relations of the synced guides that were active before the sync and that WeCom
+no longer lists are marked lost (``lost_by = 'sync'``: ended while no callback reached us); a contact met in several
+transactions gets its earliest time as observation time; each customer's tags (union over the members) replace
+their ``wecom`` tags.  A failed fetch marks nothing lost (what it had written are true facts; the next sync
+completes them).  OneID resolves the new observations in the background afterwards
+(``SyncStats.wait_identities``).  Idempotent: a second run changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,58 +109,96 @@ def member_lists(userids: list[str], workers: int = FETCH_WORKERS) -> list[list[
     return [userids[i : i + size] for i in range(0, len(userids), size)]
 
 
-def pages(client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS) -> Iterator[list[ContactRecord]]:
+class Pages:
     """Every page of ``batch/get_by_user`` for these members (``member_lists``, 100 records a page), fetched by
-    producer threads (one pager per list, ``workers`` at once) while the caller consumes the pages as they arrive
-    (completion order).  An API error ends the iteration with that error."""
-    chunks = member_lists(userids, workers)
-    if not chunks:
-        return
-    q: queue.SimpleQueue[list[ContactRecord] | BaseException | None] = queue.SimpleQueue()
-    stop = threading.Event()
+    producer threads (one pager per list, ``workers`` at once) that start at once — the first requests are in
+    flight while the caller still prepares — and consumed by iterating, in completion order.  An API error ends
+    the iteration with that error; ``close`` (or the iteration's end) stops the pagers."""
 
-    def pager(chunk: list[str]) -> None:
+    def __init__(self, client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS) -> None:
+        self.client = client
+        self.chunks = member_lists(userids, workers)
+        self.q: queue.SimpleQueue[list[ContactRecord] | BaseException | None] = queue.SimpleQueue()
+        self.stop = threading.Event()
+        self.workers = max(1, min(workers, len(self.chunks)))
+        self.producer = threading.Thread(target=self._produce, name="wecom-sync-producer", daemon=True)
+        if self.chunks:
+            self.producer.start()
+
+    def _pager(self, chunk: list[str]) -> None:
         cursor = ""
-        while not stop.is_set():
-            rows, cursor = client.batch_get_by_user(chunk, cursor, BATCH_LIMIT)
-            q.put(rows)
+        while not self.stop.is_set():
+            rows, cursor = self.client.batch_get_by_user(chunk, cursor, BATCH_LIMIT)
+            self.q.put(rows)
             if not cursor:
                 return
 
-    def produce() -> None:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks))), thread_name_prefix="wecom-sync") as ex:
-            futures = [ex.submit(pager, c) for c in chunks]
+    def _produce(self) -> None:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="wecom-sync") as ex:
+            futures = [ex.submit(self._pager, c) for c in self.chunks]
             for f in futures:
                 err = f.exception()
                 if err is not None:
-                    stop.set()
-                    q.put(err)
+                    self.stop.set()
+                    self.q.put(err)
                     return
-        q.put(None)
+        self.q.put(None)
 
-    producer = threading.Thread(target=produce, name="wecom-sync-producer", daemon=True)
-    producer.start()
-    try:
-        while (item := q.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        producer.join()
+    def __iter__(self) -> Iterator[list[ContactRecord]]:
+        if not self.chunks:
+            return
+        try:
+            while (item := self.q.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the pagers (each finishes its call in flight) and wait for them."""
+        self.stop.set()
+        if self.producer.is_alive():
+            self.producer.join()
+
+
+def pages(client: WeComClient, userids: list[str], workers: int = FETCH_WORKERS) -> Pages:
+    """``Pages`` of these members, already being fetched."""
+    return Pages(client, userids, workers)
 
 
 class _Writer:
-    """Writes fetched pages while later pages are still being fetched: relations in transactions of
-    ``WRITE_EVERY`` records; losses, new contacts' first observations and tags at ``finish``."""
+    """Writes fetched pages while later pages are still being fetched, in transactions of ``WRITE_EVERY``
+    records: relations, and each new contact's first observation.  ``finish`` (after the last page) is small: the
+    last records, the losses (known relations of the synced guides WeCom did not list), and the customers' tags."""
 
     def __init__(self, ctx: Context, brand_id: str, guides: dict[str, str], stats: SyncStats) -> None:
         self.ctx, self.brand_id, self.guides, self.stats = ctx, brand_id, guides, stats
         self.ts = now()
         self.cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
-        self.written: list[pa.Table] = []  # every record written, for the losses and the observations
+        self.written: list[pa.Table] = []  # every record written (for first-seen times across transactions)
         self.tags_of: dict[str, set[str]] = {}
         self.seconds = 0.0
+        # the brand's relations before this sync: new / re-added are counted and losses found without joins
+        self.before: dict[tuple[str, str], str] = {
+            (str(e), str(g)): str(st)
+            for e, g, st in ctx.warehouse.fetch(
+                "SELECT external_userid, guide_id, state FROM relations WHERE brand_id = ?", [brand_id]
+            )
+        }
+        # contacts a sync observed before: only the others get a first observation (no anti-join per transaction)
+        self.known: set[str] = {
+            str(r[0]).removeprefix("wecom-sync:")
+            for r in ctx.warehouse.fetch(
+                "SELECT source_ref FROM identity_observations WHERE brand_id = ? AND source_kind = ? "
+                "AND starts_with(source_ref, 'wecom-sync:')",
+                [brand_id, rel.SOURCE_KIND],
+            )
+        }
+        self.seen: set[tuple[str, str]] = set()
+        self.flushed_exts: set[str] = set()
+        self.repeated_exts: set[str] = set()  # contacts met again in a later transaction (several guides)
+        self.observed_exts: set[str] = set()  # contacts this sync observed first
 
     def add(self, page: list[ContactRecord]) -> None:
         cols, tags_of = self.cols, self.tags_of
@@ -175,64 +216,118 @@ class _Writer:
         if len(cols["guide_id"]) >= WRITE_EVERY:
             self.flush()
 
+    def _count(self, exts: list[str], guide_ids: list[str]) -> tuple[list[bool], list[bool]]:
+        """Count new and re-added relations; returns (relation existed, contact is new to the sync's
+        observations) per record."""
+        before, seen, stats, known = self.before, self.seen, self.stats, self.known
+        existed = []
+        for key in zip(exts, guide_ids, strict=True):
+            if key in seen:
+                existed.append(True)
+                continue
+            seen.add(key)
+            state = before.get(key)
+            existed.append(state is not None)
+            if state is None:
+                stats.relations_new += 1
+            elif state == "lost":
+                stats.relations_reactivated += 1
+        unseen = [e not in known for e in exts]
+        chunk = set(exts)
+        known |= chunk
+        self.repeated_exts |= chunk & self.flushed_exts
+        self.flushed_exts |= chunk
+        return existed, unseen
+
     def flush(self) -> None:
-        """Upsert the gathered relation records (one short transaction)."""
+        """Upsert the gathered relation records and observe the new contacts among them (one short transaction)."""
         if not self.cols["guide_id"]:
             return
         t0 = time.perf_counter()
         cols = {**self.cols, "added_at": pa.array(self.cols["added_at"], pa.int64()).cast(pa.timestamp("s"))}
         table = pa.table(cols, schema=_SCHEMA.set(2, pa.field("added_at", pa.timestamp("s")))).cast(_SCHEMA)
         self.cols = {name: [] for name in _SCHEMA.names}
+        existed, unseen = self._count(cols["external_userid"], cols["guide_id"])
+        mask = pa.array(existed, pa.bool_())
+        # new relations go in with a plain insert (no conflict handling to pay for); known ones are upserted
+        parts = [(_INSERT, table.filter(pc.invert(mask))), (_UPSERT, table.filter(mask))]
+        new_contacts = table.filter(pa.array(unseen, pa.bool_()))
         params = {"brand": self.brand_id, "now": self.ts}
-        with self.ctx.warehouse.write_lock, self.ctx.warehouse.transaction() as cur:
-            cur.register("_wsync", table)
+        for attempt in range(2):
             try:
-                before = cur.execute(_COUNT_NEW, {"brand": self.brand_id}).fetchone()
-                if before:
-                    self.stats.relations_new += int(before[0])
-                    self.stats.relations_reactivated += int(before[1])
-                cur.execute(_UPSERT, params)
-            finally:
-                cur.unregister("_wsync")
+                with self.ctx.warehouse.write_lock, self.ctx.warehouse.transaction() as cur:
+                    for sql, rows in parts:
+                        if rows.num_rows:
+                            cur.register("_wsync", rows)
+                            try:
+                                cur.execute(sql, params)
+                            finally:
+                                cur.unregister("_wsync")
+                    cur.register("_wsync", new_contacts)
+                    try:
+                        got = cur.execute(_FRESH, {**params, "kind": rel.SOURCE_KIND}).arrow()
+                        fresh = got if isinstance(got, pa.Table) else got.read_all()  # duckdb ≥ 1.4: a stream
+                    finally:
+                        cur.unregister("_wsync")
+                    self._observe(cur, fresh)
+                break
+            except duckdb.ConstraintException:
+                if attempt:
+                    raise
+                parts = [(_UPSERT, table)]  # a callback added one of the "new" relations meanwhile: upsert all
         self.written.append(table)
         self.seconds += time.perf_counter() - t0
 
+    def _observe(self, cur: Any, fresh: pa.Table) -> None:
+        """Write the first observations of new contacts (canonical ones in bulk, the rest normalised per row)."""
+        stats, brand = self.stats, self.brand_id
+        ok = fresh.column("canonical")
+        stats.observations += add_observation_table(cur, fresh.filter(ok).drop(["canonical", "unionid"]))
+        odd = fresh.filter(pc.invert(ok)).to_pylist()  # identifiers to normalise (or invalid)
+        observations = [
+            Observation(
+                rel.SOURCE_KIND,
+                o["source_ref"],
+                o["observed_at"],
+                rel.identities(
+                    rel.NewRelation(
+                        o["source_ref"].removeprefix("wecom-sync:"), "", now(), None, "", o["unionid"] or ""
+                    )
+                ),
+                orjson.loads(o["traits"]) if o["traits"] else {},
+            )
+            for o in odd
+        ]
+        stats.observations += add_observations(cur, brand, observations)
+        self.observed_exts.update(r.removeprefix("wecom-sync:") for r in fresh.column("source_ref").to_pylist())
+
     def finish(self, synced_guides: list[str]) -> None:
-        """The rest in one transaction: losses, first observations of new contacts, customers' tags."""
+        """The rest in one transaction: the last records, losses, first-seen times of contacts met in several
+        transactions, customers' tags."""
         self.flush()
         t0 = time.perf_counter()
         stats, brand = self.stats, self.brand_id
-        records = pa.concat_tables(self.written) if self.written else _SCHEMA.empty_table()
         params = {"brand": brand, "now": self.ts}
+        synced = set(synced_guides)
+        lost = [k for k, st in self.before.items() if st == "active" and k[1] in synced and k not in self.seen]
+        again = self.repeated_exts & self.observed_exts
         with self.ctx.warehouse.write_lock, self.ctx.warehouse.transaction() as cur:
-            cur.register("_wsync", records)
-            cur.register("_wsync_guides", pa.table({"guide_id": pa.array(synced_guides, pa.string())}))
-            try:
-                lost = cur.execute(_LOSE, params).fetchone()
-                stats.relations_lost = int(lost[0]) if lost else 0
-                got = cur.execute(_FRESH, {**params, "kind": rel.SOURCE_KIND}).arrow()
-                fresh = got if isinstance(got, pa.Table) else got.read_all()  # duckdb ≥ 1.4: a stream, read it now
-            finally:
-                cur.unregister("_wsync")
-                cur.unregister("_wsync_guides")
-            ok = fresh.column("canonical")
-            stats.observations = add_observation_table(cur, fresh.filter(ok).drop(["canonical", "unionid"]))
-            odd = fresh.filter(pc.invert(ok)).to_pylist()  # identifiers to normalise (or invalid)
-            observations = [
-                Observation(
-                    rel.SOURCE_KIND,
-                    o["source_ref"],
-                    o["observed_at"],
-                    rel.identities(
-                        rel.NewRelation(
-                            o["source_ref"].removeprefix("wecom-sync:"), "", now(), None, "", o["unionid"] or ""
-                        )
-                    ),
-                    orjson.loads(o["traits"]) if o["traits"] else {},
-                )
-                for o in odd
-            ]
-            stats.observations += add_observations(cur, brand, observations)
+            if lost:
+                cur.register("_wlost", pa.table({"ext": [k[0] for k in lost], "guide_id": [k[1] for k in lost]}))
+                try:
+                    n = cur.execute(_LOSE, params).fetchone()
+                    stats.relations_lost = int(n[0]) if n else 0
+                finally:
+                    cur.unregister("_wlost")
+            if again:  # observed at the earliest of all its relations, not only those of its first transaction
+                records = pa.concat_tables(self.written)
+                mine = records.filter(pc.is_in(records.column("external_userid"), pa.array(sorted(again))))
+                first = mine.group_by("external_userid").aggregate([("added_at", "min")])
+                cur.register("_wfirst", first)
+                try:
+                    cur.execute(_FIRST_SEEN, {"brand": brand, "kind": rel.SOURCE_KIND})
+                finally:
+                    cur.unregister("_wfirst")
             added, removed = tags.write_customer_tags(cur, brand, self.tags_of)
             stats.customer_tags_added, stats.customer_tags_removed = added, removed
         self.seconds += time.perf_counter() - t0
@@ -252,18 +347,10 @@ SELECT $brand AS brand_id, $kind AS source_kind, 'wecom-sync:' || ext AS source_
        unionid, {_CANON.format(v="ext")} AND (unionid IS NULL OR {_CANON.format(v="unionid")}) AS canonical
 FROM (SELECT external_userid AS ext, max(unionid) AS unionid, max(name) AS name, min(added_at) AS first_at
       FROM _wsync GROUP BY 1) c
-WHERE NOT EXISTS (SELECT 1 FROM identity_observations o WHERE o.brand_id = $brand AND o.source_kind = $kind
-                  AND o.source_ref = 'wecom-sync:' || c.ext)
 ORDER BY ext
 """
 
-_COUNT_NEW = (
-    "SELECT count(*) FILTER (WHERE r.state IS NULL), count(*) FILTER (WHERE r.state = 'lost') "
-    "FROM _wsync w LEFT JOIN relations r ON r.brand_id = $brand AND r.external_userid = w.external_userid "
-    "AND r.guide_id = w.guide_id"
-)
-
-_UPSERT = """
+_INSERT = """
 INSERT INTO relations (brand_id, external_userid, guide_id, added_at, add_way, state, channel_id, source_ref)
 SELECT $brand, w.external_userid, w.guide_id, coalesce(w.added_at, $now), w.add_way, 'active',
        coalesce(c1.channel_id, c2.channel_id, w.state), 'wecom-sync'
@@ -271,18 +358,29 @@ FROM _wsync w
 LEFT JOIN channels c1 ON c1.brand_id = $brand AND c1.channel_id = w.state
 LEFT JOIN (SELECT name, min(channel_id) AS channel_id FROM channels WHERE brand_id = $brand GROUP BY name) c2
        ON c2.name = w.state
-ON CONFLICT (brand_id, external_userid, guide_id) DO UPDATE SET
+"""
+_UPSERT = (
+    _INSERT
+    + """ON CONFLICT (brand_id, external_userid, guide_id) DO UPDATE SET
     added_at = CASE WHEN relations.state = 'lost' THEN excluded.added_at ELSE relations.added_at END,
     add_way = coalesce(relations.add_way, excluded.add_way),
     channel_id = coalesce(relations.channel_id, excluded.channel_id),
     state = 'active', lost_at = NULL, lost_by = NULL
 """
-
+)
 _LOSE = """
 UPDATE relations SET state = 'lost', lost_at = $now, lost_by = 'sync'
-WHERE brand_id = $brand AND state = 'active' AND guide_id IN (SELECT guide_id FROM _wsync_guides)
-  AND NOT EXISTS (SELECT 1 FROM _wsync w WHERE w.external_userid = relations.external_userid
-                  AND w.guide_id = relations.guide_id)
+FROM _wlost l
+WHERE relations.brand_id = $brand AND relations.state = 'active' AND relations.external_userid = l.ext
+  AND relations.guide_id = l.guide_id
+"""
+
+_FIRST_SEEN = """
+UPDATE identity_observations SET observed_at = f.added_at_min
+FROM _wfirst f
+WHERE identity_observations.brand_id = $brand AND identity_observations.source_kind = $kind
+  AND identity_observations.source_ref = 'wecom-sync:' || f.external_userid
+  AND f.added_at_min IS NOT NULL AND identity_observations.observed_at > f.added_at_min
 """
 
 
@@ -315,31 +413,39 @@ def sync_contacts(
     own = client is None
     client = client or client_for(get_config(ctx, brand_id))
     stats = SyncStats()
+    tagger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wecom-sync-tags")
     try:
-        guides = _guides(ctx, brand_id)
-        stats.tags = tags.sync_corp_tags(ctx, brand_id, client)[0]  # first, so customers' tag ids are known
         t0 = time.perf_counter()
         waited0, calls0, backoff0 = client.t.limiter.waited, client.t.stats["calls"], client.t.stats["backoff_seconds"]
+        # the corp tags (needed by the customers' tags at the end) are synced while the contacts are fetched
+        tag_sync = tagger.submit(tags.sync_corp_tags, ctx, brand_id, client)
         members = client.get_follow_user_list()
+        guides = _guides(ctx, brand_id)
+        synced = sorted({m for m in members if m in guides})
+        fetch = pages(client, synced)  # the first requests leave now
         stats.members = len(members)
         stats.unknown_members = sorted(m for m in members if m not in guides)
-        synced = sorted({m for m in members if m in guides})
         stats.guides_synced = len(synced)
-        writer = _Writer(ctx, brand_id, guides, stats)
-        for page in pages(client, synced):
-            writer.add(page)
-            if stats.records // 10_000 != (stats.records - len(page)) // 10_000:
-                say(f"{stats.records} contacts fetched")
+        try:
+            writer = _Writer(ctx, brand_id, guides, stats)
+            for page in fetch:
+                writer.add(page)
+                if stats.records // 10_000 != (stats.records - len(page)) // 10_000:
+                    say(f"{stats.records} contacts fetched")
+        finally:
+            fetch.close()
         stats.fetch_seconds = round(time.perf_counter() - t0, 3)
         stats.api_calls = int(client.t.stats["calls"] - calls0)
         waited = client.t.limiter.waited - waited0 + client.t.stats["backoff_seconds"] - backoff0
         stats.rate_wait_seconds = round(waited, 3)
+        stats.tags = tag_sync.result()[0]
         say(f"{stats.records} contact records fetched; finishing the write")
         t1 = time.perf_counter()
         writer.finish(sorted({guides[m] for m in synced}))
         stats.tail_seconds = round(time.perf_counter() - t1, 3)
         stats.write_seconds = round(writer.seconds, 3)
     finally:
+        tagger.shutdown(wait=True)
         if own:
             client.close()
     if stats.observations:
