@@ -67,6 +67,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import guide_work
 
     routers += guide_work.routers  # follow-ups, Moments, pool, scorecard /api/followups|moments|pool|guides
+    from siyu import public
+
+    routers.append(public.router)  # public mobile pages /m/... (campaign, help, progress, team, gift, lottery)
     from siyu.api import scripts
     from siyu.sidebar import routes as sidebar_routes
 

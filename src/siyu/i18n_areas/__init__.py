@@ -16,5 +16,6 @@ AREAS: tuple[str, ...] = (
     "wecom_ops",
     "wecom_welcome",
     "journeys",
+    "public",
     "sidebar",
 )

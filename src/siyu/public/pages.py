@@ -1,0 +1,183 @@
+"""Rendering the public pages: the jinja2 environment, the error page, form reading, the language, and the
+campaign header every campaign page shares (title, countdown, rules in the visitor's language)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from siyu import i18n
+from siyu.domain.campaign.definition import CampaignDefinition
+from siyu.domain.campaign.rules import utc_naive
+from siyu.errors import Forbidden, NotFound, SiyuError, TooManyRequests
+from siyu.public.visitor import Visitor, csrf_token, keep_device, visitor
+from siyu.services.context import Context
+
+log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MAX_FORM_BYTES = 4096
+_env = Environment(
+    loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,
+)
+
+
+def ctx_of(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def with_lang(path: str, lang: str) -> str:
+    """``path`` keeping the visitor's language (``?lang=en``)."""
+    if lang != "en":
+        return path
+    return path + ("&" if "?" in path else "?") + "lang=en"
+
+
+def render(request: Request, v: Visitor, template: str, status: int = 200, /, **values: Any) -> HTMLResponse:
+    """A page of ``templates/name`` in the visitor's language (``tr`` = the catalogue in that language)."""
+    lang = v.lang
+    other = "zh" if lang == "en" else "en"
+    query = {k: val for k, val in request.query_params.items() if k != "lang"} | {"lang": other}
+    values.setdefault("data", {})
+    values.setdefault("countdown", False)
+    values.setdefault("title", "")
+    values.setdefault("csrf", csrf_token(ctx_of(request), v))
+    html = _env.get_template(template).render(
+        lang=lang,
+        tr=lambda key, **kw: i18n.t(key, lang, **kw),
+        switch_url=f"{request.url.path}?{urlencode(query)}",
+        page=template.removesuffix(".html"),
+        **values,
+    )
+    response = HTMLResponse(html, status_code=status)
+    keep_device(response, v)
+    return response
+
+
+def error_message(exc: SiyuError, lang: str) -> str:
+    """What the visitor reads for an error (campaign refusals carry their own Chinese / English text)."""
+    en = getattr(exc, "en", None)
+    if en is not None:  # campaigns.Refused
+        return str(en) if lang == "en" else exc.message
+    if isinstance(exc, TooManyRequests):
+        return i18n.t("m.too_many", lang)
+    if isinstance(exc, Forbidden):
+        return i18n.t("m.csrf" if exc.field == "csrf" else "m.link_invalid", lang)
+    if isinstance(exc, NotFound):
+        return i18n.t("m.not_found", lang)
+    return f"{i18n.t('m.error_generic', lang)}: {exc.message}"
+
+
+def guarded(request: Request, fn: Callable[[Context, Visitor], Response]) -> Response:
+    """Run a page handler; a ``SiyuError`` becomes the error page in the visitor's language (its HTTP status)."""
+    ctx = ctx_of(request)
+    v = visitor(ctx, request)
+    try:
+        return fn(ctx, v)
+    except SiyuError as exc:
+        data = {"reason": getattr(exc, "code", "") or exc.field or ""}
+        return render(request, v, "error.html", exc.status_code, message=error_message(exc, v.lang), data=data, back="")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A small url-encoded form (at most 4 KB); each field's first value."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: vals[0] for k, vals in parsed.items() if vals}
+
+
+# ---- the campaign header --------------------------------------------------------------------------------
+
+
+def reward_names(ctx: Context, brand_id: str, ids: list[str]) -> dict[str, str]:
+    """Reward id → name (the id itself when unknown)."""
+    from siyu.services.rewards import get_reward
+
+    out: dict[str, str] = {}
+    for rid in ids:
+        if rid and rid not in out:
+            r = get_reward(ctx, brand_id, rid)
+            out[rid] = str(r["name"]) if r else rid
+    return out
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def campaign_view(
+    ctx: Context, row: Any, cd: CampaignDefinition, lang: str, variant: str | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Title, copy, countdown parts, rules (localised) and status flags of a campaign for a visitor's variant."""
+    now = now or utcnow()
+    v = cd.variant(variant)
+    start, end = utc_naive(cd.starts_at, cd.timezone), utc_naive(cd.ends_at, cd.timezone)
+    left = max(0, int((end - now).total_seconds()))
+    names = reward_names(ctx, row.brand_id, cd.reward_ids())
+    rules: list[str] = []
+    if cd.kind == "assist":
+        for t in cd.tiers(variant):
+            if t.reward_id:
+                rules.append(i18n.t("m.tier", lang, n=t.threshold, reward=t.name or names.get(t.reward_id, "")))
+            else:
+                rewards = " / ".join(names.get(r, r) for r in t.pool)
+                rules.append(i18n.t("m.tier_pool", lang, n=t.threshold, rewards=rewards))
+    elif cd.kind == "group_buy" and cd.group_buy:
+        lead, join = cd.team_rewards(variant)
+        rules.append(
+            i18n.t(
+                "m.team_rule",
+                lang,
+                n=cd.team_size(variant),
+                h=cd.group_buy.team_hours,
+                lead=names.get(lead, lead),
+                join=names.get(join, join),
+            )
+        )
+    elif cd.kind == "gift" and cd.gift:
+        rid = cd.gift_reward(variant)
+        rules.append(i18n.t("m.gift_rule", lang, reward=names.get(rid, rid)))
+    opened = row.status in ("live", "pilot") and start <= now < end
+    return {
+        "id": row.id,
+        "kind": cd.kind,
+        "title": (v.title if v and v.title else "") or cd.title or cd.name,
+        "copy_text": v.copy_text if v and v.copy_text else "",
+        "description": cd.description,
+        "rules": rules,
+        "carrier_kind": cd.carrier.kind,
+        "carrier_text": i18n.t(f"m.carrier.{cd.carrier.kind}", lang),
+        "open": opened,
+        "ended": row.status == "ended" or now >= end,
+        "not_started": now < start,
+        "starts_local": start.replace(tzinfo=UTC).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        "ends_iso": end.replace(tzinfo=UTC).isoformat(),
+        "ends_at": end,
+        "left_d": left // 86400,
+        "left_hh": f"{left % 86400 // 3600:02d}",
+        "left_mm": f"{left % 3600 // 60:02d}",
+        "reward_names": names,
+    }
+
+
+def local_time(at: datetime | str) -> str:
+    """A naive-UTC time (or its ISO text) as Asia/Shanghai ``YYYY-MM-DD HH:MM``."""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
