@@ -1,6 +1,7 @@
 """Lottery draws: per-person daily limit (the draw row's unique attempt number enforces it under concurrency),
 the prize picked by ``siyu.domain.engagement.lottery.pick`` and paid through ``rewards.grant`` (so prize stock
-never oversells); a prize out of stock makes the draw "no prize" (outcome ``out_of_stock``)."""
+never oversells); a prize out of stock makes the draw "no prize" (outcome ``out_of_stock``). The draw row is
+written (outcome ``pending``) before the prize is paid, so the attempt counts even if paying fails (``error``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ def _draws_today(ctx: Context, activity_id: str, customer_id: str, day: str) -> 
             LotteryDrawRow.day == day,
         )
         return int(s.scalar(q) or 0)
+
+
+def _set_outcome(ctx: Context, draw_id: int, prize: str, outcome: str, grant_id: str | None) -> None:
+    with ctx.sessions() as s:
+        s.execute(
+            update(LotteryDrawRow)
+            .where(LotteryDrawRow.id == draw_id)
+            .values(prize=prize, outcome=outcome, grant_id=grant_id)
+        )
+        s.commit()
 
 
 def draw(
@@ -82,17 +93,10 @@ def draw(
             outcome = "won"
         except RewardUnavailable as exc:
             outcome, reason = "out_of_stock", exc.message
-    with ctx.sessions() as s:
-        s.execute(
-            update(LotteryDrawRow)
-            .where(LotteryDrawRow.id == draw_row.id)
-            .values(
-                prize=prize.key if prize else "",
-                outcome=outcome,
-                grant_id=granted["grant_id"] if granted else None,
-            )
-        )
-        s.commit()
+        except Exception:
+            _set_outcome(ctx, draw_row.id, prize.key, "error", None)  # the attempt stays used; nothing was paid
+            raise
+    _set_outcome(ctx, draw_row.id, prize.key if prize else "", outcome, granted["grant_id"] if granted else None)
     return {
         "activity_id": activity_id,
         "customer_id": customer_id,

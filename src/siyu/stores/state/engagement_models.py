@@ -66,6 +66,7 @@ class RewardGrantRow(Base):
         Index("ix_reward_grants_source", "brand_id", "source", "source_ref"),
         Index("ix_reward_grants_customer", "brand_id", "customer_id"),
         Index("ix_reward_grants_reward", "reward_id", "status"),
+        Index("ix_reward_grants_code", "brand_id", "code"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     brand_id: Mapped[str] = mapped_column(String(64))

@@ -222,12 +222,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_reward_grants_customer", "reward_grants", ["brand_id", "customer_id"], unique=False)
     op.create_index("ix_reward_grants_reward", "reward_grants", ["reward_id", "status"], unique=False)
+    op.create_index("ix_reward_grants_code", "reward_grants", ["brand_id", "code"], unique=False)
     op.create_index("ix_reward_grants_source", "reward_grants", ["brand_id", "source", "source_ref"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index("ix_reward_grants_source", table_name="reward_grants")
     op.drop_index("ix_reward_grants_reward", table_name="reward_grants")
+    op.drop_index("ix_reward_grants_code", table_name="reward_grants")
     op.drop_index("ix_reward_grants_customer", table_name="reward_grants")
     op.drop_table("reward_grants")
     op.drop_index("ix_reward_codes_free", table_name="reward_codes")
