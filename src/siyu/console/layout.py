@@ -24,7 +24,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.messaging", "/messaging", "sms"),
     ("nav.journeys", "/journeys", "route"),
     ("nav.tasks", "/tasks", "task_alt"),
-    ("nav.fission", None, "share"),
+    ("nav.fission", "/campaigns", "share"),
     ("nav.wecom", "/wecom/codes", "chat"),
     ("nav.wecom_ops", "/wecom/ops", "campaign"),
     ("nav.wecom_welcome", "/wecom/welcome", "waving_hand"),

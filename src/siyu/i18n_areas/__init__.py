@@ -18,4 +18,5 @@ AREAS: tuple[str, ...] = (
     "journeys",
     "public",
     "sidebar",
+    "campaigns",
 )
