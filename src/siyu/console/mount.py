@@ -37,6 +37,10 @@ AREA_PAGES: tuple[str, ...] = (
     "campaigns_page",
     "campaign_builder",  # /campaigns/new before /campaigns/{id}
     "campaign_dashboard",
+    "followups_page",
+    "pool_page",
+    "moments_page",
+    "guide_scorecard_page",
 )
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from nicegui import ui
 
+from siyu.console import guide_inbox
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, kpi_card
@@ -200,4 +201,5 @@ def register() -> None:
             page.filters()
             page.rates()
             page.inbox()
+            guide_inbox.other_items(context(), user)  # follow-up reminders, Moments, campaign tasks
         return None

@@ -19,4 +19,5 @@ AREAS: tuple[str, ...] = (
     "public",
     "sidebar",
     "campaigns",
+    "guide_work",
 )
