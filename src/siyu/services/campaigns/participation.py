@@ -493,8 +493,16 @@ def _customers(ctx: Context, brand_id: str, identities: list[Identity]) -> set[s
 def _pending_helps(
     ctx: Context, brand_id: str, identities: list[Identity], code_id: int | None, state: str = "pending_carrier"
 ) -> list[CampaignHelpRow]:
-    values = [i.value for i in identities]
+    """Helps in ``state`` of the person behind ``identities``: matched on the identities themselves, on every
+    identifier OneID holds for their customer (a helper known by unionid, deleting as external_userid), and on
+    the help's customer id."""
+    from siyu.services import oneid
+
     customers = _customers(ctx, brand_id, identities)
+    wanted = {(i.type, i.value) for i in identities}
+    for c in customers:
+        wanted |= {(d["type"], d["value"]) for d in oneid.identifiers_of(ctx, brand_id, c)}
+    values = sorted({v for _, v in wanted})
     with ctx.sessions() as s:
         camps = s.scalars(
             select(CampaignRow).where(
@@ -509,7 +517,6 @@ def _pending_helps(
         by_customer = (
             s.scalars(q.where(CampaignHelpRow.helper_customer_id.in_(list(customers)))).all() if customers else []
         )
-    wanted = {(i.type, i.value) for i in identities}
     seen: dict[int, CampaignHelpRow] = {}
     for h in [*by_value, *by_customer]:
         if (h.helper_id_type, h.helper_id_value) in wanted or h.helper_customer_id in customers:
