@@ -24,6 +24,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.messaging", "/messaging", "sms"),
     ("nav.journeys", "/journeys", "route"),
     ("nav.tasks", "/tasks", "task_alt"),
+    ("nav.scripts", "/scripts", "forum"),
     ("gw.nav.followups", "/followups", "edit_note"),
     ("gw.nav.moments", "/moments", "photo_camera"),
     ("gw.nav.pool", "/pool", "waves"),

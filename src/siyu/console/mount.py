@@ -34,6 +34,7 @@ AREA_PAGES: tuple[str, ...] = (
     "journeys_page",
     "journey_editor",
     "tasks_page",
+    "scripts_page",
     "campaigns_page",
     "campaign_builder",  # /campaigns/new before /campaigns/{id}
     "campaign_dashboard",
