@@ -88,6 +88,11 @@ def _register() -> None:
     from siyu.cli.secrets import app as secrets_app
 
     app.add_typer(secrets_app, name="secrets")
+    from siyu.cli.scripts import app as scripts_app
+    from siyu.cli.scripts import sidebar_app
+
+    app.add_typer(scripts_app, name="scripts")
+    app.add_typer(sidebar_app, name="sidebar")
     from siyu.cli.campaigns import app as campaigns_app
 
     app.add_typer(campaigns_app, name="campaigns")
