@@ -317,6 +317,40 @@ def test_receive_and_process_on_both_state_backends(any_ctx: Context) -> None:
     assert row is not None and row[0] == "lost" and row[3] == "customer" and row[1] is None and row[2] == "pg"
 
 
+def test_same_second_changes_applied_retries_not(ctx: Context) -> None:
+    """Two member changes of one chat in the same second share every field the readable key names but not the
+    payload: both are stored and processed; WeCom's retry of one (same payload, new nonce) is a duplicate."""
+    from siyu.services.wecom import callbacks as service
+    from siyu.services.wecom.processing import process_pending
+
+    brands.create_brand(ctx, "acme", "Acme")
+    set_config(ctx, "acme", WeComConfig(CORP, TOKEN, KEY))
+    emitter = Emitter("x", TOKEN, KEY, CORP)
+    now = int(time.time())
+    base = {
+        "ToUserName": CORP,
+        "FromUserName": "sys",
+        "CreateTime": now,
+        "MsgType": "event",
+        "Event": "change_external_chat",
+        "ChatId": "wrChat1",
+        "ChangeType": "update",
+        "UpdateDetail": "add_member",
+    }
+    first, second = {**base, "JoinScene": 1, "MemChangeCnt": 1}, {**base, "JoinScene": 3, "MemChangeCnt": 1}
+    got = []
+    for fields in (first, second, first):
+        body, q = emitter.envelope(fields, str(now))
+        got.append(
+            service.receive(ctx, "acme", q["msg_signature"], q["timestamp"], q["nonce"], body.encode(), enqueue=False)
+        )
+    assert [r.duplicate for r in got] == [False, False, True] and got[2].callback_id == got[0].callback_id
+    assert rejections(ctx) == ["duplicate"]
+    assert process_pending(ctx, "acme") == 2
+    rows = callbacks(ctx)
+    assert len(rows) == 2 and {r.status for r in rows} == {"done"} and rows[0].dedupe_key != rows[1].dedupe_key
+
+
 def test_callback_endpoint_rate_limited(env: Env) -> None:
     from siyu.services.rate_limit import TokenBucket
 

@@ -80,6 +80,25 @@ def test_other_and_dedupe_key() -> None:
     assert a.dedupe_key() != contact("del_external_contact").dedupe_key()
 
 
+def test_dedupe_key_is_the_payload() -> None:
+    """WeCom's retry carries the same payload (however it is laid out) and shares the key; two genuine changes in
+    the same second differ somewhere in the payload — a field the readable part of the key does not name — and
+    get distinct keys."""
+    chat = {**BASE, "Event": "change_external_chat", "ChatId": "wrChat", "ChangeType": "update"}
+    one = {**chat, "UpdateDetail": "add_member", "JoinScene": 1, "MemChangeCnt": 1}
+    xml = event_xml(one)
+    retry = xml.replace("><", ">\n  <").replace("<![CDATA[add_member]]>", "add_member")  # same content
+    assert ev.parse_event(xml).dedupe_key() == ev.parse_event(retry).dedupe_key()
+    other = event_xml({**one, "JoinScene": 3, "MemChangeCnt": 2})  # another member joined, by QR code
+    assert ev.parse_event(xml).dedupe_key() != ev.parse_event(other).dedupe_key()
+    nested = event_xml(one).replace("</xml>", "<MemChangeList><Item>wmA</Item></MemChangeList></xml>")
+    nested_b = nested.replace("wmA", "wmB")
+    assert ev.parse_event(nested).dedupe_key() != ev.parse_event(nested_b).dedupe_key()  # nested elements count
+    long = contact("edit_external_contact", ExternalUserID="wm" + "x" * 500)
+    key = long.dedupe_key()
+    assert len(key) == 400 and key.endswith("|" + long.payload_sha[:16])  # the digest survives the length limit
+
+
 @pytest.mark.parametrize(
     ("xml", "field"),
     [

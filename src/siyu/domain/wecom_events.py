@@ -6,6 +6,7 @@ anything else parses to ``OtherEvent`` (stored, not applied).
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ class WeComEvent:
     event: str
     change_type: str
     fields: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # every element, as text
+    payload_sha: str = field(default="", compare=False, repr=False)  # of the whole decrypted XML (``payload_digest``)
 
     @property
     def at(self) -> datetime:
@@ -44,8 +46,10 @@ class WeComEvent:
         return datetime.fromtimestamp(self.create_time, UTC).replace(tzinfo=None)
 
     def dedupe_key(self) -> str:
-        """(FromUserName, CreateTime, ChangeType, UserID, ExternalUserID) + the chat/tag id and update detail, so
-        two chats or tags changed in the same second stay distinct; WeCom's retries share the key."""
+        """(FromUserName, CreateTime, ChangeType, UserID, ExternalUserID) + the chat/tag id and update detail (to
+        read) + a digest of the whole decrypted payload: WeCom's retries carry the same payload and share the key,
+        while two genuine changes in the same second (say two member changes of one chat) differ somewhere in it
+        and are both applied. At most 400 characters (the digest is kept whole)."""
         f = self.fields
         parts = [
             self.from_user,
@@ -58,7 +62,7 @@ class WeComEvent:
             f.get("Id", ""),
             f.get("UpdateDetail", ""),
         ]
-        return "|".join(parts)
+        return f"{'|'.join(parts)[:383]}|{self.payload_sha[:16]}"
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,17 @@ def xml_fields(xml: bytes | str) -> dict[str, str]:
     return {child.tag: (child.text or "").strip() for child in root}
 
 
+def payload_digest(xml: bytes | str) -> str:
+    """SHA-256 (hex) of the decrypted XML in canonical form (C14N 2.0, blank text stripped: CDATA or not,
+    whitespace between elements and attribute order do not change it; every element, nested ones too, does)."""
+    text = xml.decode("utf-8", "replace") if isinstance(xml, bytes) else xml
+    try:
+        canonical = ET.canonicalize(text, strip_text=True)
+    except ET.ParseError as err:
+        raise WeComEventError(f"callback is not XML ({err})", field="xml") from err
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def parse_event(xml: bytes | str) -> WeComEvent:
     """A typed event from the decrypted XML of a callback."""
     f = xml_fields(xml)
@@ -162,6 +177,7 @@ def parse_event(xml: bytes | str) -> WeComEvent:
         "event": f.get("Event", ""),
         "change_type": f.get("ChangeType", ""),
         "fields": f,
+        "payload_sha": payload_digest(xml),
     }
     ev, ct = base["event"], base["change_type"]
     if ev == "change_external_contact" and ct in CONTACT_CHANGES:
