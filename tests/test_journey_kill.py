@@ -75,7 +75,7 @@ def _q(db: Path, sql: str) -> list[tuple[object, ...]]:
 
 def _finished(db: Path) -> bool:
     active = _q(db, "SELECT count(*) FROM journey_entries WHERE status = 'active'")[0][0]
-    pending = _q(db, "SELECT count(*) FROM journey_effects WHERE status = 'pending'")[0][0]
+    pending = _q(db, "SELECT count(*) FROM journey_effects WHERE status IN ('pending', 'sending')")[0][0]
     return active == 0 and pending == 0
 
 
@@ -98,7 +98,7 @@ def test_every_customer_exits_once_and_nothing_runs_twice_under_kill_9(tmp_path:
     rng = random.Random(7)
     kills, progress_at_kill = 0, []
     env = {**os.environ, "SIYU_DATA_DIR": str(data)}
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 420  # a killed worker's claims come back after their lease (15 s / 30 s)
     while time.monotonic() < deadline:
         proc = subprocess.Popen(
             [sys.executable, str(script), str(data), str(sent_db)], env=env, cwd=ROOT, stdout=subprocess.PIPE

@@ -3,18 +3,20 @@
 send → the channel's ``Sender`` (``siyu.services.journeys.senders``); tag / attribute → the warehouse (idempotent
 writes: a tag row keyed by identifier and tag, an attribute set to a value); coupon → the ``coupon`` sender if a
 coupon connector registered one, else recorded only. A failed send is retried on later ticks up to
-``MAX_ATTEMPTS`` times with the same key, then marked failed.
+``MAX_ATTEMPTS`` times with the same key, then marked failed. Worker processes claim disjoint effects (status
+``sending`` until a lease ends; a killed worker's claims are taken again after ``LEASE_SECONDS``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 
 from siyu.services.context import Context
 from siyu.services.journeys.senders import OutboundMessage, flush_senders, sender_for
@@ -23,8 +25,10 @@ from siyu.stores.state.models import utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+CLAIMED = "sending"  # taken by a worker until done_at (the lease's end)
+LEASE_SECONDS = 30
 WAREHOUSE_KINDS = ("tag", "attribute")  # effects written to the warehouse
-_DELIVER = threading.Lock()  # one deliverer per process: a pending effect is not handed to two threads
+_DELIVER = threading.Lock()  # one deliverer per process; processes claim disjoint effects (``_claim``)
 
 
 def _tag_id(name: str) -> str:
@@ -112,12 +116,31 @@ def deliver_effects(ctx: Context, now: datetime | None = None, limit: int = 500)
         return counts
 
 
-def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
-    q = select(JourneyEffectRow).where(JourneyEffectRow.status == "pending")
+def _claim(ctx: Context, limit: int) -> tuple[list[JourneyEffectRow], datetime]:
+    """Take pending effects (and those whose claim ran out: a killed worker's) for this worker: status
+    ``sending`` with ``done_at`` = the lease's end (a random microsecond makes it this claim's token)."""
+    real = utcnow()
+    lease = (real + timedelta(seconds=LEASE_SECONDS)).replace(microsecond=random.randrange(1_000_000))
+    E = JourneyEffectRow
+    free = or_(E.status == "pending", and_(E.status == CLAIMED, E.done_at < real))
+    q = select(E.key).where(free)
     if ctx.warehouse.read_only:  # a worker that cannot write the warehouse leaves tags / attributes to one that can
-        q = q.where(JourneyEffectRow.kind.not_in(WAREHOUSE_KINDS))
+        q = q.where(E.kind.not_in(WAREHOUSE_KINDS))
+    with ctx.sessions() as s, s.begin():
+        keys = list(s.scalars(q.order_by(E.created_at).limit(limit)))
+        if not keys:
+            return [], lease
+        s.execute(update(E).where(E.key.in_(keys), free).values(status=CLAIMED, done_at=lease))
     with ctx.sessions() as s:
-        rows = list(s.scalars(q.order_by(JourneyEffectRow.created_at).limit(limit)))
+        rows = list(s.scalars(select(E).where(E.key.in_(keys), E.status == CLAIMED, E.done_at == lease)))
+        for r in rows:
+            s.expunge(r)
+    rows.sort(key=lambda r: (r.created_at, r.key))
+    return rows, lease
+
+
+def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
+    rows, lease = _claim(ctx, limit)
     counts = {"done": 0, "failed": 0, "retry": 0}
     results: list[dict[str, Any]] = []
     for row in rows:
@@ -130,20 +153,13 @@ def _deliver_batch(ctx: Context, now: datetime, limit: int) -> dict[str, int]:
         status = "done" if ok else ("failed" if final or attempts >= MAX_ATTEMPTS else "pending")
         counts["done" if ok else ("failed" if status == "failed" else "retry")] += 1
         results.append(
-            {
-                "k": row.key,
-                "a0": row.attempts,
-                "a": attempts,
-                "st": status,
-                "err": error,
-                "at": now if status != "pending" else None,
-            }
+            {"k": row.key, "a": attempts, "st": status, "err": error, "at": now if status != "pending" else None}
         )
-    if results:  # one transaction for the batch; a row another deliverer finished meanwhile is left alone
+    if results:  # one transaction for the batch; a row whose claim ran out and was taken by another is left alone
         t: Table = JourneyEffectRow.__table__  # type: ignore[assignment]
         stmt = (
             update(t)
-            .where(t.c.key == bindparam("k"), t.c.status == "pending", t.c.attempts == bindparam("a0"))
+            .where(t.c.key == bindparam("k"), t.c.status == CLAIMED, t.c.done_at == lease)
             .values(attempts=bindparam("a"), status=bindparam("st"), error=bindparam("err"), done_at=bindparam("at"))
         )
         with ctx.sessions() as s, s.begin():

@@ -12,6 +12,7 @@ delivered afterwards by ``siyu.services.journeys.effects`` with the step's key, 
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from siyu.stores.state.journey_models import (
 from siyu.stores.state.models import utcnow
 
 BATCH = 500
+LEASE_SECONDS = 15  # a claimed batch is invisible to other workers this long (longer than any batch takes)
 MAX_ROUNDS = 250
 _RUN_LOCK = threading.Lock()
 STEPS: Table = JourneyStepRow.__table__  # type: ignore[assignment]
@@ -381,46 +383,72 @@ def _load(s: Session, now: datetime, limit: int, journey_id: str | None) -> list
     return out
 
 
-def run_due(ctx: Context, now: datetime | None = None, limit: int = BATCH, journey_id: str | None = None) -> int:
-    """Run one batch of due entries; returns the number of steps executed (0 = nothing was due)."""
-    now = now or utcnow()
-    with _RUN_LOCK, ctx.sessions() as s, s.begin():
+def _claim(ctx: Context, now: datetime, limit: int, journey_id: str | None) -> list[_Entry]:
+    """Take a batch of due entries for this worker: one short transaction moves their ``wake_at`` to a lease
+    (``now`` + ``LEASE_SECONDS``, with a random microsecond as this claim's token), so other worker processes skip
+    them; a worker killed mid-batch leaves them to be taken again when the lease ends. The entries keep their
+    loaded ``wake_at`` in memory (it is when they reached their node)."""
+    lease = (now + timedelta(seconds=LEASE_SECONDS)).replace(microsecond=random.randrange(1_000_000))
+    with ctx.sessions() as s, s.begin():
         entries = _load(s, now, limit, journey_id)
         if not entries:
+            return []
+        ids = [e.id for e in entries]
+        s.execute(
+            update(ENTRIES)
+            .where(ENTRIES.c.id.in_(ids), ENTRIES.c.status == "active", ENTRIES.c.wake_at <= now)
+            .values(wake_at=lease)
+        )
+        mine = set(s.scalars(select(ENTRIES.c.id).where(ENTRIES.c.id.in_(ids), ENTRIES.c.wake_at == lease)))
+    return [e for e in entries if e.id in mine]
+
+
+def run_due(ctx: Context, now: datetime | None = None, limit: int = BATCH, journey_id: str | None = None) -> int:
+    """Run one batch of due entries; returns the number of steps executed (0 = nothing was due).
+
+    Several worker processes may run this at once over one state DB: each claims its own batch (``_claim``);
+    the batch's writes are one transaction that moves an entry only from the attempt it was read at and writes
+    each step once (primary key), so a step never runs twice and a batch that loses a race is rolled back and
+    its entries are taken again."""
+    now = now or utcnow()
+    with _RUN_LOCK:
+        entries = _claim(ctx, now, limit, journey_id)
+        if not entries:
             return 0
-        b = _Batch(now)
-        by_version: dict[tuple[str, int], list[_Entry]] = defaultdict(list)
-        for e in entries:
-            by_version[(e.journey_id, e.version)].append(e)
-        for (jid, ver), group in by_version.items():
-            _goal_check(ctx, definition(ctx, jid, ver), group, b)
-        for _ in range(MAX_ROUNDS):
-            ready: dict[tuple[str, int, str], list[_Entry]] = defaultdict(list)
+        with ctx.sessions() as s, s.begin():
+            b = _Batch(now)
+            by_version: dict[tuple[str, int], list[_Entry]] = defaultdict(list)
             for e in entries:
-                if not e.done:
-                    ready[(e.journey_id, e.version, e.node_id)].append(e)
-            if not ready:
-                break
-            for (jid, ver, nid), group in ready.items():
-                jd = definition(ctx, jid, ver)
-                node = jd.node(nid)
-                if node.kind == "exit":
-                    for e in group:
-                        _pass(b, jd, e, "", "completed")
-                elif isinstance(node, WaitNode):
-                    _wait(ctx, jd, node, group, b)
-                elif isinstance(node, WaitEventNode):
-                    _wait_event(ctx, jd, node, group, b)
-                elif isinstance(node, WaitSegmentNode):
-                    _wait_segment(ctx, jd, node, group, b)
-                elif isinstance(node, ConditionNode):
-                    _condition(ctx, jd, node, group, b)
-                elif isinstance(node, SplitNode | ExperimentNode):
-                    _split(jd, node, group, b)
-                elif isinstance(node, ActionNode):
-                    _action(s, ctx, jd, node, group, b)
-        _persist(s, ctx, entries, b)
-        return len(b.steps)
+                by_version[(e.journey_id, e.version)].append(e)
+            for (jid, ver), group in by_version.items():
+                _goal_check(ctx, definition(ctx, jid, ver), group, b)
+            for _ in range(MAX_ROUNDS):
+                ready: dict[tuple[str, int, str], list[_Entry]] = defaultdict(list)
+                for e in entries:
+                    if not e.done:
+                        ready[(e.journey_id, e.version, e.node_id)].append(e)
+                if not ready:
+                    break
+                for (jid, ver, nid), group in ready.items():
+                    jd = definition(ctx, jid, ver)
+                    node = jd.node(nid)
+                    if node.kind == "exit":
+                        for e in group:
+                            _pass(b, jd, e, "", "completed")
+                    elif isinstance(node, WaitNode):
+                        _wait(ctx, jd, node, group, b)
+                    elif isinstance(node, WaitEventNode):
+                        _wait_event(ctx, jd, node, group, b)
+                    elif isinstance(node, WaitSegmentNode):
+                        _wait_segment(ctx, jd, node, group, b)
+                    elif isinstance(node, ConditionNode):
+                        _condition(ctx, jd, node, group, b)
+                    elif isinstance(node, SplitNode | ExperimentNode):
+                        _split(jd, node, group, b)
+                    elif isinstance(node, ActionNode):
+                        _action(s, ctx, jd, node, group, b)
+            _persist(s, ctx, entries, b)
+            return len(b.steps)
 
 
 def _persist(s: Session, ctx: Context, entries: list[_Entry], b: _Batch) -> None:

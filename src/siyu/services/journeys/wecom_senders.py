@@ -29,6 +29,7 @@ from siyu.stores.state.wecom_ops_models import WeComMassRecipientRow, WeComMassS
 BATCH_PREFIX = "jmass:"
 CAPPED = "capped: the customer already got today's marketing message(s) (the brand's daily cap)"
 CHANNELS: tuple[str, ...] = ("wecom_1to1", "wecom_group", "wecom_mass")
+OPEN = ("pending", "sending")  # effect statuses still on their way
 
 
 def _ready(ctx: Context, m: OutboundMessage) -> str | None:
@@ -199,7 +200,7 @@ class WeComMassBatch:
                 f"{BATCH_PREFIX}{j}:{n}:"
                 for j, n in s.execute(
                     select(JourneyEffectRow.journey_id, JourneyEffectRow.node_id)
-                    .where(JourneyEffectRow.status == "pending", JourneyEffectRow.channel == self.channel)
+                    .where(JourneyEffectRow.status.in_(OPEN), JourneyEffectRow.channel == self.channel)
                     .distinct()
                 )
             }
