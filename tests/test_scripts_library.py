@@ -18,6 +18,7 @@ from siyu.errors import SiyuError
 from siyu.services import brands, scripts
 from siyu.services.brands import User
 from siyu.services.context import Context
+from siyu.services.sidebar.config import get_sidebar_config
 
 OPS = User(0, "sb", "ops", "ops", Role.OPERATOR, None, "zh")
 GUIDE = User(0, "sb", "g", "导购甲", Role.GUIDE, "g1", "zh")
@@ -116,10 +117,14 @@ def test_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     assert r.exit_code == 0 and "/sidebar/sb/link?t=" in r.output
     r = runner.invoke(app, ["sidebar", "link", "sb", "--guide", "nobody"])
     assert r.exit_code == 2 and "not a guide" in r.output
+    r = runner.invoke(app, ["secrets", "rotate"])  # the app secret is re-encrypted with the new key too
+    assert r.exit_code == 0, r.output
     ctx = Context.open(settings)
     try:
-        raw = ctx.engine.connect().exec_driver_sql("SELECT settings FROM brands WHERE id = 'sb'").scalar()
-        assert "s" * 43 not in str(raw)  # the app secret is sealed at rest
+        with ctx.engine.connect() as con:
+            raw = con.exec_driver_sql("SELECT settings FROM brands WHERE id = 'sb'").scalar()
+        assert "s" * 43 not in str(raw)  # sealed at rest
+        assert get_sidebar_config(ctx, "sb").agent_secret == "s" * 43
     finally:
         ctx.close()
 

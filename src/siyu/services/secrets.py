@@ -1,7 +1,7 @@
 """Secrets at rest: sealing/opening through the process's key (``siyu.stores.state.secrets``), the legacy-plain
 migration and key rotation (``siyu secrets rotate``).
 
-Where secrets live: ``brands.settings["wecom"]`` (secret, token, encoding_aes_key),
+Where secrets live: ``brands.settings["wecom"]`` (secret, token, encoding_aes_key), ``["sidebar"]["agent_secret"]``,
 ``brands.settings["webhooks"][topic]["secret"]`` and every value of ``messaging_providers.secrets``.
 A plain value found on read is encrypted in place (``reseal_all``), so an old database is migrated the first time
 anything reads it.
@@ -81,6 +81,10 @@ def reseal_all(ctx: Context) -> int:
                 if _reseal_dict(b, hook, ("secret",), f"webhooks.{topic}"):
                     n += 1
                     settings["webhooks"], changed = hooks, True
+            sidebar = dict(settings.get("sidebar") or {})  # the WeCom sidebar app's secret (siyu.services.sidebar)
+            if sidebar.get("agent_secret") and _reseal_dict(b, sidebar, ("agent_secret",), "sidebar"):
+                n += 1
+                settings["sidebar"], changed = sidebar, True
             if changed:
                 brand.settings = settings  # a new dict, so the JSON column is written
         for row in s.scalars(select(ProviderRow).with_for_update()):
