@@ -1,8 +1,8 @@
 """The campaign console in a real browser: build an assist campaign in the builder (a validation error shown on
 its field, then fixed; rewards from the catalogue; A/B variants and guide targets; the poster preview), launch it,
-several simulated customers help a sharer, and the live dashboard's figures update by themselves and equal the
-stats API; the invite tree, the guide leaderboard, shipping a physical gift with a tracking number; English;
-a guide sees only their own figures. Screenshots go to test-artifacts/."""
+several simulated customers help a sharer on the public mobile pages (/m/h/...), and the live dashboard's figures
+update by themselves and equal the stats API; the invite tree, the guide leaderboard, shipping a physical gift with
+a tracking number; English; a guide sees only their own figures. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -17,15 +17,17 @@ import pytest
 from siyu.api.app import create_app
 from siyu.config import Settings
 from siyu.domain.models import Role
+from siyu.public.visitor import link_token
 from siyu.services import brands
 from siyu.services import campaigns as camps
-from siyu.services.campaigns import people
+from siyu.services.campaigns import people, reports
 from siyu.services.campaigns.reports import record_visit
 from siyu.services.context import Context
 from siyu.services.rewards import create_reward, set_address
 from tests.support.browser import console_login, field, launch, require_chromium
 from tests.support.live import live_server
 
+MOBILE_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 MicroMessenger/8.0.40"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 BRAND = "cb"
 PW = "s3cret-pass"
@@ -101,9 +103,7 @@ def test_campaign_console(bctx: Context) -> None:
             field(page, "f-assist-tiers-1-threshold").fill("2")  # not rising: an error on this field
             _select(page, "f-assist-tiers-1-reward_id", "马克杯")
             _area(page, "f-variants").fill('[{"id": "A"}, {"id": "B"}]')
-            _area(page, "f-guide_targets").fill(
-                '[{"guide_id": "g1", "participants": 2, "new_customers": 5}]'
-            )
+            _area(page, "f-guide_targets").fill('[{"guide_id": "g1", "participants": 2, "new_customers": 5}]')
             expect(page.get_by_test_id("poster-preview").locator("img")).to_have_attribute(
                 "src", re.compile(r"^data:image/png;base64,")
             )
@@ -133,29 +133,36 @@ def test_campaign_console(bctx: Context) -> None:
             expect(_kpi(page, "participants")).to_have_text("0")
             for _ in range(6):
                 record_visit(bctx, cid, variant="", channel="poster")
+            # the two sharers come from their guides' links (the seeds); their friends help on the mobile pages
             sharer = camps.join(
                 bctx, BRAND, cid, people.parse_identity("phone", "13900001000"), channel="poster", guide_id="g1"
             )
             other = camps.join(
                 bctx, BRAND, cid, people.parse_identity("phone", "13900002000"), channel="moments", guide_id="g2"
             )
-            answers = [
-                camps.help(
-                    bctx,
-                    BRAND,
-                    cid,
-                    sharer["token"],
-                    people.parse_identity("phone", f"1390000{i:04d}"),
-                    ip=f"10.1.{i}.1",
-                )
-                for i in range(1, 4)
-            ]
-            answers.append(camps.help(bctx, BRAND, cid, sharer["token"], people.parse_identity("phone", "13900001000")))
-            assert [a["state"] for a in answers] == ["counted", "counted", "counted", "rejected"]
-            camps.help(bctx, BRAND, cid, other["token"], people.parse_identity("phone", "13900000009"), ip="10.9.9.9")
+            friends = [(sharer["token"], f"union-{i}") for i in range(1, 4)] + [(other["token"], "union-9")]
+            phones = []
+            for n, (token, union) in enumerate(friends):
+                phone = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=MOBILE_UA)
+                phones.append(phone)
+                m = phone.new_page()
+                t = link_token(bctx, BRAND, "unionid", union, nickname=f"好友{n}")
+                m.goto(f"{base}/m/auth?t={t}&next=/m/h/{token}")
+                m.get_by_role("button", name="为 TA 助力").click()
+                expect(m.locator(".msg.ok")).to_have_text("助力成功，感谢支持！")
+                if n == 2:
+                    m.screenshot(path=str(ARTIFACTS / "campaign-help-mobile-zh.png"), full_page=True)
+            again = phones[0].new_page()  # the first friend tries a second time: one help per person
+            again.goto(f"{base}/m/h/{sharer['token']}")
+            again.get_by_role("button", name="为 TA 助力").click()
+            expect(again.locator(".msg.err[data-reason=already_helped]")).to_be_visible()
+            for phone in phones:
+                phone.close()
+            views = sum(v["views"] for v in reports.visits(bctx, BRAND, cid))
             st = httpx.get(f"{base}/api/campaigns/{cid}/stats", headers=h).json()
             tot = st["totals"]
-            assert (tot["participants"], tot["helpers"], tot["visits"]) == (2, 4, 6)
+            assert (tot["participants"], tot["helpers"], tot["helps_attempted"], tot["visits"]) == (2, 4, 5, views)
+            assert views >= 6 + len(friends)  # the help pages count their views
             expect(_kpi(page, "participants")).to_have_text(str(tot["participants"]))  # refreshed by the timer
             expect(_kpi(page, "helpers")).to_have_text(str(tot["helpers"]))
             expect(_kpi(page, "new_customers")).to_have_text(str(tot["new_customers"]))

@@ -392,7 +392,7 @@ class Builder:
             text = f"{e['field']}: {e['message']}" if path != e["field"] else e["message"]
             label.set_text((label.text + "；" if label.text else "") + text)
             label.set_visibility(True)
-            widget.props(f'error error-message="{text.replace(chr(34), chr(39))}"')
+            widget.props("error")
         msg = tr("cp.invalid", n=len(errors))
         self.summary.set_text(msg + ("：" + "；".join(unplaced) if unplaced else ""))
         self.summary.classes(replace="text-sm text-negative")

@@ -35,6 +35,7 @@ class PosterEditor:
         self.template_text = ""
         self.nickname = "小林"
         self.ready = False
+        self.seen = ""
 
     def _variants(self) -> list[dict[str, Any]]:
         try:
@@ -87,6 +88,18 @@ class PosterEditor:
             self.image = ui.image().classes("w-72 border").props("data-testid=poster-preview no-transition no-spinner")
         self.ready = True
         self.preview()
+        ui.timer(1.5, self._follow_form)
+
+    def _form_key(self) -> str:
+        keys = ("name", "title", "description", "kind")
+        return json.dumps([self.f.get(k) for k in keys] + [self.f.get("tiers")], default=str, ensure_ascii=False)
+
+    def _follow_form(self) -> None:
+        """Redraw when the campaign's copy or tiers change in the builder (the preview shows them)."""
+        key = self._form_key()
+        if key != self.seen:
+            self.seen = key
+            self.preview()
 
     def _pick(self, e: Any) -> None:
         self.variant = str(e.value)
