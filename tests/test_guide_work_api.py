@@ -207,6 +207,12 @@ def test_followups_stages_reminders_and_inbox(api: tuple[str, Context]) -> None:
     # guide2's inbox does not hold it; the operator's view of g01 does
     assert not [i for i in _call(base, "GET", "/api/guides/inbox", g2)["items"] if i["source"] == "followup"]
     assert _call(base, "GET", "/api/guides/inbox?guide_id=g01", op)["counts"]["followup"] == 1
+    # an operator's follow-up of the customer lands with the customer's guide (and closes g01's open reminder)
+    f2 = _call(base, "POST", "/api/followups", op, json={"customer_id": mine, "kind": "other", "next_at": tomorrow})
+    assert f2["guide_id"] == "g01" and f2["created_by"] == "operator"
+    assert [i["id"] for i in _call(base, "GET", "/api/guides/inbox", g1)["items"] if i["source"] == "followup"] == [
+        str(f2["id"])
+    ]
     # the daily digest counts it on its day
     day_of = utcnow() + timedelta(days=1)
     followups.daily_digests(ctx, day_of)
@@ -219,7 +225,9 @@ def test_followups_stages_reminders_and_inbox(api: tuple[str, Context]) -> None:
     _call(base, "POST", "/api/followups", g1, json={"customer_id": mine, "kind": "message", "stage": "方案"})
     assert _call(base, "GET", "/api/guides/inbox", g1)["counts"]["followup"] == 0
     hist = _call(base, "GET", f"/api/followups?customer_id={mine}", g1)
-    assert hist["total"] == 2 and hist["stage"] == "方案" and hist["items"][1]["reminder"] == "closed"
+    assert hist["total"] == 3 and hist["stage"] == "方案"  # the operator's follow-up for g01 included
+    assert [i["reminder"] for i in hist["items"]] == ["none", "closed", "closed"]
+    assert _call(base, "GET", f"/api/followups?customer_id={mine}", op)["total"] == 3
     stages = {s["stage"]: s["customers"] for s in _call(base, "GET", "/api/followups/stages", g1)["stages"]}
     assert stages["方案"] >= 1 and list(stages) == ["初次接触", "需求确认", "方案", "成交", "复购"]
     assert _call(base, "GET", "/api/followups/stages", g2)["stages"][2]["customers"] == 0

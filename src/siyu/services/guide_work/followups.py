@@ -68,7 +68,8 @@ def record(
     stage: str | None = None,
     guide_id: str | None = None,
 ) -> dict[str, Any]:
-    """Record a follow-up of ``customer_id`` (a guide: one of their own customers; ``guide_id`` is theirs)."""
+    """Record a follow-up of ``customer_id`` (a guide: one of their own customers, ``guide_id`` theirs; an
+    operator: ``guide_id`` defaults to the customer's guide, so the reminder reaches them)."""
     rules.check_kind(kind)
     if len(content) > MAX_CONTENT:
         raise SiyuError(f"content is at most {MAX_CONTENT} characters", "content")
@@ -83,6 +84,10 @@ def record(
         guide_id = user.guide_id
     elif guide_id is not None and guide_id not in gw.guide_map(ctx, user.brand_id):
         raise SiyuError(f"guide_id {guide_id!r} is not a guide of this brand", "guide_id")
+    elif guide_id is None:  # an operator's follow-up: the reminder goes to the customer's guide
+        from siyu.services.guide_work.pool import owner_of
+
+        guide_id = owner_of(ctx, user.brand_id, customer_id)
     now = utcnow()
     with ctx.sessions() as s, s.begin():
         for old in s.scalars(

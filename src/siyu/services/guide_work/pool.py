@@ -393,3 +393,19 @@ def owned_ids(ctx: Context, brand_id: str, guide_id: str) -> list[str]:
                 )
             )
         )
+
+
+def owner_of(ctx: Context, brand_id: str, customer_id: str) -> str | None:
+    """The customer's guide: the pool lead's owner, else the guide of their latest active WeCom relation."""
+    with ctx.sessions() as s:
+        lead = s.get(PoolLeadRow, (brand_id, customer_id))
+    if lead is not None and lead.owner_guide_id:
+        return lead.owner_guide_id
+    rel, idt = ctx.warehouse.table("relations"), ctx.warehouse.table("identities")
+    idt = idt.filter(
+        idt.brand_id == brand_id, idt.id_type == IdType.EXTERNAL_USERID.value, idt.customer_id == customer_id
+    )
+    rel = rel.filter(rel.brand_id == brand_id, rel.state == "active")
+    j = rel.join(idt, rel.external_userid == idt.id_value)
+    rows = j.order_by([j.added_at.desc(), j.guide_id]).select("guide_id").limit(1).to_pyarrow().to_pylist()
+    return str(rows[0]["guide_id"]) if rows else None
