@@ -22,6 +22,8 @@ from siyu.stores.state.models import BrandRow
 
 WECOM_FIELDS: tuple[str, ...] = ("secret", "token", "encoding_aes_key")
 _BOX = "secret_box"
+_OPENED = "secret_opened"
+_OPENED_MAX = 256
 
 
 def box(ctx: Context, reload: bool = False) -> store.SecretBox:
@@ -30,6 +32,7 @@ def box(ctx: Context, reload: bool = False) -> store.SecretBox:
     stamp = path.stat().st_mtime_ns if path.exists() else 0
     cached = ctx.extras.get(_BOX)
     if reload or cached is None or cached[1] != stamp:
+        ctx.extras.pop(_OPENED, None)  # values opened with the old keys are opened again
         ctx.extras[_BOX] = (store.load_box(ctx.settings), path.stat().st_mtime_ns if path.exists() else 0)
     return ctx.extras[_BOX][0]  # type: ignore[no-any-return]
 
@@ -40,11 +43,21 @@ def seal(ctx: Context, value: str) -> str:
 
 
 def open_value(ctx: Context, value: str, what: str = "secret") -> str:
-    """The plain text of a stored value (reloading the keys once when it names a key this process lacks)."""
+    """The plain text of a stored value (reloading the keys once when it names a key this process lacks).
+    Opened values are remembered per process (a callback reads the brand's WeCom config on every request)."""
+    keys = box(ctx)
+    opened: dict[str, str] = ctx.extras.setdefault(_OPENED, {})
+    plain = opened.get(value)
+    if plain is not None:
+        return plain
     try:
-        return box(ctx).open(value, what)
+        plain = keys.open(value, what)
     except store.SecretKeyError:
-        return box(ctx, reload=True).open(value, what)
+        plain = box(ctx, reload=True).open(value, what)
+    if len(opened) >= _OPENED_MAX:
+        opened.clear()
+    opened[value] = plain
+    return plain
 
 
 def has_plain(values: dict[str, Any], fields: tuple[str, ...] | None = None) -> bool:
