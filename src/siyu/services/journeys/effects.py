@@ -2,9 +2,10 @@
 
 send → the channel's ``Sender`` (``siyu.services.journeys.senders``); tag / attribute → the warehouse (idempotent
 writes: a tag row keyed by identifier and tag, an attribute set to a value); coupon → the ``coupon`` sender if a
-coupon connector registered one, else recorded only. A failed send is retried on later ticks up to
-``MAX_ATTEMPTS`` times with the same key, then marked failed. Worker processes claim disjoint effects (status
-``sending`` until a lease ends; a killed worker's claims are taken again after ``LEASE_SECONDS``).
+coupon connector registered one, else a grant of the reward ``coupon`` names (``siyu.services.rewards``). A failed
+send is retried on later ticks up to ``MAX_ATTEMPTS`` times with the same key, then marked failed. Worker processes
+claim disjoint effects (status ``sending`` until a lease ends; a killed worker's claims are taken again after
+``LEASE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, or_, select, update
 
 from siyu.services.context import Context
+from siyu.services.errors import SiyuError
 from siyu.services.journeys.senders import OutboundMessage, flush_senders, sender_for
 from siyu.stores.state.journey_models import JourneyEffectRow
 from siyu.stores.state.models import utcnow
@@ -76,6 +78,34 @@ def apply_attribute(ctx: Context, brand_id: str, customer_id: str, field: str, v
         )
 
 
+def _grant_coupon(ctx: Context, row: JourneyEffectRow) -> tuple[bool, str | None, bool]:
+    """The coupon action through the rewards service: ``coupon`` is the reward id, the step's key the grant's
+    idempotency key (a repeated delivery returns the first grant); an unavailable reward is a final failure; a
+    name that is no reward of the catalogue is recorded only."""
+    from siyu.services import rewards
+
+    reward_id = str(row.payload.get("coupon", ""))
+    try:
+        known = rewards.get_reward(ctx, row.brand_id, reward_id)
+    except SiyuError:  # not a reward id at all (a template's coupon name)
+        known = None
+    if known is None:
+        return True, f"no reward {reward_id!r} in the catalogue: recorded only", False
+    try:
+        g = rewards.grant(
+            ctx,
+            row.brand_id,
+            reward_id,
+            row.customer_id,
+            source="journey",
+            source_ref=f"{row.journey_id}:{row.node_id}",
+            idempotency_key=row.key,
+        )
+    except rewards.RewardUnavailable as err:
+        return False, f"{err.reason}: {err.message}", True
+    return True, f"grant {g.get('grant_id')}", False
+
+
 def _deliver(ctx: Context, row: JourneyEffectRow, now: datetime) -> tuple[bool, str | None, bool]:
     p = row.payload
     if row.kind == "tag":
@@ -88,7 +118,7 @@ def _deliver(ctx: Context, row: JourneyEffectRow, now: datetime) -> tuple[bool, 
     sender = sender_for(channel)
     if sender is None:
         if row.kind == "coupon":
-            return True, "no coupon connector registered: recorded only", False
+            return _grant_coupon(ctx, row)
         return False, f"no sender registered for channel {channel!r}; configure its connector", False
     msg = OutboundMessage(
         key=row.key,
