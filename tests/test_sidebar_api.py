@@ -209,6 +209,11 @@ def test_scripts_search_send_and_usage(ctx: Context) -> None:
         assert denied.status_code == 403
         popular = admin.get("/api/scripts").json()["items"]
         assert [(i["id"], i["use_count"]) for i in popular[:2]] == [(card["id"], 3), (hello["id"], 1)]
+        # the scripts matching the suggested next action are offered beside it
+        hint = web.get(f"/sidebar/acme/api/customer/{mine}").json()["next_actions"][0]["script_hint"]
+        admin.post("/api/scripts", json={"kind": "text", "title": "建议话术X", "body": "…", "keywords": hint})
+        page = web.get(f"/sidebar/acme/c/{mine}").text
+        assert re.search(r'data-testid="hinted">.*建议话术X', page) and "售后" not in page.split('data-testid="tags')[0]
         assert admin.get(f"/api/scripts/{card['id']}").json()["usage"] == {
             "id": card["id"],
             "use_count": 3,

@@ -148,6 +148,7 @@ def customer_page(brand_id: str, customer_id: str, request: Request, ctx: Contex
         return _page_error(request, "sidebar.forbidden", 403)
     data = view.customer_view(ctx, user, cid)
     library = scripts.search_scripts(ctx, user, page_size=50)
+    hinted = scripts.search_scripts(ctx, user, data["next_actions"][0]["script_hint"], page_size=3)["items"]
     return _html(
         request,
         ctx,
@@ -157,6 +158,7 @@ def customer_page(brand_id: str, customer_id: str, request: Request, ctx: Contex
         c=data,
         corp_tags=view.corp_tags(ctx, brand_id),
         scripts=library["items"],
+        hinted=hinted,
         scripts_total=library["total"],
     )
 
