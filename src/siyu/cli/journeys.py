@@ -207,3 +207,36 @@ def run(
             if not until_idle or r.get("steps", 0) == 0:
                 break
         console.print(f"entered {total['entered']}, steps {total['steps']}")
+
+
+@app.command()
+def worker(
+    threads: int = typer.Option(2, "--threads", min=1, max=16, help="Huey consumer threads in this process"),
+    every: float = typer.Option(1.0, "--every", min=0.05, max=60, help="seconds between queued journey ticks"),
+    read_only_warehouse: bool = typer.Option(
+        True,
+        "--read-only-warehouse/--warehouse-writer",
+        help="DuckDB lets several processes read the warehouse only when none writes it: run extra workers "
+        "read-only (tags / attributes are then left to a writing process)",
+    ),
+) -> None:
+    """A journey worker process: a Huey consumer over the shared queue that queues a journey tick every
+    ``--every`` seconds. Start several (one per core); they claim disjoint entries and effects of one state DB."""
+    import time
+
+    from siyu.config import Settings
+    from siyu.services.context import Context
+    from siyu.workers import enqueue_call, start_consumer
+
+    ctx = Context.open(Settings.from_env(), read_only_warehouse=read_only_warehouse)
+    consumer = start_consumer(ctx, workers=threads)
+    console.print(f"journey worker: {threads} threads, a tick every {every} s (Ctrl-C stops)")
+    try:
+        while True:
+            enqueue_call(ctx, "siyu.services.journeys.scheduled:tick", budget_seconds=max(1.0, every))
+            time.sleep(every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.stop(graceful=True)
+        ctx.close()
