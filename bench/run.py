@@ -20,6 +20,7 @@ BENCHMARKS: list[str] = [
     "clv",
     "wecom",
     "posters",
+    "campaign_burst",
 ]
 
 

@@ -276,10 +276,17 @@ async def share_choose(request: Request, token: str) -> Response:
 
 
 def _help_page(
-    request: Request, ctx: Context, v: Visitor, token: str, result: dict[str, Any] | None = None
+    request: Request,
+    ctx: Context,
+    v: Visitor,
+    token: str,
+    result: dict[str, Any] | None = None,
+    known: tuple[CampaignParticipantRow, CampaignRow] | None = None,
 ) -> Response:
-    sharer = C.by_token(ctx, token[:64])
-    row = campaign_row(ctx, sharer.campaign_id)
+    if known is None:
+        found = C.by_token(ctx, token[:64])
+        known = (found, campaign_row(ctx, found.campaign_id))
+    sharer, row = known
     cd = definition_of(row)
     view = campaign_view(ctx, row, cd, v.lang, sharer.variant)
     prog = (result or {}).get("progress") or {"helps_counted": sharer.helps_counted}
@@ -339,6 +346,7 @@ def _help(request: Request, token: str, form: dict[str, str]) -> Response:
         limit_post(ctx, v)
         check_csrf(ctx, v, form.get("csrf", ""))
         sharer = C.by_token(ctx, token[:64])
+        row = campaign_row(ctx, sharer.campaign_id)
         ident = v.of(sharer.brand_id)
         if ident is None:
             raise SiyuError(i18n.t("m.sign_in", v.lang), "identity")
@@ -353,7 +361,7 @@ def _help(request: Request, token: str, form: dict[str, str]) -> Response:
             region=v.region,
             platform=platform_of(request),
         )
-        return _help_page(request, ctx, v, token, result)
+        return _help_page(request, ctx, v, token, result, (sharer, row))
 
     return guarded(request, go)
 

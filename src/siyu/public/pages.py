@@ -4,6 +4,7 @@ campaign header every campaign page shares (title, countdown, rules in the visit
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,14 +105,22 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def reward_names(ctx: Context, brand_id: str, ids: list[str]) -> dict[str, str]:
-    """Reward id → name (the id itself when unknown)."""
+    """Reward id → name (the id itself when unknown); names are kept for 30 s (pages ask on every view)."""
     from siyu.services.rewards import get_reward
 
+    cache: dict[tuple[str, str], tuple[float, str]] = ctx.extras.setdefault("public_reward_names", {})
+    now = time.monotonic()
     out: dict[str, str] = {}
     for rid in ids:
-        if rid and rid not in out:
+        if not rid or rid in out:
+            continue
+        hit = cache.get((brand_id, rid))
+        if hit is None or now - hit[0] > 30:
             r = get_reward(ctx, brand_id, rid)
-            out[rid] = str(r["name"]) if r else rid
+            hit = cache[(brand_id, rid)] = (now, str(r["name"]) if r else rid)
+            if len(cache) > 10_000:
+                cache.clear()
+        out[rid] = hit[1]
     return out
 
 

@@ -1,0 +1,359 @@
+"""A burst of assists (助力) against the public help endpoint, from a separate load process on loopback.
+
+The server is ``siyu serve`` in its own process (one uvicorn worker: the DuckDB warehouse is single-process).
+The load process (``python -m bench.campaign_burst load <plan.json>``, plain asyncio sockets) first signs every
+person in through ``/m/auth`` and reads their help page's CSRF token, then fires the burst: one POST
+``/m/h/{token}`` per person — each person from their own loopback address (127.1.x.y), so the per-IP limits
+apply as they would to real phones — plus a second, concurrent POST for some people (same person twice).
+
+Afterwards the state database is checked: no person counted twice, every sharer's counter equals its counted
+helps, no reward granted past its stock, every accepted help traceable (campaign, variant, sharer, depth, guide).
+Issue 8's goal: ≥ 2,000 assists/s on 2 cores. ``service_rate`` is ``campaigns.help`` called in-process (no
+HTTP) on the same kind of data, and ``profile`` the top of its profile — where the time goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BRAND = "burst"
+SHARERS = 300
+HELPERS = 3000
+DUPLICATES = 300  # people who post twice at the same moment
+STOCK = 100  # the first tier's reward stock: fewer than the sharers who reach it
+CONCURRENCY = 64
+
+
+def _ip(i: int) -> str:
+    return f"127.1.{i // 250}.{i % 250 + 1}"
+
+
+def _setup(data_dir: Path) -> dict[str, Any]:
+    """Brand, rewards, a live assist campaign with 2 variants, the sharers, the helpers' link tokens."""
+    from datetime import UTC, datetime, timedelta
+
+    from siyu.config import Settings
+    from siyu.public.visitor import link_token
+    from siyu.services import brands, rewards
+    from siyu.services import campaigns as C
+    from siyu.services.context import Context
+
+    ctx = Context.open(Settings.from_env(data_dir=data_dir))
+    try:
+        brands.create_brand(ctx, BRAND, "Burst")
+        rewards.create_reward(
+            ctx, BRAND, {"id": "cup", "name": "杯子", "kind": "coupon", "config": {"face_value": 5}, "stock": STOCK}
+        )
+        rewards.create_reward(ctx, BRAND, {"id": "coupon", "name": "券", "kind": "coupon", "config": {"face_value": 2}})
+        now = datetime.now(UTC)
+        cid = C.create(
+            ctx,
+            BRAND,
+            {
+                "kind": "assist",
+                "name": "burst",
+                "starts_at": (now - timedelta(days=1)).isoformat(),
+                "ends_at": (now + timedelta(days=3)).isoformat(),
+                "assist": {"tiers": [{"threshold": 3, "reward_id": "cup"}, {"threshold": 8, "reward_id": "coupon"}]},
+                "anti_abuse": {"device_per_day": 1000, "ip_per_hour": 100_000, "person_per_day": 1000},
+                "variants": [{"id": "A", "weight": 1}, {"id": "B", "weight": 1, "title": "B 版标题"}],
+            },
+        )["id"]
+        C.launch(ctx, BRAND, cid)
+        tokens = []
+        for i in range(SHARERS):
+            p = C.join(
+                ctx,
+                BRAND,
+                cid,
+                C.parse_identity("unionid", f"sharer{i:05d}"),
+                channel="moments",
+                platform="wechat",
+                guide_id=f"g{i % 20}",
+            )
+            tokens.append(p["token"])
+        people = [
+            {
+                "ip": _ip(i),
+                "link": link_token(ctx, BRAND, "unionid", f"helper{i:06d}"),
+                "sharer": tokens[i % SHARERS],
+                "twice": i < DUPLICATES,
+            }
+            for i in range(HELPERS)
+        ]
+        return {"campaign": cid, "people": people}
+    finally:
+        ctx.close()
+
+
+# ---- the load process ---------------------------------------------------------------------------------------
+
+
+async def _request(port: int, ip: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ip, 0))
+    try:
+        writer.write(raw)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers: dict[str, str] = {}
+        cookies = []
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                if k.lower() == "set-cookie":
+                    cookies.append(v.strip().split(";", 1)[0])
+                headers[k.lower()] = v.strip()
+        headers["cookies"] = "; ".join(cookies)
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        return status, headers, body
+    finally:
+        writer.close()
+
+
+def _get(path: str, cookie: str = "") -> bytes:
+    extra = f"Cookie: {cookie}\r\n" if cookie else ""
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n".encode()
+
+
+def _post(path: str, cookie: str, body: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\n\r\n{body}"
+    ).encode()
+
+
+async def _load(plan: dict[str, Any]) -> dict[str, Any]:
+    from urllib.parse import quote
+
+    port = plan["port"]
+    people = plan["people"]
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def prepare(p: dict[str, Any]) -> None:
+        async with sem:
+            _, h, _ = await _request(port, p["ip"], _get(f"/m/auth?t={quote(p['link'])}&next=/m/"))
+            p["cookie"] = h["cookies"]
+            _, _, body = await _request(port, p["ip"], _get(f"/m/h/{p['sharer']}", p["cookie"]))
+            m = re.search(rb'name="csrf" value="([^"]+)"', body)
+            p["csrf"] = m.group(1).decode() if m else ""
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(prepare(p) for p in people))
+    setup_s = time.perf_counter() - t0
+    jobs = [p for p in people] + [p for p in people if p["twice"]]
+    jobs.sort(key=lambda p: p["ip"])  # a person's two posts leave next to each other
+    states: dict[str, int] = {}
+    latencies: list[float] = []
+
+    async def fire(p: dict[str, Any]) -> None:
+        async with sem:
+            t = time.perf_counter()
+            status, _, body = await _request(
+                port, p["ip"], _post(f"/m/h/{p['sharer']}", p["cookie"], f"csrf={quote(p['csrf'])}")
+            )
+            latencies.append(time.perf_counter() - t)
+            m = re.search(rb'data-state="([a-z_]+)"(?: data-reason="([a-z_]*)")?', body)
+            key = f"{status}:{m.group(1).decode()}:{(m.group(2) or b'').decode()}" if m else f"{status}:?"
+            states[key] = states.get(key, 0) + 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(fire(p) for p in jobs))
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "setup_s": round(setup_s, 2),
+        "requests": len(jobs),
+        "wall_s": round(wall, 3),
+        "assists_per_s": round(len(jobs) / wall, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 1),
+        "answers": dict(sorted(states.items())),
+    }
+
+
+def load_main(plan_file: str) -> None:
+    plan = json.loads(Path(plan_file).read_text())
+    out = asyncio.run(_load(plan))
+    Path(plan_file).with_suffix(".out.json").write_text(json.dumps(out))
+
+
+# ---- checks and the in-process profile ------------------------------------------------------------------------
+
+
+def _verify(data_dir: Path, cid: str) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from siyu.config import Settings
+    from siyu.services.context import Context
+
+    ctx = Context.open(Settings.from_env(data_dir=data_dir))
+    try:
+        with ctx.engine.connect() as con:
+
+            def one(sql: str) -> int:
+                return int(con.execute(text(sql), {"c": cid}).scalar() or 0)
+
+            counted = one("SELECT count(*) FROM campaign_helps WHERE campaign_id = :c AND state = 'counted'")
+            twice = one(
+                "SELECT count(*) FROM (SELECT helper_key FROM campaign_helps WHERE campaign_id = :c "
+                "AND state = 'counted' GROUP BY helper_key HAVING count(*) > 1) t"
+            )
+            counter_off = one(
+                "SELECT count(*) FROM campaign_participants p WHERE p.campaign_id = :c AND p.helps_counted != "
+                "(SELECT count(*) FROM campaign_helps h WHERE h.sharer_id = p.id AND h.state = 'counted')"
+            )
+            untraceable = one(
+                "SELECT count(*) FROM campaign_helps WHERE campaign_id = :c AND state = 'counted' AND "
+                "(sharer_id IS NULL OR variant IS NULL OR depth IS NULL OR guide_id IS NULL OR channel = '')"
+            )
+            cups = con.execute(text("SELECT stock_total, stock_left, granted FROM rewards WHERE id = 'cup'")).one()
+            cup_grants = int(
+                con.execute(text("SELECT count(*) FROM reward_grants WHERE reward_id = 'cup'")).scalar() or 0
+            )
+            by_variant = dict(
+                con.execute(
+                    text(
+                        "SELECT variant, count(*) FROM campaign_helps WHERE campaign_id = :c AND state = 'counted' "
+                        "GROUP BY variant"
+                    ),
+                    {"c": cid},
+                ).all()
+            )
+        return {
+            "counted_helps": counted,
+            "people_counted_twice": twice,
+            "sharer_counters_off": counter_off,
+            "untraceable_helps": untraceable,
+            "cup_stock": {"total": cups[0], "left": cups[1], "granted": cups[2], "grant_rows": cup_grants},
+            "oversold": max(0, cup_grants - int(cups[0])),
+            "counted_by_variant": by_variant,
+        }
+    finally:
+        ctx.close()
+
+
+def _service_rate(n: int = 600) -> dict[str, Any]:
+    """``campaigns.help`` in-process (no HTTP, no page): helps per second and the top of the profile."""
+    from siyu.config import Settings
+    from siyu.services import campaigns as C
+    from siyu.services.context import Context
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        setup = _setup(data_dir)
+        ctx = Context.open(Settings.from_env(data_dir=data_dir))
+        try:
+            cid = setup["campaign"]
+            people = setup["people"][:n]
+            calls = [(p["sharer"], C.parse_identity("unionid", f"svc{i:06d}"), p["ip"]) for i, p in enumerate(people)]
+            half = len(calls) // 2
+            t0 = time.perf_counter()
+            for token, ident, ip in calls[:half]:
+                C.help(ctx, BRAND, cid, token, ident, device_id=f"dev-{ip}", ip=ip)
+            rate = half / (time.perf_counter() - t0)
+            prof = cProfile.Profile()
+            prof.enable()
+            for token, ident, ip in calls[half:]:
+                C.help(ctx, BRAND, cid, token, ident, device_id=f"dev-{ip}", ip=ip)
+            prof.disable()
+            stats = pstats.Stats(prof, stream=io.StringIO())
+            n_prof = max(1, len(calls) - half)
+            raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+            spent = {"sqlite_commit_fsync": 0.0, "sqlite_execute": 0.0, "duckdb": 0.0}
+            for (_file, _line, fn), (_cc, _nc, tt, _ct, _callers) in raw.items():
+                if "commit' of 'sqlite3.Connection" in fn:
+                    spent["sqlite_commit_fsync"] += tt
+                elif "execute' of 'sqlite3.Cursor" in fn:
+                    spent["sqlite_execute"] += tt
+                elif "_duckdb" in fn:
+                    spent["duckdb"] += tt
+            total = sum(v[2] for v in raw.values())
+            per = {k: round(v * 1000 / n_prof, 2) for k, v in spent.items()}
+            per["python_orm_and_rest"] = round((total - sum(spent.values())) * 1000 / n_prof, 2)
+            return {
+                "helps_per_s": round(rate, 1),
+                "ms_per_help": round(1000 / rate, 2),
+                "profiled_ms_per_help_by_part": per,
+            }
+        finally:
+            ctx.close()
+
+
+SERVER = """
+import uvicorn
+from siyu.api.app import create_app
+from siyu.config import Settings
+from siyu.services.context import Context
+ctx = Context.open(Settings.from_env())
+uvicorn.run(create_app(ctx, with_console=False), host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """The app (API + public pages, no console) under uvicorn in its own process, once it answers /healthz."""
+    import httpx
+
+    env = {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_SCHEDULER": "off"}
+    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def run() -> dict[str, Any]:
+    from tests.support.postgres import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        os.environ.setdefault("SIYU_SECRET_KEY", "bench-campaign-burst-secret")
+        setup = _setup(data_dir)
+        port = free_port()
+        server = _serve(data_dir, port)
+        try:
+            plan = Path(tmp) / "plan.json"
+            plan.write_text(json.dumps({"port": port, "people": setup["people"]}))
+            subprocess.run([sys.executable, "-m", "bench.campaign_burst", "load", str(plan)], cwd=ROOT, check=True)
+            load = json.loads(plan.with_suffix(".out.json").read_text())
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        checks = _verify(data_dir, setup["campaign"])
+    return {
+        "people": HELPERS,
+        "sharers": SHARERS,
+        "same_person_twice": DUPLICATES,
+        "concurrency": CONCURRENCY,
+        **load,
+        "checks": checks,
+        "service_in_process": _service_rate(),
+        "goal_assists_per_s": 2000,
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "load":
+        load_main(sys.argv[2])
+    else:
+        print(json.dumps(run(), ensure_ascii=False, indent=2))
