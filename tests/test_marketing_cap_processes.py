@@ -1,24 +1,27 @@
-"""The daily marketing cap across processes: several real processes on one SQLite state file claim the same
-customers' daily slots at once, through both channels that take them (outbox SMS and WeCom mass sends); no customer
-ever holds more than the cap, and every customer ends with exactly the cap (the claims really competed)."""
+"""The daily marketing cap across processes: several real processes on one state database (one SQLite file, or
+PostgreSQL) claim the same customers' daily slots at once, through both channels that take them (outbox SMS and
+WeCom mass sends); no customer ever holds more than the cap, and every customer ends with exactly the cap (the
+claims really competed)."""
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
 import shutil
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from siyu.config import Settings
 from siyu.domain.models import Role
 from siyu.services import messaging
 from siyu.services.brands import User
 from siyu.services.context import Context
+from siyu.stores.state.db import make_engine
 
 PROCESSES = 3
 CAP = 2
@@ -27,14 +30,14 @@ ROUNDS = 4
 ADMIN = User(0, "demo", "t", "t", Role.ADMIN, None, "zh")
 
 
-def hammer(data: str, warehouse: str, customers: list[str], worker: int, start_at: float) -> None:
+def hammer(data: str, state: str, warehouse: str, customers: list[str], worker: int, start_at: float) -> None:
     """One process: from ``start_at`` on, try ROUNDS × 2 marketing messages per customer (SMS and mass send
     alternately, in a worker-specific order) and ignore the cap's refusals."""
     from siyu.services.messaging.outbox import CapReached, SendRequest, send
     from siyu.services.wecom import mass_send
     from siyu.services.wecom.audience import Reach
 
-    ctx = Context.open(Settings(data_dir=Path(data), warehouse_path=warehouse))
+    ctx = Context.open(Settings(data_dir=Path(data), database_url=state, warehouse_path=warehouse))
     try:
         order = customers[worker:] + customers[:worker]
         time.sleep(max(0.0, start_at - time.time()))
@@ -68,27 +71,31 @@ def hammer(data: str, warehouse: str, customers: list[str], worker: int, start_a
         ctx.close()
 
 
-def holdings(state: Path) -> Counter[str]:
-    """Marketing messages each customer holds today over both channels, read straight from the SQLite file."""
-    con = sqlite3.connect(state)
+def rows(state: str, sql: str) -> list[Any]:
+    """Rows read straight from the state database (not through the services)."""
+    engine = make_engine(state)
     try:
-        out: Counter[str] = Counter()
-        for (cid,) in con.execute("SELECT cap_key FROM messaging_outbox WHERE cap_slot IS NOT NULL"):
-            out[cid] += 1
-        holding = "('queued', 'sent', 'unsent', 'other_mass')"
-        for (cid,) in con.execute(f"SELECT customer_id FROM wecom_mass_recipients WHERE status IN {holding}"):
-            out[cid] += 1
-        return out
+        with engine.connect() as con:
+            return list(con.execute(sa.text(sql)))
     finally:
-        con.close()
+        engine.dispose()
+
+
+def holdings(state: str) -> Counter[str]:
+    """Marketing messages each customer holds today over both channels."""
+    holding = "('queued', 'sent', 'unsent', 'other_mass')"
+    return Counter(
+        [r[0] for r in rows(state, "SELECT cap_key FROM messaging_outbox WHERE cap_slot IS NOT NULL")]
+        + [r[0] for r in rows(state, f"SELECT customer_id FROM wecom_mass_recipients WHERE status IN {holding}")]
+    )
 
 
 @pytest.mark.slow
-def test_cap_holds_across_processes(tmp_path: Path) -> None:
+def test_cap_holds_across_processes(tmp_path: Path, state_url: str) -> None:
     from siyu.services.demo import DemoConfig, seed_demo
 
     data = tmp_path / "data"
-    ctx = Context.open(Settings(data_dir=data))
+    ctx = Context.open(Settings(data_dir=data, database_url=state_url))
     try:
         seed_demo(ctx, DemoConfig(customers=100))
         customers = [
@@ -121,7 +128,8 @@ def test_cap_holds_across_processes(tmp_path: Path) -> None:
     spawn = mp.get_context("spawn")
     start_at = time.time() + 8.0  # all workers start claiming at the same moment (after their imports)
     procs = [
-        spawn.Process(target=hammer, args=(str(data), copies[i], customers, i, start_at)) for i in range(PROCESSES)
+        spawn.Process(target=hammer, args=(str(data), state_url, copies[i], customers, i, start_at))
+        for i in range(PROCESSES)
     ]
     for p in procs:
         p.start()
@@ -129,13 +137,9 @@ def test_cap_holds_across_processes(tmp_path: Path) -> None:
         p.join(timeout=240)
     assert [p.exitcode for p in procs] == [0] * PROCESSES
 
-    held = holdings(data / "state.sqlite")
+    held = holdings(state_url)
     assert set(held) == set(customers)
     assert max(held.values()) <= CAP, {c: n for c, n in held.items() if n > CAP}
     assert min(held.values()) == CAP  # every customer was offered far more than the cap
-    con = sqlite3.connect(data / "state.sqlite")
-    try:  # the refusals were recorded too: capped mass-send recipients exist, so the race was real
-        capped = con.execute("SELECT count(*) FROM wecom_mass_recipients WHERE status = 'capped'").fetchone()[0]
-    finally:
-        con.close()
-    assert capped > 0
+    # the refusals were recorded too: capped mass-send recipients exist, so the claims really competed
+    assert rows(state_url, "SELECT count(*) FROM wecom_mass_recipients WHERE status = 'capped'")[0][0] > 0
