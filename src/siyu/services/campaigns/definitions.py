@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ from siyu.services.context import Context
 from siyu.stores.state.campaign_models import CampaignParticipantRow, CampaignRow, CampaignVersionRow
 
 _cache: dict[tuple[str, int], CampaignDefinition] = {}
+_rows: dict[str, tuple[float, CampaignRow]] = {}
+ROW_TTL = 1.0  # seconds a campaign row is reused by the public hot path (status / rule changes show within it)
 _cache_lock = threading.Lock()
 TRANSITIONS = {"pilot": ("draft",), "live": ("draft", "pilot"), "ended": ("draft", "pilot", "live")}
 
@@ -154,6 +157,7 @@ def update(ctx: Context, brand_id: str, campaign_id: str, data: dict[str, Any], 
         _apply(row, cd, data)
         row.updated_at = utcnow()
         s.add(CampaignVersionRow(campaign_id=row.id, version=row.version, definition=data, created_by=by))
+    _rows.pop(campaign_id, None)
     return campaign_dict(row)
 
 
@@ -183,6 +187,7 @@ def transition(ctx: Context, brand_id: str, campaign_id: str, to: str) -> dict[s
             row.launched_at = now
         else:
             row.ended_at = now
+    _rows.pop(campaign_id, None)
     return campaign_dict(row)
 
 
@@ -207,6 +212,17 @@ def get(ctx: Context, brand_id: str, campaign_id: str) -> dict[str, Any]:
         row = _row(s, brand_id, campaign_id)
         n = s.scalar(select(func.count()).where(CampaignParticipantRow.campaign_id == campaign_id))
     return campaign_dict(row, int(n or 0))
+
+
+def cached_row(ctx: Context, brand_id: str, campaign_id: str) -> CampaignRow:
+    """``get_row`` reused for ``ROW_TTL`` seconds (changes made in this process show at once)."""
+    hit = _rows.get(campaign_id)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < ROW_TTL and hit[1].brand_id == brand_id:
+        return hit[1]
+    row = get_row(ctx, brand_id, campaign_id)
+    _rows[campaign_id] = (now, row)
+    return row
 
 
 def get_row(ctx: Context, brand_id: str, campaign_id: str) -> CampaignRow:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from siyu.domain.campaign import rules
@@ -21,7 +21,7 @@ from siyu.domain.campaign.definition import CampaignDefinition
 from siyu.domain.models import Identity
 from siyu.errors import NotFound, SiyuError
 from siyu.services.campaigns import payouts
-from siyu.services.campaigns.definitions import definition_of, get_row, utcnow
+from siyu.services.campaigns.definitions import cached_row, definition_of, get_row, utcnow
 from siyu.services.campaigns.people import Person, identify, person
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import (
@@ -193,42 +193,46 @@ def _is_new(ctx: Context, brand_id: str, who: Person, row: CampaignRow) -> bool:
     return bool(found and opened and found[0][0] is not None and found[0][0] >= opened)
 
 
-def _counts(s: Any, brand_id: str, campaign_id: str, who: Person, device: str, ip: str, now: datetime) -> tuple:
+def _counts(
+    s: Any, brand_id: str, campaign_id: str, who: Person, device: str, ip: str, now: datetime
+) -> tuple[bool, int, int, int]:
+    """(already helped, accepted helps from the device today, from the IP in the last hour, by the person today
+    across the brand) — one round trip."""
     accepted = CampaignHelpRow.state.in_(("pending_carrier", "counted", "revoked"))
     day = _day_start(now)
+
+    def n(*conds: Any) -> Any:
+        return select(func.count()).where(*conds, accepted).scalar_subquery()
+
+    helped = (
+        select(func.count())
+        .where(CampaignHelpKeyRow.campaign_id == campaign_id, CampaignHelpKeyRow.key.in_(sorted(who.keys)))
+        .scalar_subquery()
+    )
+    zero = literal(0)
     dev = (
-        s.scalar(
-            select(func.count()).where(
-                CampaignHelpRow.campaign_id == campaign_id,
-                CampaignHelpRow.device_id == device,
-                CampaignHelpRow.created_at >= day,
-                accepted,
-            )
+        n(
+            CampaignHelpRow.campaign_id == campaign_id,
+            CampaignHelpRow.device_id == device,
+            CampaignHelpRow.created_at >= day,
         )
         if device
-        else 0
+        else zero
     )
     ipn = (
-        s.scalar(
-            select(func.count()).where(
-                CampaignHelpRow.campaign_id == campaign_id,
-                CampaignHelpRow.ip == ip,
-                CampaignHelpRow.created_at >= now - timedelta(hours=1),
-                accepted,
-            )
+        n(
+            CampaignHelpRow.campaign_id == campaign_id,
+            CampaignHelpRow.ip == ip,
+            CampaignHelpRow.created_at >= now - timedelta(hours=1),
         )
         if ip
-        else 0
+        else zero
     )
-    per = s.scalar(
-        select(func.count()).where(
-            CampaignHelpRow.brand_id == brand_id,
-            CampaignHelpRow.helper_key == who.key,
-            CampaignHelpRow.created_at >= day,
-            accepted,
-        )
+    per = n(
+        CampaignHelpRow.brand_id == brand_id, CampaignHelpRow.helper_key == who.key, CampaignHelpRow.created_at >= day
     )
-    return int(dev or 0), int(ipn or 0), int(per or 0)
+    got = s.execute(select(helped, dev, ipn, per)).one()
+    return bool(got[0]), int(got[1] or 0), int(got[2] or 0), int(got[3] or 0)
 
 
 def help(
@@ -251,7 +255,7 @@ def help(
     (``confirm_carrier``); ``h5`` counts at once. Reaching a tier issues its reward (a pool tier waits for
     ``choose_reward``)."""
     now = now or utcnow()
-    row = get_row(ctx, brand_id, campaign_id)
+    row = cached_row(ctx, brand_id, campaign_id)
     cd = definition_of(row)
     who = person(ctx, brand_id, identity)
     with ctx.sessions() as s:
@@ -287,18 +291,13 @@ def help(
     )
     if d.ok:
         with ctx.sessions() as s:
-            helped = s.scalar(
-                select(CampaignHelpKeyRow.id).where(
-                    CampaignHelpKeyRow.campaign_id == campaign_id, CampaignHelpKeyRow.key.in_(list(who.keys))
-                )
-            )
-            dev, ipn, per = _counts(s, brand_id, campaign_id, who, device_id, ip, now)
+            helped, dev, ipn, per = _counts(s, brand_id, campaign_id, who, device_id, ip, now)
         sharer_keys = frozenset({sharer.person_key} | ({f"c:{sharer.customer_id}"} if sharer.customer_id else set()))
         tiers = cd.tiers(sharer.variant)
         attempt = rules.HelpAttempt(
             helper_keys=who.keys,
             sharer_keys=sharer_keys,
-            already_helped=helped is not None,
+            already_helped=helped,
             device_today=dev,
             ip_last_hour=ipn,
             person_today=per,
@@ -349,14 +348,42 @@ def _answer(ctx: Context, cd: CampaignDefinition, h: CampaignHelpRow, sharer_id:
         "carrier": cd.carrier.model_dump() if h.state == "pending_carrier" else None,
     }
     if sharer_id:
-        out["progress"] = progress(ctx, h.brand_id, sharer_id)
+        out["progress"] = _light_progress(ctx, cd, sharer_id)
     return out
 
 
+def _light_progress(ctx: Context, cd: CampaignDefinition, sharer_id: str) -> dict[str, Any]:
+    """The sharer's counters after a help (one read; ``progress`` has the whole picture with rewards)."""
+    with ctx.sessions() as s:
+        got = s.execute(
+            select(
+                CampaignParticipantRow.helps_counted,
+                CampaignParticipantRow.helps_pending,
+                CampaignParticipantRow.variant,
+            ).where(CampaignParticipantRow.id == sharer_id)
+        ).one()
+    tiers = cd.tiers(got.variant)
+    nxt = rules.next_tier(tiers, got.helps_counted)
+    return {
+        "participant_id": sharer_id,
+        "helps_counted": got.helps_counted,
+        "helps_pending": got.helps_pending,
+        "next_tier": None if nxt is None else {"index": nxt[0], "helps_needed": nxt[1]},
+        "complete": rules.assist_complete(tiers, got.helps_counted) if cd.kind == "assist" else None,
+    }
+
+
 def _after_count(
-    ctx: Context, brand_id: str, row: CampaignRow, cd: CampaignDefinition, sharer_id: str, helper: Person | None
+    ctx: Context,
+    brand_id: str,
+    row: CampaignRow,
+    cd: CampaignDefinition,
+    sharer_id: str,
+    helper: Person | None,
+    every_tier: bool = False,
 ) -> None:
-    """A help was counted: issue every tier the sharer has now reached (idempotent), and the helper's thanks."""
+    """A help was counted: issue the tiers the sharer has newly reached (``every_tier``: all reached ones, e.g.
+    after a pool choice or to retry a failed grant — issuing is idempotent), and the helper's thanks."""
     with ctx.sessions() as s:
         sharer = s.get(CampaignParticipantRow, sharer_id)
     assert sharer is not None
@@ -365,6 +392,8 @@ def _after_count(
     tiers = cd.tiers(sharer.variant)
     reached = rules.tiers_reached(tiers, 0, sharer.helps_counted)
     for i in reached:
+        if i < sharer.tiers_reached and not every_tier:
+            continue
         t = tiers[i]
         reward = t.reward_id or sharer.pool_choices.get(str(i))
         if reward:
@@ -408,7 +437,7 @@ def choose_reward(ctx: Context, brand_id: str, participant_id: str, tier: int, r
         choices = dict(fresh.pool_choices or {})
         choices.setdefault(str(tier), reward_id)
         fresh.pool_choices = choices
-    _after_count(ctx, brand_id, row, cd, participant_id, None)
+    _after_count(ctx, brand_id, row, cd, participant_id, None, every_tier=True)
     return progress(ctx, brand_id, participant_id)
 
 
