@@ -118,6 +118,20 @@ def test_oauth_scope_and_tags(ctx: Context) -> None:
         bad = web.post(path, json={"add": ["not-a-tag"]}, headers=hdr)
         assert (bad.status_code, bad.json()["field"]) == (400, "add")
 
+        # a note is a follow-up record of the guide (seen in the follow-ups API), shown on the page
+        notes = f"/sidebar/acme/api/customer/{mine}/notes"
+        noted = web.post(notes, json={"text": "想要 L 码，下周到店"}, headers=hdr)
+        assert noted.status_code == 200, noted.text
+        assert noted.json()["notes"][0]["text"] == "想要 L 码，下周到店"
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        records = admin.get("/api/followups", params={"customer_id": mine}).json()["items"]
+        assert [(f["content"], f["guide_id"], f["kind"]) for f in records] == [("想要 L 码，下周到店", "g1", "other")]
+        assert (web.post(notes, json={"text": " "}, headers=hdr).json()["field"]) == "text"
+        theirs_notes = f"/sidebar/acme/api/customer/{theirs}/notes"
+        assert web.post(theirs_notes, json={"text": "x"}, headers=hdr).status_code == 403
+        page = web.get(f"/sidebar/acme/c/{mine}")
+        assert "想要 L 码，下周到店" in page.text and len(page.content) < 30_000  # a light page
+
         # who may open it: not a member / a member who is not a guide → 403; a used code is refused
         assert oauth_login(side, None).get("/sidebar/acme/").status_code == 302  # no session was made
         side.env.srv.company.members["boss"] = "老板"

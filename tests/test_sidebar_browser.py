@@ -144,6 +144,9 @@ def test_sidebar_at_phone_viewport(ctx: Context) -> None:
             assert sent == [{"msgtype": "text", "enterChat": True, "text": {"content": text}}]
             assert admin.get(f"/api/scripts/{script['id']}").json()["usage"]["by_guide"] == {"g1": 1}
 
+            page.get_by_test_id("note-text").fill("喜欢浅色系")
+            page.get_by_test_id("note-add").tap()
+            expect(page.get_by_test_id("notes")).to_contain_text("喜欢浅色系")
             page.get_by_test_id("lang").tap()
             expect(page.get_by_test_id("next-action")).to_contain_text("Do the overdue task first")
             expect(page.get_by_test_id("orders-total")).to_have_text("2 in all")

@@ -4,7 +4,8 @@ Pages: ``/`` (entry: WeCom OAuth, then the current chat's customer via ``getCurE
 a search of the guide's customers), ``/link?t=`` (signed link), ``/ext/{external_userid}``, ``/c/{customer_id}``.
 API (session cookie + ``X-CSRF-Token`` on POSTs): ``/api/jssdk?url=`` (signed ``wx.config`` / ``wx.agentConfig``
 arguments), ``/api/customer/{id}``, ``/api/customer/{id}/tags`` (POST: add/remove WeCom corp tags),
-``/api/scripts``, ``/api/scripts/{id}/send`` (POST: the ``sendChatMessage`` argument; counts a use).
+``/api/customer/{id}/notes`` (POST: a follow-up note), ``/api/scripts``, ``/api/scripts/{id}/send`` (POST: the
+``sendChatMessage`` argument; counts a use).
 A guide opening someone else's customer gets 403 (also for ids that do not exist: no probing).
 """
 
@@ -234,6 +235,19 @@ def edit_tags(
     for ext in sorted(set(mine)):
         marked += tag_service.mark_customer(ctx, user, client, ext, body.add, body.remove)
     return {"marked": marked, "tags": view.customer_view(ctx, user, cid)["tags"]}
+
+
+class NoteBody(BaseModel):
+    text: str = Field(max_length=2000)
+
+
+@router.post("/api/customer/{customer_id}/notes")
+def add_note(
+    brand_id: str, customer_id: str, body: NoteBody, request: Request, ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Add a note (a follow-up record of type ``other``); returns the customer's notes."""
+    user = _user(request, brand_id, ctx, write=True)
+    return {"notes": view.add_note(ctx, user, _own(ctx, user, customer_id), body.text)}
 
 
 @router.get("/api/scripts")

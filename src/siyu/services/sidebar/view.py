@@ -1,12 +1,11 @@
 """What the sidebar shows about one customer: the 360 (profile, tags, recent orders and events), the value stages
 (lifecycle, RFM class, AIPL stage as of the brand's data end + 1), the CLV prediction when there is one, the open
-journey tasks and the journeys they are in, notes (follow-up records when that module is present, else the notes
-on finished tasks), the corp tags a guide can put on them, and the suggested next action
-(``siyu.domain.next_action``).  Only customers the user may see (a guide: their own)."""
+journey tasks and the journeys they are in, notes (follow-up records and the notes on finished tasks), the corp
+tags a guide can put on them, and the suggested next action (``siyu.domain.next_action``). Only customers the
+user may see (a guide: their own)."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +17,15 @@ from siyu.domain.next_action import CustomerState, suggest
 from siyu.services import customers
 from siyu.services.brands import User
 from siyu.services.context import Context
+from siyu.services.errors import SiyuError
+from siyu.services.guide_work import followups
 from siyu.services.metrics import data_end, fetch_arrow, tables
 from siyu.stores.state.journey_models import JourneyEntryRow, JourneyRow, JourneyTaskRow
 
 RECENT_ORDERS = 5
 RECENT_EVENTS = 10
 CLV_TOP_QUANTILE = 0.8
+NOTES = 20
 
 
 def _now() -> datetime:
@@ -124,25 +126,27 @@ def journeys(ctx: Context, brand_id: str, customer_id: str) -> list[dict[str, An
 
 
 def notes(ctx: Context, user: User, customer_id: str) -> list[dict[str, Any]]:
-    """Follow-up records (newest first) when the follow-ups module is installed; else the notes left on tasks."""
-    with contextlib.suppress(ImportError):
-        from siyu.services.guide_work import followups
-
-        got = followups.list_followups(ctx, user, customer_id=customer_id)
-        items = got["items"] if isinstance(got, dict) else got
-        return [
-            {"at": str(i.get("created_at") or ""), "text": str(i.get("content") or ""), "kind": i.get("kind")}
-            for i in items[:20]
-        ]
+    """The customer's follow-up records (a guide: their own) and the notes left on finished journey tasks, newest
+    first (at most 20)."""
+    got = followups.list_followups(ctx, user, customer_id=customer_id, page_size=NOTES)["items"]
+    out = [{"at": str(i["created_at"]), "text": str(i["content"]), "kind": i["kind"]} for i in got if i["content"]]
     T = JourneyTaskRow
+    q = select(T).where(T.brand_id == user.brand_id, T.customer_id == customer_id, T.note != "")
+    if user.role == Role.GUIDE:
+        q = q.where(T.guide_id == (user.guide_id or ""))
     with ctx.sessions() as s:
-        rows = s.scalars(
-            select(T)
-            .where(T.brand_id == user.brand_id, T.customer_id == customer_id, T.note != "")
-            .order_by(T.done_at.desc())
-            .limit(20)
-        ).all()
-    return [{"at": r.done_at.isoformat() if r.done_at else "", "text": r.note, "kind": r.kind} for r in rows]
+        rows = s.scalars(q.order_by(T.done_at.desc()).limit(NOTES)).all()
+    out += [{"at": r.done_at.isoformat() if r.done_at else "", "text": r.note, "kind": "task"} for r in rows]
+    return sorted(out, key=lambda n: n["at"], reverse=True)[:NOTES]
+
+
+def add_note(ctx: Context, user: User, customer_id: str, text: str) -> list[dict[str, Any]]:
+    """Record a note as a follow-up (type ``other``) of the customer; returns the notes."""
+    text = (text or "").strip()
+    if not text:
+        raise SiyuError("the note is empty; write something", "text")
+    followups.record(ctx, user, customer_id, "other", text)
+    return notes(ctx, user, customer_id)
 
 
 def corp_tags(ctx: Context, brand_id: str) -> list[dict[str, str]]:
