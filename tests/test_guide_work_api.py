@@ -327,8 +327,19 @@ def test_scorecard_against_independent_counts(api: tuple[str, Context]) -> None:
             [lo, hi],
         )
     )
+    buyers = dict(
+        ctx.warehouse.fetch(
+            "SELECT o.guide_id, count(DISTINCT i.customer_id) FROM orders o JOIN identities i ON i.brand_id = "
+            "o.brand_id AND i.id_type = o.customer_ref_type AND i.id_value = o.customer_ref WHERE o.brand_id = 'demo' "
+            "AND o.guide_id IS NOT NULL AND o.status NOT IN ('refunded', 'cancelled') AND o.ordered_at >= "
+            "?::TIMESTAMP AND o.ordered_at < ?::TIMESTAMP GROUP BY 1",
+            [lo, hi],
+        )
+    )
+    assert sum(buyers.values()) > 0
     for g, r in rows.items():
         assert r["gmv"] == pytest.approx(gmv.get(g, 0.0), abs=0.01), g
+        assert r["conversions"] == buyers.get(g, 0), g
         assert r["new_customers"] == int(adds[adds["guide_id"] == g]["customer_id"].nunique()), g
 
     # tasks on time and Moments done: rows written here, counted by hand

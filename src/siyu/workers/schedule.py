@@ -39,8 +39,9 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("wecom.codes.rotation", 15.0, "siyu.services.wecom.channel_codes:refresh_due"),  # daily caps reset
     Schedule("wecom.ops", 30.0, "siyu.services.wecom.ops_scheduled:refresh_all"),  # transfers, 群发 results, tag rules
     Schedule("journeys.tick", 1.0, "siyu.services.journeys.scheduled:tick"),  # triggers, due steps, effects
+    Schedule("campaigns.tick", 5.0, "siyu.services.campaigns.scheduled:tick"),  # OneID for helpers, teams, end
     Schedule("messaging.outbox", 1.0, "siyu.services.messaging.outbox:process_due"),  # retries, stuck sends
-    Schedule("guide_work.daily", 1440.0, "siyu.services.guide_work.scheduled:daily"),  # reminders, pool returns
+    Schedule("guide_work.daily", 60.0, "siyu.services.guide_work.scheduled:daily"),  # digest of the day, pool returns
     Schedule("guide_work.moments", 15.0, "siyu.services.guide_work.moments:poll_all"),  # who posted Moments
     Schedule("engagement.daily", 1440.0, "siyu.services.engagement.scheduled:daily"),  # points expiry, member tiers
 )

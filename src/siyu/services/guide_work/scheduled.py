@@ -1,5 +1,7 @@
 """The guide workspace's scheduled jobs (``siyu.workers.schedule``): the daily follow-up reminder digest and the
-return of unworked pool leads (``daily``), and the Moments completion poll (``moments.poll_all``)."""
+return of unworked pool leads (``daily``, run hourly: the digest is one row per guide and brand-local day, kept
+current; a lead returns within the hour after its days run out), and the Moments completion poll
+(``moments.poll_all``)."""
 
 from __future__ import annotations
 
