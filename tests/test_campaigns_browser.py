@@ -56,8 +56,16 @@ def bctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
 
 
 def _select(page: Any, testid: str, option: str) -> None:
-    page.get_by_test_id(testid).click()
-    page.get_by_role("option", name=option, exact=False).first.click()
+    """Pick an option of a Quasar select (opening the menu again if the first click did not open it)."""
+    item = page.get_by_role("option", name=option, exact=False).first
+    for _ in range(3):
+        page.get_by_test_id(testid).click()
+        try:
+            item.wait_for(state="visible", timeout=5_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    item.click()
 
 
 def _area(page: Any, testid: str) -> Any:
@@ -179,6 +187,7 @@ def test_campaign_console(bctx: Context) -> None:
             # -- invite tree, leaderboard --------------------------------------------------------------------------
             page.get_by_test_id("tab-tree").click()
             expect(page.get_by_test_id("tree-count")).to_have_text("共 2 个发起者，显示 2 个")
+            expect(page.get_by_test_id("tree-chart").locator("canvas").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "campaign-tree-zh.png"), full_page=True)
             page.get_by_test_id("tab-leaderboard").click()
             lb = httpx.get(f"{base}/api/campaigns/{cid}/leaderboard", headers=h).json()["items"]
@@ -212,6 +221,27 @@ def test_campaign_console(bctx: Context) -> None:
                 "SF1234567",
             )
             page.screenshot(path=str(ARTIFACTS / "campaign-fulfilment-zh.png"), full_page=True)
+
+            # -- the edit page: a variant's poster from the poster editor, saved as a new version ---------------------
+            page.get_by_test_id("tab-overview").click()
+            page.get_by_test_id("campaign-edit").click()
+            expect(page.get_by_test_id("builder-title")).to_have_text("编辑活动")
+            expect(page.get_by_test_id("poster-variant")).to_be_visible()
+            _select(page, "poster-variant", "B")
+            tpl = _area(page, "poster-template")
+            tpl.fill(tpl.input_value().replace('"#FCE9D8"', '"#FFFFFF"', 1))
+            expect(page.get_by_test_id("poster-ms")).to_contain_text("毫秒")
+            tpl.fill(tpl.input_value().replace('"width": 750', '"width": 10', 1))
+            expect(page.get_by_test_id("poster-error")).to_contain_text("width")
+            tpl.fill(tpl.input_value().replace('"width": 10', '"width": 750', 1))
+            expect(page.get_by_test_id("poster-error")).to_have_text("")
+            page.get_by_test_id("poster-apply").click()
+            page.screenshot(path=str(ARTIFACTS / "campaign-poster-editor-zh.png"), full_page=True)
+            page.get_by_test_id("builder-save").click()
+            expect(page).to_have_url(re.compile(rf"/console/campaigns/{cid}$"))
+            saved = camps.get(bctx, BRAND, cid)
+            poster_b = next(v for v in saved["definition"]["variants"] if v["id"] == "B")["poster"]
+            assert saved["version"] == 2 and poster_b["background"] == "#FFFFFF" and poster_b["width"] == 750
 
             # -- English -----------------------------------------------------------------------------------------
             page.get_by_test_id("lang-switch").click()

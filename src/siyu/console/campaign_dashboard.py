@@ -332,7 +332,7 @@ def register() -> None:
                 tree = ui.tab("tree", tr("cp.tab.tree")).props("data-testid=tab-tree")
                 board = ui.tab("leaderboard", tr("cp.tab.leaderboard")).props("data-testid=tab-leaderboard")
                 ff = ui.tab("fulfilment", tr("cp.tab.fulfilment")).props("data-testid=tab-fulfilment")
-            with ui.tab_panels(tabs, value=overview).classes("w-full"):
+            with ui.tab_panels(tabs, value=overview, animated=False).classes("w-full"):
                 with ui.tab_panel(overview):
                     page.as_of = (
                         ui.label(tr("cp.auto", s=int(REFRESH_SECONDS), at=page.stats["as_of"][:19].replace("T", " ")))

@@ -87,6 +87,7 @@ class PosterEditor:
                 self.timing = ui.label("").classes("text-xs text-gray-500").props("data-testid=poster-ms")
             self.image = ui.image().classes("w-72 border").props("data-testid=poster-preview no-transition no-spinner")
         self.ready = True
+        self.seen = self._form_key()
         self.preview()
         ui.timer(1.5, self._follow_form)
 
