@@ -326,3 +326,27 @@ def test_guide_targets_and_visits(bctx: Context) -> None:
     for _ in range(3):
         C.record_visit(bctx, cid, variant="", channel="moments")
     assert C.visits(bctx, B, cid)[0]["views"] == 3
+
+
+def test_scheduled_tick_flushes_expires_and_ends(bctx: Context) -> None:
+    from siyu.services.campaigns.scheduled import tick
+    from siyu.workers.schedule import SCHEDULES
+
+    assert any(s.target == "siyu.services.campaigns.scheduled:tick" for s in SCHEDULES)
+    cid = live(bctx, assist_def())
+    s = C.join(bctx, B, cid, phone(1), now=NOW)
+    h = C.help(bctx, B, cid, s["token"], union(77), now=NOW)
+    assert C.helps(bctx, B, cid, state="counted")["items"][0]["helper_customer_id"] is None
+    d = assist_def(
+        kind="group_buy", group_buy={"team_size": 2, "initiator_reward_id": "lead", "joiner_reward_id": "join"}
+    )
+    d.pop("assist")
+    team = C.start_team(bctx, B, live(bctx, d), phone(2), now=NOW)
+    got = tick(bctx, now=NOW + timedelta(days=2))
+    assert got[B]["observed"] == 1 and got[B]["teams_expired"] == 1 and got[B]["campaigns_ended"] == 0
+    helper = C.helps(bctx, B, cid, state="counted")["items"][0]
+    assert helper["id"] == h["help_id"] and helper["helper_customer_id"] == oneid.customer_of(bctx, B, union(77))
+    assert C.get_team(bctx, B, team["id"])["status"] == "expired"
+    assert tick(bctx, now=datetime(2026, 11, 12))[B]["campaigns_ended"] == 2
+    assert C.get(bctx, B, cid)["status"] == "ended"
+    assert C.help(bctx, B, cid, s["token"], phone(5), now=NOW)["reason"] == "ended"
