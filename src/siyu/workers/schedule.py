@@ -41,7 +41,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("journeys.tick", 1.0, "siyu.services.journeys.scheduled:tick"),  # triggers, due steps, effects
     Schedule("campaigns.tick", 5.0, "siyu.services.campaigns.scheduled:tick"),  # OneID for helpers, teams, end
     Schedule("messaging.outbox", 1.0, "siyu.services.messaging.outbox:process_due"),  # retries, stuck sends
-    Schedule("guide_work.daily", 1440.0, "siyu.services.guide_work.scheduled:daily"),  # reminders, pool returns
+    Schedule("guide_work.daily", 60.0, "siyu.services.guide_work.scheduled:daily"),  # digest of the day, pool returns
     Schedule("guide_work.moments", 15.0, "siyu.services.guide_work.moments:poll_all"),  # who posted Moments
     Schedule("engagement.daily", 1440.0, "siyu.services.engagement.scheduled:daily"),  # points expiry, member tiers
 )
