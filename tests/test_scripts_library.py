@@ -107,6 +107,17 @@ def test_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     assert r.exit_code == 2 and "--payload must be a JSON object" in r.output
     r = runner.invoke(app, ["scripts", "list", "sb", "--q", "新品", "--json"])
     assert r.exit_code == 0 and '"total": 1' in r.output
+    img = settings.data_dir / "a.png"
+    img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 20)
+    r = runner.invoke(
+        app, ["scripts", "add", "sb", "--kind", "image", "--title", "图", "--payload", '{"media_id": "M"}']
+    )
+    sid = re.search(r"added script (\d+)", r.output).group(1)  # type: ignore[union-attr]
+    r = runner.invoke(app, ["scripts", "attach", "sb", sid, str(img)])
+    assert r.exit_code == 0 and "attached" in r.output, r.output
+    img.write_bytes(b"GIF89a" + b"0" * 20)
+    r = runner.invoke(app, ["scripts", "attach", "sb", sid, str(img)])
+    assert r.exit_code == 2 and "JPG or PNG" in r.output
     r = runner.invoke(app, ["scripts", "folders", "sb"])
     assert r.exit_code == 0 and "开场白" in r.output
     r = runner.invoke(app, ["sidebar", "configure", "sb", "--agent-id", "abc"])

@@ -251,3 +251,68 @@ def test_script_kinds_validate(ctx: Context, kind: str) -> None:
     item = validate(ScriptInput(kind, "t", "d", ok))
     msg = chat_message(item.kind, item.title, item.body, item.payload or {})
     assert msg["msgtype"] == {"image": "image", "miniprogram": "miniprogram", "file": "news"}[kind]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.4\n" + b"0" * 100
+
+
+def test_images_and_files_go_through_temporary_media(ctx: Context) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from siyu.stores.state.script_models import ScriptRow
+
+    with sidebar_env(ctx) as side:
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        form = {"kind": "image", "title": "新品海报"}
+        image = admin.post("/api/scripts/upload", data=form, files={"file": ("poster.png", PNG, "image/png")})
+        assert image.status_code == 201, image.text
+        assert image.json()["has_file"] is True
+        gif = admin.post(
+            "/api/scripts/upload", data=form, files={"file": ("a.gif", b"GIF89a" + b"0" * 50, "image/gif")}
+        )
+        assert (gif.status_code, gif.json()["field"]) == (400, "file")
+        doc = admin.post(
+            "/api/scripts/upload",
+            data={"kind": "file", "title": "价目表"},
+            files={"file": ("价目表.pdf", PDF, "application/pdf")},
+        ).json()
+        assert doc["payload"]["file_name"] == "价目表.pdf"
+
+        web = oauth_login(side, "guide0001")
+        mine = side.cid_of("guide0001")
+        hdr = {"x-csrf-token": csrf(web, f"/sidebar/acme/c/{mine}")}
+        srv = side.env.srv
+
+        def send(script_id: int) -> dict[str, object]:
+            got = web.post(f"/sidebar/acme/api/scripts/{script_id}/send", json={"customer_id": mine}, headers=hdr)
+            assert got.status_code == 200, got.text
+            return dict(got.json()["message"])
+
+        msg = send(image.json()["id"])
+        media_id = msg["image"]["mediaid"]  # type: ignore[index]
+        assert msg["msgtype"] == "image" and srv.media[media_id]["content"] == PNG  # type: ignore[attr-defined]
+        assert srv.media[media_id]["type"] == "image"  # type: ignore[attr-defined]
+        assert send(image.json()["id"]) == msg and srv.counts["media/upload"] == 1  # reused, not uploaded again
+        with ctx.sessions() as s, s.begin():  # less than an hour of its 3 days left: uploaded again
+            row = s.get(ScriptRow, image.json()["id"])
+            assert row is not None and row.media_expires_at is not None
+            assert abs((row.media_expires_at - datetime.now(UTC).replace(tzinfo=None)).total_seconds() - 3 * 86400) < 60
+            row.media_expires_at = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=30)
+        again = send(image.json()["id"])
+        assert again["image"] != msg["image"] and srv.counts["media/upload"] == 2  # type: ignore[index]
+
+        sent = send(doc["id"])
+        stored = srv.media[sent["file"]["mediaid"]]  # type: ignore[attr-defined,index]
+        assert (sent["msgtype"], stored["type"], stored["filename"], stored["content"]) == (
+            "file",
+            "file",
+            "价目表.pdf",
+            PDF,
+        )
+        replaced = admin.post(
+            f"/api/scripts/{image.json()['id']}/file", files={"file": ("v2.png", PNG + b"v2", "image/png")}
+        )
+        assert replaced.status_code == 200, replaced.text
+        newest = send(image.json()["id"])["image"]["mediaid"]  # type: ignore[index]
+        assert srv.media[newest]["content"] == PNG + b"v2" and srv.counts["media/upload"] == 4  # type: ignore[attr-defined]

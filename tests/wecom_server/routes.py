@@ -7,6 +7,7 @@ from tests.wecom_server import routes_groupmsg as gm
 from tests.wecom_server import routes_groups as g
 from tests.wecom_server import routes_join_ways as jw
 from tests.wecom_server import routes_jssdk as js
+from tests.wecom_server import routes_media as md
 from tests.wecom_server import routes_messages as m
 from tests.wecom_server import routes_moments as mo
 from tests.wecom_server import routes_tags as t
@@ -46,4 +47,5 @@ ROUTES = {
     "get_jsapi_ticket": js.get_jsapi_ticket,  # /cgi-bin/get_jsapi_ticket (not under externalcontact/)
     "ticket/get": js.ticket_get,  # /cgi-bin/ticket/get?type=agent_config
     "auth/getuserinfo": js.getuserinfo,  # /cgi-bin/auth/getuserinfo?code=
+    "media/upload": md.upload,  # /cgi-bin/media/upload?type= (multipart)
 }

@@ -141,7 +141,14 @@ class WeComServer:
         @app.api_route("/cgi-bin/{api:path}", methods=["GET", "POST"])
         async def cgi(api: str, request: Request) -> JSONResponse:
             q: dict[str, Any] = dict(request.query_params)
-            if request.method == "POST":
+            if request.method == "POST" and request.headers.get("content-type", "").startswith("multipart/form-data"):
+                form = await request.form()  # media/upload: the file parts, as (filename, bytes, content type)
+                files = {}
+                for key, part in form.multi_items():
+                    if not isinstance(part, str):
+                        files[key] = (part.filename or "", await part.read(), part.content_type or "")
+                q["files"] = files
+            elif request.method == "POST":
                 raw = await request.body()
                 try:
                     body = json.loads(raw or b"{}")

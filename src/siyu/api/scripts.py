@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
@@ -14,7 +14,7 @@ from siyu.domain.models import Role
 from siyu.services import customers, scripts
 from siyu.services.brands import User
 from siyu.services.context import Context
-from siyu.services.errors import Forbidden
+from siyu.services.errors import Forbidden, SiyuError
 from siyu.services.sidebar import access
 from siyu.services.sidebar.config import SDK_URLS, SidebarConfig, get_sidebar_config, set_sidebar_config
 
@@ -97,6 +97,41 @@ def create(body: ScriptBody, user: User = Depends(current_user), ctx: Context = 
     return scripts.create_script(
         ctx, user, body.kind, body.title, body.body, body.payload, body.folder_id, body.keywords
     )
+
+
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+async def _read(upload: UploadFile) -> tuple[str, bytes, str]:
+    content = await upload.read(MAX_UPLOAD + 1)
+    if len(content) > MAX_UPLOAD:
+        raise SiyuError(f"the file is larger than {MAX_UPLOAD} bytes (WeCom's limit for files)", "file")
+    return (upload.filename or "file", content, upload.content_type or "")
+
+
+@router.post("/upload", status_code=201)
+async def create_with_file(
+    kind: str = Form(...),
+    title: str = Form(...),
+    body: str = Form(""),
+    folder_id: int = Form(0),
+    keywords: str = Form(""),
+    file: UploadFile = File(...),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, Any]:
+    """A new image / file item with its file (multipart; sent through WeCom temporary media)."""
+    got = await _read(file)
+    return scripts.create_script(ctx, user, kind, title, body, None, folder_id, keywords, file=got)
+
+
+@router.post("/{script_id}/file")
+async def attach(
+    script_id: int, file: UploadFile = File(...), user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Replace the file of an image / file item."""
+    name, content, ctype = await _read(file)
+    return scripts.attach_file(ctx, user, script_id, name, content, ctype)
 
 
 @router.get("/{script_id}")

@@ -4,6 +4,8 @@ app's settings and signed links that open it for a guide)."""
 from __future__ import annotations
 
 import json
+import mimetypes
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -95,6 +97,17 @@ def edit(
             changes["payload"] = _payload(payload)
         row = service.update_script(ctx, cli_user(ctx, brand), script_id, **changes)
         console.print(f"script {row['id']} saved")
+
+
+@app.command()
+def attach(brand: str, script_id: int, path: Path) -> None:
+    """Upload the file an image / file item sends (JPG/PNG ≤ 10 MB, files ≤ 20 MB)."""
+    with open_context() as ctx:
+        if not path.is_file():
+            raise SiyuError(f"{path} is not a file", "path")
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        row = service.attach_file(ctx, cli_user(ctx, brand), script_id, path.name, path.read_bytes(), ctype)
+        console.print(f"script {row['id']}: file {path.name} attached")
 
 
 @app.command()

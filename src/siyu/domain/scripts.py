@@ -11,8 +11,9 @@ Kinds and their ``payload`` fields:
   ``media_id``.
 - ``file``        — ``media_id`` or ``url``, ``file_name``.
 
-WeCom's ``sendChatMessage`` sends image and file messages by ``mediaid`` only; an item that has only a URL is
-sent as a link card (``news``) to that URL instead.
+WeCom's ``sendChatMessage`` sends image and file messages by ``mediaid`` only: an uploaded file is sent through
+WeCom temporary media (``siyu.services.scripts.media_for``); an item that has only a URL is sent as a link card
+(``news``) to that URL instead.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def _url(value: Any, fld: str, required: bool) -> str:
     return v
 
 
-def validate(item: ScriptInput) -> ScriptInput:
-    """A clean copy of ``item``; SiyuError naming the field (``payload.url`` ...) when it cannot be sent."""
+def validate(item: ScriptInput, has_file: bool = False) -> ScriptInput:
+    """A clean copy of ``item``; SiyuError naming the field (``payload.url`` ...) when it cannot be sent.
+    ``has_file``: an image / file item with an uploaded file needs no URL or media_id."""
     if item.kind not in KINDS:
         raise SiyuError(f"kind {item.kind!r} is unknown; use one of {', '.join(KINDS)}", "kind")
     title = (item.title or "").strip()
@@ -80,8 +82,9 @@ def validate(item: ScriptInput) -> ScriptInput:
     media = str(raw.get("media_id") or "").strip()
     if media:
         p["media_id"] = media
+    sendable = bool(media) or has_file
     if item.kind == "image":
-        p["image_url"] = _url(raw.get("image_url"), "payload.image_url", required=not media)
+        p["image_url"] = _url(raw.get("image_url"), "payload.image_url", required=not sendable)
     elif item.kind == "link":
         p["url"] = _url(raw.get("url"), "payload.url", required=True)
         p["image_url"] = _url(raw.get("image_url"), "payload.image_url", required=False)
@@ -95,7 +98,7 @@ def validate(item: ScriptInput) -> ScriptInput:
         p |= {"appid": appid, "page": page}
         p["image_url"] = _url(raw.get("image_url"), "payload.image_url", required=not media)
     elif item.kind == "file":
-        p["url"] = _url(raw.get("url"), "payload.url", required=not media)
+        p["url"] = _url(raw.get("url"), "payload.url", required=not sendable)
         name = str(raw.get("file_name") or "").strip()
         if not name or len(name) > 100:
             raise SiyuError("payload.file_name is the file's name (1..100 characters)", "payload.file_name")

@@ -7,11 +7,16 @@ sent it to whom. Items are validated by ``siyu.domain.scripts``.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
+from siyu.connectors.wecom import media as wecom_media
+from siyu.connectors.wecom.media import check_media
+from siyu.connectors.wecom.transport import Transport
 from siyu.domain.models import Role
 from siyu.domain.scripts import KINDS, ScriptInput, validate
 from siyu.services.brands import User
@@ -46,6 +51,7 @@ def script_dict(r: ScriptRow) -> dict[str, Any]:
         "body": r.body,
         "payload": dict(r.payload or {}),
         "keywords": r.keywords,
+        "has_file": bool(r.file_key),
         "use_count": r.use_count,
         "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
         "created_by": r.created_by,
@@ -159,10 +165,17 @@ def create_script(
     payload: dict[str, Any] | None = None,
     folder_id: int = 0,
     keywords: str = "",
+    file: tuple[str, bytes, str] | None = None,
 ) -> dict[str, Any]:
-    """A new item (validated; SiyuError naming the field)."""
+    """A new item (validated; SiyuError naming the field); ``file`` = (name, bytes, content type) uploads the
+    image / file it sends."""
     _editor(user)
-    item = validate(ScriptInput(kind, title, body, payload, keywords))
+    if file is not None:
+        check_media(kind, *file)
+        if kind == "file":
+            payload = {"file_name": file[0], **(payload or {})}
+    item = validate(ScriptInput(kind, title, body, payload, keywords), has_file=file is not None)
+    key = _store_file(ctx, user.brand_id, *file) if file is not None else ""
     with ctx.sessions() as s, s.begin():
         _check_folder(s, user.brand_id, folder_id)
         row = ScriptRow(
@@ -173,6 +186,7 @@ def create_script(
             body=item.body,
             payload=item.payload or {},
             keywords=item.keywords,
+            file_key=key,
             created_by=user.username,
         )
         s.add(row)
@@ -197,7 +211,7 @@ def update_script(ctx: Context, user: User, script_id: int, **changes: Any) -> d
             "keywords": row.keywords,
             **{k: v for k, v in changes.items() if k != "folder_id" and v is not None},
         }
-        item = validate(ScriptInput(**merged))
+        item = validate(ScriptInput(**merged), has_file=bool(row.file_key))
         if changes.get("folder_id") is not None:
             _check_folder(s, user.brand_id, int(changes["folder_id"]))
             row.folder_id = int(changes["folder_id"])
@@ -316,3 +330,61 @@ def usage(ctx: Context, user: User, script_id: int) -> dict[str, Any]:
             stmt = stmt.where(U.guide_id == (user.guide_id or ""))
         per = {g: int(n) for g, n in s.execute(stmt.order_by(U.guide_id)).all()}
         return {"id": row.id, "use_count": row.use_count, "by_guide": per}
+
+
+# -- uploaded files and their WeCom temporary media --------------------------------------------------------------
+MEDIA_MARGIN = timedelta(hours=1)  # upload again when the media has less than this left
+_EXT = {"image/jpeg": ".jpg", "image/png": ".png"}
+
+
+def _files_dir(ctx: Context) -> Path:
+    return Path(ctx.settings.data_dir) / "scripts"
+
+
+def _store_file(ctx: Context, brand_id: str, name: str, content: bytes, content_type: str) -> str:
+    """Keep the bytes under ``<data>/scripts/<brand>/<sha256><ext>``; returns that key."""
+    ext = _EXT.get(content_type) or Path(name).suffix.lower()[:10]
+    key = f"{brand_id}/{hashlib.sha256(content).hexdigest()}{ext}"
+    path = _files_dir(ctx) / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return key
+
+
+def attach_file(
+    ctx: Context, user: User, script_id: int, name: str, content: bytes, content_type: str
+) -> dict[str, Any]:
+    """Upload (replace) the file an image / file item sends; its cached WeCom media is dropped."""
+    _editor(user)
+    with ctx.sessions() as s, s.begin():
+        row = _get(s, user, script_id)
+        check_media(row.kind, name, content, content_type)
+        row.file_key = _store_file(ctx, user.brand_id, name, content, content_type)
+        if row.kind == "file":
+            row.payload = {**(row.payload or {}), "file_name": name}
+        row.media_id, row.media_expires_at, row.updated_at = "", None, utcnow()
+        return script_dict(row)
+
+
+def media_for(ctx: Context, user: User, script_id: int, transport: Transport, now: datetime | None = None) -> str:
+    """The WeCom media_id to send an item by: the operator's ``payload.media_id``, else the uploaded file's
+    temporary media — uploaded once and reused until an hour before its 3 days end. "" when neither."""
+    at = now or utcnow()
+    with ctx.sessions() as s, s.begin():
+        row = _get(s, user, script_id)
+        given = str((row.payload or {}).get("media_id") or "")
+        if given or not row.file_key:
+            return given
+        if row.media_id and row.media_expires_at and row.media_expires_at - MEDIA_MARGIN > at:
+            return row.media_id
+        path = _files_dir(ctx) / row.file_key
+        name = str((row.payload or {}).get("file_name") or Path(row.file_key).name)
+        ctype = next((t for t, e in _EXT.items() if row.file_key.endswith(e)), "application/octet-stream")
+        got = wecom_media.upload(transport, row.kind, name, path.read_bytes(), ctype)
+        created = datetime.fromtimestamp(got.created_at, UTC).replace(tzinfo=None) if got.created_at else at
+        row.media_id = got.media_id
+        row.media_expires_at = min(created, at) + timedelta(seconds=wecom_media.MEDIA_TTL_SECONDS)
+        return row.media_id

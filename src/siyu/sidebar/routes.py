@@ -280,6 +280,10 @@ def send_script(
     cid = _own(ctx, user, body.customer_id)
     item = scripts.get_script(ctx, user, script_id)
     name = customers.get_customer_360(ctx, user, cid, 1, 1).profile.get("name") or ""
-    message = chat_message(item["kind"], item["title"], item["body"], item["payload"], str(name), user.display_name)
+    payload = dict(item["payload"])
+    if item["kind"] in ("image", "file") and (item["has_file"] or payload.get("media_id")):
+        sdk, _side, _corp = jssdk_for(ctx, brand_id)  # temporary media are shared by every app of the company
+        payload["media_id"] = scripts.media_for(ctx, user, script_id, sdk.t)
+    message = chat_message(item["kind"], item["title"], item["body"], payload, str(name), user.display_name)
     count = scripts.record_use(ctx, user, script_id, cid, body.channel)
     return {"message": message, "use_count": count}

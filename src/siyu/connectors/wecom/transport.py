@@ -71,10 +71,15 @@ class Transport:
     def close(self) -> None:
         self.http.close()
 
-    def _request(self, method: str, path: str, params: dict[str, Any], body: Any) -> dict[str, Any]:
+    def _request(
+        self, method: str, path: str, params: dict[str, Any], body: Any, files: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         for attempt in range(BUSY_RETRIES + 1):
             try:
-                r = self.http.request(method, self.base + path, params=params, json=body)
+                if files:  # multipart/form-data (media uploads)
+                    r = self.http.request(method, self.base + path, params=params, files=files)
+                else:
+                    r = self.http.request(method, self.base + path, params=params, json=body)
                 out = orjson.loads(r.content)
                 if not isinstance(out, dict) or ("errcode" not in out and "access_token" not in out):
                     raise ValueError(f"HTTP {r.status_code}: not a WeCom answer")
@@ -98,10 +103,16 @@ class Transport:
         raise AssertionError("unreachable")
 
     def call(
-        self, api: str, body: dict[str, Any] | None = None, query: dict[str, Any] | None = None, path: str = ""
+        self,
+        api: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
+        path: str = "",
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Call ``/cgi-bin/externalcontact/<api>`` (POST with ``body``, GET with ``query`` only); ``path`` names
-        another ``/cgi-bin/...`` endpoint (JS-SDK tickets, OAuth) with the same token, retry and limit handling."""
+        another ``/cgi-bin/...`` endpoint (JS-SDK tickets, OAuth, media) with the same token, retry and limit
+        handling; ``files`` POSTs multipart/form-data (httpx ``files``)."""
         path = path or f"/cgi-bin/externalcontact/{api}"
         busy = refreshed = limited = 0
         while True:
@@ -109,7 +120,11 @@ class Transport:
             token = self.tokens.get(self.corpid, self.secret, self._fetch_token)
             self._count("calls", 1)
             out = self._request(
-                "POST" if body is not None else "GET", path, {**(query or {}), "access_token": token}, body
+                "POST" if body is not None or files else "GET",
+                path,
+                {**(query or {}), "access_token": token},
+                body,
+                files,
             )
             code = int(out.get("errcode", 0))
             if code == 0:

@@ -28,7 +28,8 @@ class ScriptFolderRow(Base):
 
 class ScriptRow(Base):
     """One item: ``kind`` text | image | link | miniprogram | file; ``body`` is the text (or the description);
-    ``payload`` the kind's fields (url, title, image_url, appid, page, media_id, file_name ...)."""
+    ``payload`` the kind's fields (url, title, image_url, appid, page, media_id, file_name ...); an image or file
+item may carry an uploaded file (``file_key``), sent through WeCom temporary media cached in ``media_id``."""
 
     __tablename__ = "scripts"
     __table_args__ = (Index("ix_scripts_brand_folder", "brand_id", "folder_id"),)
@@ -40,6 +41,9 @@ class ScriptRow(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     keywords: Mapped[str] = mapped_column(String(200), default="")
+    file_key: Mapped[str] = mapped_column(String(120), default="")  # uploaded file under <data>/scripts/
+    media_id: Mapped[str] = mapped_column(String(200), default="")  # its WeCom temporary media (3 days)
+    media_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     use_count: Mapped[int] = mapped_column(Integer, default=0)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | deleted
