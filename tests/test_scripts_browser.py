@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from siyu.api.app import create_app
 from siyu.domain.models import Role
@@ -19,7 +20,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 PW = "s3cret-pass"
 
 
-def test_scripts_page(ctx: Context) -> None:
+@pytest.mark.browser
+def test_scripts_page(ctx: Context, tmp_path: Path) -> None:
     require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
@@ -68,6 +70,20 @@ def test_scripts_page(ctx: Context) -> None:
             field(page, "form-title").fill("坏链接")
             page.get_by_test_id("form-save").click()
             expect(page.get_by_text("payload.url is required")).to_be_visible()
+
+            # an image uploaded through the page (sent later through WeCom temporary media)
+            png = tmp_path / "海报.png"
+            png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+            page.get_by_test_id("form-kind").click()
+            page.get_by_role("option", name="图片").click()
+            field(page, "form-title").fill("新品海报")
+            page.locator("[data-testid=form-upload] input[type=file]").set_input_files(str(png))
+            expect(page.get_by_test_id("form-file-name")).to_have_text("已选择：海报.png")
+            page.get_by_test_id("form-save").click()
+            expect(page.get_by_test_id("scripts-total")).to_have_text("共 4 条")
+            poster = api.get("/api/scripts", params={"q": "海报"}).json()["items"][0]
+            assert (poster["kind"], poster["has_file"], poster["payload"]) == ("image", True, {})
+            expect(page.get_by_test_id(f"script-{poster['id']}-file")).to_be_visible()
 
             field(page, "scripts-search").fill("会员")
             expect(page.get_by_test_id("scripts-total")).to_have_text("共 1 条")

@@ -76,6 +76,7 @@ def seed_customer(ctx: Context, side: Side) -> str:
     return cid
 
 
+@pytest.mark.browser
 def test_sidebar_at_phone_viewport(ctx: Context) -> None:
     require_chromium()
     from playwright.sync_api import expect, sync_playwright
@@ -160,6 +161,7 @@ def test_sidebar_at_phone_viewport(ctx: Context) -> None:
             browser.close()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("lang", ["zh"])
 def test_outside_wecom_search(ctx: Context, lang: str) -> None:
     """Outside WeCom (a signed link, an ordinary phone browser): the guide searches their own customers only."""

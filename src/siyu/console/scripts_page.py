@@ -3,10 +3,11 @@ used ones; operators create, edit and delete items and folders (``siyu.services.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from nicegui import ui
+from nicegui import events, ui
 
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
@@ -134,6 +135,8 @@ class Library:
                         ui.button(tr("scripts.delete"), on_click=lambda _, sid=i["id"]: self._delete(sid)).props(
                             f"dense flat color=negative data-testid=script-{i['id']}-delete"
                         )
+                if i["has_file"]:
+                    ui.icon("attach_file").props(f"data-testid=script-{i['id']}-file")
                 if i["body"]:
                     ui.label(i["body"]).classes("text-sm text-gray-700 whitespace-pre-wrap")
                 link = i["payload"].get("url") or i["payload"].get("image_url")
@@ -163,14 +166,25 @@ class Library:
             }
             keywords = ui.input(tr("scripts.keywords")).props("data-testid=form-keywords").classes("w-full")
             folder = ui.select(folders, label=tr("scripts.folder"), value=0).props("data-testid=form-folder")
+            held: dict[str, tuple[str, bytes, str]] = {}
+            picked = ui.label("").classes("text-sm text-gray-600").props("data-testid=form-file-name")
+
+            async def on_upload(e: events.UploadEventArguments) -> None:
+                held["file"] = (Path(e.file.name).name, await e.file.read(), e.file.content_type or "")
+                picked.text = tr("scripts.file_picked", name=held["file"][0])
+
+            ui.upload(label=tr("scripts.upload"), on_upload=on_upload, auto_upload=True, max_files=1).props(
+                "accept=.jpg,.jpeg,.png,.pdf,.doc,.docx,.xls,.xlsx,.ppt,.pptx,.zip data-testid=form-upload"
+            ).classes("w-96")
 
             def save() -> None:
                 k = str(kind.value)
                 payload = {f: str(extra[f].value) for f in PAYLOAD_FIELDS[k] if extra[f].value}
+                file = held.get("file") if k in ("image", "file") else None
                 try:
                     service.create_script(
                         self.ctx, self.user, k, str(title.value or ""), str(body.value or ""), payload,
-                        int(folder.value or 0), str(keywords.value or ""),
+                        int(folder.value or 0), str(keywords.value or ""), file=file,
                     )  # fmt: skip
                 except SiyuError as exc:
                     ui.notify(exc.message, type="negative")

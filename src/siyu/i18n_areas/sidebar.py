@@ -70,6 +70,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "scripts.page": ("小程序页面路径", "Mini program page"),
     "scripts.file_name": ("文件名", "File name"),
     "scripts.keywords": ("关键词", "Keywords"),
+    "scripts.upload": ("上传图片 / 文件（发送时经企业微信临时素材）", "Upload an image / file (sent as WeCom media)"),
+    "scripts.file_picked": ("已选择：{name}", "Chosen: {name}"),
     "scripts.folder": ("文件夹", "Folder"),
     "scripts.save": ("保存", "Save"),
     "scripts.delete": ("删除", "Delete"),
