@@ -290,3 +290,34 @@ def test_random_texts_never_break_the_rules() -> None:
         lines = break_lines(text, width, char_width)
         check_rules(text, lines, width, char_width)
         assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_uploaded_logo_and_background_are_drawn(tmp_path: Path) -> None:
+    ctx = Context.open(Settings(data_dir=tmp_path / "data"))
+    try:
+
+        def png(color: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+            buf = io.BytesIO()
+            Image.new("RGB", size, color).save(buf, "PNG")
+            return buf.getvalue()
+
+        logo = posters.save_asset(ctx, png((200, 0, 0), (400, 100)))
+        back = posters.save_asset(ctx, png((0, 0, 200), (100, 300)))
+        assert posters.save_asset(ctx, png((200, 0, 0), (400, 100))) == logo  # content-addressed
+        tpl = {
+            "width": 300,
+            "height": 300,
+            "background_image": back,
+            "elements": [{"kind": "logo", "asset": logo, "x": 0, "y": 0, "width": 200, "height": 200}],
+        }
+        px = np.asarray(Image.open(io.BytesIO(posters.poster_png(ctx, tpl, PosterData()))).convert("RGB"))
+        assert tuple(px[100, 100]) == (200, 0, 0)  # logo fitted (aspect kept: 200×50, centred in its box)
+        assert tuple(px[20, 100]) == (0, 0, 200) and tuple(px[250, 250]) == (0, 0, 200)  # background covers
+        with pytest.raises(PosterError) as err:
+            posters.render({**tpl, "background_image": "0" * 64}, PosterData(), posters.posters_dir(ctx) / "assets")
+        assert err.value.field == "background_image"
+        with pytest.raises(PosterError) as err:
+            posters.save_asset(ctx, b"not an image")
+        assert err.value.field == "image"
+    finally:
+        ctx.close()
