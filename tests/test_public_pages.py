@@ -179,6 +179,23 @@ def check_poster_qr(img: Image.Image, url: str) -> None:
     assert seen == want
 
 
+def test_campaign_page_shows_the_visitors_variant_and_then_their_poster(site: tuple[Context, str]) -> None:
+    ctx, base = site
+    variants = [
+        {"id": "A", "weight": 0, "title": "A 版：助力领券", "copy_text": "A 版文案"},
+        {"id": "B", "weight": 1, "title": "B 版：助力领杯", "copy_text": "B 版文案：三位好友即可"},
+    ]
+    cid = live(ctx, assist(variants=variants))
+    me = Phone(ctx, base, 7)
+    html = me.get(f"/m/c/{cid}").text
+    assert "B 版：助力领杯" in html and "B 版文案：三位好友即可" in html and "A 版" not in html
+    token = me.post_form(f"/m/c/{cid}").url.path.rsplit("/", 1)[1]
+    assert C.by_token(ctx, token).variant == "B"
+    html = me.get(f"/m/c/{cid}?lang=en").text
+    assert f'src="/m/poster/{token}.png"' in html and "See my progress" in html
+    assert me.get(f"/m/poster/{token}.png").headers["content-type"] == "image/png"
+
+
 def test_refusals_show_their_reason_in_chinese_and_english(site: tuple[Context, str]) -> None:
     ctx, base = site
     cid = live(ctx, assist())

@@ -121,6 +121,7 @@ def _campaign_page(
         title=view["title"],
         c=view,
         mine=my_link(ctx, p, cd.kind, v.lang) if p else "",
+        poster_url=f"/m/poster/{p.token}.png" if p is not None and cd.kind == "assist" else "",
         signed_in=v.of(row.brand_id) is not None,
         csrf=csrf_token(ctx, v),
         action=with_lang(f"/m/c/{row.id}/join", v.lang),
