@@ -514,9 +514,15 @@ def confirm_carrier(
 
 
 def _customers(ctx: Context, brand_id: str, identities: list[Identity]) -> set[str]:
+    """The customers of the identities; when none is known yet, pending observations are resolved first (a
+    deletion may be processed right after its add, before OneID's run for that add)."""
     from siyu.services import oneid
 
-    return {c for c in (oneid.customer_of(ctx, brand_id, i) for i in identities) if c}
+    found = {c for c in (oneid.customer_of(ctx, brand_id, i) for i in identities) if c}
+    if not found:
+        oneid.resolve_pending(ctx, brand_id)
+        found = {c for c in (oneid.customer_of(ctx, brand_id, i) for i in identities) if c}
+    return found
 
 
 def _pending_helps(
@@ -527,20 +533,26 @@ def _pending_helps(
     the help's customer id."""
     from siyu.services import oneid
 
-    customers = _customers(ctx, brand_id, identities)
-    wanted = {(i.type, i.value) for i in identities}
-    for c in customers:
-        wanted |= {(d["type"], d["value"]) for d in oneid.identifiers_of(ctx, brand_id, c)}
-    values = sorted({v for _, v in wanted})
     with ctx.sessions() as s:
         camps = s.scalars(
             select(CampaignRow).where(
                 CampaignRow.brand_id == brand_id, CampaignRow.status.in_(("pilot", "live", "ended"))
             )
         ).all()
-        ids = [c.id for c in camps if code_id is None or definition_of(c).carrier.channel_code_id == code_id]
-        if not ids:
-            return []
+    ids = [
+        c.id
+        for c in camps
+        if (code_id is None or definition_of(c).carrier.channel_code_id == code_id)
+        and (state != "counted" or _revocable(definition_of(c)))
+    ]
+    if not ids:
+        return []
+    customers = _customers(ctx, brand_id, identities)
+    wanted = {(i.type, i.value) for i in identities}
+    for c in customers:
+        wanted |= {(d["type"], d["value"]) for d in oneid.identifiers_of(ctx, brand_id, c)}
+    values = sorted({v for _, v in wanted})
+    with ctx.sessions() as s:
         q = select(CampaignHelpRow).where(CampaignHelpRow.campaign_id.in_(ids), CampaignHelpRow.state == state)
         by_value = s.scalars(q.where(CampaignHelpRow.helper_id_value.in_(values))).all()
         by_customer = (
@@ -551,6 +563,10 @@ def _pending_helps(
         if (h.helper_id_type, h.helper_id_value) in wanted or h.helper_customer_id in customers:
             seen[h.id] = h
     return [seen[k] for k in sorted(seen)]
+
+
+def _revocable(cd: CampaignDefinition) -> bool:
+    return cd.carrier.kind == "wecom_guide" and cd.anti_abuse.min_keep_days > 0
 
 
 def on_carrier_lost(
