@@ -350,3 +350,76 @@ def test_scheduled_tick_flushes_expires_and_ends(bctx: Context) -> None:
     assert tick(bctx, now=datetime(2026, 11, 12))[B]["campaigns_ended"] == 2
     assert C.get(bctx, B, cid)["status"] == "ended"
     assert C.help(bctx, B, cid, s["token"], phone(5), now=NOW)["reason"] == "ended"
+
+
+def test_team_seats_under_concurrent_joins(bctx: Context) -> None:
+    d = assist_def(
+        kind="group_buy", group_buy={"team_size": 3, "initiator_reward_id": "lead", "joiner_reward_id": "join"}
+    )
+    d.pop("assist")
+    cid = live(bctx, d)
+    team = C.start_team(bctx, B, cid, phone(1), now=NOW)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def go(k: int) -> None:
+        barrier.wait()
+        try:
+            C.join_team(bctx, B, team["id"], phone(10 + k), now=NOW)
+            got = "joined"
+        except C.Refused as err:
+            got = err.code
+        with lock:
+            outcomes.append(got)
+
+    threads = [threading.Thread(target=go, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("joined") == 2 and set(outcomes) <= {"joined", "team_full", "team_closed"}
+    final = C.get_team(bctx, B, team["id"])
+    assert (final["members"], final["status"], len(final["member_list"])) == (3, "complete", 3)
+    granted = [r for m in final["member_list"] for r in C.progress(bctx, B, m["participant_id"])["rewards"]]
+    assert sorted(r["reward_id"] for r in granted) == ["join", "join", "lead"]
+
+
+def test_helper_reward_non_cyclic_depth_and_region_on_join(bctx: Context) -> None:
+    cid = live(
+        bctx,
+        assist_def(
+            assist={"tiers": [{"threshold": 3, "reward_id": "r1"}], "cyclic": False, "helper_reward_id": "bonus"},
+            regions=["上海"],
+        ),
+    )
+    with pytest.raises(C.Refused) as exc:
+        C.join(bctx, B, cid, phone(1), region="北京", now=NOW)
+    assert exc.value.code == "region"
+    s = C.join(bctx, B, cid, phone(1), region="上海市", now=NOW)
+    # a helper known to OneID gets the thank-you reward once; an unknown one cannot be paid yet
+    known = C.join(bctx, B, cid, phone(2), region="上海", now=NOW)
+    C.help(bctx, B, cid, s["token"], phone(2), region="上海", now=NOW)
+    C.help(bctx, B, cid, s["token"], phone(3), region="上海", now=NOW)
+    grants = rewards.list_grants(bctx, B, customer_id=known["customer_id"])["items"]
+    assert [g["reward_id"] for g in grants] == ["bonus"]
+    with pytest.raises(C.Refused) as exc:  # 循环裂变 off: a helper may not start from the sharer's link
+        C.join(bctx, B, cid, phone(3), sharer_token=s["token"], region="上海", now=NOW)
+    assert exc.value.code == "depth_limit"
+    cid2 = live(bctx, assist_def(name="shallow", max_depth=1))
+    a = C.join(bctx, B, cid2, phone(1), now=NOW)
+    b = C.join(bctx, B, cid2, phone(2), sharer_token=a["token"], now=NOW)
+    with pytest.raises(C.Refused) as exc:
+        C.join(bctx, B, cid2, phone(3), sharer_token=b["token"], now=NOW)
+    assert (b["depth"], exc.value.code) == (1, "depth_limit")
+
+
+def test_gift_expires(bctx: Context) -> None:
+    d = assist_def(kind="gift", gift={"reward_id": "r1", "claim_hours": 2})
+    d.pop("assist")
+    cid = live(bctx, d)
+    g = C.send_gift(bctx, B, cid, phone(1), now=NOW)
+    with pytest.raises(C.Refused) as exc:
+        C.claim_gift(bctx, B, g["token"], phone(2), now=NOW + timedelta(hours=3))
+    assert exc.value.code == "gift_expired"
+    assert C.get_gift(bctx, g["token"])["status"] == "sent"
