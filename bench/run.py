@@ -19,6 +19,7 @@ BENCHMARKS: list[str] = [
     "segments",
     "clv",
     "wecom",
+    "journeys",
     "posters",
     "campaign_burst",
 ]

@@ -1,4 +1,5 @@
-"""What the journey engine reads from the warehouse, in bulk for a batch of customers (Ibis, no SQL strings)."""
+"""What the journey engine reads from the warehouse, in bulk for a batch of customers (Ibis expressions; a
+condition's compiled SQL is cached and run with the batch's ids as a parameter)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,41 @@ from siyu.services import segments as segment_service
 from siyu.services.context import Context
 from siyu.services.metrics import tables
 
+_COMPILED: dict[tuple[str, str, str, date], str] = {}
+_COMPILED_MAX = 256
+
+
+def _compiled(ctx: Context, brand_id: str, condition: dict[str, Any], day: date) -> str:
+    """The SQL Ibis compiles for the condition's customers (compiled once per condition and day: compiling
+    costs far more than running it for a batch)."""
+    key = (str(ctx.settings.data_dir), brand_id, json.dumps(condition, sort_keys=True, default=str), day)
+    sql = _COMPILED.get(key)
+    if sql is None:
+        expr = segment_customers(tables(ctx, brand_id), parse_definition(condition), day).select("customer_id")
+        sql = str(ibis.to_sql(expr, dialect="duckdb"))
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[key] = sql
+    return sql
+
 
 def matching(ctx: Context, brand_id: str, condition: dict[str, Any], ids: list[str]) -> set[str]:
     """Which of ``ids`` match a segment condition (as of the brand's default 'as of' day)."""
     if not ids:
         return set()
-    cond = parse_definition(condition)
     day = segment_service.default_as_of(ctx, brand_id)
-    expr = segment_customers(tables(ctx, brand_id), cond, day)
-    expr = expr.filter(expr.customer_id.isin(ids))
-    return {r["customer_id"] for r in expr.to_pyarrow().to_pylist()}
+    try:
+        sql = _compiled(ctx, brand_id, condition, day)
+        rows = (
+            ctx.warehouse.cursor()
+            .execute(f"SELECT customer_id FROM ({sql}) AS m WHERE customer_id IN (SELECT unnest(?))", [ids])
+            .fetchall()
+        )
+        return {str(r[0]) for r in rows}
+    except Exception:  # an expression that does not compile to plain SQL (in-memory tables): Ibis runs it
+        expr = segment_customers(tables(ctx, brand_id), parse_definition(condition), day)
+        expr = expr.filter(expr.customer_id.isin(ids))
+        return {r["customer_id"] for r in expr.to_pyarrow().to_pylist()}
 
 
 def _events(ctx: Context, brand_id: str, event: str, where: Iterable[PropertyFilter]) -> Any:
