@@ -342,3 +342,14 @@ def test_cli(ctx: Context, world: World, monkeypatch: pytest.MonkeyPatch) -> Non
     assert r.exit_code == 0 and "mug" in r.output
     r = runner.invoke(cli_app, ["campaign-stats", "show", "cp_nope", "--brand", BRAND])
     assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_a_recent_answer_is_reused_only_when_asked(ctx: Context, world: World) -> None:
+    w = world
+    first = stats.campaign_stats(ctx, w.admin, w.campaign_id, max_age=60)
+    record_visit(ctx, w.campaign_id, variant="A", channel="poster")
+    assert stats.campaign_stats(ctx, w.admin, w.campaign_id, max_age=60) is first  # a dashboard poll
+    fresh = stats.campaign_stats(ctx, w.admin, w.campaign_id)
+    assert fresh["totals"]["visits"] == first["totals"]["visits"] + 1
+    # another scope never shares an answer
+    assert stats.campaign_stats(ctx, w.guide_user, w.campaign_id, max_age=60)["totals"]["visits"] is None

@@ -10,22 +10,20 @@ from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from siyu.analytics.base import Tables, customer_events, customer_orders
 
 COHORT_SCHEMA = {"customer_id": "string", "t0": "timestamp"}
 
 
-def cohort_table(rows: list[tuple[str, datetime]]) -> ir.Table:
-    """A memtable ``(customer_id, t0)`` of the people to look at (one row per customer: the earliest t0)."""
-    first: dict[str, datetime] = {}
-    for cid, t0 in rows:
-        if cid and (cid not in first or t0 < first[cid]):
-            first[cid] = t0
-    return ibis.memtable(
-        {"customer_id": list(first), "t0": list(first.values())},
-        schema=COHORT_SCHEMA,
-    )
+def cohort_table(frame: pd.DataFrame) -> ir.Table:
+    """A memtable ``(customer_id, t0)`` of the people to look at from a frame with those columns (one row per
+    customer: the earliest t0)."""
+    f = frame[["customer_id", "t0"]].dropna()
+    f = f.assign(customer_id=f["customer_id"].astype(str), t0=pd.to_datetime(f["t0"]))
+    first = f.groupby("customer_id", as_index=False).agg(t0=("t0", "min"))
+    return ibis.memtable(first, schema=COHORT_SCHEMA)
 
 
 def activity(t: Tables) -> ir.Table:
@@ -37,18 +35,16 @@ def activity(t: Tables) -> ir.Table:
     )
 
 
-def retained(t: Tables, cohort: ir.Table, days: int) -> ir.Table:
-    """``(customer_id, retained)``: 1 when the customer has an order or an event in [t0 + 1 day, t0 + ``days``
-    days] — came back after the day they joined — else 0. Only customers of ``cohort``."""
+def retained(t: Tables, cohort: ir.Table, days: tuple[int, ...]) -> ir.Table:
+    """``(customer_id, r<d> for d in days)``: ``r<d>`` = 1 when the customer has an order or an event in
+    [t0 + 1 day, t0 + d days] — came back after the day they joined. Only cohort customers with some activity
+    after t0 appear (the others are 0 everywhere)."""
     a = activity(t)
     j = cohort.inner_join(a, cohort.customer_id == a.customer_id)
-    hit = (
-        j.filter((j.at >= j.t0 + ibis.interval(days=1)) & (j.at <= j.t0 + ibis.interval(days=days)))
-        .select(h_id=j.customer_id)
-        .distinct()
+    j = j.filter(j.at >= j.t0 + ibis.interval(days=1))
+    return j.group_by(customer_id=j.customer_id).aggregate(
+        **{f"r{d}": (j.at <= j.t0 + ibis.interval(days=d)).cast("int64").max() for d in days}
     )
-    out = cohort.left_join(hit, cohort.customer_id == hit.h_id)
-    return out.select(customer_id=out.customer_id, retained=out.h_id.notnull().cast("int64"))
 
 
 def orders_after(t: Tables, cohort: ir.Table, until: datetime) -> ir.Table:

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pandas as pd
-from nicegui import ui
+from nicegui import run, ui
 
 from siyu.console import campaign_charts as charts
 from siyu.console.campaigns_page import lifecycle_buttons, status_badge
@@ -69,14 +69,26 @@ class Dashboard:
         self.last = self._key(self.stats)
         self.tree_depth = 3
         self.as_of: Any = None
+        self.busy = False
 
     @staticmethod
     def _key(st: dict[str, Any]) -> str:
         return json.dumps({k: v for k, v in st.items() if k != "as_of"}, sort_keys=True, default=str)
 
-    def tick(self) -> None:
-        """Re-read the figures; redraw only when something changed (else just the 'as of' time)."""
-        st = stats.campaign_stats(self.ctx, self.user, self.campaign_id)
+    async def tick(self) -> None:
+        """Re-read the figures (off the event loop); redraw only when something changed (else just the 'as of'
+        time)."""
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            st = await run.io_bound(
+                stats.campaign_stats, self.ctx, self.user, self.campaign_id, max_age=REFRESH_SECONDS * 0.8
+            )
+        finally:
+            self.busy = False
+        if st is None:  # the app is shutting down
+            return
         key = self._key(st)
         self.stats = st
         if key != self.last:

@@ -10,13 +10,15 @@ Reads the campaign tables of the state DB (SQLAlchemy); retention, conversions a
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pandas as pd
+from sqlalchemy import func, select
 
 from siyu.domain.journey.sequential import compare, wilson
 from siyu.domain.models import Role
@@ -103,19 +105,6 @@ def _day(t: datetime) -> str:
 
 
 @dataclass
-class _Person:
-    """A person the campaign brought in or who took part: the earliest row decides their slice."""
-
-    key: str
-    customer_id: str | None
-    t0: datetime
-    variant: str
-    channel: str
-    guide: str
-    new: bool
-
-
-@dataclass
 class _Acc:
     """Counters of one slice."""
 
@@ -128,12 +117,11 @@ class _Acc:
     units: int = 0
     completed: int = 0
     reward_cost: float = 0.0
-    people: set[str] = field(default_factory=set)
-    new_people: set[str] = field(default_factory=set)
+    people: int = 0
+    new_people: int = 0
     ret: dict[int, list[int]] = field(default_factory=lambda: {d: [0, 0] for d in RETENTION_DAYS})
 
     def figures(self) -> dict[str, Any]:
-        n_new = len(self.new_people)
         out: dict[str, Any] = {
             "visits": self.visits,
             "participants": self.participants,
@@ -141,18 +129,18 @@ class _Acc:
             "helps_attempted": self.helps_attempted,
             "helpers": self.helpers,
             "helpers_new": self.helpers_new,
-            "people": len(self.people),
-            "new_customers": n_new,
+            "people": self.people,
+            "new_customers": self.new_people,
             "completion_units": self.units,
             "completed": self.completed,
             "reward_cost": round(self.reward_cost, 6),
             "visit_participation": _ratio(self.participants, self.visits or 0),
-            "participation": _ratio(len(self.people), self.visits or 0),
+            "participation": _ratio(self.people, self.visits or 0),
             "invites_per_participant": _ratio(self.helpers, self.participants),
             "new_user_share": _ratio(self.helpers_new, self.helpers),
             "k_factor": _ratio(self.invited, self.participants),
             "completion_rate": _ratio(self.completed, self.units),
-            "cost_per_new_customer": _ratio(self.reward_cost, n_new),
+            "cost_per_new_customer": _ratio(self.reward_cost, self.new_people),
         }
         for d in RETENTION_DAYS:
             retained, eligible = self.ret[d]
@@ -162,17 +150,22 @@ class _Acc:
         return out
 
 
+# the columns read (tuples, not ORM objects: a campaign may have 100,000s of rows)
+P_COLS = ("id", "person_key", "customer_id", "variant", "channel", "guide", "depth", "tiers_reached", "new", "t0")
+H_COLS = ("state", "variant", "channel", "guide", "new", "key", "customer_id", "t0", "depth")
+R_COLS = ("participant_id", "grant_id", "status", "cost", "variant", "guide", "what")
+
+
 @dataclass
 class _Data:
-    """The campaign's rows (already restricted to a guide when the user is one)."""
+    """The campaign's rows (already restricted to a guide when the user is one) as frames."""
 
     campaign: CampaignRow
-    participants: list[CampaignParticipantRow]
-    helps: list[CampaignHelpRow]
-    rewards: list[CampaignRewardRow]
-    teams: list[CampaignTeamRow]
-    gifts: list[CampaignGiftRow]
-    visits: list[CampaignVisitRow]
+    parts: pd.DataFrame
+    helps: pd.DataFrame
+    rewards: pd.DataFrame
+    units: list[tuple[str, bool]]  # group-buy teams (leader, complete) / gifts (giver, claimed)
+    visits: list[tuple[str, str, str, int]]  # (day, variant, channel, views)
     guide: str | None
 
 
@@ -184,186 +177,239 @@ def _campaign(ctx: Context, user: User, campaign_id: str) -> CampaignRow:
     return row
 
 
+def _frame(rows: Any, cols: tuple[str, ...]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(cols))
+    for c in ("variant", "channel", "guide"):
+        if c in df:
+            df[c] = df[c].fillna("").astype(str).replace("", NONE_KEY)
+    return df
+
+
 def _load(ctx: Context, user: User, campaign_id: str) -> _Data:
     camp = _campaign(ctx, user, campaign_id)
     guide = (user.guide_id or "") if user.role == Role.GUIDE else None
+    P, H, R = CampaignParticipantRow, CampaignHelpRow, CampaignRewardRow
     with ctx.sessions() as s:
-
-        def rows(model: Any, *extra: Any) -> list[Any]:
-            q = select(model).where(model.campaign_id == campaign_id, *extra)
-            return list(s.scalars(q))
-
-        g = () if guide is None else (CampaignParticipantRow.guide_id == guide,)
-        parts = rows(CampaignParticipantRow, *g)
-        helps = rows(CampaignHelpRow, *(() if guide is None else (CampaignHelpRow.guide_id == guide,)))
-        rewards = rows(CampaignRewardRow, *(() if guide is None else (CampaignRewardRow.guide_id == guide,)))
-        teams = rows(CampaignTeamRow)
-        gifts = rows(CampaignGiftRow)
-        visits = rows(CampaignVisitRow) if guide is None else []
-        s.expunge_all()
-    if guide is not None:
-        mine = {p.id for p in parts}
-        teams = [t for t in teams if t.leader_id in mine]
-        gifts = [x for x in gifts if x.giver_id in mine]
-    return _Data(camp, parts, helps, rewards, teams, gifts, visits, guide)
-
-
-def _slice_of(row: Any, dim: str) -> str:
-    value = {"variant": row.variant, "channel": row.channel, "guide": row.guide_id}[dim]
-    return str(value) if value else NONE_KEY
-
-
-def _people(data: _Data) -> list[_Person]:
-    """Participants and counted helpers as persons (one per person: the earliest appearance)."""
-    found: dict[str, _Person] = {}
-
-    def add(key: str, cid: str | None, t0: datetime, row: Any, new: bool) -> None:
-        p = found.get(key)
-        person = _Person(
-            key, cid, t0, _slice_of(row, "variant"), _slice_of(row, "channel"), _slice_of(row, "guide"), new
+        qp = select(
+            P.id,
+            P.person_key,
+            P.customer_id,
+            P.variant,
+            P.channel,
+            P.guide_id,
+            P.depth,
+            P.tiers_reached,
+            P.new_customer,
+            P.first_seen_at,
+        ).where(P.campaign_id == campaign_id)
+        qh = select(
+            H.state,
+            H.variant,
+            H.channel,
+            H.guide_id,
+            H.new_customer,
+            H.helper_key,
+            H.helper_customer_id,
+            func.coalesce(H.counted_at, H.created_at),
+            H.depth,
+        ).where(H.campaign_id == campaign_id)
+        qr = select(R.participant_id, R.grant_id, R.status, R.cost, R.variant, R.guide_id, R.what).where(
+            R.campaign_id == campaign_id
         )
-        if p is None or t0 < p.t0:
-            if p is not None:
-                person.new = person.new or p.new
-            found[key] = person
-        else:
-            p.new = p.new or new
+        if guide is not None:
+            qp, qh, qr = qp.where(P.guide_id == guide), qh.where(H.guide_id == guide), qr.where(R.guide_id == guide)
+        parts = _frame(s.execute(qp).all(), P_COLS)
+        helps = _frame(s.execute(qh).all(), H_COLS)
+        rewards = _frame(s.execute(qr).all(), R_COLS)
+        units: list[tuple[str, bool]] = []
+        if camp.kind == "group_buy":
+            units = [
+                (a, b == "complete")
+                for a, b in s.execute(
+                    select(CampaignTeamRow.leader_id, CampaignTeamRow.status).where(
+                        CampaignTeamRow.campaign_id == campaign_id
+                    )
+                )
+            ]
+        elif camp.kind == "gift":
+            units = [
+                (a, b in ("claimed", "redeemed"))
+                for a, b in s.execute(
+                    select(CampaignGiftRow.giver_id, CampaignGiftRow.status).where(
+                        CampaignGiftRow.campaign_id == campaign_id
+                    )
+                )
+            ]
+        visits: list[tuple[str, str, str, int]] = []
+        if guide is None:
+            V = CampaignVisitRow
+            visits = [
+                (d, v or NONE_KEY, c or NONE_KEY, int(n))
+                for d, v, c, n in s.execute(
+                    select(V.day, V.variant, V.channel, V.views).where(V.campaign_id == campaign_id)
+                )
+            ]
+    return _Data(camp, parts, helps, rewards, units, visits, guide)
 
-    for pr in data.participants:
-        add(
-            f"c:{pr.customer_id}" if pr.customer_id else pr.person_key,
-            pr.customer_id,
-            pr.first_seen_at,
-            pr,
-            pr.new_customer,
-        )
-    for h in data.helps:
-        if h.state != "counted":
-            continue
-        cid = h.helper_customer_id
-        add(f"c:{cid}" if cid else h.helper_key, cid, h.counted_at or h.created_at, h, h.new_customer)
-    return list(found.values())
+
+def _people(data: _Data) -> pd.DataFrame:
+    """Participants and counted helpers as persons ``(key, customer_id, t0, variant, channel, guide, new)``: one
+    row per person (customer id when OneID knows them, else the identity key) — the earliest appearance decides
+    the slice; ``new`` if any appearance was new."""
+    p, h = data.parts, data.helps
+    cols = ["key", "customer_id", "t0", "variant", "channel", "guide", "new"]
+    pp = p.assign(key=p["person_key"])[cols] if len(p) else pd.DataFrame(columns=cols)
+    hc = h[h["state"] == "counted"]
+    hh = hc[cols] if len(hc) else pd.DataFrame(columns=cols)
+    both = (
+        pd.concat([x for x in (pp, hh) if len(x)], ignore_index=True)
+        if len(pp) or len(hh)
+        else pd.DataFrame(columns=cols)
+    )
+    if both.empty:
+        return both
+    cid = both["customer_id"]
+    both["key"] = ("c:" + cid.astype(str)).where(cid.notna() & (cid.astype(str) != ""), both["key"])
+    both["new"] = both["new"].astype(bool)
+    anynew = both.groupby("key")["new"].max()
+    first = both.sort_values("t0", kind="stable").drop_duplicates("key", keep="first").copy()
+    first["new"] = first["key"].map(anynew).astype(bool)
+    return first
 
 
 def _warehouse(
-    ctx: Context, brand_id: str, people: Iterable[_Person], until: datetime, now: datetime
+    ctx: Context, brand_id: str, people: pd.DataFrame, until: datetime
 ) -> tuple[dict[str, dict[int, int]], dict[str, tuple[int, float]]]:
     """Retention flags of the new customers and the orders (count, GMV) of everyone, from the warehouse."""
     from siyu.analytics.campaigns import cohort_table, orders_after, retained
     from siyu.services.metrics import fetch_frame, tables
 
-    ppl = [p for p in people if p.customer_id]
-    if not ppl:
+    known = people[people["customer_id"].notna() & (people["customer_id"].astype(str) != "")]
+    if known.empty:
         return {}, {}
     t = tables(ctx, brand_id)
     ret: dict[str, dict[int, int]] = defaultdict(dict)
-    new = [(str(p.customer_id), p.t0) for p in ppl if p.new]
-    if new:
-        cohort = cohort_table(new)
+    new = known[known["new"]]
+    if len(new):
+        frame = fetch_frame(ctx, retained(t, cohort_table(new), RETENTION_DAYS))
         for d in RETENTION_DAYS:
-            frame = fetch_frame(ctx, retained(t, cohort, d))
-            for cid, flag in zip(frame["customer_id"], frame["retained"], strict=True):
+            for cid, flag in zip(frame["customer_id"].tolist(), frame[f"r{d}"].tolist(), strict=True):
                 ret[str(cid)][d] = int(flag)
-    frame = fetch_frame(ctx, orders_after(t, cohort_table([(str(p.customer_id), p.t0) for p in ppl]), until))
-    orders = {
-        str(c): (int(n), float(g or 0.0))
-        for c, n, g in zip(frame["customer_id"], frame["orders"], frame["gmv"], strict=True)
-    }
+    frame = fetch_frame(ctx, orders_after(t, cohort_table(known), until))
+    cols = (frame["customer_id"].tolist(), frame["orders"].tolist(), frame["gmv"].tolist())
+    orders = {str(c): (int(n), float(g or 0.0)) for c, n, g in zip(*cols, strict=True)}
     return ret, orders
+
+
+def _count(frame: pd.DataFrame, dim: str | None) -> dict[str, float]:
+    """Rows per slice key ('' = the total)."""
+    if frame.empty:
+        return {}
+    if dim is None:
+        return {"": float(len(frame))}
+    return {str(k): float(v) for k, v in frame.groupby(dim).size().items()}
+
+
+def _sum(frame: pd.DataFrame, dim: str | None, col: str) -> dict[str, float]:
+    if frame.empty:
+        return {}
+    if dim is None:
+        return {"": float(frame[col].sum())}
+    return {str(k): float(v) for k, v in frame.groupby(dim)[col].sum().items()}
 
 
 def _accumulate(data: _Data, ctx: Context, now: datetime, with_warehouse: bool) -> dict[str, Any]:
     camp = data.campaign
-    kind = camp.kind
+    p, h, r = data.parts, data.helps, data.rewards
+    counted = h[h["state"] == "counted"]
+    people = _people(data)
+    ret, orders = _warehouse(ctx, camp.brand_id, people, min(now, camp.ends_at)) if with_warehouse else ({}, {})
+    if camp.kind == "assist":
+        units = p.assign(done=(p["tiers_reached"] >= 1).astype(int))
+    else:
+        u = pd.DataFrame(data.units, columns=["id", "done"]).astype({"done": int})
+        units = u.merge(p[["id", "variant", "channel", "guide"]], on="id", how="inner")
+    owners = p[["id", "channel"]].rename(columns={"id": "participant_id"})
+    granted = r[r["status"] == "granted"].merge(owners, on="participant_id", how="left")
+    if len(granted):
+        granted["channel"] = granted["channel"].fillna(NONE_KEY)
+    if len(people):
+        people = people.copy()
+        cid_s = people["customer_id"].astype(str)
+        cids = cid_s.tolist()
+        for d in RETENTION_DAYS:
+            known = people["new"] & people["customer_id"].notna() & (cid_s != "")
+            eligible = (known & (people["t0"] + timedelta(days=d) <= now)).tolist()
+            people[f"elig{d}"] = [int(e) for e in eligible]
+            people[f"ret{d}"] = [int(e and ret.get(c, {}).get(d, 0)) for e, c in zip(eligible, cids, strict=True)]
+        people["buyer"] = [1 if c in orders else 0 for c in cids]
+        people["gmv"] = [orders[c][1] if c in orders else 0.0 for c in cids]
+        people["new"] = people["new"].astype(int)
     total = _Acc(visits=None if data.guide is not None else 0)
     by: dict[str, dict[str, _Acc]] = {d: defaultdict(_Acc) for d in SLICES}
+    for dim in (None, *SLICES):
+        col = dim if dim != "guide" else "guide"
 
-    def accs(row: Any) -> list[_Acc]:
-        return [total] + [by[d][_slice_of(row, d)] for d in SLICES]
+        def acc(key: str, dim: str | None = dim) -> _Acc:
+            return total if dim is None else by[dim][key]
 
-    for v in data.visits:
-        total.visits = (total.visits or 0) + v.views
-        for d, key in (("variant", v.variant or NONE_KEY), ("channel", v.channel or NONE_KEY)):
-            a = by[d][key]
-            a.visits = (a.visits or 0) + v.views
-    part_by_id = {p.id: p for p in data.participants}
-    for p in data.participants:
-        for a in accs(p):
-            a.participants += 1
-            a.invited += 1 if p.depth >= 1 else 0
-            if kind == "assist":
-                a.units += 1
-                a.completed += 1 if p.tiers_reached >= 1 else 0
-    for h in data.helps:
-        for a in accs(h):
-            a.helps_attempted += 1
-            if h.state == "counted":
-                a.helpers += 1
-                a.helpers_new += 1 if h.new_customer else 0
-    units: list[tuple[str, bool]] = []
-    if kind == "group_buy":
-        units = [(t.leader_id, t.status == "complete") for t in data.teams]
-    elif kind == "gift":
-        units = [(g.giver_id, g.status in ("claimed", "redeemed")) for g in data.gifts]
-    for owner_id, done in units:
-        leader = part_by_id.get(owner_id)
-        if leader is None:
-            continue
-        for a in accs(leader):
-            a.units += 1
-            a.completed += 1 if done else 0
-    for r in data.rewards:
-        if r.status != "granted":
-            continue
-        owner = part_by_id.get(r.participant_id)
-        rows = [total, by["variant"][r.variant or NONE_KEY], by["guide"][r.guide_id or NONE_KEY]]
-        rows.append(by["channel"][_slice_of(owner, "channel") if owner else NONE_KEY])
-        for a in rows:
-            a.reward_cost += r.cost
-    people = _people(data)
-    until = min(now, camp.ends_at)
-    ret, orders = _warehouse(ctx, camp.brand_id, people, until, now) if with_warehouse else ({}, {})
+        for key, n in _count(p, col if dim else None).items():
+            acc(key).participants = int(n)
+        for key, n in _count(p[p["depth"] >= 1], col if dim else None).items():
+            acc(key).invited = int(n)
+        for key, n in _count(h, col if dim else None).items():
+            acc(key).helps_attempted = int(n)
+        for key, n in _count(counted, col if dim else None).items():
+            acc(key).helpers = int(n)
+        for key, n in _count(counted[counted["new"].astype(bool)], col if dim else None).items():
+            acc(key).helpers_new = int(n)
+        for key, n in _count(units, col if dim else None).items():
+            acc(key).units = int(n)
+        for key, n in _sum(units, col if dim else None, "done").items():
+            acc(key).completed = int(n)
+        for key, v in _sum(granted, col if dim else None, "cost").items():
+            acc(key).reward_cost = v
+        if len(people):
+            for key, n in _count(people, col if dim else None).items():
+                acc(key).people = int(n)
+            for key, n in _sum(people, col if dim else None, "new").items():
+                acc(key).new_people = int(n)
+            for d in RETENTION_DAYS:
+                for key, n in _sum(people, col if dim else None, f"elig{d}").items():
+                    acc(key).ret[d][1] = int(n)
+                for key, n in _sum(people, col if dim else None, f"ret{d}").items():
+                    acc(key).ret[d][0] = int(n)
+    for _, variant, channel, views in data.visits:
+        total.visits = (total.visits or 0) + views
+        for dim_name, key in (("variant", variant), ("channel", channel)):
+            a = by[dim_name][key]
+            a.visits = (a.visits or 0) + views
     conv: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    for who in people:
-        slots = [total, by["variant"][who.variant], by["channel"][who.channel], by["guide"][who.guide]]
-        for a in slots:
-            a.people.add(who.key)
-            if who.new:
-                a.new_people.add(who.key)
-        cid = str(who.customer_id) if who.customer_id else None
-        if who.new and cid:
-            for days in RETENTION_DAYS:
-                if who.t0 + timedelta(days=days) <= now:
-                    flag = ret.get(cid, {}).get(days, 0)
-                    for a in slots:
-                        a.ret[days][1] += 1
-                        a.ret[days][0] += flag
-        if cid and cid in orders:
-            for key in ("", f"guide:{who.guide}"):
-                conv[key][0] += 1
-                conv[key][1] += orders[cid][1]
+    if len(people):
+        buyers = people[people["buyer"] == 1]
+        conv[""] = [float(len(buyers)), float(buyers["gmv"].sum())]
+        for guide_key, grp in buyers.groupby("guide"):
+            conv[f"guide:{guide_key}"] = [float(len(grp)), float(grp["gmv"].sum())]
     daily: dict[str, dict[str, int]] = defaultdict(lambda: {"visits": 0, "participants": 0, "helpers": 0, "new": 0})
-    for v in data.visits:
-        daily[v.day]["visits"] += v.views
-    for p in data.participants:
-        daily[_day(p.first_seen_at)]["participants"] += 1
-    for h in data.helps:
-        if h.state == "counted":
-            daily[_day(h.counted_at or h.created_at)]["helpers"] += 1
-    for person in people:
-        if person.new:
-            daily[_day(person.t0)]["new"] += 1
-    depth: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for p in data.participants:
-        depth[p.depth][0] += 1
-    for h in data.helps:
-        if h.state == "counted":
-            depth[h.depth][1] += 1
+    for visit_day, _v, _c, views in data.visits:
+        daily[visit_day]["visits"] += views
+    for frame, key in (
+        (p, "participants"),
+        (counted, "helpers"),
+        (people[people["new"] == 1] if len(people) else people, "new"),
+    ):
+        if len(frame):
+            days = (pd.to_datetime(frame["t0"]) + LOCAL).dt.strftime("%Y-%m-%d")
+            for one_day, n in days.value_counts().items():
+                daily[str(one_day)][key] += int(n)
+    dp = p.groupby("depth").size() if len(p) else pd.Series(dtype=int)
+    dh = counted.groupby("depth").size() if len(counted) else pd.Series(dtype=int)
+    depths = sorted({int(x) for x in dp.index} | {int(x) for x in dh.index})
     return {
         "total": total,
         "by": by,
         "daily": [{"day": d, **daily[d]} for d in sorted(daily)],
-        "depth": [{"depth": d, "participants": depth[d][0], "helpers": depth[d][1]} for d in sorted(depth)],
+        "depth": [{"depth": d, "participants": int(dp.get(d, 0)), "helpers": int(dh.get(d, 0))} for d in depths],
         "conversions": conv,
         "with_warehouse": with_warehouse,
     }
@@ -388,7 +434,7 @@ def _ab(data: _Data, by_variant: dict[str, _Acc]) -> dict[str, Any]:
                 "ci95": [low, high],
                 "participants": a.participants,
                 "helpers": a.helpers,
-                "new_customers": len(a.new_people),
+                "new_customers": a.new_people,
             }
         )
     base = arms[0]
@@ -410,12 +456,40 @@ def _ab(data: _Data, by_variant: dict[str, _Acc]) -> dict[str, Any]:
     return {"variants": arms, "comparisons": comparisons, "comparator": base["variant"], "alpha": ALPHA}
 
 
+_recent: dict[tuple[int, str, str, str | None, bool], tuple[float, dict[str, Any]]] = {}
+_recent_lock = threading.Lock()
+
+
 def campaign_stats(
-    ctx: Context, user: User, campaign_id: str, *, now: datetime | None = None, warehouse: bool = True
+    ctx: Context,
+    user: User,
+    campaign_id: str,
+    *,
+    now: datetime | None = None,
+    warehouse: bool = True,
+    max_age: float = 0.0,
 ) -> dict[str, Any]:
     """Every figure of a campaign — totals, by variant / channel / guide, depth distribution, daily trend,
-    funnel, A/B — for the user's scope (a guide: only rows attributed to them; visits are not per guide)."""
-    now = now or utcnow()
+    funnel, A/B — for the user's scope (a guide: only rows attributed to them; visits are not per guide).
+    ``max_age`` > 0: an answer computed for the same scope at most that many seconds ago may be returned (live
+    dashboards polling a large campaign share one computation)."""
+    scope = (user.guide_id or "") if user.role == Role.GUIDE else None
+    key = (id(ctx), user.brand_id, campaign_id, scope, warehouse)
+    if max_age > 0 and now is None:
+        with _recent_lock:
+            hit = _recent.get(key)
+        if hit is not None and time.monotonic() - hit[0] <= max_age:
+            return hit[1]
+    out = _campaign_stats(ctx, user, campaign_id, now or utcnow(), warehouse)
+    if now is None:
+        with _recent_lock:
+            if len(_recent) > 256:
+                _recent.clear()
+            _recent[key] = (time.monotonic(), out)
+    return out
+
+
+def _campaign_stats(ctx: Context, user: User, campaign_id: str, now: datetime, warehouse: bool) -> dict[str, Any]:
     data = _load(ctx, user, campaign_id)
     acc = _accumulate(data, ctx, now, warehouse)
     total: _Acc = acc["total"]
@@ -474,7 +548,7 @@ def leaderboard(ctx: Context, user: User, campaign_id: str, *, now: datetime | N
         conv, gmv = acc["conversions"].get(f"guide:{g}", [0, 0.0])
         actual = {
             "participants": a.participants,
-            "new_customers": len(a.new_people),
+            "new_customers": a.new_people,
             "conversions": int(conv),
             "gmv": round(float(gmv), 2),
         }
@@ -499,7 +573,7 @@ def fulfilment(ctx: Context, user: User, campaign_id: str, status: str | None = 
     if status is not None and status not in ("awaiting_address", "to_ship", "shipped", "clawed_back"):
         raise SiyuError("status: use awaiting_address, to_ship, shipped or clawed_back", "status")
     data = _load(ctx, user, campaign_id)
-    by_grant = {r.grant_id: r for r in data.rewards if r.grant_id}
+    by_grant = {r.grant_id: r for r in data.rewards.itertuples() if isinstance(r.grant_id, str) and r.grant_id}
     items: list[dict[str, Any]] = []
     if by_grant:
         with ctx.sessions() as s:
@@ -523,7 +597,7 @@ def fulfilment(ctx: Context, user: User, campaign_id: str, status: str | None = 
                         "reward_id": g.reward_id,
                         "customer_id": g.customer_id,
                         "participant_id": r.participant_id,
-                        "guide_id": r.guide_id,
+                        "guide_id": None if r.guide == NONE_KEY else r.guide,
                         "what": r.what,
                         "status": g.status,
                         "address": g.address or None,
@@ -546,6 +620,6 @@ def ship(ctx: Context, user: User, campaign_id: str, grant_id: str, carrier: str
     from siyu.services.rewards import mark_shipped
 
     data = _load(ctx, user, campaign_id)
-    if grant_id not in {r.grant_id for r in data.rewards}:
+    if grant_id not in set(data.rewards["grant_id"].dropna()):
         raise NotFound(f"grant {grant_id!r} is not a reward of campaign {campaign_id!r}", "grant_id")
     return mark_shipped(ctx, user.brand_id, grant_id, carrier, tracking_no)
