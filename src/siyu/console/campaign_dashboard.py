@@ -7,6 +7,7 @@ the invite tree (depth-limited), the guide leaderboard against targets, and the 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pandas as pd
@@ -70,6 +71,7 @@ class Dashboard:
         self.tree_depth = 3
         self.as_of: Any = None
         self.busy = False
+        self.next_at = 0.0
 
     @staticmethod
     def _key(st: dict[str, Any]) -> str:
@@ -78,15 +80,18 @@ class Dashboard:
     async def tick(self) -> None:
         """Re-read the figures (off the event loop); redraw only when something changed (else just the 'as of'
         time)."""
-        if self.busy:
+        if self.busy or time.monotonic() < self.next_at:
             return
         self.busy = True
+        started = time.monotonic()
         try:
             st = await run.io_bound(
                 stats.campaign_stats, self.ctx, self.user, self.campaign_id, max_age=REFRESH_SECONDS * 0.8
             )
         finally:
             self.busy = False
+            # a large campaign whose figures take long to compute is polled less often (at most half the time)
+            self.next_at = time.monotonic() + (time.monotonic() - started)
         if st is None:  # the app is shutting down
             return
         key = self._key(st)

@@ -64,7 +64,9 @@ class CampaignList:
         if not items:
             ui.label(tr("cp.empty")).classes("text-gray-500").props("data-testid=campaigns-empty")
             return
-        figures = {c["id"]: campaign_stats(self.ctx, self.user, c["id"], warehouse=False)["totals"] for c in items}
+        figures = {
+            c["id"]: campaign_stats(self.ctx, self.user, c["id"], warehouse=False, max_age=10)["totals"] for c in items
+        }
         rows = [{"name": c["name"], **figures[c["id"]]} for c in items]
         names = {k: tr(f"cp.m.{k}") for k in KEY_FIGURES}
         cols = [("name", tr("cp.col.name"))] + [(k, names[k]) for k in KEY_FIGURES]
