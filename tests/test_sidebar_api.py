@@ -316,3 +316,27 @@ def test_images_and_files_go_through_temporary_media(ctx: Context) -> None:
         assert replaced.status_code == 200, replaced.text
         newest = send(image.json()["id"])["image"]["mediaid"]  # type: ignore[index]
         assert srv.media[newest]["content"] == PNG + b"v2" and srv.counts["media/upload"] == 4  # type: ignore[attr-defined]
+
+
+def test_group_chat(ctx: Context) -> None:
+    from siyu.services.wecom.groups import sync_groups
+    from tests.wecom_server import actions
+
+    with sidebar_env(ctx) as side:
+        srv = side.env.srv
+        g1 = sorted(e for (u, e) in srv.company.relations if u == "guide0001")
+        g2 = sorted(e for (u, e) in srv.company.relations if u == "guide0002")
+        mine_chat = actions.add_group(srv, "guide0001", [g1[0], g1[1], g2[0]], name="VIP 群")
+        their_chat = actions.add_group(srv, "guide0002", [g2[1]], name="导购2的群")
+        sync_groups(ctx, "acme")
+        web = oauth_login(side, "guide0001")
+        got = web.get(f"/sidebar/acme/api/group/{mine_chat}").json()
+        assert got["name"] == "VIP 群" and len(got["members"]) == 3
+        flags = {m["external_userid"]: m["mine"] for m in got["members"]}
+        assert flags == {g1[0]: True, g1[1]: True, g2[0]: False}
+        page = web.get(f"/sidebar/acme/g/{mine_chat}")
+        assert page.status_code == 200 and f"/sidebar/acme/c/{side.env.customer_of(g1[0])}" in page.text
+        assert f"/sidebar/acme/c/{side.env.customer_of(g2[0])}" not in page.text  # another guide's customer: no link
+        assert web.get(f"/sidebar/acme/api/group/{their_chat}").status_code == 403
+        assert web.get(f"/sidebar/acme/g/{their_chat}").status_code == 403
+        assert web.get("/sidebar/acme/api/group/no-such-chat").status_code == 403

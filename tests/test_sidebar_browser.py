@@ -188,3 +188,52 @@ def test_outside_wecom_search(ctx: Context, lang: str) -> None:
             context.close()
         finally:
             browser.close()
+
+
+GROUP_WX = """
+window.__wx = [];
+window.wx = {
+  config: c => {},
+  ready: f => setTimeout(f, 0),
+  agentConfig: c => setTimeout(() => c.success({}), 0),
+  invoke: (name, args, cb) => {
+    window.__wx.push([name, args]);
+    if (name === 'getContext') cb({err_msg: 'getContext:ok', entry: 'group_chat_tools'});
+    else if (name === 'getCurExternalChat') cb({err_msg: 'getCurExternalChat:ok', chatId: '%s'});
+    else cb({err_msg: name + ':fail'});
+  },
+};
+"""
+
+
+@pytest.mark.browser
+def test_sidebar_in_a_group_chat(ctx: Context) -> None:
+    """Opened from a group chat's toolbar: getContext says group_chat_tools, getCurExternalChat names the group."""
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from siyu.services.wecom.groups import sync_groups
+    from tests.wecom_server import actions
+
+    with sidebar_env(ctx) as side, sync_playwright() as pw:
+        srv = side.env.srv
+        g1 = sorted(e for (u, e) in srv.company.relations if u == "guide0001")
+        chat = actions.add_group(srv, "guide0001", g1[:2], name="老客福利群")
+        sync_groups(ctx, "acme")
+        state(srv).member = "guide0001"
+        browser = launch(pw)
+        try:
+            phone = pw.devices["iPhone 12"]
+            context = browser.new_context(**{**phone, "user_agent": phone["user_agent"] + " wxwork/4.1.0"})
+            context.add_init_script(GROUP_WX % chat)
+            page = context.new_page()
+            page.goto(side.base + "/sidebar/acme/")
+            page.wait_for_url(f"**/sidebar/acme/g/{chat}")
+            expect(page.get_by_test_id("group-name")).to_have_text("老客福利群")
+            expect(page.get_by_test_id("group-count")).to_have_text("2 位客户在群")
+            page.get_by_test_id("group-members").locator("a").first.tap()
+            page.wait_for_url("**/sidebar/acme/c/*")
+            page.screenshot(path=str(ARTIFACTS / "sidebar-group-zh.png"))
+            context.close()
+        finally:
+            browser.close()

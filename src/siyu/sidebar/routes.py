@@ -1,11 +1,12 @@
 """The sidebar H5 app under ``/sidebar/{brand}/...``: pages (server-rendered, phone layout) and their JSON API.
 
 Pages: ``/`` (entry: WeCom OAuth, then the current chat's customer via ``getCurExternalContact``; outside WeCom
-a search of the guide's customers), ``/link?t=`` (signed link), ``/ext/{external_userid}``, ``/c/{customer_id}``.
+a search of the guide's customers), ``/link?t=`` (signed link), ``/ext/{external_userid}``, ``/c/{customer_id}``,
+``/g/{chat_id}`` (a customer group, from ``getCurExternalChat``).
 API (session cookie + ``X-CSRF-Token`` on POSTs): ``/api/jssdk?url=`` (signed ``wx.config`` / ``wx.agentConfig``
-arguments), ``/api/customer/{id}``, ``/api/customer/{id}/tags`` (POST: add/remove WeCom corp tags),
-``/api/customer/{id}/notes`` (POST: a follow-up note), ``/api/scripts``, ``/api/scripts/{id}/send`` (POST: the
-``sendChatMessage`` argument; counts a use).
+arguments), ``/api/customer/{id}``, ``/api/group/{chat_id}``, ``/api/customer/{id}/tags`` (POST: add/remove
+WeCom corp tags), ``/api/customer/{id}/notes`` (POST: a follow-up note), ``/api/scripts``,
+``/api/scripts/{id}/send`` (POST: the ``sendChatMessage`` argument; counts a use).
 A guide opening someone else's customer gets 403 (also for ids that do not exist: no probing).
 """
 
@@ -38,7 +39,7 @@ from siyu.sidebar.render import render
 router = APIRouter(prefix="/sidebar/{brand_id}", tags=["sidebar"], include_in_schema=True)
 COOKIE = "siyu_sidebar"
 LANG_COOKIE = "siyu_sidebar_lang"
-JS_APIS = ["getCurExternalContact", "sendChatMessage", "getContext"]
+JS_APIS = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage"]
 READ_RATE, READ_BURST = 10.0, 60
 WRITE_RATE, WRITE_BURST = 2.0, 20
 
@@ -164,6 +165,19 @@ def customer_page(brand_id: str, customer_id: str, request: Request, ctx: Contex
     )
 
 
+@router.get("/g/{chat_id}", response_class=HTMLResponse, response_model=None)
+def group_page(brand_id: str, chat_id: str, request: Request, ctx: Context = Depends(get_ctx)) -> Response:
+    """A customer group's page (the sidebar opened in a group chat)."""
+    if _session(request, brand_id, ctx) is None:
+        return _page_error(request, "sidebar.login_needed", 401)
+    user = _user(request, brand_id, ctx)
+    try:
+        data = view.group_view(ctx, user, chat_id)
+    except Forbidden:
+        return _page_error(request, "sidebar.forbidden_group", 403)
+    return _html(request, ctx, "group.html", brand_id, user, g=data)
+
+
 def _html(request: Request, ctx: Context, name: str, brand_id: str, user: User, **values: Any) -> HTMLResponse:
     lang = _lang(request)
     cookie = request.cookies.get(COOKIE, "")
@@ -206,6 +220,12 @@ def customer_api(brand_id: str, customer_id: str, request: Request, ctx: Context
     """The sidebar's view of a customer (403 when not the guide's)."""
     user = _user(request, brand_id, ctx)
     return view.customer_view(ctx, user, _own(ctx, user, customer_id))
+
+
+@router.get("/api/group/{chat_id}")
+def group_api(brand_id: str, chat_id: str, request: Request, ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """A customer group the guide owns: name and members (403 for anyone else's group)."""
+    return view.group_view(ctx, _user(request, brand_id, ctx), chat_id)
 
 
 class TagChange(BaseModel):

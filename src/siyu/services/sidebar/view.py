@@ -19,7 +19,7 @@ from siyu.domain.next_action import CustomerState, suggest
 from siyu.services import customers
 from siyu.services.brands import User
 from siyu.services.context import Context
-from siyu.services.errors import SiyuError
+from siyu.services.errors import Forbidden, SiyuError
 from siyu.services.guide_work import followups
 from siyu.services.metrics import data_end, fetch_arrow, tables
 from siyu.stores.state.journey_models import JourneyEntryRow, JourneyRow, JourneyTaskRow
@@ -209,5 +209,48 @@ def customer_view(ctx: Context, user: User, customer_id: str) -> dict[str, Any]:
         "notes": notes(ctx, user, cid),
         "next_actions": [
             {"code": s.code, "zh": s.zh, "en": s.en, "script_hint": s.script_hint, "why": s.why} for s in suggest(state)
+        ],
+    }
+
+
+def group_view(ctx: Context, user: User, chat_id: str) -> dict[str, Any]:
+    """A customer group the sidebar is opened in (``getCurExternalChat``): its name and current members, the
+    user's own customers among them marked. A guide sees only groups they own (Forbidden otherwise)."""
+    rows = ctx.warehouse.fetch(
+        "SELECT name, coalesce(guide_id, '') FROM touchpoints WHERE brand_id = ? AND touchpoint_id = ? "
+        "AND kind = 'customer_group'",
+        [user.brand_id, chat_id[:128]],
+    )
+    if not rows or (user.role == Role.GUIDE and rows[0][1] != user.guide_id):
+        raise Forbidden(f"group {chat_id!r} is not one of your customer groups", "chat_id")
+    members = ctx.warehouse.fetch(
+        "SELECT m.id_value, i.customer_id, c.name, m.joined_at FROM group_members m "
+        "LEFT JOIN identities i ON i.brand_id = m.brand_id AND i.id_type = m.id_type AND i.id_value = m.id_value "
+        "LEFT JOIN customers c ON c.brand_id = i.brand_id AND c.customer_id = i.customer_id "
+        "WHERE m.brand_id = ? AND m.touchpoint_id = ? AND m.left_at IS NULL ORDER BY m.joined_at, m.id_value",
+        [user.brand_id, chat_id[:128]],
+    )
+    ids = [str(m[1]) for m in members if m[1]]
+    mine: set[str] = set()
+    if ids:
+        scope = customers.guide_scope(ctx, user)
+        if scope is None:
+            mine = set(ids)
+        else:
+            got = fetch_arrow(ctx, scope.filter(scope.customer_id.isin(ids)))
+            mine = {str(x) for x in got["customer_id"].to_pylist()}
+    return {
+        "chat_id": chat_id,
+        "name": str(rows[0][0]),
+        "guide_id": str(rows[0][1]),
+        "members": [
+            {
+                "external_userid": str(ext),
+                "customer_id": str(cid) if cid else None,
+                "name": str(name) if name else "",
+                "joined_at": joined.isoformat() if joined else None,
+                "mine": bool(cid) and str(cid) in mine,
+            }
+            for ext, cid, name, joined in members
         ],
     }
