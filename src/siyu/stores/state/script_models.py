@@ -28,8 +28,8 @@ class ScriptFolderRow(Base):
 
 class ScriptRow(Base):
     """One item: ``kind`` text | image | link | miniprogram | file; ``body`` is the text (or the description);
-    ``payload`` the kind's fields (url, title, image_url, appid, page, media_id, file_name ...); an image or file
-item may carry an uploaded file (``file_key``), sent through WeCom temporary media cached in ``media_id``."""
+    ``payload`` the kind's fields (url, image_url, appid, page, media_id, file_name ...); an image or file item
+    may carry an uploaded file (``file_key``), sent through WeCom temporary media cached in ``media_id``."""
 
     __tablename__ = "scripts"
     __table_args__ = (Index("ix_scripts_brand_folder", "brand_id", "folder_id"),)
