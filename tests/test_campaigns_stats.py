@@ -353,3 +353,52 @@ def test_a_recent_answer_is_reused_only_when_asked(ctx: Context, world: World) -
     assert fresh["totals"]["visits"] == first["totals"]["visits"] + 1
     # another scope never shares an answer
     assert stats.campaign_stats(ctx, w.guide_user, w.campaign_id, max_age=60)["totals"]["visits"] is None
+
+
+def _open(ctx: Context, data: dict[str, Any]) -> str:
+    now = datetime.utcnow().replace(microsecond=0)
+    base = {
+        "name": data["kind"],
+        "starts_at": (now - timedelta(days=1)).isoformat(timespec="seconds"),
+        "ends_at": (now + timedelta(days=10)).isoformat(timespec="seconds"),
+        "timezone": "UTC",
+    }
+    cid = str(camps.create(ctx, BRAND, base | data, "admin")["id"])
+    camps.launch(ctx, BRAND, cid)
+    return cid
+
+
+def test_completion_of_teams_and_gifts(ctx: Context) -> None:
+    brands.create_brand(ctx, BRAND, "Campaign stats")
+    admin = brands.create_user(ctx, BRAND, "admin", PW, Role.ADMIN)
+    for rid, cost in (("lead", 8.0), ("join", 3.0), ("card", 6.0)):
+        create_reward(
+            ctx, BRAND, {"id": rid, "name": rid, "kind": "coupon", "config": {"face_value": 5}, "unit_cost": cost}
+        )
+    # group-buy, teams of 3: team 1 fills up, team 2 stays at 2 of 3
+    gb = _open(
+        ctx,
+        {"kind": "group_buy", "group_buy": {"team_size": 3, "initiator_reward_id": "lead", "joiner_reward_id": "join"}},
+    )
+    t1 = camps.start_team(ctx, BRAND, gb, phone(1), channel="poster", guide_id="g1")
+    t2 = camps.start_team(ctx, BRAND, gb, phone(2), channel="moments", guide_id="g2")
+    for i in (11, 12):
+        camps.join_team(ctx, BRAND, t1["id"], phone(i))
+    camps.join_team(ctx, BRAND, t2["id"], phone(21))
+    st = stats.campaign_stats(ctx, admin, gb)
+    tot = st["totals"]
+    assert (tot["completion_units"], tot["completed"], tot["completion_rate"]) == (2, 1, 0.5)
+    assert tot["participants"] == 5 and tot["invited_participants"] == 3  # joiners join with the leader as sharer
+    assert tot["reward_cost"] == pytest.approx(8.0 + 2 * 3.0)  # the full team's leader + two joiners
+    by_g = {r["key"]: r for r in st["by_guide"]}
+    assert (by_g["g1"]["completed"], by_g["g1"]["completion_units"]) == (1, 1)
+    assert (by_g["g2"]["completed"], by_g["g2"]["completion_units"]) == (0, 1)
+    # gift: three gifts sent, two claimed
+    gf = _open(ctx, {"kind": "gift", "gift": {"reward_id": "card", "max_gifts_per_giver": 2}})
+    gifts = [camps.send_gift(ctx, BRAND, gf, phone(i), channel="poster", guide_id="g1") for i in (31, 31, 32)]
+    for n, g in enumerate(gifts[:2]):
+        camps.claim_gift(ctx, BRAND, g["token"], phone(40 + n))
+    tot = stats.campaign_stats(ctx, admin, gf)["totals"]
+    assert (tot["completion_units"], tot["completed"]) == (3, 2)
+    assert tot["participants"] == 4  # two givers, two friends who claimed
+    assert tot["reward_cost"] == pytest.approx(2 * 6.0)
