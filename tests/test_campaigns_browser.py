@@ -103,6 +103,13 @@ def test_campaign_console(bctx: Context) -> None:
             page.get_by_test_id("campaign-new").click()
             expect(page.get_by_test_id("builder-title")).to_have_text("新建活动")
             expect(page.get_by_test_id("stock-mug")).to_have_text("10")
+            # a group-buy needs its two rewards: the errors land on those fields
+            _select(page, "f-kind", "拼团")
+            expect(page.get_by_test_id("f-group_buy-team_size")).to_be_visible()
+            page.get_by_test_id("builder-validate").click()
+            expect(page.get_by_test_id("err-group_buy-initiator_reward_id")).to_be_visible()
+            expect(page.get_by_test_id("err-group_buy-joiner_reward_id")).to_be_visible()
+            _select(page, "f-kind", "助力")
             field(page, "f-name").fill("好友助力领杯子")
             field(page, "f-title").fill("邀请好友助力，免费领马克杯")
             _select(page, "f-assist-tiers-0-reward_id", "5元券")
