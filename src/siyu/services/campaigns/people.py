@@ -11,6 +11,7 @@ to their customers and a help by a person who turns out to have helped already i
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,27 @@ def flush_observations(ctx: Context, brand_id: str, limit: int = 50_000) -> dict
     return {"observed": len(rows), **link_customers(ctx, brand_id)}
 
 
+def _owners(ctx: Context, brand_id: str, ids: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The customer of each (type, value) OneID has resolved, in one warehouse query."""
+    if not ids:
+        return {}
+    import pyarrow as pa
+
+    table = pa.table({"t": [t for t, _ in ids], "v": [v for _, v in ids]})
+    cur = ctx.warehouse.cursor()
+    name = f"_campaign_ids_{uuid.uuid4().hex[:8]}"
+    cur.register(name, table)
+    try:
+        rows = cur.execute(
+            f"SELECT i.id_type, i.id_value, i.customer_id FROM identities i JOIN {name} w "
+            "ON i.id_type = w.t AND i.id_value = w.v WHERE i.brand_id = ?",
+            [brand_id],
+        ).fetchall()
+    finally:
+        cur.unregister(name)
+    return {(str(t), str(v)): str(c) for t, v, c in rows}
+
+
 def link_customers(ctx: Context, brand_id: str) -> dict[str, int]:
     """Fill ``helper_customer_id`` / ``customer_id`` where OneID now knows the person (or moved them to another
     customer by a merge); add the ``c:`` key of each accepted help (a clash = the person helped twice: the later
@@ -123,15 +145,16 @@ def link_customers(ctx: Context, brand_id: str) -> dict[str, int]:
                 CampaignParticipantRow.brand_id == brand_id, CampaignParticipantRow.customer_id.is_(None)
             )
         ).all()
+    owners = _owners(ctx, brand_id, {(t, v) for _, t, v in parts} | {(h[2], h[3]) for h in helps})
     for pid, t, v in parts:
-        cid = oneid.customer_of(ctx, brand_id, Identity(t, v))
+        cid = owners.get((t, v))
         if cid:
             with ctx.sessions() as s, s.begin():
                 s.execute(
                     update(CampaignParticipantRow).where(CampaignParticipantRow.id == pid).values(customer_id=cid)
                 )
     for hid, camp, t, v, state, had in sorted(helps):
-        cid = oneid.customer_of(ctx, brand_id, Identity(t, v))
+        cid = owners.get((t, v))
         if not cid or cid == had:  # unknown, or unchanged (a merge moves people to the surviving customer)
             continue
         linked += 1
