@@ -23,6 +23,9 @@ class Settings:
     database_url: str = ""
     warehouse_path: str = ""
     huey_url: str = ""
+    # an Ibis connection string for analytics (pyspark://local[2], trino://…, clickhouse://…, bigquery://…);
+    # "" = the embedded DuckDB warehouse (SIYU_WAREHOUSE; see docs/warehouse.md)
+    warehouse_url: str = ""
     secret_key: str = "siyu-dev-secret-change-me"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -61,6 +64,7 @@ class Settings:
             "database_url": env.get("SIYU_DATABASE_URL", ""),
             "warehouse_path": env.get("SIYU_WAREHOUSE_PATH", ""),
             "huey_url": env.get("SIYU_HUEY_URL", ""),
+            "warehouse_url": env.get("SIYU_WAREHOUSE", ""),
             "secret_key": env.get("SIYU_SECRET_KEY", "siyu-dev-secret-change-me"),
             "host": env.get("SIYU_HOST", "127.0.0.1"),
             "port": int(env.get("SIYU_PORT", "8000")),
