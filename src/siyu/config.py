@@ -22,7 +22,7 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     database_url: str = ""
     warehouse_path: str = ""
-    huey_url: str = ""
+    huey_url: str = ""  # Huey's queue: "" = <data_dir>/huey.sqlite; redis://host:port/db (SIYU_REDIS_URL)
     # an Ibis connection string for analytics (pyspark://local[2], trino://…, clickhouse://…, bigquery://…);
     # "" = the embedded DuckDB warehouse (SIYU_WAREHOUSE; see docs/warehouse.md)
     warehouse_url: str = ""
@@ -63,7 +63,7 @@ class Settings:
             "data_dir": _default_data_dir(),
             "database_url": env.get("SIYU_DATABASE_URL", ""),
             "warehouse_path": env.get("SIYU_WAREHOUSE_PATH", ""),
-            "huey_url": env.get("SIYU_HUEY_URL", ""),
+            "huey_url": env.get("SIYU_REDIS_URL") or env.get("SIYU_HUEY_URL", ""),  # redis://… = Huey on Redis
             "warehouse_url": env.get("SIYU_WAREHOUSE", ""),
             "secret_key": env.get("SIYU_SECRET_KEY", "siyu-dev-secret-change-me"),
             "host": env.get("SIYU_HOST", "127.0.0.1"),
