@@ -85,6 +85,10 @@ def test_api_lifecycle_validation_and_guide_scope(env: Env) -> None:
     assert all_helps["by_reason"] == {"self_help": 1} and all_helps["by_state"]["counted"] == 2
     assert [n["id"] for n in httpx.get(f"{base}/api/campaigns/{cid}/tree", headers=g).json()["nodes"]] == [s1["id"]]
     assert [x["guide_id"] for x in httpx.get(f"{base}/api/campaigns/{cid}/guides", headers=g).json()["items"]] == ["g1"]
+    # one definition of a guide's figures: /guides is the stats leaderboard (conversions = orders after joining)
+    board = httpx.get(f"{base}/api/campaigns/{cid}/leaderboard", headers=h).json()["items"]
+    assert httpx.get(f"{base}/api/campaigns/{cid}/guides", headers=h).json()["items"] == board
+    assert {r["guide_id"]: (r["helpers"], r["conversions"]) for r in board} == {"g1": (1, 0), "g2": (1, 0)}
     for method, path in (("post", ""), ("put", f"/{cid}"), ("post", f"/{cid}/end")):
         resp = httpx.request(method.upper(), f"{base}/api/campaigns{path}", json=definition(), headers=g)
         assert resp.status_code == 403, (method, path, resp.text)

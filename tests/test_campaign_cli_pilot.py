@@ -72,6 +72,9 @@ def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     r = run.invoke(app, ["campaigns", "show", B, cid, "--json"])
     shown = json.loads(r.output)
     assert shown["helps"]["by_reason"] == {"self_help": 1} and shown["participants"] == 2
+    assert [(g["guide_id"], g["participants"], g["conversions"], g["gmv"]) for g in shown["guides"]] == [
+        ("g1", 2, 0, 0.0)
+    ]  # the stats leaderboard's rows (the invited child is credited to its sharer's guide)
     r = run.invoke(app, ["campaigns", "show", B, cid])
     assert r.exit_code == 0 and "self_help" in r.output
     r = run.invoke(app, ["campaigns", "tree", B, cid])

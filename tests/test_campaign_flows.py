@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from siyu.domain.campaign.rules import REASONS
-from siyu.domain.models import Identity
-from siyu.services import brands, oneid, rewards
+from siyu.domain.models import Identity, Role
+from siyu.services import brands, campaigns_stats, oneid, rewards
 from siyu.services import campaigns as C
 from siyu.services.context import Context
 
@@ -313,16 +313,19 @@ def test_gift_claim_and_bonus_on_redeem(bctx: Context) -> None:
 
 
 def test_guide_targets_and_visits(bctx: Context) -> None:
+    """Guide progress is the stats leaderboard: conversions are people with an order after joining, not counted
+    helps (one definition, docs/campaigns.md)."""
+    admin = brands.create_user(bctx, B, "admin", "s3cret-pass", Role.ADMIN)
     cid = live(bctx, assist_def(guide_targets=[{"guide_id": "g1", "participants": 4, "new_customers": 2}]))
     s = C.join(bctx, B, cid, phone(1), guide_id="g1", now=NOW)
     C.join(bctx, B, cid, phone(2), guide_id="g2", now=NOW)
-    C.help(bctx, B, cid, s["token"], phone(900), now=NOW)
-    rows = {r["guide_id"]: r for r in C.guide_progress(bctx, B, cid)}
-    assert rows["g1"]["actual"]["participants"] == 1 and rows["g1"]["progress"]["participants"] == 0.25
-    assert rows["g1"]["actual"]["conversions"] == 1
-    assert rows["g1"]["actual"]["new_customers"] == 1 + 1  # the seed was new to the brand, so was the helper
-    assert rows["g2"]["target"]["participants"] == 0 and rows["g2"]["progress"]["participants"] is None
-    assert [r["guide_id"] for r in C.guide_progress(bctx, B, cid, guide_id="g2")] == ["g2"]
+    assert C.help(bctx, B, cid, s["token"], phone(900), now=NOW)["state"] == "counted"
+    rows = {r["guide_id"]: r for r in campaigns_stats.leaderboard(bctx, admin, cid, now=NOW)["items"]}
+    assert rows["g1"]["participants"] == 1 and rows["g1"]["progress_participants"] == 0.25
+    assert rows["g1"]["conversions"] == 0 and rows["g1"]["gmv"] == 0  # a counted help is not a conversion
+    assert rows["g1"]["new_customers"] == 1 + 1  # the seed was new to the brand, so was the helper
+    assert rows["g2"]["target_participants"] == 0 and rows["g2"]["progress_participants"] is None
+    assert not hasattr(C, "guide_progress")  # the other definition is gone
     for _ in range(3):
         C.record_visit(bctx, cid, variant="", channel="moments")
     assert C.visits(bctx, B, cid)[0]["views"] == 3

@@ -13,6 +13,7 @@ from siyu.api.deps import get_ctx
 from siyu.domain.campaign import CampaignError
 from siyu.errors import Forbidden
 from siyu.services import campaigns as service
+from siyu.services import campaigns_stats
 from siyu.services.brands import Role, User
 from siyu.services.context import Context
 
@@ -146,5 +147,6 @@ def tree(
 
 @router.get("/{campaign_id}/guides")
 def guides(campaign_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
-    """Per-guide targets and actuals (a guide sees their own row)."""
-    return {"items": service.guide_progress(ctx, user.brand_id, campaign_id, _mine(user))}
+    """Per-guide targets and actuals — the campaign leaderboard (``campaigns_stats.leaderboard``: conversions and
+    GMV from orders after joining); a guide sees their own row."""
+    return {"items": campaigns_stats.leaderboard(ctx, user, campaign_id[:64])["items"]}

@@ -15,10 +15,12 @@ from siyu.cli.common import cli_user, console, err_console, open_context
 from siyu.display import display_value
 from siyu.domain.campaign import CampaignError
 from siyu.services import campaigns as service
+from siyu.services import campaigns_stats
 from siyu.services.errors import SiyuError
 
 app = typer.Typer(help="Fission campaigns: create, launch, participants, invite tree. 裂变活动", no_args_is_help=True)
 JSON_OUT = typer.Option(False, "--json", help="print JSON instead of tables")
+GUIDE_FIGURES = ("participants", "new_customers", "conversions", "gmv")  # the leaderboard's (campaigns_stats)
 
 
 def _print_json(data: Any) -> None:
@@ -125,7 +127,7 @@ def show(brand: str, campaign_id: str, as_json: bool = JSON_OUT) -> None:
         b = cli_user(ctx, brand).brand_id
         info = service.get(ctx, b, campaign_id)
         hl = service.helps(ctx, b, campaign_id, size=1)
-        guides = service.guide_progress(ctx, b, campaign_id)
+        guides = campaigns_stats.leaderboard(ctx, cli_user(ctx, brand), campaign_id)["items"]
         if as_json:
             _print_json({**info, "helps": {k: hl[k] for k in ("by_state", "by_reason")}, "guides": guides})
             return
@@ -136,11 +138,8 @@ def show(brand: str, campaign_id: str, as_json: bool = JSON_OUT) -> None:
         _table("helps 助力", [{"state": k, "n": v} for k, v in hl["by_state"].items()], ["state", "n"])
         if hl["by_reason"]:
             _table("rejections 拒绝原因", [{"reason": k, "n": v} for k, v in hl["by_reason"].items()], ["reason", "n"])
-        rows = [
-            {"guide_id": g["guide_id"], **{f"{k}": f"{g['actual'][k]}/{g['target'][k]}" for k in g["actual"]}}
-            for g in guides
-        ]
-        _table("guides 导购目标", rows, ["guide_id", "participants", "new_customers", "conversions", "gmv"])
+        rows = [{"guide_id": g["guide_id"], **{k: f"{g[k]}/{g[f'target_{k}']}" for k in GUIDE_FIGURES}} for g in guides]
+        _table("guides 导购目标", rows, ["guide_id", *GUIDE_FIGURES])
 
 
 @app.command()

@@ -6,7 +6,8 @@ start_team, join_team, get_team, send_gift, claim_gift, get_gift; refusals raise
 Chinese message, ``.en``) or come back as ``{"state": "rejected", "reason", "message_zh", "message_en"}``.
 Carrier (``wecom_hooks``, ``participation``): confirm_carrier, on_carrier_lost, revoke_help.
 People (``people``): parse_identity, flush_observations. Operator reads (``reports``): participants, helps,
-tree, guide_progress, record_visit, visits. Rewards go through ``siyu.services.rewards`` (``payouts``).
+tree, record_visit, visits (per-guide targets: ``siyu.services.campaigns_stats.leaderboard``). Rewards go
+through ``siyu.services.rewards`` (``payouts``).
 """
 
 from siyu.services.campaigns.definitions import (
@@ -33,7 +34,7 @@ from siyu.services.campaigns.participation import (
     revoke_help,
 )
 from siyu.services.campaigns.people import flush_observations, parse_identity
-from siyu.services.campaigns.reports import guide_progress, helps, participants, record_visit, tree, visits
+from siyu.services.campaigns.reports import helps, participants, record_visit, tree, visits
 from siyu.services.campaigns.teams import expire_teams, get_team, join_team, start_team
 
 
@@ -60,7 +61,6 @@ __all__ = [
     "get",
     "get_gift",
     "get_team",
-    "guide_progress",
     "help",
     "helps",
     "join",

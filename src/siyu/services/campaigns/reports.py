@@ -1,6 +1,7 @@
-"""Operator reads: participants, helps with reasons, the invite tree (nested, depth-limited, paged), per-guide
-target progress, and visit counters (``record_visit``). ``guide_id`` restricts every read to that guide's
-participants / helps (a guide sees only their own)."""
+"""Operator reads: participants, helps with reasons, the invite tree (nested, depth-limited, paged) and visit
+counters (``record_visit``). ``guide_id`` restricts every read to that guide's participants / helps (a guide sees
+only their own). Per-guide targets against actuals are the leaderboard of ``siyu.services.campaigns_stats`` (the
+one definition of a guide's conversions and GMV)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from siyu.services.campaigns.definitions import definition_of, get_row, utcnow
+from siyu.services.campaigns.definitions import get_row, utcnow
 from siyu.services.campaigns.participation import participant_dict
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import (
     CampaignHelpRow,
     CampaignParticipantRow,
-    CampaignRewardRow,
     CampaignVisitRow,
 )
 
@@ -174,82 +174,6 @@ def tree(
         "depths": {str(k): v for k, v in sorted(depths.items())},
         "nodes": [node(r, max_depth) for r in chosen],
     }
-
-
-def guide_progress(ctx: Context, brand_id: str, campaign_id: str, guide_id: str | None = None) -> list[dict[str, Any]]:
-    """Per-guide targets and actuals: participants, new customers (new participants + new counted helpers),
-    conversions (counted helps) and GMV (0 until orders are attributed — not tracked here). Guides without a
-    target appear when they have participants."""
-    cd = definition_of(get_row(ctx, brand_id, campaign_id))
-    with ctx.sessions() as s:
-        parts = dict(
-            s.execute(
-                select(CampaignParticipantRow.guide_id, func.count())
-                .where(CampaignParticipantRow.campaign_id == campaign_id)
-                .group_by(CampaignParticipantRow.guide_id)
-            ).all()
-        )
-        new_parts = dict(
-            s.execute(
-                select(CampaignParticipantRow.guide_id, func.count())
-                .where(CampaignParticipantRow.campaign_id == campaign_id, CampaignParticipantRow.new_customer.is_(True))
-                .group_by(CampaignParticipantRow.guide_id)
-            ).all()
-        )
-        counted = dict(
-            s.execute(
-                select(CampaignHelpRow.guide_id, func.count())
-                .where(CampaignHelpRow.campaign_id == campaign_id, CampaignHelpRow.state == "counted")
-                .group_by(CampaignHelpRow.guide_id)
-            ).all()
-        )
-        new_helpers = dict(
-            s.execute(
-                select(CampaignHelpRow.guide_id, func.count())
-                .where(
-                    CampaignHelpRow.campaign_id == campaign_id,
-                    CampaignHelpRow.state == "counted",
-                    CampaignHelpRow.new_customer.is_(True),
-                )
-                .group_by(CampaignHelpRow.guide_id)
-            ).all()
-        )
-        cost = dict(
-            s.execute(
-                select(CampaignRewardRow.guide_id, func.sum(CampaignRewardRow.cost))
-                .where(CampaignRewardRow.campaign_id == campaign_id, CampaignRewardRow.status == "granted")
-                .group_by(CampaignRewardRow.guide_id)
-            ).all()
-        )
-    targets = {t.guide_id: t for t in cd.guide_targets}
-    guides = sorted({g for g in [*targets, *parts] if g}, key=str)
-    if guide_id is not None:
-        guides = [g for g in guides if g == guide_id]
-    out = []
-    for g in guides:
-        t = targets.get(g)
-        actual = {
-            "participants": int(parts.get(g, 0)),
-            "new_customers": int(new_parts.get(g, 0)) + int(new_helpers.get(g, 0)),
-            "conversions": int(counted.get(g, 0)),
-            "gmv": 0.0,
-        }
-        target = {
-            "participants": t.participants if t else 0,
-            "new_customers": t.new_customers if t else 0,
-            "conversions": t.conversions if t else 0,
-            "gmv": t.gmv if t else 0.0,
-        }
-        out.append(
-            {
-                "guide_id": g,
-                "target": target,
-                "actual": actual,
-                "reward_cost": round(float(cost.get(g) or 0), 6),
-                "progress": {k: (round(actual[k] / target[k], 4) if target[k] else None) for k in target},
-            }
-        )
-    return out
 
 
 def record_visit(
