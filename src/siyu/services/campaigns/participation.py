@@ -9,18 +9,21 @@ same person hits the constraint and is recorded as ``already_helped``. Counters 
 from __future__ import annotations
 
 import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import Connection, Table, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from siyu.domain.campaign import rules
 from siyu.domain.campaign.definition import CampaignDefinition
 from siyu.domain.models import Identity
 from siyu.errors import NotFound, SiyuError
-from siyu.services.campaigns import payouts
+from siyu.services.campaigns import help_writer, payouts
 from siyu.services.campaigns.definitions import cached_row, definition_of, get_row, utcnow
 from siyu.services.campaigns.people import Person, identify, person
 from siyu.services.context import Context
@@ -235,6 +238,84 @@ def _counts(
     return bool(got[0]), int(got[1] or 0), int(got[2] or 0), int(got[3] or 0)
 
 
+@dataclass(frozen=True)
+class Sharer:
+    """What the help path needs of a sharer (fields that do not change after joining; ``helps_counted`` is the
+    count when it was read, for display only)."""
+
+    id: str
+    brand_id: str
+    campaign_id: str
+    token: str
+    person_key: str
+    customer_id: str | None
+    id_type: str
+    id_value: str
+    variant: str | None
+    channel: str
+    platform: str
+    depth: int
+    guide_id: str | None
+    helps_counted: int
+
+
+SHARER_TTL = 60.0
+_P: Table = CampaignParticipantRow.__table__  # type: ignore[assignment]
+_H: Table = CampaignHelpRow.__table__  # type: ignore[assignment]
+_K: Table = CampaignHelpKeyRow.__table__  # type: ignore[assignment]
+
+
+def sharer_of(ctx: Context, token: str) -> Sharer | None:
+    """The sharer a share token belongs to, reused for ``SHARER_TTL`` seconds (None when unknown)."""
+    cache: OrderedDict[str, tuple[float, Sharer]] = ctx.extras.setdefault("campaign_sharers", OrderedDict())
+    now = time.monotonic()
+    hit = cache.get(token)
+    if hit is not None and now - hit[0] < SHARER_TTL:
+        return hit[1]
+    c = _P.c
+    with ctx.engine.connect() as con:
+        got = con.execute(
+            select(
+                c.id,
+                c.brand_id,
+                c.campaign_id,
+                c.token,
+                c.person_key,
+                c.customer_id,
+                c.id_type,
+                c.id_value,
+                c.variant,
+                c.channel,
+                c.platform,
+                c.depth,
+                c.guide_id,
+                c.helps_counted,
+            ).where(c.token == token)
+        ).first()
+    if got is None:
+        return None
+    sharer = Sharer(*got)  # type: ignore[call-arg]
+    cache[token] = (now, sharer)
+    if len(cache) > 100_000:
+        cache.popitem(last=False)
+    return sharer
+
+
+@dataclass
+class _Help:
+    """A help attempt prepared outside the transaction."""
+
+    brand_id: str
+    campaign_id: str
+    cd: CampaignDefinition
+    who: Person
+    sharer: Sharer | None
+    base: dict[str, Any]
+    decision: rules.Decision
+    region: str
+    now: datetime
+
+
 def help(
     ctx: Context,
     brand_id: str,
@@ -253,13 +334,16 @@ def help(
     "message_zh", "message_en", "help_id", "carrier", "progress"}``; every attempt is recorded (rejections with
     their reason). With a ``wecom_guide`` carrier the help counts once the person adds the guide
     (``confirm_carrier``); ``h5`` counts at once. Reaching a tier issues its reward (a pool tier waits for
-    ``choose_reward``)."""
+    ``choose_reward``).
+
+    The checks, the help row, its keys and the sharer's counter are one transaction, run by the process's
+    group-commit writer (``help_writer``) with the concurrent helps; the rewards a newly reached tier brings
+    are issued right after it commits (idempotent keys)."""
     now = now or utcnow()
     row = cached_row(ctx, brand_id, campaign_id)
     cd = definition_of(row)
     who = person(ctx, brand_id, identity)
-    with ctx.sessions() as s:
-        sharer = s.scalar(select(CampaignParticipantRow).where(CampaignParticipantRow.token == sharer_token))
+    sharer = sharer_of(ctx, sharer_token)
     device_id, ip = device_id[:128], ip[:64]
     base: dict[str, Any] = {
         "brand_id": brand_id,
@@ -275,23 +359,42 @@ def help(
         "new_customer": who.customer_id is None,
     }
     if sharer is None or sharer.campaign_id != campaign_id:
-        return _record(ctx, cd, base, None, "sharer_unknown")
-    base |= {
-        "sharer_id": sharer.id,
-        "variant": sharer.variant,
-        "channel": channel or sharer.channel,
-        "platform": platform or sharer.platform,
-        "depth": rules.child_depth(sharer.depth),
-        "guide_id": sharer.guide_id,
-    }
-    d = (
-        rules.window(cd, now)
-        if row.status in ("live", "pilot")
-        else rules.refuse("ended" if row.status == "ended" else "not_open")
-    )
+        sharer = None
+        d = rules.refuse("sharer_unknown")
+    else:
+        base |= {
+            "sharer_id": sharer.id,
+            "variant": sharer.variant,
+            "channel": channel or sharer.channel,
+            "platform": platform or sharer.platform,
+            "depth": rules.child_depth(sharer.depth),
+            "guide_id": sharer.guide_id,
+        }
+        d = (
+            rules.window(cd, now)
+            if row.status in ("live", "pilot")
+            else rules.refuse("ended" if row.status == "ended" else "not_open")
+        )
+    job = _Help(brand_id, campaign_id, cd, who, sharer, base, d, region, now)
+    out, payout = help_writer.write(ctx, lambda con: _write_help(con, job))
+    if payout and sharer is not None:
+        _after_count(ctx, brand_id, row, cd, sharer.id, who)
+    return out
+
+
+def _write_help(con: Connection, job: _Help) -> tuple[dict[str, Any], bool]:
+    """The help's transaction (inside the writer's batch): counts, the rule decision, the help row with its keys
+    and the sharer's counter — or the rejected row. Returns the answer and whether rewards may be due."""
+    cd, sharer, who, d = job.cd, job.sharer, job.who, job.decision
+    if sharer is None:
+        return _reject(con, cd, job.base, None, d.code), False
+    pc = _P.c
+    counters = (pc.helps_counted, pc.helps_pending, pc.tiers_reached)
     if d.ok:
-        with ctx.sessions() as s:
-            helped, dev, ipn, per = _counts(s, brand_id, campaign_id, who, device_id, ip, now)
+        helped, dev, ipn, per = _counts(
+            con, job.brand_id, job.campaign_id, who, job.base["device_id"], job.base["ip"], job.now
+        )
+        got = con.execute(select(*counters).where(pc.id == sharer.id)).one()
         sharer_keys = frozenset({sharer.person_key} | ({f"c:{sharer.customer_id}"} if sharer.customer_id else set()))
         tiers = cd.tiers(sharer.variant)
         attempt = rules.HelpAttempt(
@@ -301,76 +404,75 @@ def help(
             device_today=dev,
             ip_last_hour=ipn,
             person_today=per,
-            region=region or None,
-            sharer_complete=cd.kind == "assist" and rules.assist_complete(tiers, sharer.helps_counted),
+            region=job.region or None,
+            sharer_complete=cd.kind == "assist" and rules.assist_complete(tiers, got[0]),
         )
         d = rules.may_help(cd, attempt)
     if not d.ok:
-        return _record(ctx, cd, base, sharer, d.code)
+        return _reject(con, cd, job.base, sharer, d.code), False
     counted = cd.carrier.kind == "h5"
-    h = CampaignHelpRow(**base, state="counted" if counted else "pending_carrier", counted_at=now if counted else None)
+    state = "counted" if counted else "pending_carrier"
+    sp = con.begin_nested()
     try:
-        with ctx.sessions() as s, s.begin():
-            s.add(h)
-            s.flush()
-            for k in sorted(who.keys):
-                s.add(CampaignHelpKeyRow(campaign_id=campaign_id, key=k, help_id=h.id))
-            s.flush()
-            col = CampaignParticipantRow.helps_counted if counted else CampaignParticipantRow.helps_pending
-            s.execute(
-                update(CampaignParticipantRow).where(CampaignParticipantRow.id == sharer.id).values({col: col + 1})
-            )
+        hid = con.execute(
+            insert(_H).values(**job.base, state=state, counted_at=job.now if counted else None)
+        ).inserted_primary_key[0]  # type: ignore[index]
+        con.execute(insert(_K), [{"campaign_id": job.campaign_id, "key": k, "help_id": hid} for k in sorted(who.keys)])
+        col = pc.helps_counted if counted else pc.helps_pending
+        after = con.execute(update(_P).where(pc.id == sharer.id).values({col: col + 1}).returning(*counters)).one()
+        sp.commit()
     except IntegrityError:
-        return _record(ctx, cd, base, sharer, "already_helped")
-    if counted:
-        _after_count(ctx, brand_id, row, cd, sharer.id, who)
-    out = _answer(ctx, cd, h, sharer.id)
-    return out
+        sp.rollback()
+        return _reject(con, cd, job.base, sharer, "already_helped"), False
+    out = _answer_of(cd, int(hid), state, "", sharer.id, sharer.variant, after[0], after[1])
+    payout = False
+    if counted and cd.kind == "assist" and cd.assist is not None:
+        reached = rules.tiers_reached(cd.tiers(sharer.variant), 0, after[0])
+        payout = len(reached) > after[2] or bool(cd.assist.helper_reward_id and who.customer_id)
+    return out, payout
 
 
-def _record(
-    ctx: Context, cd: CampaignDefinition, base: dict[str, Any], sharer: CampaignParticipantRow | None, code: str
+def _reject(
+    con: Connection, cd: CampaignDefinition, base: dict[str, Any], sharer: Sharer | None, code: str
 ) -> dict[str, Any]:
-    h = CampaignHelpRow(**base, state="rejected", reason=code, observed=True)
-    with ctx.sessions() as s, s.begin():
-        s.add(h)
-    return _answer(ctx, cd, h, sharer.id if sharer else None)
+    hid = con.execute(insert(_H).values(**base, state="rejected", reason=code, observed=True)).inserted_primary_key[0]  # type: ignore[index]
+    if sharer is None:
+        return _answer_of(cd, int(hid), "rejected", code, None, None, 0, 0)
+    pc = _P.c
+    got = con.execute(select(pc.helps_counted, pc.helps_pending).where(pc.id == sharer.id)).one()
+    return _answer_of(cd, int(hid), "rejected", code, sharer.id, sharer.variant, got[0], got[1])
 
 
-def _answer(ctx: Context, cd: CampaignDefinition, h: CampaignHelpRow, sharer_id: str | None) -> dict[str, Any]:
-    zh, en = rules.REASONS.get(h.reason, ("", "")) if h.reason else ("", "")
+def _answer_of(
+    cd: CampaignDefinition,
+    help_id: int,
+    state: str,
+    reason: str,
+    sharer_id: str | None,
+    variant: str | None,
+    counted: int,
+    pending: int,
+) -> dict[str, Any]:
+    zh, en = rules.REASONS.get(reason, ("", "")) if reason else ("", "")
     out: dict[str, Any] = {
-        "help_id": h.id,
-        "state": h.state,
-        "reason": h.reason,
+        "help_id": help_id,
+        "state": state,
+        "reason": reason,
         "message_zh": zh,
         "message_en": en,
-        "carrier": cd.carrier.model_dump() if h.state == "pending_carrier" else None,
+        "carrier": cd.carrier.model_dump() if state == "pending_carrier" else None,
     }
     if sharer_id:
-        out["progress"] = _light_progress(ctx, cd, sharer_id)
+        tiers = cd.tiers(variant)
+        nxt = rules.next_tier(tiers, counted)
+        out["progress"] = {
+            "participant_id": sharer_id,
+            "helps_counted": counted,
+            "helps_pending": pending,
+            "next_tier": None if nxt is None else {"index": nxt[0], "helps_needed": nxt[1]},
+            "complete": rules.assist_complete(tiers, counted) if cd.kind == "assist" else None,
+        }
     return out
-
-
-def _light_progress(ctx: Context, cd: CampaignDefinition, sharer_id: str) -> dict[str, Any]:
-    """The sharer's counters after a help (one read; ``progress`` has the whole picture with rewards)."""
-    with ctx.sessions() as s:
-        got = s.execute(
-            select(
-                CampaignParticipantRow.helps_counted,
-                CampaignParticipantRow.helps_pending,
-                CampaignParticipantRow.variant,
-            ).where(CampaignParticipantRow.id == sharer_id)
-        ).one()
-    tiers = cd.tiers(got.variant)
-    nxt = rules.next_tier(tiers, got.helps_counted)
-    return {
-        "participant_id": sharer_id,
-        "helps_counted": got.helps_counted,
-        "helps_pending": got.helps_pending,
-        "next_tier": None if nxt is None else {"index": nxt[0], "helps_needed": nxt[1]},
-        "complete": rules.assist_complete(tiers, got.helps_counted) if cd.kind == "assist" else None,
-    }
 
 
 def _after_count(

@@ -11,7 +11,10 @@ to their customers and a help by a person who turns out to have helped already i
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,20 +61,71 @@ def parse_identity(id_type: str, value: Any) -> Identity:
         raise SiyuError(str(err), "identity") from err
 
 
-def person(ctx: Context, brand_id: str, identity: Identity) -> Person:
-    """The person behind an identity as OneID knows them now (customer id None for someone new)."""
-    return Person(identity, oneid.customer_of(ctx, brand_id, identity))
+PERSON_TTL = 60.0  # seconds a person's OneID answer is reused by the public pages and the help path
+PERSON_CACHE_SIZE = 100_000
+
+
+class _People:
+    """A bounded LRU of (brand, identity) → (time, customer id) — the OneID look-up costs a warehouse query."""
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[tuple[str, str, str], tuple[float, str | None]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> tuple[bool, str | None]:
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is None or time.monotonic() - hit[0] > PERSON_TTL:
+                return False, None
+            self.items.move_to_end(key)
+            return True, hit[1]
+
+    def put(self, key: tuple[str, str, str], customer_id: str | None) -> None:
+        with self.lock:
+            self.items[key] = (time.monotonic(), customer_id)
+            self.items.move_to_end(key)
+            while len(self.items) > PERSON_CACHE_SIZE:
+                self.items.popitem(last=False)
+
+    def forget(self, brand_id: str, ids: list[tuple[str, str]]) -> None:
+        with self.lock:
+            for t, v in ids:
+                self.items.pop((brand_id, t, v), None)
+
+
+def _people(ctx: Context) -> _People:
+    got = ctx.extras.get("campaign_people")
+    if not isinstance(got, _People):
+        got = ctx.extras.setdefault("campaign_people", _People())
+    return got
+
+
+def person(ctx: Context, brand_id: str, identity: Identity, *, fresh: bool = False) -> Person:
+    """The person behind an identity as OneID knows them (customer id None for someone new). The answer is
+    reused for ``PERSON_TTL`` seconds (``fresh``: ask OneID now): a merge or a first resolution made elsewhere
+    meanwhile is caught by ``flush_observations`` (the ``campaigns.tick`` job), which links helps to their
+    customer and revokes a person's second help."""
+    key = (brand_id, identity.type, identity.value)
+    cache = _people(ctx)
+    if not fresh:
+        hit, cid = cache.get(key)
+        if hit:
+            return Person(identity, cid)
+    cid = oneid.customer_of(ctx, brand_id, identity)
+    cache.put(key, cid)
+    return Person(identity, cid)
 
 
 def identify(ctx: Context, brand_id: str, identity: Identity, ref: str, *, now: bool) -> Person:
-    """``person``; for someone unknown, record the observation and (``now``) resolve it so they get a customer id."""
-    p = person(ctx, brand_id, identity)
+    """``person`` (asked fresh); for someone unknown, record the observation and (``now``) resolve it so they
+    get a customer id."""
+    p = person(ctx, brand_id, identity, fresh=True)
     if p.customer_id is not None or not now:
         return p
     with oneid.observation_transaction(ctx) as tx:
         oneid.add_observations(tx, brand_id, [oneid.Observation(SOURCE_KIND, ref, oneid.now(), (identity,))])
     oneid.resolve_pending(ctx, brand_id)
-    return person(ctx, brand_id, identity)
+    return person(ctx, brand_id, identity, fresh=True)
 
 
 def flush_observations(ctx: Context, brand_id: str, limit: int = 50_000) -> dict[str, int]:
@@ -94,6 +148,7 @@ def flush_observations(ctx: Context, brand_id: str, limit: int = 50_000) -> dict
             for k in range(0, len(ids), 500):
                 s.execute(update(CampaignHelpRow).where(CampaignHelpRow.id.in_(ids[k : k + 500])).values(observed=True))
         oneid.resolve_pending(ctx, brand_id)
+        _people(ctx).forget(brand_id, [(t, v) for _, t, v in rows])  # OneID knows them now
     return {"observed": len(rows), **link_customers(ctx, brand_id)}
 
 

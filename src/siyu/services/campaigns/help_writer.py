@@ -1,0 +1,183 @@
+"""Group commit for the campaign help path: one writer thread per process runs the write jobs of concurrent
+requests (helps and the reward payouts they trigger) in one state-database transaction and commits once.
+
+SQLite admits one writer at a time and every commit waits for an fsync (``synchronous`` stays FULL), so N
+requests committing one by one wait N fsyncs; the writer turns them into one. Each job runs in its own SAVEPOINT:
+a job that fails (e.g. a unique help key already taken) is rolled back alone and the others still commit. The
+transaction starts with ``BEGIN IMMEDIATE`` on SQLite, so a job's reads and writes see one consistent state even
+with other processes writing; the database constraints (unique help keys, conditional counter and stock updates)
+stay the authority, as with several processes or PostgreSQL.
+
+``submit(job)`` blocks the calling (request) thread until the batch holding its job committed and returns the
+job's result (or raises its error). ``SIYU_HELP_BATCH`` = the most jobs per transaction (default 256; ``0``
+switches the writer off: each job then commits on its own in the caller's thread).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from siyu.services.context import Context
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+EXTRA = "campaign_help_writer"
+
+
+def max_batch() -> int:
+    """Jobs per transaction (``SIYU_HELP_BATCH``; 0 = no writer thread)."""
+    return int(os.environ.get("SIYU_HELP_BATCH", "256"))
+
+
+class _Job(Generic[T]):
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[Connection], T]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+def _begin(con: Connection) -> None:
+    """Open the batch's transaction; on SQLite take the write lock first (reads then see the state they change)."""
+    if con.dialect.name == "sqlite":
+        con.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        con.begin()
+
+
+def run_alone(engine: Engine, fn: Callable[[Connection], T]) -> T:
+    """Run one job in its own transaction in the calling thread (the writer switched off)."""
+    with engine.connect() as con:
+        _begin(con)
+        try:
+            out = fn(con)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return out
+
+
+class HelpWriter:
+    """The process's writer thread for help jobs (see the module docstring); ``close`` drains and stops it."""
+
+    def __init__(self, engine: Engine, batch: int = 256) -> None:
+        self.engine = engine
+        self.batch = max(1, batch)
+        self._q: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._closed = False
+        self.batches = 0
+        self.jobs = 0
+        self._thread = threading.Thread(target=self._run, name="campaign-help-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def submit(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(connection)`` in the next batch; returns its result once the batch committed."""
+        if self._closed:
+            return run_alone(self.engine, fn)
+        job: _Job[T] = _Job(fn)
+        self._q.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def _run(self) -> None:
+        con: Connection | None = None
+        while True:
+            first = self._q.get()
+            if first is None:
+                break
+            jobs: list[_Job[Any]] = [first]
+            stop = False
+            while len(jobs) < self.batch:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            try:
+                if con is None or con.closed or con.invalidated:
+                    con = self.engine.connect()
+                self._commit(con, jobs)
+            except BaseException as exc:  # the batch failed as a whole: nobody's write stands
+                log.exception("campaign help batch of %d failed", len(jobs))
+                for j in jobs:
+                    if j.error is None:
+                        j.error = exc
+                if con is not None:
+                    con.close()
+                    con = None
+            finally:
+                for j in jobs:
+                    j.done.set()
+            if stop:
+                break
+        if con is not None:
+            con.close()
+
+    def _commit(self, con: Connection, jobs: list[_Job[Any]]) -> None:
+        _begin(con)
+        try:
+            for j in jobs:
+                sp = con.begin_nested()
+                try:
+                    j.result = j.fn(con)
+                    sp.commit()
+                except Exception as exc:  # this job alone is undone
+                    sp.rollback()
+                    j.error = exc
+            con.commit()
+        except BaseException:
+            if con.in_transaction():
+                con.rollback()
+            raise
+        self.batches += 1
+        self.jobs += len(jobs)
+
+    def close(self) -> None:
+        """Stop taking jobs, finish the queued ones, stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._q.put(None)
+        self._thread.join(timeout=60)
+        atexit.unregister(self.close)
+
+
+_lock = threading.Lock()
+
+
+def writer(ctx: Context) -> HelpWriter | None:
+    """The Context's help writer (started on first use); None when switched off (``SIYU_HELP_BATCH=0``)."""
+    got = ctx.extras.get(EXTRA)
+    if isinstance(got, HelpWriter):
+        return got
+    n = max_batch()
+    if n <= 0:
+        return None
+    with _lock:
+        got = ctx.extras.get(EXTRA)
+        if not isinstance(got, HelpWriter):
+            got = ctx.extras[EXTRA] = HelpWriter(ctx.engine, n)
+    return got
+
+
+def write(ctx: Context, fn: Callable[[Connection], T]) -> T:
+    """Run a write job through the Context's writer (or alone when the writer is off)."""
+    w = writer(ctx)
+    return w.submit(fn) if w is not None else run_alone(ctx.engine, fn)
