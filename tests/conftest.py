@@ -10,6 +10,7 @@ import pytest
 from siyu.config import Settings
 from siyu.services.context import Context
 from tests.support.postgres import postgres_server
+from tests.support.redis import RedisServer, redis_server
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -19,6 +20,13 @@ def pg_url() -> Iterator[str]:
     """URL of a real PostgreSQL server started for this test session."""
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """A real Redis server (AOF on) started for this test session; ``redis.url``, ``redis.restart()``."""
+    with redis_server() as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

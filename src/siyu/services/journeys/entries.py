@@ -24,9 +24,11 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]]) ->
     if not rows:
         return 0
     if session.get_bind().dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).prefix_with("OR IGNORE")
+        pk = next(iter(table.primary_key.columns)).name
+        # psycopg's executemany reports rowcount -1: count the inserted rows RETURNING gives back instead
+        stmt: Any = postgresql.insert(table).on_conflict_do_nothing().returning(table.c[pk])
+        return len(session.execute(stmt, rows).all())
+    stmt = sqlite.insert(table).prefix_with("OR IGNORE")
     res = session.execute(stmt, rows)
     return int(getattr(res, "rowcount", 0) or 0)
 
