@@ -169,3 +169,59 @@ def test_migration_matches_models(ctx: Context) -> None:
     mine = [d for d in diff if re.match(r"\('\w+', (Table\('campaign|Index\('\w*campaign)", str(d))]
     mine += [d for d in diff if isinstance(d, list) or (len(d) > 2 and str(d[2]).startswith("campaign"))]
     assert mine == []
+
+
+def _poster(**el: Any) -> dict[str, Any]:
+    """A small valid template whose third element takes ``el`` overrides."""
+    return {
+        "width": 750,
+        "height": 1334,
+        "background": "#FFFFFF",
+        "elements": [
+            {"kind": "title", "x": 40, "y": 40, "width": 600, "height": 100},
+            {"kind": "qr", "x": 40, "y": 900, "size": 200},
+            {"kind": "text", "x": 40, "y": 300, "width": 600, "height": 80, "text": "限时", **el},
+        ],
+    }
+
+
+def test_posters_are_checked_with_the_poster_parser_and_named_in_the_definition() -> None:
+    ok = parse_campaign(assist(poster=_poster(), variants=[{"id": "A"}, {"id": "B", "poster": _poster(size=40)}]))
+    assert ok.poster is not None and ok.variants[1].poster is not None
+    # a variant's broken poster: the field path runs from the definition into the template
+    errs = errors(assist(variants=[{"id": "A"}, {"id": "B", "poster": _poster(size=2)}]))
+    assert errs[0]["field"] == "variants[1].poster.elements[2].size", errs
+    assert "greater than or equal to 8" in errs[0]["message"]
+    # the campaign-level poster; an element past the canvas; a template that is not one at all
+    errs = errors(assist(poster=_poster(width=900)))
+    assert errs[0]["field"] == "poster.elements[2].width" and "canvas width" in errs[0]["message"], errs
+    errs = errors(assist(poster={"width": 750, "elements": [{"kind": "star"}]}))
+    assert errs[0]["field"] == "poster.elements[0].kind" and "qr" in errs[0]["message"], errs
+    # poster problems come together with the other problems of the definition
+    errs = errors(assist(budget=-1, variants=[{"id": "A", "poster": _poster(color="red")}]))
+    assert {e["field"] for e in errs} == {"variants[0].poster.elements[2].color", "budget"}, errs
+    # a definition stored before the check still reads back (the public poster falls back), but not when saved
+    stored = assist(variants=[{"id": "A", "poster": _poster(size=2)}])
+    assert parse_campaign(stored, strict=False).variants[0].poster is not None
+
+
+def test_official_account_carrier_is_refused_until_its_connector_exists() -> None:
+    errs = errors(assist(carrier={"kind": "official_account", "appid": "wx123"}))
+    assert errs[0]["field"] == "carrier.kind" and "connector" in errs[0]["message"], errs
+    group = parse_campaign(assist(carrier={"kind": "wecom_group", "chat_id": "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"}))
+    assert group.carrier.kind == "wecom_group"
+
+
+def test_the_public_poster_is_the_variants_else_the_campaigns_else_the_default() -> None:
+    from siyu.domain.poster import default_template
+    from siyu.public.poster_data import template_of
+
+    own = _poster()
+    own["background"] = "#112233"
+    cd = parse_campaign(assist(poster=_poster(), variants=[{"id": "A"}, {"id": "B", "poster": own}]))
+    assert template_of(cd, "B").background == "#112233"
+    assert template_of(cd, "A").background == "#FFFFFF" == template_of(cd, None).background
+    assert template_of(parse_campaign(assist()), None) == default_template()
+    # stored before the check with a broken variant poster: the campaign's poster is drawn instead
+    stored = parse_campaign(assist(poster=_poster(), variants=[{"id": "A", "poster": _poster(size=2)}]), strict=False)
+    assert template_of(stored, "A").background == "#FFFFFF"

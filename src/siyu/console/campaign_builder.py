@@ -7,6 +7,7 @@ save); every validation problem is shown on its field."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,6 +82,7 @@ def form_of(definition: dict[str, Any] | None) -> dict[str, Any]:
         "pilot.segment_id": (d.get("pilot") or {}).get("segment_id") or "",
         "variants": json.dumps(d.get("variants", []), ensure_ascii=False, indent=1),
         "guide_targets": json.dumps(d.get("guide_targets", []), ensure_ascii=False, indent=1),
+        "poster": d.get("poster"),  # the campaign's poster template (the poster editor's "campaign" choice)
     }
     for path, default in NUMBER_FIELDS.items():
         section, _, key = path.rpartition(".")
@@ -160,6 +162,8 @@ def definition_of(f: dict[str, Any]) -> dict[str, Any]:
         d["regions"] = regions
     if f["pilot.percent"] not in (None, "") or f["pilot.segment_id"]:
         d["pilot"] = {"percent": f["pilot.percent"] or None, "segment_id": f["pilot.segment_id"] or None}
+    if f.get("poster"):
+        d["poster"] = f["poster"]
     for key in ("variants", "guide_targets"):
         try:
             d[key] = json.loads(f[key] or "[]")
@@ -383,8 +387,9 @@ class Builder:
         unplaced = []
         for e in errors:
             path = e["field"]
-            while path and path not in self.errors:
-                path = path.rpartition(".")[0]
+            while path and path not in self.errors:  # variants[1].poster.elements[2].size → … → variants
+                parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+                path = "" if parent == path else parent
             if not path:
                 unplaced.append(f"{e['field']}: {e['message']}")
                 continue

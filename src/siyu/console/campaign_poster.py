@@ -1,6 +1,7 @@
-"""The poster editor of the campaign builder: a variant's poster template as JSON with a live preview drawn by the
-poster renderer (``siyu.services.posters``), the render time, errors naming the template field, and "use for this
-variant" (writes the template into the variant's ``poster`` in the builder's form; saved with the campaign)."""
+"""The poster editor of the campaign builder: the campaign's (or a variant's) poster template as JSON with a live
+preview drawn by the poster renderer (``siyu.services.posters``), the render time, errors naming the template
+field, and "use this poster" (writes the template into the form's ``poster`` or the variant's; saved with the
+campaign, where ``parse_campaign`` checks it again)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class PosterEditor:
     def __init__(self, ctx: Context, user: User, form: dict[str, Any]) -> None:
         self.ctx, self.user, self.f = ctx, user, form
         self.mods = _renderer()
-        self.variant: str | None = None
+        self.variant = ""  # "" = the whole campaign's poster
         self.template_text = ""
         self.nickname = "小林"
         self.ready = False
@@ -44,11 +45,12 @@ class PosterEditor:
             return []
         return [x for x in v if isinstance(x, dict) and x.get("id")] if isinstance(v, list) else []
 
-    def _template_of(self, variant: str | None) -> str:
+    def _template_of(self, variant: str) -> str:
+        """The variant's template, else the campaign's, else the default (as the public poster chooses)."""
         assert self.mods is not None
         domain, _ = self.mods
-        v = next((x for x in self._variants() if x.get("id") == variant), None)
-        tpl = v.get("poster") if v and v.get("poster") else domain.default_template().model_dump(mode="json")
+        v = next((x for x in self._variants() if x.get("id") == variant), None) if variant else None
+        tpl = (v or {}).get("poster") or self.f.get("poster") or domain.default_template().model_dump(mode="json")
         return json.dumps(tpl, ensure_ascii=False, indent=1)
 
     def render(self) -> None:
@@ -58,25 +60,24 @@ class PosterEditor:
         variants = [str(v["id"]) for v in self._variants()]
         if not variants:
             ui.label(tr("cp.poster.no_variant")).classes("text-gray-500 text-sm").props("data-testid=poster-no-variant")
-        self.variant = variants[0] if variants else None
+        self.variant = ""
         self.template_text = self._template_of(self.variant)
+        choices = {"": tr("cp.poster.whole")} | {v: v for v in variants}
         with ui.row().classes("w-full items-start gap-4 no-wrap"):
             with ui.column().classes("grow gap-2"):
                 with ui.row().classes("items-end gap-3"):
-                    if variants:
-                        ui.select(
-                            variants, value=self.variant, label=tr("cp.poster.variant"), on_change=self._pick
-                        ).classes("w-40").props("dense data-testid=poster-variant")
+                    ui.select(choices, value=self.variant, label=tr("cp.poster.variant"), on_change=self._pick).classes(
+                        "w-40"
+                    ).props("dense data-testid=poster-variant")
                     ui.input(tr("cp.poster.nickname"), on_change=lambda _: self.preview()).bind_value(
                         self, "nickname"
                     ).props("dense data-testid=poster-nickname")
                     ui.button(tr("cp.poster.preview"), on_click=self.preview).props(
                         "outline dense data-testid=poster-preview-btn"
                     )
-                    if variants:
-                        ui.button(tr("cp.poster.apply"), on_click=self.apply).props(
-                            "dense color=teal-8 data-testid=poster-apply"
-                        )
+                    ui.button(tr("cp.poster.apply"), on_click=self.apply).props(
+                        "dense color=teal-8 data-testid=poster-apply"
+                    )
                 self.editor = (
                     ui.textarea(tr("cp.poster.template"), on_change=lambda _: self.preview())
                     .bind_value(self, "template_text")
@@ -103,7 +104,7 @@ class PosterEditor:
             self.preview()
 
     def _pick(self, e: Any) -> None:
-        self.variant = str(e.value)
+        self.variant = str(e.value or "")
         self.template_text = self._template_of(self.variant)
         self.preview()
 
@@ -150,7 +151,8 @@ class PosterEditor:
         self.image.set_source("data:image/png;base64," + base64.b64encode(png).decode())
 
     def apply(self) -> None:
-        """Write the template into the chosen variant's ``poster`` (in the builder's variants JSON)."""
+        """Write the template into the form's ``poster`` (whole campaign) or the chosen variant's ``poster`` (in the
+        builder's variants JSON)."""
         assert self.mods is not None
         domain, _ = self.mods
         try:
@@ -159,8 +161,11 @@ class PosterEditor:
         except Exception as exc:
             self.error.set_text(getattr(exc, "message", str(exc)))
             return
-        for v in variants:
-            if isinstance(v, dict) and v.get("id") == self.variant:
-                v["poster"] = tpl
-        self.f["variants"] = json.dumps(variants, ensure_ascii=False, indent=1)
-        ui.notify(tr("cp.poster.applied", variant=self.variant), type="positive")
+        if not self.variant:
+            self.f["poster"] = tpl
+        else:
+            for v in variants:
+                if isinstance(v, dict) and v.get("id") == self.variant:
+                    v["poster"] = tpl
+            self.f["variants"] = json.dumps(variants, ensure_ascii=False, indent=1)
+        ui.notify(tr("cp.poster.applied", variant=self.variant or tr("cp.poster.whole")), type="positive")

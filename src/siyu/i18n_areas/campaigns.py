@@ -135,13 +135,14 @@ ZH: dict[str, str] = {
     "cp.bonus.redeem": "好友使用时",
     # poster editor
     "cp.poster.variant": "实验组",
+    "cp.poster.whole": "整个活动",
     "cp.poster.template": "海报模板（JSON）",
     "cp.poster.sample": "示例数据",
     "cp.poster.nickname": "分享者昵称",
     "cp.poster.preview": "预览",
-    "cp.poster.apply": "用于该实验组",
-    "cp.poster.applied": "海报已放入实验组 {variant}，保存后生效",
-    "cp.poster.no_variant": "没有实验组时活动使用默认海报；在 A/B 实验组里添加一组即可为它设计海报。",
+    "cp.poster.apply": "使用此海报",
+    "cp.poster.applied": "海报已放入 {variant}，保存后生效",
+    "cp.poster.no_variant": "这里设计整个活动的海报（不设计则用默认海报）；实验组可以各有自己的海报。",
     "cp.poster.ms": "渲染耗时 {ms} 毫秒",
     "cp.poster.coming": "海报渲染器尚未就绪（即将提供）。",
     # dashboard
@@ -260,14 +261,15 @@ EN: dict[str, str] = {
     "cp.bonus.claim": "When the friend claims",
     "cp.bonus.redeem": "When the friend uses it",
     "cp.poster.variant": "Variant",
+    "cp.poster.whole": "Whole campaign",
     "cp.poster.template": "Poster template (JSON)",
     "cp.poster.sample": "Sample data",
     "cp.poster.nickname": "Sharer's nickname",
     "cp.poster.preview": "Preview",
-    "cp.poster.apply": "Use for this variant",
-    "cp.poster.applied": "Poster set on variant {variant}; save to keep it",
+    "cp.poster.apply": "Use this poster",
+    "cp.poster.applied": "Poster set on {variant}; save to keep it",
     "cp.poster.no_variant": (
-        "Without variants the campaign uses the default poster; add a variant under A/B to design its own."
+        "This designs the whole campaign's poster (none: the default poster); variants may each have their own."
     ),
     "cp.poster.ms": "Rendered in {ms} ms",
     "cp.poster.coming": "The poster renderer is not available yet (coming).",

@@ -1,5 +1,6 @@
-"""A participant's poster: the campaign variant's template (or the default one) filled with the campaign's copy,
-the rules as benefit points, the scarcity of the first reward, the end time and the participant's help link."""
+"""A participant's poster: the campaign variant's template (else the campaign's, else the default one) filled with
+the campaign's copy, the rules as benefit points, the scarcity of the first reward, the end time and the
+participant's help link."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def template_of(cd: CampaignDefinition, variant: str | None) -> PosterTemplate:
-    """The variant's poster template (A/B on posters), else the default; a broken one falls back (logged)."""
+    """The variant's poster template (A/B on posters), else the campaign's, else the default. Both are checked when
+    the campaign is saved (``parse_campaign``); one stored before that check and broken falls back (logged)."""
     v = cd.variant(variant)
-    if v is not None and v.poster:
-        try:
-            return parse_template(v.poster)
-        except PosterError as exc:
-            log.warning("campaign poster of variant %s is invalid (%s); using the default", variant, exc.message)
+    for where, raw in ((f"variant {variant}", v.poster if v is not None else None), ("campaign", cd.poster)):
+        if raw:
+            try:
+                return parse_template(raw)
+            except PosterError as exc:
+                log.warning("the %s poster is invalid (%s); using the next one", where, exc.message)
     return default_template()
 
 

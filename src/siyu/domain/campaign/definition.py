@@ -130,8 +130,9 @@ class GiftRules(_Model):
 
 class Carrier(_Model):
     """承接载体: the private-domain action after which a help counts. ``wecom_guide``: add the sharer's guide through
-    the channel code ``channel_code_id``; ``wecom_group``: join ``chat_id``; ``official_account``: follow ``appid``;
-    ``h5``: none (a help counts at once)."""
+    the channel code ``channel_code_id``; ``wecom_group``: join ``chat_id`` (confirmed by WeCom's group add_member
+    callback); ``official_account``: follow ``appid`` — refused by ``parse_campaign`` until the official account
+    connector exists; ``h5``: none (a help counts at once)."""
 
     kind: Literal["wecom_guide", "wecom_group", "official_account", "h5"] = "h5"
     channel_code_id: int | None = Field(default=None, ge=1)
@@ -163,7 +164,8 @@ class AntiAbuse(_Model):
 
 class Variant(_Model):
     """An A/B arm: overrides of the tiers (threshold/reward), the group-buy size/rewards, the gift reward, the
-    poster and the copy; ``weight`` shares traffic (assignment hashes person + campaign, so it is stable)."""
+    poster (a ``siyu.domain.poster`` template, checked by ``parse_campaign``) and the copy; ``weight`` shares
+    traffic (assignment hashes person + campaign, so it is stable)."""
 
     id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
     weight: int = Field(default=1, ge=0, le=1000)
@@ -202,7 +204,8 @@ class GuideTarget(_Model):
 
 
 class CampaignDefinition(_Model):
-    """A whole campaign. ``starts_at``/``ends_at`` are local times in ``timezone`` (naive) or aware times."""
+    """A whole campaign. ``starts_at``/``ends_at`` are local times in ``timezone`` (naive) or aware times.
+    ``poster``: the participants' poster template (variants may override it; none: the default poster)."""
 
     schema_version: int = SCHEMA_VERSION
     kind: Kind
@@ -223,6 +226,9 @@ class CampaignDefinition(_Model):
     pilot: Pilot | None = None
     guide_targets: list[GuideTarget] = Field(default_factory=list, max_length=5000)
     max_depth: int = Field(default=20, ge=0, le=1000, description="invite depth beyond which joins stop (0: seeds)")
+    poster: dict[str, Any] | None = Field(
+        default=None, description="the campaign's poster template (siyu.domain.poster); a variant's poster overrides it"
+    )
 
     @model_validator(mode="after")
     def _sections(self) -> CampaignDefinition:

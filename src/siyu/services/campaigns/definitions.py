@@ -39,7 +39,7 @@ def definition_of(row: CampaignRow) -> CampaignDefinition:
     key = (row.id, row.version)
     cd = _cache.get(key)
     if cd is None:
-        cd = parse_campaign(row.definition)
+        cd = parse_campaign(row.definition, strict=False)  # checked when it was saved
         with _cache_lock:
             _cache[key] = cd
     return cd
