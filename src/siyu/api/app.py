@@ -27,6 +27,10 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
             body["field"] = exc.field
         return JSONResponse(status_code=exc.status_code, content=body)
 
+    from siyu.api import unavailable
+
+    unavailable.install(app)  # state DB / Redis down → 503, disk full → 507 (no stack traces, no hangs)
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -26,50 +25,124 @@ SEGMENT_BYTES = 64 * 1024 * 1024
 LOG_DIR_NAME = "ingest-log"
 
 
+class _Sink:
+    """Where the Arrow stream writer puts its bytes; ``SegmentLog`` moves them to the file itself."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.written = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.buf += data
+        self.written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.written
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data, self.buf = bytes(self.buf), bytearray()
+        return data
+
+
 class SegmentLog:
-    """Appends batches to the current segment; ``append`` returns after the bytes are on disk."""
+    """Appends batches to the current segment; ``append`` returns after the bytes are on disk.
+
+    A failed append (a full disk) truncates the segment back to its last complete batch and closes it, so what
+    was acknowledged before stays readable and the next append starts a new segment; ``abandoned`` then names the
+    closed segment and its batch count (None when it held none and was deleted)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.name: str | None = None
         self.batches = 0
-        self._file: BinaryIO | None = None
+        self.size = 0  # bytes on disk: the end of the last complete batch
+        self.abandoned: tuple[str, int] | None = None
+        self._fd: int | None = None
+        self._sink = _Sink()
         self._stream: pa.ipc.RecordBatchStreamWriter | None = None
 
     def append(self, batches: list[pa.RecordBatch]) -> tuple[str, int]:
         """Write and fsync ``batches``; returns the segment name and the index of the first of them."""
+        self.abandoned = None
         if self._stream is None:
             self.name = f"{time.time_ns():020d}-{os.getpid()}.arrows"
-            self._file = open(self.directory / self.name, "wb")  # noqa: SIM115 - kept open across appends
-            self._stream = pa.ipc.new_stream(self._file, LOG_SCHEMA)
-            self.batches = 0
-            _fsync_dir(self.directory)
-        assert self._file is not None and self.name is not None
+            self._fd = os.open(self.directory / self.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._sink = _Sink()
+            self._stream = pa.ipc.new_stream(pa.PythonFile(self._sink, mode="w"), LOG_SCHEMA)
+            self.batches = self.size = 0
+            try:
+                _fsync_dir(self.directory)
+            except OSError:
+                self._abandon()
+                raise
+        assert self._fd is not None and self.name is not None
         first = self.batches
         for b in batches:
             self._stream.write_batch(b)
-        self._file.flush()
-        os.fdatasync(self._file.fileno())
+        data = self._sink.take()
+        try:
+            _write_all(self._fd, data)
+            os.fdatasync(self._fd)
+        except OSError:
+            self._abandon()
+            raise
+        self.size += len(data)
         self.batches += len(batches)
         return self.name, first
 
+    def _abandon(self) -> None:
+        """Cut the segment back to its last complete batch and close it (a new one starts at the next append)."""
+        assert self._fd is not None and self.name is not None
+        try:
+            os.ftruncate(self._fd, self.size)
+            os.fdatasync(self._fd)
+        except OSError:  # a torn tail is still safe: readers stop there, and nothing is appended after it
+            pass
+        os.close(self._fd)
+        if self.batches:
+            self.abandoned = (self.name, self.batches)
+        else:
+            (self.directory / self.name).unlink(missing_ok=True)
+        self._fd = None
+        self._stream = None
+        self.name = None
+
     def full(self) -> bool:
         """Whether the current segment should be closed."""
-        return self._file is not None and self._file.tell() >= SEGMENT_BYTES
+        return self._fd is not None and self.size >= SEGMENT_BYTES
 
     def close_segment(self) -> tuple[str, int] | None:
         """Close the current segment; returns its name and batch count (None when none is open)."""
-        if self._stream is None or self._file is None or self.name is None:
+        if self._stream is None or self._fd is None or self.name is None:
             return None
-        self._stream.close()
-        self._file.flush()
-        os.fdatasync(self._file.fileno())
-        self._file.close()
+        self._stream.close()  # the end-of-stream marker (optional for readers)
+        try:
+            _write_all(self._fd, self._sink.take())
+            os.fdatasync(self._fd)
+        except OSError:
+            os.ftruncate(self._fd, self.size)
+        os.close(self._fd)
         closed = (self.name, self.batches)
-        self._stream = self._file = None
+        self._stream = None
+        self._fd = None
         self.name = None
         return closed
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -201,6 +201,10 @@ class IngestWriter:
             name, first = self._log.append([j.batch for j in jobs])
         except Exception as exc:  # nothing was acknowledged: the clients get an error and retry
             log.exception("ingest log append failed")
+            abandoned = self._log.abandoned  # the segment was closed at its last acknowledged batch
+            if abandoned is not None:
+                _LIVE_SEGMENTS.discard(abandoned[0])
+                self._load_q.put(_Closed(*abandoned))
             for j in jobs:
                 j.durable.set_exception(exc)
                 j.loaded.set_exception(exc)
