@@ -1,20 +1,21 @@
 """Operator API of fission campaigns (/api/campaigns): CRUD, validate, pilot / launch / end, participants, helps
-with reasons, the invite tree, per-guide target progress. A guide user may read only: their own participants,
-helps and tree nodes, and their own target row."""
+with reasons, the invite tree, per-guide target progress, a guide's promotion link (``/guide-link``). A guide user
+may read only: their own participants, helps and tree nodes, their own target row and their own link."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
 from siyu.domain.campaign import CampaignError
-from siyu.errors import Forbidden
+from siyu.errors import Forbidden, SiyuError
 from siyu.services import campaigns as service
 from siyu.services import campaigns_stats
 from siyu.services.brands import Role, User
+from siyu.services.campaigns.attribution import guide_link as make_guide_link
 from siyu.services.context import Context
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
@@ -150,3 +151,23 @@ def guides(campaign_id: str, user: User = Depends(current_user), ctx: Context = 
     """Per-guide targets and actuals — the campaign leaderboard (``campaigns_stats.leaderboard``: conversions and
     GMV from orders after joining); a guide sees their own row."""
     return {"items": campaigns_stats.leaderboard(ctx, user, campaign_id[:64])["items"]}
+
+
+@router.get("/{campaign_id}/guide-link")
+def guide_link(
+    request: Request,
+    campaign_id: str,
+    guide_id: str | None = Query(None, min_length=1, max_length=64),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
+) -> dict[str, str]:
+    """A guide's own promotion link of the campaign (``g=`` signed with the campaign): people who join through it
+    are credited to the guide. A guide user gets their own link; an operator names ``guide_id``."""
+    if user.role == Role.GUIDE:
+        if guide_id not in (None, user.guide_id):
+            raise Forbidden("a guide may get only their own campaign link", "guide_id")
+        guide_id = user.guide_id
+    if not guide_id:
+        raise SiyuError("guide_id is required: the guide whose promotion link you want", "guide_id")
+    got = make_guide_link(ctx, user.brand_id, campaign_id[:64], guide_id)
+    return {**got, "url": str(request.base_url).rstrip("/") + got["path"]}

@@ -17,6 +17,7 @@ from siyu.public import poster_data
 from siyu.public.pages import campaign_view, guarded, read_form, render, with_lang
 from siyu.public.visitor import Visitor, check_csrf, csrf_token, limit_page, limit_post
 from siyu.services import campaigns as C
+from siyu.services.campaigns.attribution import join_guide
 from siyu.services.campaigns.definitions import definition_of
 from siyu.services.campaigns.people import person
 from siyu.services.context import Context
@@ -104,7 +105,7 @@ def _variant_for(ctx: Context, v: Visitor, row: CampaignRow, p: CampaignParticip
 
 
 def _campaign_page(
-    request: Request, ctx: Context, v: Visitor, campaign_id: str, status: int = 200, **extra: Any
+    request: Request, ctx: Context, v: Visitor, campaign_id: str, status: int = 200, g: str = "", **extra: Any
 ) -> Response:
     row = campaign_row(ctx, campaign_id)
     cd = definition_of(row)
@@ -126,6 +127,7 @@ def _campaign_page(
         csrf=csrf_token(ctx, v),
         action=with_lang(f"/m/c/{row.id}/join", v.lang),
         from_token=request.query_params.get("from", "")[:64],
+        guide_sig=(g or request.query_params.get("g", ""))[:300],  # a guide's promotion link (attribution)
         channel=channel,
         countdown=view["open"],
         data={"kind": cd.kind, "open": int(view["open"])},
@@ -153,11 +155,14 @@ def _start(request: Request, campaign_id: str, form: dict[str, str]) -> Response
         if ident is None:
             raise SiyuError(i18n.t("m.sign_in", v.lang), "identity")
         cd = definition_of(row)
+        sharer_token = form.get("from", "")[:64] or None
+        guide, _ = join_guide(ctx, row.brand_id, row.id, ident, g=form.get("g", "")[:300], sharer_token=sharer_token)
         kw: dict[str, Any] = {
-            "sharer_token": form.get("from") or None,
+            "sharer_token": sharer_token,
             "channel": form.get("ch", "")[:64],
             "platform": platform_of(request),
             "region": v.region,
+            "guide_id": guide,
         }
         try:
             if cd.kind == "group_buy":
@@ -171,7 +176,7 @@ def _start(request: Request, campaign_id: str, form: dict[str, str]) -> Response
                 target = f"/m/s/{p['token']}"
         except C.Refused as exc:
             msg = exc.en if v.lang == "en" else exc.message
-            return _campaign_page(request, ctx, v, campaign_id, 409, message=msg, reason=exc.code)
+            return _campaign_page(request, ctx, v, campaign_id, 409, form.get("g", ""), message=msg, reason=exc.code)
         return RedirectResponse(with_lang(target, v.lang), status_code=303)
 
     return guarded(request, go)
