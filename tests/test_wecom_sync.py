@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,9 @@ def test_sync_5000_contacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
                     "VALUES ('acme', ?, ?, '2024-01-01', 'lost', '2024-02-01', 'customer')",
                     list(back),
                 )
+            thresholds = gc.get_threshold()
             s = sync_contacts(ctx, "acme")
+            assert gc.get_threshold() == thresholds  # collections as usual again after the sync
             assert (s.members, s.guides_synced, s.unknown_members) == (51, 50, ["guide0051"])
             assert s.records == len(expected) > 5_000
             assert (s.relations_new, s.relations_reactivated, s.relations_lost) == (len(expected) - 1, 1, 1)

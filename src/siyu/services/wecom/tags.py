@@ -58,18 +58,15 @@ def write_corp_tags(cur: duckdb.DuckDBPyConnection, brand_id: str, groups: list[
     return len(rows), len(gone)
 
 
-def write_customer_tags(cur: duckdb.DuckDBPyConnection, brand_id: str, tags_of: dict[str, set[str]]) -> tuple[int, int]:
-    """Make each external_userid's ``wecom`` tags equal ``tags_of[ext]`` (unknown tag ids are skipped).
-    Returns (added, removed)."""
-    pairs = [(ext, t) for ext, ts in tags_of.items() for t in sorted(ts)]
-    cur.register(
-        "_wct",
-        pa.table(
-            {"ext": [p[0] for p in pairs], "tag_id": [p[1] for p in pairs]},
-            schema=pa.schema([("ext", pa.string()), ("tag_id", pa.string())]),
-        ),
-    )
-    cur.register("_wcx", pa.table({"ext": pa.array(list(tags_of), pa.string())}))
+def write_customer_tags(
+    cur: duckdb.DuckDBPyConnection, brand_id: str, exts: Iterable[str], pair_exts: list[str], pair_tags: list[str]
+) -> tuple[int, int]:
+    """Make each external_userid of ``exts``' ``wecom`` tags equal the union of the tag ids paired with it
+    (``pair_exts[i]`` carries ``pair_tags[i]``; repeats are fine; unknown tag ids are skipped). Flat lists rather
+    than a set per customer: a full sync's 100,000 sets kept the garbage collector busy. Returns (added, removed)."""
+    schema = pa.schema([("ext", pa.string()), ("tag_id", pa.string())])
+    cur.register("_wct", pa.table({"ext": pair_exts, "tag_id": pair_tags}, schema=schema))
+    cur.register("_wcx", pa.table({"ext": pa.array(list(exts), pa.string())}))
     try:
         removed = cur.execute(
             "SELECT count(*) FROM identifier_tags i WHERE i.brand_id = $b AND i.id_type = 'external_userid' "
@@ -86,8 +83,9 @@ def write_customer_tags(cur: duckdb.DuckDBPyConnection, brand_id: str, tags_of: 
         before = cur.execute("SELECT count(*) FROM identifier_tags WHERE brand_id = ?", [brand_id]).fetchone()
         cur.execute(
             "INSERT INTO identifier_tags (brand_id, id_type, id_value, tag_id, source, created_at) "
-            "SELECT $b, 'external_userid', w.ext, w.tag_id, 'wecom', $now FROM _wct w "
-            "JOIN tags t ON t.brand_id = $b AND t.tag_id = w.tag_id ON CONFLICT DO NOTHING",
+            "SELECT $b, 'external_userid', w.ext, w.tag_id, 'wecom', $now "
+            "FROM (SELECT DISTINCT ext, tag_id FROM _wct) w JOIN tags t ON t.brand_id = $b AND t.tag_id = w.tag_id "
+            "ON CONFLICT DO NOTHING",
             {"b": brand_id, "now": now()},
         )
         after = cur.execute("SELECT count(*) FROM identifier_tags WHERE brand_id = ?", [brand_id]).fetchone()
