@@ -93,3 +93,50 @@ def wait_until(predicate: object, timeout: float, step: float = 0.2) -> bool:
             return True
         time.sleep(step)
     return bool(predicate())  # type: ignore[operator]
+
+
+def start_api(env: dict[str, str], port: int, log: Path, consumer: bool = False) -> subprocess.Popen[bytes]:
+    """``siyu serve`` as its own process, once it answers; ``consumer``: its embedded Huey consumer takes jobs
+    from the queue too (the process that writes the DuckDB warehouse must run the jobs that write it)."""
+    import httpx
+
+    out = open(log, "wb")  # noqa: SIM115 - the child keeps writing to it
+    env = {**env, "SIYU_HUEY_CONSUMER": "embedded" if consumer else "off"}
+    proc = subprocess.Popen([SIYU, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            raise RuntimeError(f"siyu serve exited: {log.read_text()[-2000:]}")
+    proc.kill()
+    raise RuntimeError("siyu serve did not start")
+
+
+def restart_postgres(url: str, down_seconds: float) -> None:
+    """Stop the PostgreSQL server behind ``url`` (fast shutdown: sessions are cut), wait, start it again."""
+    from tests.support.postgres import _as_postgres, _bin
+
+    engine = make_engine(url)
+    with engine.connect() as con:
+        data, port, sockets = (
+            con.execute(
+                sa.text(
+                    "SELECT current_setting('data_directory'), current_setting('port'), "
+                    "current_setting('unix_socket_directories')"
+                )
+            )
+            .one()
+        )
+    engine.dispose()
+    pg_ctl = _bin("pg_ctl")
+    subprocess.run(_as_postgres([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"]), check=True, capture_output=True)
+    time.sleep(down_seconds)
+    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
+    logfile = str(Path(data).parent / "log")
+    subprocess.run(
+        _as_postgres([pg_ctl, "-D", data, "-o", opts, "-l", logfile, "-w", "start"]), check=True, capture_output=True
+    )
