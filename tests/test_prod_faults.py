@@ -1,7 +1,8 @@
 """Faults in production mode (PostgreSQL state, Huey on Redis, `siyu serve` and `siyu worker` processes).
 
 - PostgreSQL restarted under load: API writes answer 503 naming the database (fast, no 500, no hang) while it is
-  down; the API and its consumer (running the journey from Redis) resume by themselves; nothing acknowledged is lost, no journey step runs twice.
+  down; the API and its consumer (running the journey from Redis) resume by themselves; nothing acknowledged is
+  lost, no journey step runs twice.
 - Redis restarted under load: jobs waiting in Redis survive the restart (AOF); the worker reconnects by itself;
   every webhook is delivered exactly once.
 """

@@ -122,15 +122,12 @@ def restart_postgres(url: str, down_seconds: float) -> None:
 
     engine = make_engine(url)
     with engine.connect() as con:
-        data, port, sockets = (
-            con.execute(
-                sa.text(
-                    "SELECT current_setting('data_directory'), current_setting('port'), "
-                    "current_setting('unix_socket_directories')"
-                )
+        data, port, sockets = con.execute(
+            sa.text(
+                "SELECT current_setting('data_directory'), current_setting('port'), "
+                "current_setting('unix_socket_directories')"
             )
-            .one()
-        )
+        ).one()
     engine.dispose()
     pg_ctl = _bin("pg_ctl")
     subprocess.run(_as_postgres([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"]), check=True, capture_output=True)
