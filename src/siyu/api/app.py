@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from siyu.api.validation import http_error, validation_error
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.workers import lifespan as workers_lifespan
@@ -26,6 +29,9 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
         if exc.field:
             body["field"] = exc.field
         return JSONResponse(status_code=exc.status_code, content=body)
+
+    app.add_exception_handler(RequestValidationError, validation_error)  # 422 in the project's shape, naming the field
+    app.add_exception_handler(StarletteHTTPException, http_error)  # unreadable bodies, unknown paths: same shape
 
     from siyu.api import unavailable
 

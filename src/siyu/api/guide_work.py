@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.validation import RowId
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
@@ -78,7 +79,7 @@ def stage_counts(user: User = Depends(current_user), ctx: Context = Depends(get_
 
 @followups_router.post("/{followup_id}/close")
 def close_reminder(
-    followup_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    followup_id: RowId, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     return followups.close_reminder(ctx, user, followup_id)
 

@@ -14,6 +14,7 @@ from siyu.analytics.aipl import AiplConfig
 from siyu.analytics.definitions import all_definitions
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.validation import MAX_DAYS, MAX_ID
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.metrics import value as service
@@ -28,11 +29,11 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def aipl_params(
-    a_days: int | None = None,
-    i_days: int | None = None,
-    p_days: int | None = None,
-    l_days: int | None = None,
-    l_min_orders: int | None = None,
+    a_days: int | None = Query(None, le=MAX_DAYS),
+    i_days: int | None = Query(None, le=MAX_DAYS),
+    p_days: int | None = Query(None, le=MAX_DAYS),
+    l_days: int | None = Query(None, le=MAX_DAYS),
+    l_min_orders: int | None = Query(None, le=MAX_ID),
     a_events: str | None = Query(None, description="comma-separated event names counting as A"),
     i_events: str | None = Query(None, description="comma-separated event names counting as I"),
     l_events: str | None = Query(None, description="comma-separated event names counting as L"),
@@ -52,7 +53,7 @@ def definitions(user: User = Depends(current_user)) -> dict[str, Any]:
 @router.get("/rfm")
 def rfm(
     as_of: str | None = None,
-    window_days: int | None = None,
+    window_days: int | None = Query(None, le=MAX_DAYS),
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def rfm(
 @router.get("/rfm/customers")
 def rfm_customers(
     as_of: str | None = None,
-    window_days: int | None = None,
+    window_days: int | None = Query(None, le=MAX_DAYS),
     rfm_class: str | None = None,
     sort: str = "monetary",
     page: int = 1,

@@ -13,11 +13,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.validation import MAX_ID
 from siyu.domain.models import Role
 from siyu.services import engagement, rewards
 from siyu.services.brands import User
@@ -342,7 +343,7 @@ def balance(customer_id: str, user: User = Depends(current_user), ctx: Context =
 def ledger(
     customer_id: str,
     limit: int = 100,
-    before_id: int | None = None,
+    before_id: int | None = Query(None, le=MAX_ID),
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:

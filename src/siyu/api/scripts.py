@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.validation import MAX_ID, RowId
 from siyu.domain.models import Role
 from siyu.services import customers, scripts
 from siyu.services.brands import User
@@ -24,7 +25,7 @@ sidebar_router = APIRouter(prefix="/api/sidebar", tags=["sidebar"])
 
 class FolderBody(BaseModel):
     name: str = Field(max_length=200)
-    parent_id: int = 0
+    parent_id: int = Field(0, ge=0, le=MAX_ID)
     sort: int = 0
 
 
@@ -33,7 +34,7 @@ class ScriptBody(BaseModel):
     title: str = Field(max_length=500)
     body: str = Field(default="", max_length=10_000)
     payload: dict[str, Any] = Field(default_factory=dict)
-    folder_id: int = 0
+    folder_id: int = Field(0, ge=0, le=MAX_ID)
     keywords: str = Field(default="", max_length=1000)
 
 
@@ -42,7 +43,7 @@ class ScriptPatch(BaseModel):
     title: str | None = Field(default=None, max_length=500)
     body: str | None = Field(default=None, max_length=10_000)
     payload: dict[str, Any] | None = None
-    folder_id: int | None = None
+    folder_id: int | None = Field(None, ge=0, le=MAX_ID)
     keywords: str | None = Field(default=None, max_length=1000)
 
 
@@ -65,14 +66,14 @@ def create_folder(
 
 @router.patch("/folders/{folder_id}")
 def rename_folder(
-    folder_id: int, body: FolderBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    folder_id: RowId, body: FolderBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     return scripts.rename_folder(ctx, user, folder_id, body.name)
 
 
 @router.delete("/folders/{folder_id}")
 def delete_folder(
-    folder_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    folder_id: RowId, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
 ) -> dict[str, int]:
     return scripts.delete_folder(ctx, user, folder_id)
 
@@ -80,7 +81,7 @@ def delete_folder(
 @router.get("")
 def search(
     q: str = "",
-    folder_id: int | None = None,
+    folder_id: int | None = Query(None, le=MAX_ID),
     kind: str | None = None,
     sort: str = "popular",
     page: int = 1,
@@ -127,7 +128,7 @@ async def create_with_file(
 
 @router.post("/{script_id}/file")
 async def attach(
-    script_id: int, file: UploadFile = File(...), user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    script_id: RowId, file: UploadFile = File(...), user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     """Replace the file of an image / file item."""
     name, content, ctype = await _read(file)
@@ -135,25 +136,25 @@ async def attach(
 
 
 @router.get("/{script_id}")
-def show(script_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+def show(script_id: RowId, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     return {**scripts.get_script(ctx, user, script_id), "usage": scripts.usage(ctx, user, script_id)}
 
 
 @router.patch("/{script_id}")
 def update(
-    script_id: int, body: ScriptPatch, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    script_id: RowId, body: ScriptPatch, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     return scripts.update_script(ctx, user, script_id, **body.model_dump(exclude_none=True))
 
 
 @router.delete("/{script_id}", status_code=204)
-def delete(script_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> None:
+def delete(script_id: RowId, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> None:
     scripts.delete_script(ctx, user, script_id)
 
 
 @router.post("/{script_id}/uses")
 def use(
-    script_id: int, body: UseBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    script_id: RowId, body: UseBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     """Count a use (e.g. copied from another tool); the customer, when given, must be visible to the user."""
     cid = customers.resolve_customer(ctx, user, body.customer_id) if body.customer_id else ""

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.validation import MAX_DAYS, RowId
 from siyu.domain.models import Role
 from siyu.errors import Forbidden
 from siyu.services.brands import User
@@ -110,26 +111,26 @@ def refresh(user: User = Depends(_manager), ctx: Context = Depends(get_ctx)) -> 
 
 
 @router.get("/{code_id}")
-def get(code_id: int, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+def get(code_id: RowId, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     return svc.get_code(ctx, user.brand_id, code_id, _scope(user))
 
 
 @router.patch("/{code_id}")
 def patch(
-    code_id: int, body: CodePatch, user: User = Depends(_manager), ctx: Context = Depends(get_ctx)
+    code_id: RowId, body: CodePatch, user: User = Depends(_manager), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     return svc.update_code(ctx, user.brand_id, code_id, _dump(body))
 
 
 @router.delete("/{code_id}")
-def delete(code_id: int, user: User = Depends(_manager), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+def delete(code_id: RowId, user: User = Depends(_manager), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     """Delete the code in WeCom; it stays listed as deleted with its stats."""
     return svc.delete_code(ctx, user.brand_id, code_id)
 
 
 @router.get("/{code_id}/qr")
 def qr(
-    code_id: int,
+    code_id: RowId,
     format: str = "png",
     scale: int = 8,
     user: User = Depends(current_user),
@@ -144,7 +145,10 @@ def qr(
 
 @router.get("/{code_id}/stats")
 def stats(
-    code_id: int, days: int = 30, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    code_id: RowId,
+    days: int = Query(30, le=MAX_DAYS),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     """Adds, losses by customer / by guide, net: in total, per guide, per day (a guide: their own adds)."""
     return svc.stats(ctx, user.brand_id, code_id, _scope(user), days)
@@ -152,7 +156,7 @@ def stats(
 
 @router.get("/{code_id}/adds")
 def adds(
-    code_id: int, limit: int = 100, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    code_id: RowId, limit: int = 100, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     """The latest adds (≤ 1000) with what onboarding did: welcome, tag, invite."""
     svc.get_code(ctx, user.brand_id, code_id, _scope(user))

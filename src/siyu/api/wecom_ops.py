@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.validation import RowId
 from siyu.connectors.wecom.client import WeComClient
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -113,13 +114,13 @@ def create_rule(body: RuleBody, user: User = Depends(limited), ctx: Context = De
 
 
 @router.post("/tag-rules/{rule_id}/refresh")
-def refresh_rule(rule_id: int, user: User = Depends(limited), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+def refresh_rule(rule_id: RowId, user: User = Depends(limited), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     """Recompute the segment; mark entrants, unmark leavers."""
     return tag_rules.refresh_rule(ctx, user, rule_id)
 
 
 @router.delete("/tag-rules/{rule_id}")
-def delete_rule(rule_id: int, user: User = Depends(limited), ctx: Context = Depends(get_ctx)) -> dict[str, int]:
+def delete_rule(rule_id: RowId, user: User = Depends(limited), ctx: Context = Depends(get_ctx)) -> dict[str, int]:
     """Remove the rule and its tag from everyone it marked."""
     return tag_rules.delete_rule(ctx, user, rule_id)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.validation import RowId
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -41,7 +42,7 @@ def sends(
 
 @router.get("/{code_id}/preview")
 def preview(
-    code_id: int,
+    code_id: RowId,
     name: str = Query(svc.SAMPLE_NAME, min_length=1, max_length=30, description="the sample customer's WeChat name"),
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from xml.parsers import expat
 
 from siyu.errors import SiyuError
 
@@ -139,15 +140,41 @@ class WeComEventError(SiyuError):
 
 
 def _int(v: str | None) -> int | None:
-    return int(v) if v not in (None, "") and str(v).lstrip("-").isdigit() else None
+    try:
+        return int(v) if v not in (None, "") and str(v).strip().lstrip("-").isascii() else None
+    except ValueError:
+        return None
+
+
+MAX_CREATE_TIME = 10**11  # CreateTime is unix seconds: anything past the year 5000 is not a real event
+
+
+def _refuse_dtd(*_args: object) -> None:
+    raise WeComEventError("callback XML declares a DTD or an entity (WeCom never does); refused", field="xml")
+
+
+def parse_xml(xml: bytes | str) -> ET.Element:
+    """Parse with expat, DTDs and entity declarations refused (no entity expansion, no external entities)."""
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.UnparsedEntityDeclHandler = _refuse_dtd
+    parser.ExternalEntityRefHandler = _refuse_dtd  # type: ignore[assignment]
+    try:
+        parser.Parse(xml, True)
+        return builder.close()
+    except (expat.ExpatError, AssertionError, IndexError) as err:  # TreeBuilder: no root / unbalanced
+        raise WeComEventError(f"callback is not XML ({err or 'no root element'})", field="xml") from err
 
 
 def xml_fields(xml: bytes | str) -> dict[str, str]:
     """The child elements of ``<xml>`` as text (CDATA unwrapped)."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as err:
-        raise WeComEventError(f"callback is not XML ({err})", field="xml") from err
+    root = parse_xml(xml)
     if root.tag != "xml":
         raise WeComEventError(f"callback root element is <{root.tag}>, expected <xml>", field="xml")
     return {child.tag: (child.text or "").strip() for child in root}
@@ -157,6 +184,7 @@ def payload_digest(xml: bytes | str) -> str:
     """SHA-256 (hex) of the decrypted XML in canonical form (C14N 2.0, blank text stripped: CDATA or not,
     whitespace between elements and attribute order do not change it; every element, nested ones too, does)."""
     text = xml.decode("utf-8", "replace") if isinstance(xml, bytes) else xml
+    parse_xml(text)  # refuses DTDs / entities before canonicalising
     try:
         canonical = ET.canonicalize(text, strip_text=True)
     except ET.ParseError as err:
@@ -168,8 +196,8 @@ def parse_event(xml: bytes | str) -> WeComEvent:
     """A typed event from the decrypted XML of a callback."""
     f = xml_fields(xml)
     create = _int(f.get("CreateTime"))
-    if create is None:
-        raise WeComEventError("callback has no numeric CreateTime", field="CreateTime")
+    if create is None or not 0 < create < MAX_CREATE_TIME:
+        raise WeComEventError("callback has no numeric CreateTime (unix seconds)", field="CreateTime")
     base: dict[str, Any] = {
         "corp_id": f.get("ToUserName", ""),
         "from_user": f.get("FromUserName", ""),

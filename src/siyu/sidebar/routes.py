@@ -17,11 +17,12 @@ import hmac
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from siyu.api.deps import get_ctx
+from siyu.api.validation import MAX_ID, RowId
 from siyu.domain.scripts import chat_message
 from siyu.i18n import normalize_language
 from siyu.i18n import t as translate
@@ -275,7 +276,7 @@ def list_scripts(
     brand_id: str,
     request: Request,
     q: str = "",
-    folder_id: int | None = None,
+    folder_id: int | None = Query(None, le=MAX_ID),
     kind: str | None = None,
     page: int = 1,
     page_size: int = 50,
@@ -293,7 +294,7 @@ class SendBody(BaseModel):
 
 @router.post("/api/scripts/{script_id}/send")
 def send_script(
-    brand_id: str, script_id: int, body: SendBody, request: Request, ctx: Context = Depends(get_ctx)
+    brand_id: str, script_id: RowId, body: SendBody, request: Request, ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     """The ``sendChatMessage`` argument of an item for this customer (names filled in); counts one use."""
     user = _user(request, brand_id, ctx, write=True)
