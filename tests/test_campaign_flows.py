@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from siyu.domain.campaign.rules import REASONS
 from siyu.domain.models import Identity, Role
@@ -426,3 +427,33 @@ def test_gift_expires(bctx: Context) -> None:
         C.claim_gift(bctx, B, g["token"], phone(2), now=NOW + timedelta(hours=3))
     assert exc.value.code == "gift_expired"
     assert C.get_gift(bctx, g["token"])["status"] == "sent"
+
+
+def test_a_clawed_back_tier_is_issued_again_as_a_new_generation(bctx: Context) -> None:
+    """A revoked help drops the sharer below tier 0: the reward is clawed back; when a new help brings them back,
+    the tier is issued again under key ``…#2`` (a new grant, budget and stock reserved again); a second round
+    makes ``#3``. A claw-back refused because the coupon was used re-issues nothing."""
+    cid = live(bctx, assist_def(assist={"tiers": [{"threshold": 2, "reward_id": "small"}]}))
+    s = C.join(bctx, B, cid, phone(1), now=NOW)
+    first = [C.help(bctx, B, cid, s["token"], phone(100 + i), now=NOW) for i in range(2)]
+    granted = C.progress(bctx, B, s["id"])["rewards"]
+    assert [(r["what"], r["status"]) for r in granted] == [("tier:0", "granted")]
+    assert C.revoke_help(bctx, B, first[0]["help_id"], "carrier_left") == 1
+    assert [r["status"] for r in C.progress(bctx, B, s["id"])["rewards"]] == ["clawed_back"]
+    assert rewards.get_reward(bctx, B, "small")["stock_left"] == 2  # the stock came back
+    C.help(bctx, B, cid, s["token"], phone(200), now=NOW)  # qualifies again
+    rows = C.progress(bctx, B, s["id"])["rewards"]
+    assert [(r["what"], r["status"]) for r in rows] == [("tier:0", "clawed_back"), ("tier:0", "granted")]
+    assert rows[1]["grant_id"] != rows[0]["grant_id"]
+    with bctx.sessions() as ses:
+        keys = [k for (k,) in ses.execute(text("SELECT key FROM campaign_rewards ORDER BY id"))]
+    assert keys == [f"{cid}:{s['id']}:tier:0", f"{cid}:{s['id']}:tier:0#2"]
+    # a retry of the same generation is still idempotent
+    assert C.progress(bctx, B, s["id"])["rewards"][1]["grant_id"] == rows[1]["grant_id"]
+    # the second generation used: the claw-back is refused and nothing more is issued
+    rewards.redeem(bctx, B, order_id="o-gen2", grant_id=rows[1]["grant_id"], order_amount=100)
+    assert C.revoke_help(bctx, B, first[1]["help_id"], "carrier_left") == 1
+    C.help(bctx, B, cid, s["token"], phone(201), now=NOW)
+    after = C.progress(bctx, B, s["id"])["rewards"]
+    assert [r["status"] for r in after] == ["clawed_back", "granted"] and after[1]["grant_id"] == rows[1]["grant_id"]
+    assert rewards.get_reward(bctx, B, "small")["stock_left"] == 1

@@ -1,6 +1,11 @@
-"""Rewards a campaign issues, through ``siyu.services.rewards``: one row per (campaign, participant, what) — the
-idempotency key, so a retry never issues twice — and the campaign budget reserved atomically before the grant
-(a conditional UPDATE that never passes ``budget_cap``; released again if the grant fails)."""
+"""Rewards a campaign issues, through ``siyu.services.rewards``: one row per (campaign, participant, what,
+generation) — the idempotency key, so a retry never issues twice — and the campaign budget reserved atomically
+before the grant (a conditional UPDATE that never passes ``budget_cap``; released again if the grant fails).
+
+Re-issue after a claw-back: a reward taken back (``clawed_back``, e.g. a tier the sharer fell below when a help
+was revoked) is issued again when the participant qualifies again, as a new generation: key ``…:tier:0#2``
+(then ``#3``, …), a new grant with its own idempotency key, budget reserved again. A claw-back that was refused
+(the coupon was used) leaves the reward granted, so nothing is re-issued."""
 
 from __future__ import annotations
 
@@ -19,8 +24,29 @@ log = logging.getLogger(__name__)
 EPS = 1e-9
 
 
-def reward_key(campaign_id: str, participant_id: str, what: str) -> str:
-    return f"{campaign_id}:{participant_id}:{what}"
+def reward_key(campaign_id: str, participant_id: str, what: str, generation: int = 1) -> str:
+    """The idempotency key of a campaign reward; generation 1 has no suffix, later ones ``#<n>``."""
+    base = f"{campaign_id}:{participant_id}:{what}"
+    return base if generation <= 1 else f"{base}#{generation}"
+
+
+def generation_of(key: str) -> int:
+    _head, sep, tail = key.rpartition("#")
+    return int(tail) if sep and tail.isdigit() else 1
+
+
+def _latest(ctx: Context, campaign_id: str, participant_id: str, what: str) -> CampaignRewardRow | None:
+    with ctx.sessions() as s:
+        return s.scalar(
+            select(CampaignRewardRow)
+            .where(
+                CampaignRewardRow.campaign_id == campaign_id,
+                CampaignRewardRow.participant_id == participant_id,
+                CampaignRewardRow.what == what,
+            )
+            .order_by(CampaignRewardRow.id.desc())
+            .limit(1)
+        )
 
 
 def reward_row_dict(r: CampaignRewardRow) -> dict[str, Any]:
@@ -71,14 +97,16 @@ def issue(
 ) -> dict[str, Any]:
     """Grant ``reward_id`` to the participant for ``what`` (``tier:<i>``, ``team``, ``gift``, ``bonus:<gift>``,
     ``helper``) once: the row keyed by campaign + participant + what is claimed first; a granted key returns
-    the same row; a failed one (budget, stock, no customer id yet) may be retried. Never raises for an
-    unavailable reward: the row says ``failed`` and why."""
+    the same row; a failed one (budget, stock, no customer id yet) may be retried; a clawed-back one is issued
+    again as the next generation. Never raises for an unavailable reward: the row says ``failed`` and why."""
     from siyu.services.rewards import RewardUnavailable, get_reward, grant
 
-    key = reward_key(campaign_id, participant.id, what)
     now = utcnow()
-    with ctx.sessions() as s:
-        row = s.scalar(select(CampaignRewardRow).where(CampaignRewardRow.key == key))
+    row = _latest(ctx, campaign_id, participant.id, what)
+    key = reward_key(campaign_id, participant.id, what)
+    if row is not None and row.status == "clawed_back":  # qualifies again: the next generation
+        key = reward_key(campaign_id, participant.id, what, generation_of(row.key) + 1)
+        row = None
     if row is not None and row.status != "failed":
         return reward_row_dict(row)
     if row is None:
