@@ -168,6 +168,25 @@ def add_group(srv: WeComServer, owner: str, members: list[str], name: str = "") 
     return cid
 
 
+def join_group(srv: WeComServer, chat_id: str, ext: str, scene: int = 3) -> httpx.Response | None:
+    """A customer joins a customer group (scene 1 invited, 2 by link, 3 by the group QR): the member is listed by
+    ``groupchat/get`` and WeCom sends ``change_external_chat`` update / add_member (which does not name them)."""
+    with srv.lock:
+        g = srv.company.groups[chat_id]
+        g["member_list"].append(
+            {
+                "userid": ext,
+                "type": 2,
+                "unionid": srv.company.contacts[ext].unionid,
+                "join_time": int(srv.now()),
+                "join_scene": scene,
+                "invitor": {"userid": g["owner"]},
+            }
+        )
+        g["member_version"] = str(int(g["member_version"]) + 1)
+    return chat_event(srv, chat_id, "update", UpdateDetail="add_member", JoinScene=scene, MemChangeCnt=1)
+
+
 def confirm_mass_send(srv: WeComServer, msgid: str) -> dict[str, int]:
     """The member taps 发送 on a 群发 task in the app (no callback: WeCom sends none). Each target gets 1 sent,
     2 not (or no longer) a contact, or 3 already received a company mass message on this server day (UTC+8)."""

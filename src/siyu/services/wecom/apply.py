@@ -101,14 +101,17 @@ def apply(
             )
         return f"customer tags: {added} added, {removed} removed", 0
     if isinstance(event, ev.ChatChanged) and (client is not None or event.change_type == "dismiss"):
-        return _chat(ctx, brand_id, event, client)
+        return _chat(ctx, brand_id, event, client, ref)
     if isinstance(event, ev.TransferFailed):
         return inheritance.on_transfer_fail(ctx, brand_id, event), 0
     return f"recorded ({type(event).__name__}: {event.change_type}); no warehouse change", 0
 
 
-def _chat(ctx: Context, brand_id: str, event: ev.ChatChanged, client: WeComClient | None) -> tuple[str, int]:
-    """A group changed: WeCom does not say who joined or left, so the group is fetched and reconciled."""
+def _chat(
+    ctx: Context, brand_id: str, event: ev.ChatChanged, client: WeComClient | None, ref: str = ""
+) -> tuple[str, int]:
+    """A group changed: WeCom does not say who joined or left, so the group is fetched and reconciled; on
+    ``add_member`` the external members not in the group before confirm campaigns' ``wecom_group`` carrier."""
     if event.change_type == "dismiss":
         with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
             return f"group dismissed; {groups.dismiss(cur, brand_id, event.chat_id, event.at)} memberships ended", 0
@@ -121,6 +124,12 @@ def _chat(ctx: Context, brand_id: str, event: ev.ChatChanged, client: WeComClien
         with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:  # the group no longer exists
             return f"group gone (40050); {groups.dismiss(cur, brand_id, event.chat_id, event.at)} memberships ended", 0
     stats = groups.GroupStats()
+    adding = event.update_detail == "add_member"
     with ctx.warehouse.write_lock, ctx.warehouse.transaction() as cur:
+        before = groups.active_members(cur, brand_id, chat.chat_id) if adding else set()
         groups.reconcile(cur, brand_id, chat, event.at, stats)
-    return f"group {event.change_type}: {stats.joined} joined, {stats.left} left", stats.observations
+    done = f"group {event.change_type}: {stats.joined} joined, {stats.left} left"
+    if adding:
+        joined = [m for m in chat.members if m.type == 2 and m.userid not in before]
+        done += campaign_hooks.group_joined(ctx, brand_id, chat.chat_id, joined, ref, event.at)
+    return done, stats.observations

@@ -87,6 +87,16 @@ def reconcile(cur: duckdb.DuckDBPyConnection, brand_id: str, chat: GroupChat, at
     stats.groups += 1
 
 
+def active_members(cur: duckdb.DuckDBPyConnection, brand_id: str, chat_id: str) -> set[str]:
+    """External_userids of the members of ``chat_id`` the warehouse holds as in the group."""
+    rows = cur.execute(
+        "SELECT id_value FROM group_members WHERE brand_id = ? AND touchpoint_id = ? AND id_type = 'external_userid' "
+        "AND left_at IS NULL",
+        [brand_id, chat_id],
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def dismiss(cur: duckdb.DuckDBPyConnection, brand_id: str, chat_id: str, at: datetime) -> int:
     """A dismissed group: every open membership ends at ``at``."""
     n = cur.execute(
