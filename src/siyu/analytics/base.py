@@ -34,6 +34,9 @@ TABLE_NAMES: tuple[str, ...] = (
     "identifier_tags",
 )
 
+# JSON columns; an engine without a JSON type (Spark, Parquet) holds them as text, typed JSON again on binding
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {"events": ("properties", "traits", "context"), "customers": ("traits",)}
+
 # order statuses that are not revenue
 EXCLUDED_ORDER_STATUSES: tuple[str, ...] = ("refunded", "cancelled")
 
@@ -69,6 +72,9 @@ class Tables:
         tabs = {}
         for name in TABLE_NAMES:
             t = backend.table(name)
+            texts = [c for c in JSON_COLUMNS.get(name, ()) if t[c].type().is_string()]
+            if texts:
+                t = t.mutate(**{c: t[c].cast("json") for c in texts})
             tabs[name] = t.filter(t.brand_id == brand_id)
         return cls(brand_id=brand_id, **tabs)
 

@@ -138,12 +138,14 @@ def _check_paging(page: int, size: int, size_field: str, max_size: int, page_fie
         )
 
 
-def guide_scope(ctx: Context, user: User) -> ir.Table | None:
-    """Customer ids (column ``customer_id``) the user may see, or None when the user sees the whole brand."""
+def guide_scope(ctx: Context, user: User, backend: Any = None) -> ir.Table | None:
+    """Customer ids (column ``customer_id``) the user may see, or None when the user sees the whole brand.
+
+    Built on ``backend`` when given (the analytics engine of ``SIYU_WAREHOUSE``), else on the DuckDB warehouse."""
     if user.role != Role.GUIDE:
         return None
-    rel = _table(ctx, "relations")
-    ids = _table(ctx, "identities")
+    rel = backend.table("relations") if backend is not None else _table(ctx, "relations")
+    ids = backend.table("identities") if backend is not None else _table(ctx, "identities")
     rel = rel.filter(rel.brand_id == user.brand_id, rel.state == "active", rel.guide_id == (user.guide_id or ""))
     ids = ids.filter(ids.brand_id == user.brand_id, ids.id_type == IdType.EXTERNAL_USERID.value)
     scope = rel.join(ids, rel.external_userid == ids.id_value).select(ids.customer_id)

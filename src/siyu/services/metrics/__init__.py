@@ -7,6 +7,7 @@ cases are in their own module of this package.
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime
 from typing import Any
 
@@ -19,31 +20,51 @@ from siyu.services.context import Context
 from siyu.services.customers import guide_scope
 from siyu.services.errors import SiyuError
 from siyu.services.metrics import query_cache
+from siyu.stores import analytics_engine
+
+_engine_lock = threading.Lock()
+
+
+def backend(ctx: Context) -> Any:
+    """The Ibis backend analytics run on: ``SIYU_WAREHOUSE``'s engine (opened once per context), else this
+    thread's backend on the embedded DuckDB warehouse (see ``siyu.stores.analytics_engine``)."""
+    url = ctx.settings.warehouse_url
+    if not url:
+        return ctx.warehouse.ibis
+    engine = ctx.extras.get("analytics_engine")
+    if engine is None:
+        with _engine_lock:
+            engine = ctx.extras.get("analytics_engine")
+            if engine is None:
+                engine = analytics_engine.connect(url, ctx.settings.data_dir)
+                ctx.extras["analytics_engine"] = engine
+    return engine
 
 
 def tables(ctx: Context, brand_id: str) -> Tables:
-    """The brand's warehouse tables on this thread's Ibis backend (bound once per backend and brand)."""
-    return query_cache.brand_tables(ctx.warehouse.ibis, brand_id)
+    """The brand's warehouse tables on the analytics backend (bound once per backend and brand)."""
+    return query_cache.brand_tables(backend(ctx), brand_id)
 
 
 def fetch_arrow(ctx: Context, expr: ir.Expr) -> Any:
-    """``expr.to_pyarrow()`` on the warehouse, with its compiled SQL cached (the data is read on every call)."""
-    return query_cache.to_arrow(ctx.warehouse.ibis, expr)
+    """``expr.to_pyarrow()`` on the analytics backend, with its compiled SQL cached on DuckDB (the data is read
+    on every call)."""
+    return query_cache.to_arrow(backend(ctx), expr)
 
 
 def fetch_frame(ctx: Context, expr: ir.Table) -> pd.DataFrame:
     """A table expression's rows as a pandas DataFrame (``arrow(...).to_pandas()``)."""
-    return query_cache.to_pandas(ctx.warehouse.ibis, expr)
+    return query_cache.to_pandas(backend(ctx), expr)
 
 
 def fetch_scalar(ctx: Context, expr: ir.Scalar) -> Any:
     """A scalar expression's value as a Python object (None for NULL)."""
-    return query_cache.scalar(ctx.warehouse.ibis, expr)
+    return query_cache.scalar(backend(ctx), expr)
 
 
 def scope(ctx: Context, user: User) -> ir.Table | None:
     """Customer ids (column ``customer_id``) a user may see in metrics: a guide only their own; None = all."""
-    return guide_scope(ctx, user)
+    return guide_scope(ctx, user, backend(ctx) if ctx.settings.warehouse_url else None)
 
 
 def restrict(expr: ir.Table, allowed: ir.Table | None, column: str = "customer_id") -> ir.Table:
