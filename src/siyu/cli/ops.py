@@ -24,7 +24,8 @@ def doctor() -> None:
 
 
 def migrate() -> None:
-    """Bring the state database (SIYU_DATABASE_URL or the SQLite file) to the newest Alembic revision."""
+    """Bring the state database (SIYU_DATABASE_URL or the SQLite file) to the newest Alembic revision, and the
+    embedded warehouse's tables up to date."""
     from alembic.script import ScriptDirectory
 
     from siyu.config import Settings
@@ -40,6 +41,17 @@ def migrate() -> None:
     finally:
         engine.dispose()
     console.print(f"state {hide_password(settings.state_url)} is at revision {head}")
+    import duckdb
+
+    from siyu.stores.warehouse import Warehouse
+
+    try:  # the warehouse's tables are created / upgraded when it opens
+        Warehouse(settings.warehouse_file).close()
+        console.print(f"warehouse {settings.warehouse_file} is up to date")
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        console.print("warehouse is open in a running siyu process: it upgrades its own tables when it starts")
 
 
 def worker(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from siyu.config import Settings
@@ -113,6 +114,8 @@ def check_warehouse(settings: Settings) -> Check:
     def probe() -> str:
         import duckdb
 
+        if path != ":memory:" and not Path(path).exists():
+            raise RuntimeError("the warehouse file does not exist yet: run `siyu migrate` (or `siyu init`)")
         try:
             con = duckdb.connect(path, read_only=True)
         except duckdb.IOException as exc:

@@ -52,7 +52,13 @@ def get_huey(settings: Settings) -> Huey:
                     "empty for the embedded SQLite queue",
                     field="huey_url",
                 )
-            huey = RedisHuey("siyu", url=settings.huey_url, results=False)
+            # bounded socket waits (a blocking dequeue waits 1 s), so a lost Redis fails fast and consumers retry
+            from redis import ConnectionPool
+
+            pool = ConnectionPool.from_url(
+                settings.huey_url, socket_connect_timeout=5, socket_timeout=10, health_check_interval=30
+            )
+            huey = RedisHuey("siyu", connection_pool=pool, results=False)
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             huey = SqliteHuey("siyu", filename=key, results=False)

@@ -30,7 +30,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # pre-ping: connections a PostgreSQL restart cut are replaced, not handed out; bounded waits: while the server
+    # is down or unreachable a request fails in seconds (503, see siyu.api.unavailable) instead of hanging
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args)
 
 
 def alembic_config(engine: Engine) -> Config:
