@@ -180,7 +180,7 @@ def update_reward(ctx: Context, brand_id: str, reward_id: str, changes: dict[str
     unknown = set(changes) - allowed
     if unknown:
         name = sorted(unknown)[0]
-        raise SiyuError(f"{name}: cannot be changed; change one of {', '.join(sorted(allowed))}", name)
+        raise SiyuError(f"field {name!r} cannot be changed; change one of {', '.join(sorted(allowed))}", name or "body")
     with ctx.sessions() as s:
         row = _row(s, brand_id, reward_id)
         merged = {
