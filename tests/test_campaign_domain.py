@@ -225,3 +225,30 @@ def test_the_public_poster_is_the_variants_else_the_campaigns_else_the_default()
     # stored before the check with a broken variant poster: the campaign's poster is drawn instead
     stored = parse_campaign(assist(poster=_poster(), variants=[{"id": "A", "poster": _poster(size=2)}]), strict=False)
     assert template_of(stored, "A").background == "#FFFFFF"
+
+
+def test_builder_form_rows_round_trip_to_the_definition() -> None:
+    """The builder's A/B and guide-target rows give back the definition (other variant keys such as the poster kept);
+    number fields from the browser (floats, blanks) become whole numbers / 0."""
+    from siyu.console.campaign_builder import definition_of, form_of
+
+    src = assist(
+        variants=[{"id": "A", "weight": 2, "poster": _poster()}, {"id": "B", "copy_text": "B 文案"}],
+        guide_targets=[{"guide_id": "g1", "participants": 3, "gmv": 500}],
+    )
+    f = form_of(src)
+    f["variants"][1]["weight"] = 3.0  # ui.number gives floats
+    blank = {"guide_id": "g2", "participants": 1.0, "new_customers": None, "conversions": "", "gmv": 0}
+    f["guide_targets"].append(blank)
+    cd = parse_campaign(definition_of(f))
+    assert [(v.id, v.weight, v.copy_text, v.poster is not None) for v in cd.variants] == [
+        ("A", 2, "", True),
+        ("B", 3, "B 文案", False),
+    ]
+    assert [(t.guide_id, t.participants, t.new_customers, t.gmv) for t in cd.guide_targets] == [
+        ("g1", 3, 0, 500),
+        ("g2", 1, 0, 0),
+    ]
+    # a blank variant id is named on its row
+    f["variants"][0]["id"] = ""
+    assert errors(definition_of(f))[0]["field"] == "variants.0.id"

@@ -117,8 +117,17 @@ def test_campaign_console(bctx: Context) -> None:
             page.get_by_test_id("tier-add").click()
             field(page, "f-assist-tiers-1-threshold").fill("2")  # not rising: an error on this field
             _select(page, "f-assist-tiers-1-reward_id", "马克杯")
-            _area(page, "f-variants").fill('[{"id": "A"}, {"id": "B"}]')
-            _area(page, "f-guide_targets").fill('[{"guide_id": "g1", "participants": 2, "new_customers": 5}]')
+            # A/B variants and guide targets: small forms (add / remove rows)
+            for _ in range(3):
+                page.get_by_test_id("variant-add").click()
+            expect(field(page, "f-variants-2-id")).to_have_value("C")
+            page.get_by_test_id("variant-2-remove").click()
+            expect(page.get_by_test_id("variant-2")).to_have_count(0)
+            field(page, "f-variants-1-copy_text").fill("B 组文案")
+            page.get_by_test_id("target-add").click()
+            field(page, "f-guide_targets-0-guide_id").fill("g1")
+            field(page, "f-guide_targets-0-participants").fill("2")
+            field(page, "f-guide_targets-0-new_customers").fill("5")
             expect(page.get_by_test_id("poster-preview").locator("img")).to_have_attribute(
                 "src", re.compile(r"^data:image/png;base64,")
             )
@@ -139,7 +148,11 @@ def test_campaign_console(bctx: Context) -> None:
             assert got["campaign"]["name"] == "好友助力领杯子" and got["campaign"]["status"] == "draft"
             cd = camps.get(bctx, BRAND, cid)["definition"]
             assert [(t["threshold"], t["reward_id"]) for t in cd["assist"]["tiers"]] == [(2, "c5"), (3, "mug")]
-            assert [v["id"] for v in cd["variants"]] == ["A", "B"] and cd["guide_targets"][0]["guide_id"] == "g1"
+            arms = [(v["id"], v["weight"], v["copy_text"]) for v in cd["variants"]]
+            assert arms == [("A", 1, ""), ("B", 1, "B 组文案")]
+            assert cd["guide_targets"] == [
+                {"guide_id": "g1", "participants": 2, "new_customers": 5, "conversions": 0, "gmv": 0}
+            ]
 
             # -- launch, then customers take part: the dashboard follows by itself ----------------------------------
             expect(page.get_by_test_id("campaign-status")).to_have_text("草稿")
@@ -204,6 +217,13 @@ def test_campaign_console(bctx: Context) -> None:
             row = page.get_by_test_id("leaderboard-table").locator("tr", has_text="g1")
             expect(row).to_contain_text("1 / 2")
             expect(row).to_contain_text("4 / 5")
+            # a guide's promotion link (joins through it are credited to the guide) equals the API's
+            with bctx.warehouse.transaction() as cur:
+                cur.execute("INSERT INTO guides (brand_id, guide_id, name) VALUES (?, 'g1', '王导购')", [BRAND])
+            _select(page, "guide-link-guide", "g1")
+            page.get_by_test_id("guide-link-make").click()
+            want = httpx.get(f"{base}/api/campaigns/{cid}/guide-link?guide_id=g1", headers=h).json()["path"]
+            expect(field(page, "guide-link")).to_have_value(want)
 
             # -- fulfilment: the mug gets an address, then ships with a tracking number ------------------------------
             ff = httpx.get(f"{base}/api/campaigns/{cid}/fulfilment", headers=h).json()["items"]

@@ -6,7 +6,6 @@ save); every validation problem is shown on its field."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +36,10 @@ NUMBER_FIELDS = {
     "anti_abuse.min_keep_days": 0,
     "max_depth": 20,
 }
+
+
+TARGET_KEYS: dict[str, Any] = {"guide_id": "", "participants": 0, "new_customers": 0, "conversions": 0, "gmv": 0}
+VARIANT_FORM = ("id", "weight", "title", "copy_text")
 
 
 def tid(path: str) -> str:
@@ -80,8 +83,8 @@ def form_of(definition: dict[str, Any] | None) -> dict[str, Any]:
         "regions": "，".join(d.get("regions", [])),
         "pilot.percent": (d.get("pilot") or {}).get("percent"),
         "pilot.segment_id": (d.get("pilot") or {}).get("segment_id") or "",
-        "variants": json.dumps(d.get("variants", []), ensure_ascii=False, indent=1),
-        "guide_targets": json.dumps(d.get("guide_targets", []), ensure_ascii=False, indent=1),
+        "variants": [dict(v) for v in d.get("variants", [])],  # rows of the A/B form (other keys kept as they are)
+        "guide_targets": [{k: t.get(k, TARGET_KEYS.get(k)) for k in TARGET_KEYS} for t in d.get("guide_targets", [])],
         "poster": d.get("poster"),  # the campaign's poster template (the poster editor's "campaign" choice)
     }
     for path, default in NUMBER_FIELDS.items():
@@ -164,11 +167,13 @@ def definition_of(f: dict[str, Any]) -> dict[str, Any]:
         d["pilot"] = {"percent": f["pilot.percent"] or None, "segment_id": f["pilot.segment_id"] or None}
     if f.get("poster"):
         d["poster"] = f["poster"]
-    for key in ("variants", "guide_targets"):
-        try:
-            d[key] = json.loads(f[key] or "[]")
-        except ValueError as exc:
-            raise CampaignError([{"field": key, "message": tr("cp.bad_json", error=str(exc))}]) from None
+    d["variants"] = [
+        {k: (_int(v) if k == "weight" else v) for k, v in row.items() if v is not None} for row in f["variants"]
+    ]
+    d["guide_targets"] = [
+        {k: (v if k == "guide_id" else 0 if v in (None, "") else _int(v)) for k, v in row.items()}
+        for row in f["guide_targets"]
+    ]
     return d
 
 
@@ -277,18 +282,9 @@ class Builder:
                 self.number("pilot.percent")
                 self.text("pilot.segment_id")
                 self.number("max_depth")
-        with ui.card().classes("w-full").props("flat bordered"):
+        with ui.card().classes("w-full").props("flat bordered data-testid=sec-advanced"):
             ui.label(tr("cp.sec.advanced")).classes("text-base font-bold")
-            with ui.row().classes("items-start gap-4 w-full"):
-                for key in ("variants", "guide_targets"):
-                    with ui.column().classes("gap-0 grow"):
-                        w = (
-                            ui.textarea(tr(f"cp.f.{key}"))
-                            .bind_value(self.f, key)
-                            .classes("w-full font-mono")
-                            .props(f"rows=6 data-testid=f-{key}")
-                        )
-                        self._err(key, w)
+            self.advanced()
         with ui.card().classes("w-full").props("flat bordered data-testid=sec-poster"):
             ui.label(tr("cp.sec.poster")).classes("text-base font-bold")
             self.poster = PosterEditor(self.ctx, self.user, self.f)
@@ -350,6 +346,62 @@ class Builder:
                 self.number("gift.claim_hours", 1)
                 self.reward("gift.giver_bonus_reward_id")
                 self.select("gift.bonus_on", {k: tr(f"cp.bonus.{k}") for k in ("claim", "redeem")})
+
+    def _cell(self, row: dict[str, Any], key: str, path: str, label: str, number: bool = False) -> Any:
+        with ui.column().classes("gap-0"):
+            w = ui.number(label, min=0) if number else ui.input(label)
+            w.bind_value(row, key).props(f"dense data-testid=f-{tid(path)}")
+            self._err(path, w)
+        return w
+
+    @ui.refreshable_method
+    def advanced(self) -> None:
+        """A/B variants and guide targets as small forms (add / remove rows)."""
+        for path in [p for p in self.errors if p.startswith(("variants", "guide_targets"))]:
+            self.errors.pop(path)
+        ui.label(tr("cp.f.variants")).classes("text-sm font-bold")
+        for i, v in enumerate(self.f["variants"]):
+            v.setdefault("id", "")
+            v.setdefault("weight", 1)
+            with ui.row().classes("items-start gap-3").props(f"data-testid=variant-{i}"):
+                for key in VARIANT_FORM:
+                    cell = self._cell(v, key, f"variants.{i}.{key}", tr(f"cp.f.variant.{key}"), key == "weight")
+                    if key == "copy_text":
+                        cell.classes("w-80")
+                more = sorted(k for k in v if k not in VARIANT_FORM and v[k] not in (None, "", [], {}))
+                if more:
+                    ui.label(tr("cp.variant.more", keys=", ".join(more))).classes("text-xs text-gray-500 pt-5")
+                ui.button(tr("cp.remove_tier"), on_click=lambda _, k=i: self._drop("variants", k)).props(
+                    f"flat dense size=sm data-testid=variant-{i}-remove"
+                )
+        self._err("variants", ui.label(""))
+        ui.button(tr("cp.add_variant"), icon="add", on_click=self._add_variant).props(
+            "flat dense data-testid=variant-add"
+        )
+        ui.label(tr("cp.f.guide_targets")).classes("text-sm font-bold pt-2")
+        for i, t in enumerate(self.f["guide_targets"]):
+            with ui.row().classes("items-start gap-3").props(f"data-testid=target-{i}"):
+                for key in TARGET_KEYS:
+                    self._cell(t, key, f"guide_targets.{i}.{key}", tr(f"cp.f.target.{key}"), key != "guide_id")
+                ui.button(tr("cp.remove_tier"), on_click=lambda _, k=i: self._drop("guide_targets", k)).props(
+                    f"flat dense size=sm data-testid=target-{i}-remove"
+                )
+        self._err("guide_targets", ui.label(""))
+        ui.button(tr("cp.add_target"), icon="add", on_click=self._add_target).props("flat dense data-testid=target-add")
+
+    def _add_variant(self) -> None:
+        taken = {str(v.get("id")) for v in self.f["variants"]}
+        name = next(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "0123456789" if c not in taken)
+        self.f["variants"].append({"id": name, "weight": 1, "title": "", "copy_text": ""})
+        self.advanced.refresh()
+
+    def _add_target(self) -> None:
+        self.f["guide_targets"].append(dict(TARGET_KEYS))
+        self.advanced.refresh()
+
+    def _drop(self, key: str, i: int) -> None:
+        self.f[key].pop(i)
+        self.advanced.refresh()
 
     def _add_tier(self) -> None:
         last = self.f["tiers"][-1]["threshold"] if self.f["tiers"] else 0

@@ -22,7 +22,7 @@ from siyu.domain.models import Role
 from siyu.errors import SiyuError
 from siyu.services import campaigns_stats as stats
 from siyu.services.brands import User
-from siyu.services.campaigns import reports
+from siyu.services.campaigns import attribution, reports
 from siyu.services.context import Context
 
 REFRESH_SECONDS = 3.0
@@ -264,6 +264,28 @@ class Dashboard:
             "leaderboard",
             height="280px",
         )
+        self._guide_link([r["guide_id"] for r in rows])
+
+    def _guide_link(self, guides: list[str]) -> None:
+        """A guide's own promotion link of the campaign (joins through it are credited to the guide)."""
+        if not guides:
+            return
+        chosen = {"guide": guides[0]}
+        with ui.row().classes("items-end gap-3 w-full"):
+            ui.select(guides, label=tr("cp.lb.guide")).bind_value(chosen, "guide").classes("w-40").props(
+                "dense data-testid=guide-link-guide"
+            )
+            out = ui.input(tr("cp.lb.link")).props("readonly dense data-testid=guide-link").classes("grow")
+
+            def make() -> None:
+                try:
+                    got = attribution.guide_link(self.ctx, self.user.brand_id, self.campaign_id, str(chosen["guide"]))
+                except SiyuError as exc:
+                    ui.notify(exc.message, type="negative")
+                    return
+                out.set_value(got["path"])
+
+            ui.button(tr("cp.lb.make_link"), on_click=make).props("outline dense data-testid=guide-link-make")
 
     # -- fulfilment ----------------------------------------------------------------------------------------------
     @ui.refreshable_method

@@ -1,7 +1,7 @@
 """The poster editor of the campaign builder: the campaign's (or a variant's) poster template as JSON with a live
 preview drawn by the poster renderer (``siyu.services.posters``), the render time, errors naming the template
-field, and "use this poster" (writes the template into the form's ``poster`` or the variant's; saved with the
-campaign, where ``parse_campaign`` checks it again)."""
+field, and "use this poster" (writes the template into the form's ``poster`` or the variant row's; saved with
+the campaign, where ``parse_campaign`` checks it again)."""
 
 from __future__ import annotations
 
@@ -39,10 +39,8 @@ class PosterEditor:
         self.seen = ""
 
     def _variants(self) -> list[dict[str, Any]]:
-        try:
-            v = json.loads(self.f.get("variants") or "[]")
-        except ValueError:
-            return []
+        """The builder's variant rows (dicts; the poster is written into them)."""
+        v = self.f.get("variants") or []
         return [x for x in v if isinstance(x, dict) and x.get("id")] if isinstance(v, list) else []
 
     def _template_of(self, variant: str) -> str:
@@ -157,15 +155,13 @@ class PosterEditor:
         domain, _ = self.mods
         try:
             tpl = domain.parse_template(json.loads(self.template_text or "{}")).model_dump(mode="json")
-            variants = json.loads(self.f.get("variants") or "[]")
         except Exception as exc:
             self.error.set_text(getattr(exc, "message", str(exc)))
             return
         if not self.variant:
             self.f["poster"] = tpl
         else:
-            for v in variants:
-                if isinstance(v, dict) and v.get("id") == self.variant:
+            for v in self._variants():
+                if v.get("id") == self.variant:
                     v["poster"] = tpl
-            self.f["variants"] = json.dumps(variants, ensure_ascii=False, indent=1)
         ui.notify(tr("cp.poster.applied", variant=self.variant or tr("cp.poster.whole")), type="positive")
