@@ -27,9 +27,12 @@ from siyu.analytics.cohorts import cohort_table
 from siyu.analytics.lifecycle import lifecycle_counts, lifecycle_stage
 from siyu.analytics.rfm import rfm_class_summary, rfm_customers, rfm_score_distribution
 from siyu.analytics.segments import segment_customers
+from siyu.domain.models import Role
 from siyu.domain.segment_def import parse_definition
+from siyu.services.brands import User
 from siyu.services.context import Context
-from siyu.services.metrics import backend, fetch_frame, tables
+from siyu.services.metrics import backend, data_end, fetch_frame, operations, tables, value
+from siyu.services.metrics import guides as metrics_guides
 from siyu.stores.analytics_engine import EXPORT_DIR, export_parquet
 
 pytestmark = pytest.mark.spark
@@ -54,6 +57,10 @@ def spark_ctx(demo_ctx: Context) -> Iterator[Context]:
 
 
 def _norm(v: Any) -> Any:
+    if _missing(v):
+        return None
+    if isinstance(v, float):  # a float in an object column (e.g. with NULLs): to 1e-9
+        return float(f"{v:.9e}")
     if isinstance(v, Decimal):
         return v
     if isinstance(v, pd.Timestamp):
@@ -214,3 +221,49 @@ def test_segment_same_on_spark(demo_ctx: Context, spark_ctx: Context, definition
     count = tables(spark_ctx, BRAND)
     n = segment_customers(count, cond, AS_OF).count().to_pyarrow().as_py()
     assert n == len(exp)
+
+
+ADMIN = User(0, BRAND, "t", "t", Role.ADMIN, None, "zh")
+GUIDE = User(0, BRAND, "g", "g", Role.GUIDE, "g01", "zh")
+
+
+def same_values(got: Any, exp: Any, path: str = "") -> None:
+    """Reports (dataclasses, dicts, lists, frames) equal: exact but for floats (1e-9 relative)."""
+    if dataclasses.is_dataclass(exp) and not isinstance(exp, type):
+        got, exp = dataclasses.asdict(got), dataclasses.asdict(exp)  # type: ignore[arg-type]
+    if isinstance(exp, pd.DataFrame):
+        same_frames(got, exp, path)
+    elif isinstance(exp, dict):
+        assert isinstance(got, dict) and set(got) == set(exp), (path, got, exp)
+        for k in exp:
+            same_values(got[k], exp[k], f"{path}.{k}")
+    elif isinstance(exp, list | tuple):
+        assert len(got) == len(exp), (path, got, exp)
+        for i, (g, e) in enumerate(zip(got, exp, strict=True)):
+            same_values(g, e, f"{path}[{i}]")
+    elif isinstance(exp, float) and not _missing(exp):
+        assert math.isclose(float(got), exp, rel_tol=1e-9, abs_tol=1e-9), (path, got, exp)
+    else:
+        assert (_missing(got) and _missing(exp)) or got == exp, (path, got, exp)
+
+
+REPORTS: dict[str, Callable[[Context, User], Any]] = {
+    "rfm_report": lambda c, u: value.rfm_report(c, u, AS_OF),
+    "aipl_report": lambda c, u: value.aipl_report(c, u, AS_OF),
+    "lifecycle_report": lambda c, u: value.lifecycle_report(c, u, AS_OF),
+    "cohort_report": lambda c, u: value.cohort_report(c, u, AS_OF),
+    "funnel_by_guide": lambda c, u: operations.funnel(c, u, START, END, by="guide"),
+    "kpis": lambda c, u: operations.kpis(c, u, START, END),
+    "asset_statement": lambda c, u: operations.asset_statement(c, u, START, END),
+    "leaderboard": lambda c, u: metrics_guides.leaderboard(c, u, START, END, AS_OF),
+    "data_end": lambda c, u: data_end(c, BRAND),
+}
+
+
+@pytest.mark.parametrize("user", [ADMIN, GUIDE], ids=["admin", "guide"])
+@pytest.mark.parametrize("name", list(REPORTS))
+def test_report_same_on_spark(demo_ctx: Context, spark_ctx: Context, name: str, user: User) -> None:
+    """The metrics services (scoped to a guide's own customers too) on Spark answer as on DuckDB."""
+    exp = REPORTS[name](demo_ctx, user)
+    got = REPORTS[name](spark_ctx, user)
+    same_values(got, exp, name)

@@ -110,6 +110,9 @@ def _register() -> None:
     app.add_typer(guide_work.moments_app, name="moments")
     app.add_typer(guide_work.pool_app, name="pool")
     app.add_typer(guide_work.kpis_app, name="guide-kpis")
+    from siyu.cli.warehouse import app as warehouse_app
+
+    app.add_typer(warehouse_app, name="warehouse")
     from siyu.cli import ops
 
     ops.register(app)  # doctor, migrate, worker
