@@ -3,7 +3,7 @@ PY ?= python3
 UV := $(PY) -m uv
 export SIYU_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: install demo serve test test-all bench lint format clean
+.PHONY: install demo serve test test-spark test-all bench lint format clean
 
 install:
 	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
@@ -16,7 +16,11 @@ serve: install
 	@$(UV) run siyu serve
 
 test: install
-	@$(UV) run pytest -m "not slow" -q
+	@$(UV) run pytest -m "not slow and not spark" -q
+
+# analytics on PySpark local mode vs DuckDB (needs Java; about 10 minutes on 2 cores)
+test-spark: install
+	@$(UV) run pytest -m "spark and not slow" -q
 
 test-all: install
 	@$(UV) run pytest -q
