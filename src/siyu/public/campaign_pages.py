@@ -18,7 +18,8 @@ from siyu.public.pages import campaign_view, guarded, read_form, render, with_la
 from siyu.public.visitor import Visitor, check_csrf, csrf_token, limit_page, limit_post
 from siyu.services import campaigns as C
 from siyu.services.campaigns.attribution import join_guide
-from siyu.services.campaigns.definitions import definition_of
+from siyu.services.campaigns.definitions import cached_row, definition_of
+from siyu.services.campaigns.participation import Sharer, sharer_of
 from siyu.services.campaigns.people import person
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import (
@@ -287,7 +288,7 @@ def _help_page(
     v: Visitor,
     token: str,
     result: dict[str, Any] | None = None,
-    known: tuple[CampaignParticipantRow, CampaignRow] | None = None,
+    known: tuple[CampaignParticipantRow | Sharer, CampaignRow] | None = None,
 ) -> Response:
     if known is None:
         found = C.by_token(ctx, token[:64])
@@ -325,7 +326,7 @@ def _help_page(
         target=target,
         pct=min(100, round(100 * counted / max(1, target))),
         signed_in=v.of(row.brand_id) is not None,
-        csrf=csrf_token(ctx, v),
+        csrf=csrf_token(ctx, v) if result is None else "",  # the answer page has no form
         action=with_lang(f"/m/h/{token}", v.lang),
         join_url=with_lang(f"/m/c/{row.id}?from={token}", v.lang),
         countdown=view["open"],
@@ -351,8 +352,12 @@ def _help(request: Request, token: str, form: dict[str, str]) -> Response:
     def go(ctx: Context, v: Visitor) -> Response:
         limit_post(ctx, v)
         check_csrf(ctx, v, form.get("csrf", ""))
-        sharer = C.by_token(ctx, token[:64])
-        row = campaign_row(ctx, sharer.campaign_id)
+        sharer = sharer_of(ctx, token[:64])  # the hot path: cached sharer and campaign row, no ORM objects
+        if sharer is None:
+            raise NotFound("share link not found; ask your friend for a new one", "token")
+        row = cached_row(ctx, sharer.brand_id, sharer.campaign_id)
+        if row.status == "draft":
+            raise NotFound("campaign not found", "campaign_id")
         ident = v.of(sharer.brand_id)
         if ident is None:
             raise SiyuError(i18n.t("m.sign_in", v.lang), "identity")

@@ -54,7 +54,8 @@ def render(request: Request, v: Visitor, template: str, status: int = 200, /, **
     values.setdefault("data", {})
     values.setdefault("countdown", False)
     values.setdefault("title", "")
-    values.setdefault("csrf", csrf_token(ctx_of(request), v))
+    if "csrf" not in values:
+        values["csrf"] = csrf_token(ctx_of(request), v)
     html = _env.get_template(template).render(
         lang=lang,
         tr=lambda key, **kw: i18n.t(key, lang, **kw),

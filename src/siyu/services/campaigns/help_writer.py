@@ -16,20 +16,24 @@ switches the writer off: each job then commits on its own in the caller's thread
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import sessionmaker
 
 from siyu.services.context import Context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXTRA = "campaign_help_writer"
+SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005)
 
 
 def max_batch() -> int:
@@ -78,6 +82,9 @@ class HelpWriter:
         self._closed = False
         self.batches = 0
         self.jobs = 0
+        # the writer releases the GIL at every SQLite call; with the default 5 ms switch interval it then waits
+        # behind busy request threads at each statement (a convoy). A shorter interval keeps it moving.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._thread = threading.Thread(target=self._run, name="campaign-help-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -175,6 +182,14 @@ def writer(ctx: Context) -> HelpWriter | None:
         if not isinstance(got, HelpWriter):
             got = ctx.extras[EXTRA] = HelpWriter(ctx.engine, n)
     return got
+
+
+def bound(ctx: Context, con: Connection) -> Context:
+    """A Context whose sessions work inside ``con``'s transaction (each session's transaction is a SAVEPOINT):
+    lets the reward payouts of a help run in the help's batch and commit with it."""
+    return dataclasses.replace(
+        ctx, sessions=sessionmaker(bind=con, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    )
 
 
 def write(ctx: Context, fn: Callable[[Connection], T]) -> T:

@@ -8,6 +8,7 @@ same person hits the constraint and is recorded as ``already_helped``. Counters 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections import OrderedDict
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, func, insert, literal, select, update
+from sqlalchemy import Connection, DateTime, Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from siyu.domain.campaign import rules
@@ -35,6 +36,7 @@ from siyu.stores.state.campaign_models import (
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger(__name__)
 
 
 class Refused(SiyuError):
@@ -196,46 +198,29 @@ def _is_new(ctx: Context, brand_id: str, who: Person, row: CampaignRow) -> bool:
     return bool(found and opened and found[0][0] is not None and found[0][0] >= opened)
 
 
-def _counts(
-    s: Any, brand_id: str, campaign_id: str, who: Person, device: str, ip: str, now: datetime
-) -> tuple[bool, int, int, int]:
-    """(already helped, accepted helps from the device today, from the IP in the last hour, by the person today
-    across the brand) — one round trip."""
-    accepted = CampaignHelpRow.state.in_(("pending_carrier", "counted", "revoked"))
-    day = _day_start(now)
-
-    def n(*conds: Any) -> Any:
-        return select(func.count()).where(*conds, accepted).scalar_subquery()
-
-    helped = (
-        select(func.count())
-        .where(CampaignHelpKeyRow.campaign_id == campaign_id, CampaignHelpKeyRow.key.in_(sorted(who.keys)))
-        .scalar_subquery()
+_ACCEPTED = "state IN ('pending_carrier', 'counted', 'revoked')"
+_COUNTS = text(
+    "SELECT "
+    "(SELECT count(*) FROM campaign_help_keys WHERE campaign_id = :c AND key IN :keys), "
+    "CASE WHEN :dev = '' THEN 0 ELSE (SELECT count(*) FROM campaign_helps WHERE campaign_id = :c "
+    f"AND device_id = :dev AND created_at >= :day AND {_ACCEPTED}) END, "
+    "CASE WHEN :ip = '' THEN 0 ELSE (SELECT count(*) FROM campaign_helps WHERE campaign_id = :c "
+    f"AND ip = :ip AND created_at >= :hour AND {_ACCEPTED}) END, "
+    "(SELECT count(*) FROM campaign_helps WHERE brand_id = :b AND helper_key = :hk AND created_at >= :day "
+    f"AND {_ACCEPTED}), "
+    "p.helps_counted, p.helps_pending, p.tiers_reached FROM campaign_participants p WHERE p.id = :sid"
+).bindparams(bindparam("keys", expanding=True), bindparam("day", type_=DateTime()), bindparam("hour", type_=DateTime()))
+"""(already helped, accepted helps from the device today, from the IP in the last hour, by the person today
+across the brand, the sharer's counted / pending helps and tiers reached) — one round trip, one compiled
+statement."""
+_BUMP = {
+    col: text(
+        f"UPDATE campaign_participants SET {col} = {col} + 1 WHERE id = :sid "
+        "RETURNING helps_counted, helps_pending, tiers_reached"
     )
-    zero = literal(0)
-    dev = (
-        n(
-            CampaignHelpRow.campaign_id == campaign_id,
-            CampaignHelpRow.device_id == device,
-            CampaignHelpRow.created_at >= day,
-        )
-        if device
-        else zero
-    )
-    ipn = (
-        n(
-            CampaignHelpRow.campaign_id == campaign_id,
-            CampaignHelpRow.ip == ip,
-            CampaignHelpRow.created_at >= now - timedelta(hours=1),
-        )
-        if ip
-        else zero
-    )
-    per = n(
-        CampaignHelpRow.brand_id == brand_id, CampaignHelpRow.helper_key == who.key, CampaignHelpRow.created_at >= day
-    )
-    got = s.execute(select(helped, dev, ipn, per)).one()
-    return bool(got[0]), int(got[1] or 0), int(got[2] or 0), int(got[3] or 0)
+    for col in ("helps_counted", "helps_pending")
+}
+_COUNTERS = text("SELECT helps_counted, helps_pending FROM campaign_participants WHERE id = :sid")
 
 
 @dataclass(frozen=True)
@@ -263,6 +248,20 @@ SHARER_TTL = 60.0
 _P: Table = CampaignParticipantRow.__table__  # type: ignore[assignment]
 _H: Table = CampaignHelpRow.__table__  # type: ignore[assignment]
 _K: Table = CampaignHelpKeyRow.__table__  # type: ignore[assignment]
+_INSERT_HELP = _H.insert()  # prebuilt: executed with parameters, compiled once
+_INSERT_KEY = _K.insert()
+_HELP_DEFAULTS: dict[str, Any] = {
+    "sharer_id": None,
+    "variant": None,
+    "channel": "",
+    "platform": "",
+    "depth": 1,
+    "guide_id": None,
+    "reason": "",
+    "carrier_ref": "",
+    "revoked_at": None,
+    "observed": False,
+}
 
 
 def sharer_of(ctx: Context, token: str) -> Sharer | None:
@@ -305,6 +304,8 @@ def sharer_of(ctx: Context, token: str) -> Sharer | None:
 class _Help:
     """A help attempt prepared outside the transaction."""
 
+    ctx: Context
+    row: CampaignRow
     brand_id: str
     campaign_id: str
     cd: CampaignDefinition
@@ -375,26 +376,34 @@ def help(
             if row.status in ("live", "pilot")
             else rules.refuse("ended" if row.status == "ended" else "not_open")
         )
-    job = _Help(brand_id, campaign_id, cd, who, sharer, base, d, region, now)
-    out, payout = help_writer.write(ctx, lambda con: _write_help(con, job))
-    if payout and sharer is not None:
-        _after_count(ctx, brand_id, row, cd, sharer.id, who)
-    return out
+    job = _Help(ctx, row, brand_id, campaign_id, cd, who, sharer, base, d, region, now)
+    return help_writer.write(ctx, lambda con: _write_help(con, job))
 
 
-def _write_help(con: Connection, job: _Help) -> tuple[dict[str, Any], bool]:
+def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
     """The help's transaction (inside the writer's batch): counts, the rule decision, the help row with its keys
-    and the sharer's counter — or the rejected row. Returns the answer and whether rewards may be due."""
+    and the sharer's counter — or the rejected row — and the rewards of a tier it newly reaches (in a savepoint
+    of their own: a payout failure leaves the help counted and is retried by the sharer's next counted help)."""
     cd, sharer, who, d = job.cd, job.sharer, job.who, job.decision
     if sharer is None:
-        return _reject(con, cd, job.base, None, d.code), False
-    pc = _P.c
-    counters = (pc.helps_counted, pc.helps_pending, pc.tiers_reached)
+        return _reject(con, cd, job.base, None, d.code)
+    got = None
     if d.ok:
-        helped, dev, ipn, per = _counts(
-            con, job.brand_id, job.campaign_id, who, job.base["device_id"], job.base["ip"], job.now
-        )
-        got = con.execute(select(*counters).where(pc.id == sharer.id)).one()
+        got = con.execute(
+            _COUNTS,
+            {
+                "c": job.campaign_id,
+                "keys": sorted(who.keys),
+                "dev": job.base["device_id"],
+                "ip": job.base["ip"],
+                "day": _day_start(job.now),
+                "hour": job.now - timedelta(hours=1),
+                "b": job.brand_id,
+                "hk": who.key,
+                "sid": sharer.id,
+            },
+        ).one()
+        helped, dev, ipn, per = bool(got[0]), int(got[1] or 0), int(got[2] or 0), int(got[3] or 0)
         sharer_keys = frozenset({sharer.person_key} | ({f"c:{sharer.customer_id}"} if sharer.customer_id else set()))
         tiers = cd.tiers(sharer.variant)
         attempt = rules.HelpAttempt(
@@ -405,41 +414,56 @@ def _write_help(con: Connection, job: _Help) -> tuple[dict[str, Any], bool]:
             ip_last_hour=ipn,
             person_today=per,
             region=job.region or None,
-            sharer_complete=cd.kind == "assist" and rules.assist_complete(tiers, got[0]),
+            sharer_complete=cd.kind == "assist" and rules.assist_complete(tiers, got[4]),
         )
         d = rules.may_help(cd, attempt)
     if not d.ok:
-        return _reject(con, cd, job.base, sharer, d.code), False
+        return _reject(con, cd, job.base, sharer, d.code, (got[4], got[5]) if got else None)
     counted = cd.carrier.kind == "h5"
     state = "counted" if counted else "pending_carrier"
-    sp = con.begin_nested()
+    # SQLite: the batch holds the write lock (BEGIN IMMEDIATE), so the key check above is final and a clash
+    # cannot happen here (the writer's per-job savepoint still undoes this job alone if it did); elsewhere
+    # (PostgreSQL, READ COMMITTED) a concurrent help may take the key first: its own savepoint records that
+    sp = con.begin_nested() if con.dialect.name != "sqlite" else None
     try:
-        hid = con.execute(
-            insert(_H).values(**job.base, state=state, counted_at=job.now if counted else None)
-        ).inserted_primary_key[0]  # type: ignore[index]
-        con.execute(insert(_K), [{"campaign_id": job.campaign_id, "key": k, "help_id": hid} for k in sorted(who.keys)])
-        col = pc.helps_counted if counted else pc.helps_pending
-        after = con.execute(update(_P).where(pc.id == sharer.id).values({col: col + 1}).returning(*counters)).one()
-        sp.commit()
+        row = {**_HELP_DEFAULTS, **job.base, "state": state, "counted_at": job.now if counted else None}
+        hid = con.execute(_INSERT_HELP, row).inserted_primary_key[0]  # type: ignore[index]
+        con.execute(_INSERT_KEY, [{"campaign_id": job.campaign_id, "key": k, "help_id": hid} for k in sorted(who.keys)])
+        after = con.execute(_BUMP["helps_counted" if counted else "helps_pending"], {"sid": sharer.id}).one()
+        if sp is not None:
+            sp.commit()
     except IntegrityError:
+        if sp is None:
+            raise
         sp.rollback()
-        return _reject(con, cd, job.base, sharer, "already_helped"), False
+        return _reject(con, cd, job.base, sharer, "already_helped")
     out = _answer_of(cd, int(hid), state, "", sharer.id, sharer.variant, after[0], after[1])
-    payout = False
     if counted and cd.kind == "assist" and cd.assist is not None:
         reached = rules.tiers_reached(cd.tiers(sharer.variant), 0, after[0])
-        payout = len(reached) > after[2] or bool(cd.assist.helper_reward_id and who.customer_id)
-    return out, payout
+        if len(reached) > after[2] or (cd.assist.helper_reward_id and who.customer_id):
+            sp = con.begin_nested()
+            try:
+                _after_count(help_writer.bound(job.ctx, con), job.brand_id, job.row, cd, sharer.id, who)
+                sp.commit()
+            except Exception:
+                sp.rollback()
+                log.exception("campaign %s: rewards of sharer %s not issued yet", job.campaign_id, sharer.id)
+    return out
 
 
 def _reject(
-    con: Connection, cd: CampaignDefinition, base: dict[str, Any], sharer: Sharer | None, code: str
+    con: Connection,
+    cd: CampaignDefinition,
+    base: dict[str, Any],
+    sharer: Sharer | None,
+    code: str,
+    counters: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    hid = con.execute(insert(_H).values(**base, state="rejected", reason=code, observed=True)).inserted_primary_key[0]  # type: ignore[index]
+    row = {**_HELP_DEFAULTS, **base, "state": "rejected", "reason": code, "observed": True, "counted_at": None}
+    hid = con.execute(_INSERT_HELP, row).inserted_primary_key[0]  # type: ignore[index]
     if sharer is None:
         return _answer_of(cd, int(hid), "rejected", code, None, None, 0, 0)
-    pc = _P.c
-    got = con.execute(select(pc.helps_counted, pc.helps_pending).where(pc.id == sharer.id)).one()
+    got = counters or con.execute(_COUNTERS, {"sid": sharer.id}).one()
     return _answer_of(cd, int(hid), "rejected", code, sharer.id, sharer.variant, got[0], got[1])
 
 
