@@ -40,7 +40,9 @@ def export_frame(frame: pd.DataFrame, fmt: str) -> tuple[bytes, str]:
         return buf.getvalue(), MEDIA_TYPES[fmt]
     safe = _defuse(frame)
     if fmt == "csv":
-        return safe.to_csv(index=False).encode("utf-8-sig"), MEDIA_TYPES[fmt]
+        # CRLF rows (RFC 4180): pandas quotes a cell holding a lone CR only when CR is in the line terminator; an
+        # unquoted CR would start a new row in a spreadsheet, where "=..." after it would run as a formula.
+        return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig"), MEDIA_TYPES[fmt]
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xw:
         safe.to_excel(xw, index=False)

@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import itertools
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from siyu.services.errors import SiyuError
 
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig also reads plain utf-8; gb18030 is a superset of gbk
 HEADER_SCAN_ROWS = 10
+MAX_FIELD = 16 * 1024 * 1024  # a cell may be long (notes, addresses pasted whole); the csv module's 128 KB is not
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet"}
 
 
@@ -123,6 +126,7 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
                         nrows=nrows,
                         na_values=[],
                         skiprows=skip,
+                        index_col=False,  # a row with an extra cell must not shift the columns into an index
                     )
                     first_row = skip + 2
                     break
@@ -143,7 +147,10 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
                 frame = frame.head(nrows)
     except SiyuError:
         raise
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+    except pd.errors.ParserError as exc:
+        hint = "; a line has more cells than the header: fix or remove it" if "Expected" in str(exc) else ""
+        raise SiyuError(f"{path.name}: cannot read the {fmt} file ({exc}){hint}", field="file") from exc
+    except (ValueError, OSError, csv.Error, zipfile.BadZipFile, KeyError) as exc:  # KeyError: a zip that is no xlsx
         raise SiyuError(f"{path.name}: cannot read the {fmt} file ({exc})", field="file") from exc
     out = _clean(frame)
     out.attrs["first_row"] = first_row
