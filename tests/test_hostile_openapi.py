@@ -153,6 +153,9 @@ HUGE = 10**25
         ("GET", f"/api/scripts/{HUGE}", {}, "script_id"),
         ("GET", "/api/scripts", {"folder_id": HUGE}, "folder_id"),
         ("GET", "/api/points/c1/ledger", {"before_id": HUGE}, "before_id"),
+        # no bound of their own: the app's out-of-range handler names the parameter (OverflowError → 422)
+        ("GET", "/api/metrics/lifecycle", {"new_days": HUGE}, "new_days"),
+        ("GET", "/api/journeys/tasks", {"page": 1963501572510114560}, "page"),
     ],
 )
 def test_huge_numbers_are_refused_naming_the_field(

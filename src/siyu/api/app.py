@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from siyu.api.validation import http_error, validation_error
+from siyu.api.validation import http_error, out_of_range, validation_error
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.workers import lifespan as workers_lifespan
@@ -32,6 +33,8 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
 
     app.add_exception_handler(RequestValidationError, validation_error)  # 422 in the project's shape, naming the field
     app.add_exception_handler(StarletteHTTPException, http_error)  # unreadable bodies, unknown paths: same shape
+    for overflow in (OverflowError, duckdb.OutOfRangeException):  # huge numbers past every bound: 422, not 500
+        app.add_exception_handler(overflow, out_of_range)
 
     from siyu.api import unavailable
 

@@ -77,6 +77,26 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(status_code=exc.status_code, content=body, headers=getattr(exc, "headers", None))
 
 
+def _numeric_params(request: Request) -> list[tuple[str, str, str]]:
+    """(name, value, place) of the request's path and query values that are long integers, longest first."""
+    found = [(k, v, "query parameter") for k, v in request.query_params.multi_items()]
+    found += [(k, str(v), "path parameter") for k, v in request.path_params.items()]
+    longs = [(k, v, p) for k, v, p in found if v.strip().lstrip("+-").isdigit() and len(v.strip()) > 9]
+    return sorted(longs, key=lambda x: -len(x[1]))
+
+
+async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    """A number too large for a date or a database column (an endpoint without its own bound): 422 naming the
+    longest numeric parameter of the request, instead of a 500."""
+    longs = _numeric_params(request)
+    if longs:
+        name, value, place = longs[0]
+        text = f"{place} '{name}' = {value[:30]} is out of range; send a smaller number (see /openapi.json)"
+    else:
+        name, text = "body", f"a number in the request is out of range ({exc}); send smaller numbers"
+    return JSONResponse(status_code=422, content={"error": text, "field": name})
+
+
 # Upper bounds of integers taken from a request, so that no value overflows a database column or a date: a row id
 # fits SQLite/PostgreSQL BIGINT, a span of days stays within a century.
 MAX_ID = 2**63 - 1
