@@ -16,6 +16,7 @@ BENCHMARKS: list[str] = [
     "oneid",
     "ingest",
     "metrics",
+    "metrics_spark",
     "segments",
     "clv",
     "wecom",
