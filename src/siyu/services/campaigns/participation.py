@@ -8,6 +8,7 @@ same person hits the constraint and is recorded as ``already_helped``. Counters 
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, DateTime, Table, bindparam, select, text, update
+from sqlalchemy import Connection, DateTime, Table, TextClause, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from siyu.domain.campaign import rules
@@ -29,7 +30,6 @@ from siyu.services.campaigns.definitions import cached_row, definition_of, get_r
 from siyu.services.campaigns.people import Person, identify, person
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import (
-    CampaignHelpKeyRow,
     CampaignHelpRow,
     CampaignParticipantRow,
     CampaignRow,
@@ -247,9 +247,16 @@ class Sharer:
 SHARER_TTL = 60.0
 _P: Table = CampaignParticipantRow.__table__  # type: ignore[assignment]
 _H: Table = CampaignHelpRow.__table__  # type: ignore[assignment]
-_K: Table = CampaignHelpKeyRow.__table__  # type: ignore[assignment]
 _INSERT_HELP = _H.insert()  # prebuilt: executed with parameters, compiled once
-_INSERT_KEY = _K.insert()
+
+
+@functools.cache
+def _insert_keys(n: int) -> TextClause:
+    """One INSERT of a person's ``n`` help keys (one statement, not one per key)."""
+    rows = ", ".join(f"(:c, :k{i}, :h)" for i in range(n))
+    return text(f"INSERT INTO campaign_help_keys (campaign_id, key, help_id) VALUES {rows}")
+
+
 _HELP_DEFAULTS: dict[str, Any] = {
     "sharer_id": None,
     "variant": None,
@@ -428,7 +435,10 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
     try:
         row = {**_HELP_DEFAULTS, **job.base, "state": state, "counted_at": job.now if counted else None}
         hid = con.execute(_INSERT_HELP, row).inserted_primary_key[0]  # type: ignore[index]
-        con.execute(_INSERT_KEY, [{"campaign_id": job.campaign_id, "key": k, "help_id": hid} for k in sorted(who.keys)])
+        keys = sorted(who.keys)
+        con.execute(
+            _insert_keys(len(keys)), {"c": job.campaign_id, "h": hid, **{f"k{i}": k for i, k in enumerate(keys)}}
+        )
         after = con.execute(_BUMP["helps_counted" if counted else "helps_pending"], {"sid": sharer.id}).one()
         if sp is not None:
             sp.commit()
