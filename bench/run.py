@@ -21,6 +21,7 @@ BENCHMARKS: list[str] = [
     "clv",
     "wecom",
     "journeys",
+    "journeys_queue",  # journey steps/s on SQLite-Huey vs Redis-Huey
     "posters",
     "campaign_burst",
 ]
