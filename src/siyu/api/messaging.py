@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
-from siyu.services import messaging
+from siyu.services import audit, messaging
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.rate_limit import check_rate
@@ -128,7 +128,10 @@ def set_provider(
     channel: str, body: ProviderBody, user: User = Depends(limited), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     """Set the channel's provider (admins and operators); an empty secret keeps the stored one."""
-    return messaging.set_provider(ctx, user, channel, body.provider, body.settings)
+    saved = messaging.set_provider(ctx, user, channel, body.provider, body.settings)
+    detail = {"provider": body.provider, "settings": sorted(body.settings)}  # names only, never values
+    audit.record(ctx, user.brand_id, user, "messaging.provider", channel, detail)
+    return saved
 
 
 @router.put("/cap")

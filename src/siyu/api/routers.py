@@ -75,4 +75,7 @@ def all_routers() -> list[APIRouter]:
 
     routers += [scripts.router, scripts.sidebar_router]  # scripts library /api/scripts, sidebar settings /api/sidebar
     routers.append(sidebar_routes.router)  # the guide's WeCom sidebar H5 /sidebar/{brand}/...
+    from siyu.api import audit
+
+    routers.append(audit.router)  # audit log of sensitive actions /api/audit (admin)
     return routers

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.services import audit
 from siyu.services import lookalike as lookalike_service
 from siyu.services import segments as service
 from siyu.services.brands import User
@@ -127,6 +128,7 @@ def export(
 ) -> Response:
     """The current members as CSV, XLSX or Parquet."""
     data, media, filename = service.export_members(ctx, user, segment_id, format)
+    audit.record(ctx, user.brand_id, user, "export", f"segment:{segment_id}", {"format": format, "bytes": len(data)})
     return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -151,4 +153,5 @@ def lookalike_export(
 ) -> Response:
     """The top lookalike customers with their scores as CSV, XLSX or Parquet."""
     data, media, filename = lookalike_service.export_lookalike(ctx, user, segment_id, format, top)
+    audit.record(ctx, user.brand_id, user, "export", f"lookalike:{segment_id}", {"format": format, "top": top})
     return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

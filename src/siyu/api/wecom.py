@@ -14,6 +14,7 @@ from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
 from siyu.domain.models import Role
 from siyu.errors import Forbidden
+from siyu.services import audit
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.wecom import callbacks
@@ -78,6 +79,7 @@ def show_config(user: User = Depends(_admin), ctx: Context = Depends(get_ctx)) -
 @router.put("/config")
 def put_config(body: ConfigBody, user: User = Depends(_admin), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     cfg = set_config(ctx, user.brand_id, WeComConfig(**body.model_dump()))
+    audit.record(ctx, user.brand_id, user, "wecom.config", cfg.corp_id, {"fields": sorted(body.model_fields_set)})
     return {**cfg.public(), "callback_path": f"/api/wecom/callback/{user.brand_id}"}
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
 from siyu.domain.models import Role
-from siyu.services import write_keys
+from siyu.services import audit, write_keys
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden
@@ -49,9 +49,12 @@ def list_keys(user: User = Depends(_admin), ctx: Context = Depends(get_ctx)) -> 
 @router.post("", status_code=201, summary="Create a write key; the secret `key` is returned only here")
 def create_key(body: CreateKeyBody, user: User = Depends(_admin), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     key, secret = write_keys.create_key(ctx, user.brand_id, body.label)
+    audit.record(ctx, user.brand_id, user, "write_key.create", key.id, {"label": body.label})
     return {**_json(key), "key": secret}
 
 
 @router.delete("/{key_id}", summary="Revoke a write key (its requests get 401)")
 def revoke_key(key_id: str, user: User = Depends(_admin), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
-    return _json(write_keys.revoke_key(ctx, key_id, brand_id=user.brand_id))
+    revoked = _json(write_keys.revoke_key(ctx, key_id, brand_id=user.brand_id))
+    audit.record(ctx, user.brand_id, user, "write_key.revoke", key_id)
+    return revoked

@@ -6,7 +6,7 @@ import typer
 
 from siyu.cli.common import console, open_context
 from siyu.domain.models import Role
-from siyu.services import brands
+from siyu.services import audit, brands
 
 app = typer.Typer(help="Users of the console and API.", no_args_is_help=True)
 
@@ -26,5 +26,7 @@ def create(
     """Create a user (password is prompted, or read from SIYU_NEW_PASSWORD)."""
     with open_context() as ctx:
         user = brands.create_user(ctx, brand, username, password, role, guide_id, display_name, language)
+        detail = {"role": user.role.value, "guide_id": user.guide_id}
+        audit.record(ctx, brand, "cli", "user.create", user.username, detail)
         scope = f" (导购 {user.guide_id})" if user.guide_id else ""
         console.print(f"created user [bold]{user.username}[/bold] role={user.role.value}{scope} in brand {brand}")
