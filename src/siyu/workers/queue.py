@@ -48,7 +48,7 @@ def get_huey(settings: Settings) -> Huey:
                 from siyu.services.errors import SiyuError
 
                 raise SiyuError(
-                    f"SIYU_HUEY_URL {settings.huey_url!r} is not supported; use redis://host:port/db or leave it "
+                    f"SIYU_REDIS_URL {settings.huey_url!r} is not supported; use redis://host:port/db or leave it "
                     "empty for the embedded SQLite queue",
                     field="huey_url",
                 )
