@@ -53,7 +53,7 @@ def spark_ctx(demo_ctx: Context) -> Iterator[Context]:
     yield twin
     engine = twin.extras.pop("analytics_engine", None)
     if engine is not None:
-        engine._session.stop()
+        engine.close()  # stops the Spark session (demo_ctx's stores stay open)
 
 
 def _norm(v: Any) -> Any:

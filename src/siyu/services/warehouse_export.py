@@ -26,6 +26,6 @@ def export_warehouse(ctx: Context, directory: Path | None = None) -> dict[str, i
         raise SiyuError(f"--to {target} is a file; give a folder (it is created when missing)", "to")
     counts = analytics_engine.export_parquet(ctx.warehouse, target)
     engine = ctx.extras.get("analytics_engine")
-    if engine is not None and getattr(engine, "name", None) == "pyspark" and target == export_dir(ctx):
-        analytics_engine.register_parquet(engine, target)
+    if engine is not None and engine.backend.name == "pyspark" and target == export_dir(ctx):
+        analytics_engine.register_parquet(engine.backend, target)
     return counts

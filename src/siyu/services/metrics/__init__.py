@@ -25,6 +25,17 @@ from siyu.stores import analytics_engine
 _engine_lock = threading.Lock()
 
 
+class AnalyticsEngine:
+    """The ``SIYU_WAREHOUSE`` backend of one context (in ``ctx.extras["analytics_engine"]``; closing the context
+    disconnects it, which stops a Spark session)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def close(self) -> None:
+        self.backend.disconnect()
+
+
 def backend(ctx: Context) -> Any:
     """The Ibis backend analytics run on: ``SIYU_WAREHOUSE``'s engine (opened once per context), else this
     thread's backend on the embedded DuckDB warehouse (see ``siyu.stores.analytics_engine``)."""
@@ -36,9 +47,9 @@ def backend(ctx: Context) -> Any:
         with _engine_lock:
             engine = ctx.extras.get("analytics_engine")
             if engine is None:
-                engine = analytics_engine.connect(url, ctx.settings.data_dir)
+                engine = AnalyticsEngine(analytics_engine.connect(url, ctx.settings.data_dir))
                 ctx.extras["analytics_engine"] = engine
-    return engine
+    return engine.backend
 
 
 def tables(ctx: Context, brand_id: str) -> Tables:
