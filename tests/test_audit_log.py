@@ -137,3 +137,30 @@ def test_user_creation_from_the_cli_is_audited(ctx: Context) -> None:
     assert entry["actor"] == "cli" and entry["detail"]["role"] == "guide"
     with pytest.raises(ValueError, match="unknown audit action"):
         audit.record(ctx, "acme", "cli", "made.up")
+
+
+def test_exports_hash_phones_by_default_and_clear_text_is_admin_only_and_audited(api: Api) -> None:
+    import io
+
+    import pandas as pd
+
+    exts = [e for _, e in sorted(api.env.srv.company.relations)][:2]
+    seg = api.env.segment(exts)
+    cids = [api.env.customer_of(e) for e in exts]
+    with api.env.ctx.warehouse.transaction() as cur:
+        cur.execute(
+            "UPDATE customers SET phone = '+8613800138000' WHERE brand_id = 'acme' AND customer_id = ?", [cids[0]]
+        )
+    url = f"{api.base}/api/segments/{seg}/export"
+    hashed = pd.read_csv(io.BytesIO(httpx.get(url, headers=api.operator).content), encoding="utf-8-sig", dtype=str)
+    phones = dict(zip(hashed["customer_id"], hashed["phone"], strict=True))
+    assert "+8613800138000" not in phones.values()
+    import hashlib
+
+    assert phones[cids[0]] == hashlib.sha256(b"+8613800138000").hexdigest()
+    refused = httpx.get(url, params={"pii": "clear"}, headers=api.operator)
+    assert refused.status_code == 403 and refused.json()["field"] == "pii"
+    clear = pd.read_csv(io.BytesIO(httpx.get(url, params={"pii": "clear"}, headers=api.admin).content), dtype=str)
+    assert dict(zip(clear["customer_id"], clear["phone"], strict=True))[cids[0]] == "'+8613800138000"  # + quoted
+    assert [e["detail"]["pii"] for e in api.entries("export")] == ["clear", "hashed"]  # newest first
+    assert [e["actor"] for e in api.entries("export")] == ["boss", "op"]

@@ -6,9 +6,9 @@ run on the schedule (``siyu.workers.schedule``, started by the app's lifespan).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -124,11 +124,16 @@ def members(
 
 @router.get("/{segment_id}/export")
 def export(
-    segment_id: str, format: str = "csv", user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+    segment_id: str,
+    format: str = "csv",
+    pii: Literal["hashed", "clear"] = Query("hashed", description="phones / emails SHA-256 hashed, or clear (admins)"),
+    user: User = Depends(current_user),
+    ctx: Context = Depends(get_ctx),
 ) -> Response:
-    """The current members as CSV, XLSX or Parquet."""
-    data, media, filename = service.export_members(ctx, user, segment_id, format)
-    audit.record(ctx, user.brand_id, user, "export", f"segment:{segment_id}", {"format": format, "bytes": len(data)})
+    """The current members as CSV, XLSX or Parquet (phones and emails hashed unless an admin asks for clear text)."""
+    data, media, filename = service.export_members(ctx, user, segment_id, format, clear_pii=pii == "clear")
+    detail = {"format": format, "pii": pii, "bytes": len(data)}
+    audit.record(ctx, user.brand_id, user, "export", f"segment:{segment_id}", detail)
     return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

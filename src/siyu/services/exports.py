@@ -6,6 +6,7 @@ spreadsheet never runs them as formulas (CSV injection).
 
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Literal
 
@@ -27,6 +28,21 @@ def _defuse(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if out[col].dtype == object or str(out[col].dtype).startswith("str"):
             out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_DANGEROUS) else v)
+    return out
+
+
+PII_COLUMNS = ("phone", "email")
+
+
+def hash_pii(frame: pd.DataFrame, columns: tuple[str, ...] = PII_COLUMNS) -> pd.DataFrame:
+    """``frame`` with its phone / email cells replaced by the SHA-256 hex of the value (still joinable with
+    another system's hashed list, unreadable to whoever finds the file); empty cells stay empty."""
+    out = frame.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = out[col].map(
+                lambda v: hashlib.sha256(str(v).strip().lower().encode()).hexdigest() if isinstance(v, str) and v else v
+            )
     return out
 
 

@@ -31,7 +31,7 @@ from siyu.domain.segment_def import Condition, dump_definition, parse_definition
 from siyu.services.brands import User, get_brand
 from siyu.services.context import Context
 from siyu.services.errors import Conflict, Forbidden, NotFound, SiyuError
-from siyu.services.exports import export_frame
+from siyu.services.exports import export_frame, hash_pii
 from siyu.services.metrics import data_end, parse_day, restrict, scope
 from siyu.services.metrics import tables as metrics_tables
 from siyu.stores.state.models import BrandRow, utcnow
@@ -495,9 +495,15 @@ def members_frame(ctx: Context, user: User, segment_id: str) -> pd.DataFrame:
     return frame[list(MEMBER_COLUMNS)]
 
 
-def export_members(ctx: Context, user: User, segment_id: str, fmt: str) -> tuple[bytes, str, str]:
-    """Members as CSV / XLSX / Parquet: (bytes, media type, file name)."""
-    data, media = export_frame(members_frame(ctx, user, segment_id), fmt)
+def export_members(
+    ctx: Context, user: User, segment_id: str, fmt: str, clear_pii: bool = False
+) -> tuple[bytes, str, str]:
+    """Members as CSV / XLSX / Parquet: (bytes, media type, file name). Phones and emails are SHA-256 hashed unless
+    ``clear_pii`` (admins only; the API audits it)."""
+    if clear_pii and user.role != Role.ADMIN:
+        raise Forbidden("only an admin may export phones and emails in clear text; leave pii=hashed", "pii")
+    frame = members_frame(ctx, user, segment_id)
+    data, media = export_frame(frame if clear_pii else hash_pii(frame), fmt)
     return data, media, f"segment-{segment_id}.{fmt}"
 
 
