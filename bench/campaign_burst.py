@@ -254,6 +254,8 @@ def _service_rate(n: int = 600) -> dict[str, Any]:
     from siyu.services import campaigns as C
     from siyu.services.context import Context
 
+    # calls one after another never share a commit; without the writer thread the profile sees every part
+    os.environ["SIYU_HELP_BATCH"] = "0"
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         setup = _setup(data_dir)
