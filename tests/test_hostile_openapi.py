@@ -186,3 +186,18 @@ def test_missing_field_message_names_it(api: Api) -> None:
     assert resp.status_code == 422
     body = resp.json()
     assert body["field"] == "password" and "missing" in body["error"] and body["detail"][0]["loc"][-1] == "password"
+
+
+def test_nul_characters_are_refused_naming_where(api: Api) -> None:
+    """The deep run found a NUL in a JSON customer id reaching a DuckDB SQL literal (500)."""
+    url = f"{api.base}/api/engagement/activities/a1/draw"
+    resp = httpx.post(url, json={"customer_id": "c\x00x"}, headers=api.headers)
+    assert resp.status_code == 422 and resp.json()["field"] == "body" and "NUL" in resp.json()["error"]
+    resp = httpx.get(f"{api.base}/api/customers/c%00x", headers=api.headers)
+    assert resp.status_code == 422 and resp.json()["field"] == "path"
+    resp = httpx.get(f"{api.base}/api/customers", params={"q": "a\x00"}, headers=api.headers)
+    assert resp.status_code == 422 and resp.json()["field"] == "query"
+    ok = httpx.get(f"{api.base}/api/customers", params={"q": "张"}, headers=api.headers)
+    assert ok.status_code == 200  # ordinary requests pass through, bodies replayed intact below
+    resp = httpx.post(f"{api.base}/api/auth/login", json={"username": "admin", "password": "siyu-admin"})
+    assert resp.status_code == 200

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from siyu.api.nul_guard import NulGuard
 from siyu.api.validation import http_error, out_of_range, validation_error
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
@@ -39,6 +40,8 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
     from siyu.api import unavailable
 
     unavailable.install(app)  # state DB / Redis down → 503, disk full → 507 (no stack traces, no hangs)
+
+    app.add_middleware(NulGuard)  # NUL characters in path / query / JSON body: 422 naming where, not a 500 deep down
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,62 @@
+"""Refuse NUL characters in a request's path, query or JSON body (422 naming where): no text field of siyu may hold
+one, and a NUL would otherwise reach a SQL literal or a C string and fail deep inside (a 500)."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_NUL_JSON = (b"\\u0000", b"\\U0000")
+
+
+class NulGuard:
+    """ASGI middleware: 422 ``{"error", "field"}`` when the path, the query string or a JSON body has a NUL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+        if b"%00" in raw_path or "\x00" in scope.get("path", ""):
+            await _refuse(send, "path", "the URL path holds a NUL character (%00); remove it")
+            return
+        if b"%00" in scope.get("query_string", b""):
+            await _refuse(send, "query", "a query parameter holds a NUL character (%00); remove it")
+            return
+        headers = dict(scope.get("headers") or [])
+        if b"json" not in headers.get(b"content-type", b""):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if any(n in body for n in _NUL_JSON):
+            await _refuse(send, "body", "a text field of the JSON body holds a NUL character (\\u0000); remove it")
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Send, field: str, message: str) -> None:
+    payload = json.dumps({"error": message, "field": field}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 422, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
