@@ -201,3 +201,17 @@ def test_nul_characters_are_refused_naming_where(api: Api) -> None:
     assert ok.status_code == 200  # ordinary requests pass through, bodies replayed intact below
     resp = httpx.post(f"{api.base}/api/auth/login", json={"username": "admin", "password": "siyu-admin"})
     assert resp.status_code == 200
+
+
+def test_an_oversized_json_body_is_413_before_it_is_buffered_whole(api: Api) -> None:
+    """The NUL check reads JSON bodies; past ``MAX_JSON_BODY`` it stops reading and answers 413 naming the body."""
+    from siyu.api.nul_guard import MAX_JSON_BODY
+
+    big = b'{"customer_id": "' + b"x" * (MAX_JSON_BODY + 1) + b'"}'
+    resp = httpx.post(
+        f"{api.base}/api/engagement/activities/a1/draw",
+        content=big,
+        headers={**api.headers, "content-type": "application/json"},
+        timeout=60,
+    )
+    assert resp.status_code == 413 and resp.json()["field"] == "body"

@@ -457,3 +457,19 @@ def test_oneid_resolves_ingested_identifiers_off_the_ack_path(env: Env) -> None:
             break
         time.sleep(0.2)
     assert all(found) and len(set(found)) == 1, found
+
+
+def test_a_nul_character_in_one_message_does_not_refuse_the_batch(env: Env) -> None:
+    """A NUL inside one message of a batch costs that message at most: the other messages land."""
+    batch = [
+        {"type": "track", "userId": "u", "event": "A", "messageId": "ok-0"},
+        {"type": "track", "userId": "u\u0000x", "event": "A", "messageId": "nul-1"},
+        {"type": "track", "userId": "u", "event": "B\u0000", "properties": {"p": "a\u0000b"}, "messageId": "nul-2"},
+        {"type": "identify", "anonymousId": "x", "messageId": "ok-3"},
+    ]
+    r = env.post("/v1/batch", {"batch": batch})
+    assert r.status_code == 200, r.text
+    stored = {m for m, *_ in env.events()}
+    assert {"ok-0", "ok-3"} <= stored
+    refused = {x["messageId"] for x in r.json()["rejected"]}
+    assert stored | refused == {"ok-0", "nul-1", "nul-2", "ok-3"} and not stored & refused

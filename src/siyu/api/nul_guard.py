@@ -8,6 +8,10 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _NUL_JSON = (b"\\u0000", b"\\U0000")
+# ingestion checks each message of a batch itself (a bad message is refused alone, with its index, and the good
+# ones land) and bounds the body before reading it, so its bodies are not buffered or refused whole here
+_OWN_CHECKS = ("/v1/",)
+MAX_JSON_BODY = 8 * 2**20  # the API's JSON bodies (definitions, settings) are far smaller; this bounds the buffer
 
 
 class NulGuard:
@@ -28,16 +32,21 @@ class NulGuard:
             await _refuse(send, "query", "a query parameter holds a NUL character (%00); remove it")
             return
         headers = dict(scope.get("headers") or [])
-        if b"json" not in headers.get(b"content-type", b""):
+        if scope.get("path", "").startswith(_OWN_CHECKS) or b"json" not in headers.get(b"content-type", b""):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
+        size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":
                 break
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_JSON_BODY:
+                await _refuse(send, "body", f"the JSON body is over {MAX_JSON_BODY // 2**20} MiB; send less", 413)
+                return
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if any(n in body for n in _NUL_JSON):
@@ -55,8 +64,8 @@ class NulGuard:
         await self.app(scope, replay, send)
 
 
-async def _refuse(send: Send, field: str, message: str) -> None:
+async def _refuse(send: Send, field: str, message: str, status: int = 422) -> None:
     payload = json.dumps({"error": message, "field": field}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": 422, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
