@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from siyu.domain.models import Identity
-from siyu.services.campaigns.definitions import definition_of, get_row, utcnow
+from siyu.services.campaigns.definitions import definition_of, utcnow
 from siyu.services.context import Context
-from siyu.stores.state.campaign_models import CampaignHelpRow, CampaignParticipantRow, CampaignRow
+from siyu.stores.state.campaign_models import CampaignRow
 
 
 def group_campaigns(ctx: Context, brand_id: str, chat_id: str) -> set[str]:
@@ -48,33 +48,10 @@ def confirm_group_join(
 ) -> int:
     """The person behind ``identities`` joined the group ``chat_id``: their pending helps in campaigns whose
     carrier is that group count now. Idempotent; returns how many were counted."""
-    from siyu.services.campaigns.participation import _after_count, _pending_helps
+    from siyu.services.campaigns.participation import _pending_helps, count_pending
 
-    at = at or utcnow()
     ids = group_campaigns(ctx, brand_id, chat_id)
     if not ids:
         return 0
     pending = [h for h in _pending_helps(ctx, brand_id, list(identities), None) if h.campaign_id in ids]
-    n = 0
-    for h in pending:
-        with ctx.sessions() as s, s.begin():
-            res = s.execute(
-                update(CampaignHelpRow)
-                .where(CampaignHelpRow.id == h.id, CampaignHelpRow.state == "pending_carrier")
-                .values(state="counted", counted_at=at, carrier_ref=ref[:128])
-            )
-            if getattr(res, "rowcount", 0) != 1:
-                continue
-            s.execute(
-                update(CampaignParticipantRow)
-                .where(CampaignParticipantRow.id == h.sharer_id)
-                .values(
-                    helps_counted=CampaignParticipantRow.helps_counted + 1,
-                    helps_pending=CampaignParticipantRow.helps_pending - 1,
-                )
-            )
-        n += 1
-        row = get_row(ctx, brand_id, h.campaign_id)
-        assert h.sharer_id is not None
-        _after_count(ctx, brand_id, row, definition_of(row), h.sharer_id, None)
-    return n
+    return count_pending(ctx, brand_id, pending, at or utcnow(), ref)

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -623,7 +624,20 @@ def confirm_carrier(
     ``code_id``): every pending help of that person (matched on any of ``identities`` or their customer) in the
     brand's open campaigns using that code counts now. Idempotent; returns how many helps were counted."""
     at = at or utcnow()
-    pending = _pending_helps(ctx, brand_id, identities, code_id)
+    return count_pending(ctx, brand_id, _pending_helps(ctx, brand_id, identities, code_id), at, ref, guide_id)
+
+
+def count_pending(
+    ctx: Context,
+    brand_id: str,
+    pending: Sequence[CampaignHelpRow],
+    at: datetime,
+    ref: str = "",
+    guide_id: str | None = None,
+) -> int:
+    """Count helps waiting for their carrier (each once: a help no longer pending is skipped), move the sharer's
+    counters and issue the tiers now reached. ``guide_id`` (when given) is who the carrier action went to.
+    Returns how many were counted."""
     n = 0
     for h in pending:
         with ctx.sessions() as s, s.begin():
