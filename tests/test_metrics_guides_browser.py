@@ -89,6 +89,8 @@ def test_overview_and_guides_pages(demo_ctx: Context) -> None:
             expect(page.get_by_test_id("guides-board")).to_contain_text("Guide leaderboard")
             page.screenshot(path=str(ARTIFACTS / "metrics-guides-en.png"), full_page=True)
             page.get_by_test_id("lang-switch").click()
+            page.get_by_test_id("guides-scorecard-link").click()  # the guides' scorecard is one click away
+            expect(page).to_have_url(base + "/console/guides/scorecard")
 
             # a guide: the drill-down opens on their own customers, phones masked
             guide_page = browser.new_context(viewport={"width": 1400, "height": 2000}).new_page()

@@ -142,6 +142,10 @@ def register() -> None:
             return login_redirect()
         ctx = context()
         with frame(user, "guides.title", "nav.guides"):
+            # the scorecard (targets, reply time, Moments, tasks on time) is the same guides' other view
+            ui.link(tr("gw.nav.scorecard"), "/guides/scorecard").classes("text-sm").props(
+                "data-testid=guides-scorecard-link"
+            )
             try:
                 p = resolve_period(ctx, user.brand_id, days=guides.DEFAULT_DAYS)
             except SiyuError as exc:
