@@ -1,16 +1,16 @@
 """One inbox per guide: journey tasks (``siyu.services.journeys.tasks``), follow-up reminders, Moments tasks to
-post and — when the campaign services provide ``siyu.services.campaigns.tasks.open_tasks`` — campaign tasks, as
+post and campaign tasks (``siyu.services.campaigns.tasks.open_tasks``), as
 one list soonest due first. Nothing is copied: each source keeps its own table and is read here.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from typing import Any
 
 from siyu.domain.models import Role
 from siyu.services.brands import User
+from siyu.services.campaigns import tasks as campaign_tasks
 from siyu.services.context import Context
 from siyu.services.guide_work import followups, moments
 from siyu.services.journeys import tasks as journey_tasks
@@ -21,24 +21,9 @@ MAX_ITEMS = 2000
 
 
 def _campaign_items(ctx: Context, brand_id: str, guide_id: str | None) -> list[dict[str, Any]]:
-    try:
-        mod = importlib.import_module("siyu.services.campaigns.tasks")
-    except ImportError:
-        return []
-    fn = getattr(mod, "open_tasks", None)
-    if fn is None:
-        return []
     return [
-        {
-            "source": "campaign",
-            "id": str(t["id"]),
-            "title": str(t.get("title", "")),
-            "customer_id": t.get("customer_id"),
-            "guide_id": t.get("guide_id"),
-            "due_at": str(t.get("due_at") or ""),
-            "detail": str(t.get("detail", "")),
-        }
-        for t in fn(ctx, brand_id, guide_id)
+        {k: t[k] for k in ("source", "id", "title", "customer_id", "guide_id", "due_at", "detail")}
+        for t in ({**t, "source": "campaign"} for t in campaign_tasks.open_tasks(ctx, brand_id, guide_id))
     ]
 
 
