@@ -1,7 +1,9 @@
 """The sidebar over real HTTP against the local WeCom server: WeCom OAuth (authorize page → code →
 auth/getuserinfo → guide), signed links, the JS-SDK configuration the page gets (signature checked against the
 ticket the server issued), a guide reading another guide's customer (403 on every route), tag edits reaching
-WeCom (CSRF required), and scripts: search, send (the sendChatMessage argument) and usage counts."""
+WeCom (CSRF required), scripts: search, prepare (the sendChatMessage argument + a one-time token) and confirm
+(counted only for sendChatMessage:ok, once), group chats (summary, scripts, who may see which group), and WeCom's
+trusted-domain verification file served at the web root."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from siyu.api.app import create_app
 from siyu.connectors.wecom.jssdk import signature
@@ -22,6 +27,7 @@ from siyu.services.context import Context
 from siyu.services.sidebar.config import SidebarConfig, set_sidebar_config
 from siyu.services.wecom import tags
 from siyu.services.wecom.config import client_for, get_config
+from siyu.stores.state.script_models import ScriptSendRow, ScriptUseRow
 from tests.support.live import live_server
 from tests.test_wecom_ops_env import ADMIN, Env, wecom_brand
 from tests.wecom_server.routes_jssdk import state
@@ -208,31 +214,88 @@ def test_scripts_search_send_and_usage(ctx: Context) -> None:
         assert admin.get("/api/scripts", params={"folder_id": 0}).json()["total"] == 1
         assert web.post("/api/scripts", json={"kind": "text", "title": "x", "body": "y"}).status_code == 401
 
-        sent = web.post(f"/sidebar/acme/api/scripts/{hello['id']}/send", json={"customer_id": mine}, headers=hdr)
-        assert sent.status_code == 200, sent.text
-        msg = sent.json()["message"]
+        def prepare(script_id: int, **target: str) -> dict[str, Any]:
+            got = web.post(f"/sidebar/acme/api/scripts/{script_id}/prepare", json=target, headers=hdr)
+            assert got.status_code == 200, got.text
+            return dict(got.json())
+
+        def confirm(token: str, err_msg: str = "sendChatMessage:ok") -> httpx.Response:
+            return web.post("/sidebar/acme/api/scripts/confirm", json={"token": token, "err_msg": err_msg}, headers=hdr)
+
+        sent = prepare(hello["id"], customer_id=mine)
         name = web.get(f"/sidebar/acme/api/customer/{mine}").json()["name"]
-        assert msg == {"msgtype": "text", "enterChat": True, "text": {"content": f"{name} 您好，我是导购1"}}
-        for _ in range(2):
-            web.post(f"/sidebar/acme/api/scripts/{card['id']}/send", json={"customer_id": mine}, headers=hdr)
-        news = web.post(f"/sidebar/acme/api/scripts/{card['id']}/send", json={"customer_id": mine}, headers=hdr)
-        assert news.json()["message"]["news"]["link"] == "https://shop.example/spring"
-        assert news.json()["use_count"] == 3
+        assert sent["message"] == {"msgtype": "text", "enterChat": True, "text": {"content": f"{name} 您好，我是导购1"}}
+        assert sent["use_count"] == 0 and len(sent["token"]) >= 32
+        # prepared but never confirmed: nothing counted
+        assert admin.get(f"/api/scripts/{hello['id']}").json()["use_count"] == 0
+        ok = confirm(sent["token"])
+        assert ok.status_code == 200 and ok.json() == {
+            "status": "sent",
+            "counted": True,
+            "use_count": 1,
+            "script_id": hello["id"],
+        }
+        again = confirm(sent["token"])  # a token confirms once
+        assert (again.status_code, again.json()["field"]) == (409, "token")
+        assert admin.get(f"/api/scripts/{hello['id']}").json()["use_count"] == 1
+
+        tokens = [prepare(card["id"], customer_id=mine)["token"] for _ in range(4)]
+        news = prepare(card["id"], customer_id=mine)
+        assert news["message"]["news"]["link"] == "https://shop.example/spring"
+        assert [confirm(t).json()["counted"] for t in tokens[:3]] == [True, True, True]
+        cancelled = confirm(tokens[3], "sendChatMessage:cancel").json()  # the guide cancelled in WeCom
+        assert (cancelled["status"], cancelled["counted"], cancelled["use_count"]) == ("cancelled", False, 3)
+        assert confirm(tokens[3]).status_code == 409  # a cancelled send cannot be turned into a sent one
+        failed = confirm(news["token"], "sendChatMessage:fail, no permission").json()
+        assert (failed["status"], failed["counted"]) == ("failed", False)
+        assert confirm("not-a-token").status_code == 404
+        assert (
+            web.post("/sidebar/acme/api/scripts/confirm", json={"token": tokens[0], "err_msg": "x"}).status_code == 403
+        )
+
+        # a prepare not confirmed in time expires uncounted
+        late = prepare(card["id"], customer_id=mine)
+        with ctx.sessions() as s, s.begin():
+            s.execute(
+                update(ScriptSendRow).where(ScriptSendRow.status == "prepared").values(expires_at=datetime(2020, 1, 1))
+            )
+        expired = confirm(late["token"])
+        assert (expired.status_code, expired.json()["field"]) == (400, "token") and "expired" in expired.text
+
+        # another guide cannot confirm g1's token
+        web2 = oauth_login(side, "guide0002")
+        hdr2 = {"x-csrf-token": csrf(web2, f"/sidebar/acme/c/{side.cid_of('guide0002')}")}
+        other = prepare(card["id"], customer_id=mine)
+        stolen = web2.post(
+            "/sidebar/acme/api/scripts/confirm",
+            json={"token": other["token"], "err_msg": "sendChatMessage:ok"},
+            headers=hdr2,
+        )
+        assert stolen.status_code == 404
+
         theirs = side.cid_of("guide0002")
-        denied = web.post(f"/sidebar/acme/api/scripts/{card['id']}/send", json={"customer_id": theirs}, headers=hdr)
+        denied = web.post(f"/sidebar/acme/api/scripts/{card['id']}/prepare", json={"customer_id": theirs}, headers=hdr)
         assert denied.status_code == 403
+        neither = web.post(f"/sidebar/acme/api/scripts/{card['id']}/prepare", json={}, headers=hdr)
+        assert (neither.status_code, neither.json()["field"]) == (400, "customer_id")
         popular = admin.get("/api/scripts").json()["items"]
         assert [(i["id"], i["use_count"]) for i in popular[:2]] == [(card["id"], 3), (hello["id"], 1)]
+        sends = admin.get(f"/api/scripts/{card['id']}").json()["usage"]["sends"]
+        assert sends == {
+            "prepared": 7,
+            "sent": 3,
+            "cancelled": 1,
+            "failed": 1,
+            "expired": 1,
+            "pending": 1,
+        }
         # the scripts matching the suggested next action are offered beside it
         hint = web.get(f"/sidebar/acme/api/customer/{mine}").json()["next_actions"][0]["script_hint"]
         admin.post("/api/scripts", json={"kind": "text", "title": "建议话术X", "body": "…", "keywords": hint})
         page = web.get(f"/sidebar/acme/c/{mine}").text
         assert re.search(r'data-testid="hinted">.*建议话术X', page) and "售后" not in page.split('data-testid="tags')[0]
-        assert admin.get(f"/api/scripts/{card['id']}").json()["usage"] == {
-            "id": card["id"],
-            "use_count": 3,
-            "by_guide": {"g1": 3},
-        }
+        usage = admin.get(f"/api/scripts/{card['id']}").json()["usage"]
+        assert (usage["use_count"], usage["by_guide"]) == (3, {"g1": 3})
 
 
 @pytest.mark.parametrize("kind", ["image", "miniprogram", "file"])
@@ -285,7 +348,7 @@ def test_images_and_files_go_through_temporary_media(ctx: Context) -> None:
         srv = side.env.srv
 
         def send(script_id: int) -> dict[str, object]:
-            got = web.post(f"/sidebar/acme/api/scripts/{script_id}/send", json={"customer_id": mine}, headers=hdr)
+            got = web.post(f"/sidebar/acme/api/scripts/{script_id}/prepare", json={"customer_id": mine}, headers=hdr)
             assert got.status_code == 200, got.text
             return dict(got.json()["message"])
 
@@ -319,6 +382,7 @@ def test_images_and_files_go_through_temporary_media(ctx: Context) -> None:
 
 
 def test_group_chat(ctx: Context) -> None:
+    from siyu.services.sidebar.view import stages
     from siyu.services.wecom.groups import sync_groups
     from tests.wecom_server import actions
 
@@ -329,14 +393,122 @@ def test_group_chat(ctx: Context) -> None:
         mine_chat = actions.add_group(srv, "guide0001", [g1[0], g1[1], g2[0]], name="VIP 群")
         their_chat = actions.add_group(srv, "guide0002", [g2[1]], name="导购2的群")
         sync_groups(ctx, "acme")
+        with ctx.warehouse.transaction() as cur:  # one member bought twice: a different lifecycle stage
+            for i, days in enumerate((50, 20)):
+                cur.execute(
+                    "INSERT INTO orders (brand_id, order_id, customer_ref_type, customer_ref, ordered_at, amount) "
+                    "VALUES ('acme', ?, 'external_userid', ?, now() - INTERVAL (?) DAY, 99)",
+                    [f"go{i}", g1[0], days],
+                )
         web = oauth_login(side, "guide0001")
         got = web.get(f"/sidebar/acme/api/group/{mine_chat}").json()
-        assert got["name"] == "VIP 群" and len(got["members"]) == 3
+        assert (got["name"], got["guide_id"], got["owner_name"]) == ("VIP 群", "g1", "导购1")
+        assert (got["member_count"], got["customer_count"], got["mine_count"]) == (3, 3, 2)
         flags = {m["external_userid"]: m["mine"] for m in got["members"]}
         assert flags == {g1[0]: True, g1[1]: True, g2[0]: False}
+        # the lifecycle mix equals the members' stages read one customer at a time
+        one_by_one: dict[str, int] = {}
+        for ext in (g1[0], g1[1], g2[0]):
+            stage = stages(ctx, "acme", side.env.customer_of(ext))["lifecycle"]
+            one_by_one[stage] = one_by_one.get(stage, 0) + 1
+        assert {m["stage"]: m["customers"] for m in got["lifecycle_mix"]} == one_by_one and len(one_by_one) == 2
         page = web.get(f"/sidebar/acme/g/{mine_chat}")
         assert page.status_code == 200 and f"/sidebar/acme/c/{side.env.customer_of(g1[0])}" in page.text
         assert f"/sidebar/acme/c/{side.env.customer_of(g2[0])}" not in page.text  # another guide's customer: no link
         assert web.get(f"/sidebar/acme/api/group/{their_chat}").status_code == 403
         assert web.get(f"/sidebar/acme/g/{their_chat}").status_code == 403
         assert web.get("/sidebar/acme/api/group/no-such-chat").status_code == 403
+
+        # the scripts library in the group chat: {name} becomes 大家, counted once WeCom confirms
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        folder = admin.post("/api/scripts/folders", json={"name": "社群"}).json()
+        hi = admin.post(
+            "/api/scripts",
+            json={"kind": "text", "title": "群公告", "body": "{name}好，我是{guide}", "folder_id": folder["id"]},
+        ).json()
+        assert "群公告" in page.text or "群公告" in web.get(f"/sidebar/acme/g/{mine_chat}").text
+        assert web.get("/sidebar/acme/api/scripts", params={"folder_id": folder["id"]}).json()["total"] == 1
+        assert [f["name"] for f in web.get("/sidebar/acme/api/scripts/folders").json()] == ["社群"]
+        hdr = {"x-csrf-token": csrf(web, f"/sidebar/acme/g/{mine_chat}")}
+        prep = web.post(f"/sidebar/acme/api/scripts/{hi['id']}/prepare", json={"chat_id": mine_chat}, headers=hdr)
+        assert prep.status_code == 200, prep.text
+        assert prep.json()["message"]["text"]["content"] == "大家好，我是导购1"
+        done = web.post(
+            "/sidebar/acme/api/scripts/confirm",
+            json={"token": prep.json()["token"], "err_msg": "sendChatMessage:ok"},
+            headers=hdr,
+        )
+        assert done.json()["counted"] is True
+        theirs = web.post(f"/sidebar/acme/api/scripts/{hi['id']}/prepare", json={"chat_id": their_chat}, headers=hdr)
+        assert (theirs.status_code, theirs.json()["field"]) == (403, "chat_id")
+        both = {"chat_id": mine_chat, "customer_id": side.env.customer_of(g1[0])}
+        assert web.post(f"/sidebar/acme/api/scripts/{hi['id']}/prepare", json=both, headers=hdr).status_code == 400
+        with ctx.sessions() as s:
+            use = s.scalars(select(ScriptUseRow).where(ScriptUseRow.script_id == hi["id"])).one()
+        assert (use.chat_id, use.customer_id, use.guide_id) == (mine_chat, "", "g1")
+
+        # the same summary through the API: operators and admins any group of the brand, a guide only their own
+        brands.create_user(ctx, "acme", "g1user", PW, Role.GUIDE, guide_id="g1")
+        brands.create_user(ctx, "acme", "op", PW, Role.OPERATOR)
+        guide = httpx.Client(base_url=side.base, auth=("g1user", PW))
+        op = httpx.Client(base_url=side.base, auth=("op", PW))
+        assert guide.get(f"/api/sidebar/groups/{mine_chat}").json()["mine_count"] == 2
+        assert guide.get(f"/api/sidebar/groups/{their_chat}").status_code == 403
+        assert guide.get("/api/sidebar/groups/no-such-chat").status_code == 403
+        for user in (op, admin):
+            for chat, n in ((mine_chat, 3), (their_chat, 1)):
+                answer = user.get(f"/api/sidebar/groups/{chat}").json()
+                assert (answer["mine_count"], answer["member_count"]) == (n, n)
+
+
+CODE = "AbCdEfGh12345678"
+
+
+def test_wecom_verify_file(ctx: Context) -> None:
+    """WeCom's trusted-domain file at the web root: exact bytes, text/plain, only WW_verify_<16>.txt names; set by
+    admins (API) per brand; 404 otherwise."""
+    with sidebar_env(ctx) as side:
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        name = f"WW_verify_{CODE}.txt"
+        assert httpx.get(f"{side.base}/{name}").status_code == 404  # nothing set yet
+        put = admin.put("/api/sidebar/verify-file", files={"file": (name, CODE.encode(), "text/plain")})
+        assert put.status_code == 200, put.text
+        assert (put.json()["path"], put.json()["bytes"], put.json()["content_is_code"]) == (f"/{name}", 16, True)
+        got = httpx.get(f"{side.base}/{name}")
+        assert (got.status_code, got.content) == (200, CODE.encode())
+        assert got.headers["content-type"].split(";")[0] == "text/plain"
+        assert httpx.head(f"{side.base}/{name}").status_code == 200
+        for wrong in (
+            f"WW_verify_{CODE[:-1]}X.txt",
+            f"WW_verify_{CODE}1.txt",
+            f"ww_verify_{CODE}.txt",
+            "WW_verify_.txt",
+        ):
+            assert httpx.get(f"{side.base}/{wrong}").status_code == 404, wrong
+        assert admin.get("/api/sidebar/verify-file").json()["file"]["name"] == name
+
+        # a replacement with other bytes (a trailing newline) is served byte for byte
+        put = admin.put("/api/sidebar/verify-file", files={"file": (name, CODE.encode() + b"\n", "text/plain")})
+        assert httpx.get(f"{side.base}/{name}").content == CODE.encode() + b"\n"
+        bad = admin.put("/api/sidebar/verify-file", files={"file": ("WW_verify_short.txt", b"x", "text/plain")})
+        assert (bad.status_code, bad.json()["field"]) == (400, "name")
+        big = admin.put("/api/sidebar/verify-file", files={"file": (name, b"x" * 2000, "text/plain")})
+        assert (big.status_code, big.json()["field"]) == (400, "content")
+        brands.create_user(ctx, "acme", "op", PW, Role.OPERATOR)
+        op = httpx.Client(base_url=side.base, auth=("op", PW))
+        assert op.put("/api/sidebar/verify-file", files={"file": (name, b"x", "text/plain")}).status_code == 403
+
+        # another brand (another WeCom company) on the same deployment: its own file is served too
+        brands.create_brand(ctx, "other", "Other")
+        brands.create_user(ctx, "other", "oadmin", PW, Role.ADMIN)
+        oadmin = httpx.Client(base_url=side.base, auth=("oadmin", PW))
+        clash = oadmin.put("/api/sidebar/verify-file", files={"file": (name, b"different", "text/plain")})
+        assert (clash.status_code, clash.json()["field"]) == (409, "name")
+        theirs = "WW_verify_ZZZZzzzz00001111.txt"
+        assert oadmin.put(
+            "/api/sidebar/verify-file", files={"file": (theirs, b"ZZZZzzzz00001111", "text/plain")}
+        ).is_success
+        assert httpx.get(f"{side.base}/{theirs}").content == b"ZZZZzzzz00001111"
+        assert admin.delete("/api/sidebar/verify-file").json() == {"deleted": True}
+        assert httpx.get(f"{side.base}/{name}").status_code == 404
+        assert httpx.get(f"{side.base}/{theirs}").status_code == 200

@@ -16,6 +16,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import write_keys
 
     routers.append(write_keys.router)  # /api/write-keys (admin)
+    from siyu.api import ingest_status
+
+    routers.append(ingest_status.router)  # ingest log status /api/ingest/status (admin)
     from siyu.api import imports
 
     routers.append(imports.router)  # file imports /api/imports (jobs on Huey)
@@ -75,6 +78,9 @@ def all_routers() -> list[APIRouter]:
 
     routers += [scripts.router, scripts.sidebar_router]  # scripts library /api/scripts, sidebar settings /api/sidebar
     routers.append(sidebar_routes.router)  # the guide's WeCom sidebar H5 /sidebar/{brand}/...
+    from siyu.sidebar import verify as sidebar_verify
+
+    routers.append(sidebar_verify.router)  # WeCom's trusted-domain verification file /WW_verify_<code>.txt
     from siyu.api import audit
 
     routers.append(audit.router)  # audit log of sensitive actions /api/audit (admin)

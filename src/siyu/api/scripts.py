@@ -1,5 +1,6 @@
 """Scripts library over HTTP (/api/scripts): operators keep folders and items, guides search and count uses;
-and the sidebar's settings (/api/sidebar: the WeCom app's agentid, signed links that open it for a guide)."""
+and the sidebar's settings (/api/sidebar: the WeCom app's agentid, signed links that open it for a guide, a
+customer group's summary, WeCom's trusted-domain verification file)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from siyu.services import customers, scripts
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, SiyuError
-from siyu.services.sidebar import access
+from siyu.services.sidebar import access, verify_file, view
 from siyu.services.sidebar.config import SDK_URLS, SidebarConfig, get_sidebar_config, set_sidebar_config
 
 router = APIRouter(prefix="/api/scripts", tags=["scripts"])
@@ -137,6 +138,7 @@ async def attach(
 
 @router.get("/{script_id}")
 def show(script_id: RowId, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """An item with its usage: uses per guide and the sidebar's sends (prepared, sent, cancelled, ...)."""
     return {**scripts.get_script(ctx, user, script_id), "usage": scripts.usage(ctx, user, script_id)}
 
 
@@ -205,3 +207,34 @@ def make_link(body: LinkBody, user: User = Depends(current_user), ctx: Context =
         customers.resolve_customer(ctx, as_guide, body.customer_id)
     token = access.link_token(ctx, user.brand_id, body.guide_id, body.customer_id)
     return {"path": f"/sidebar/{user.brand_id}/link?t={token}"}
+
+
+@sidebar_router.get("/groups/{chat_id}")
+def group(chat_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """A customer group as the sidebar shows it (owner, members, our customers, lifecycle mix): a guide only the
+    groups they own (403 otherwise), operators and admins every group of the brand."""
+    return view.group_view(ctx, user, chat_id[:128])
+
+
+@sidebar_router.get("/verify-file")
+def get_verify_file(user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """The brand's WeCom trusted-domain verification file (``{"file": null}`` when none is set)."""
+    _admin(user)
+    return {"file": verify_file.get_file(ctx, user.brand_id)}
+
+
+@sidebar_router.put("/verify-file")
+async def put_verify_file(
+    file: UploadFile = File(...), user: User = Depends(current_user), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    """Upload WeCom's ``WW_verify_....txt`` (multipart, its own file name); served at ``/<name>`` from now on."""
+    _admin(user)
+    content = await file.read(verify_file.MAX_BYTES + 1)
+    return verify_file.set_file(ctx, user.brand_id, file.filename or "", content, user.username)
+
+
+@sidebar_router.delete("/verify-file")
+def delete_verify_file(user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, bool]:
+    """Stop serving the brand's verification file."""
+    _admin(user)
+    return {"deleted": verify_file.clear_file(ctx, user.brand_id)}

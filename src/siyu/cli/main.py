@@ -32,6 +32,9 @@ def run_server(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     ctx = Context.open(Settings.from_env())
     try:
+        from siyu.services.ingest import start_loader
+
+        start_loader(ctx)  # load the ingest log now, also what `siyu serve-ingest` processes append to it
         console.print(f"siyu is serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs)")
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
     finally:
@@ -73,6 +76,9 @@ def _register() -> None:
     from siyu.cli.wecom import app as wecom_app
 
     app.add_typer(wecom_app, name="wecom")
+    from siyu.cli.wecom_verify import app as wecom_verify_app
+
+    wecom_app.add_typer(wecom_verify_app, name="verify-file")  # siyu wecom verify-file set|show|clear
     from siyu.cli.wecom_codes import app as wecom_codes_app
 
     app.add_typer(wecom_codes_app, name="wecom-codes")
@@ -116,6 +122,9 @@ def _register() -> None:
     from siyu.cli import ops
 
     ops.register(app)  # doctor, migrate, worker
+    from siyu.cli import ingest
+
+    ingest.register(app)  # serve-ingest (ingest-only processes)
 
 
 _register()

@@ -1,8 +1,9 @@
 """The scripts library (话术库 / 素材库): folders and items kept by operators, searched and used by guides.
 
-Admins and operators create, edit and delete; guides list, search and use. A use (sending from the sidebar, or
-copying) adds one to the item's ``use_count`` (a single UPDATE, so concurrent uses are all counted) and records who
-sent it to whom. Items are validated by ``siyu.domain.scripts``.
+Admins and operators create, edit and delete; guides list, search and use. A use adds one to the item's
+``use_count`` (a single UPDATE, so concurrent uses are all counted) and records who sent it to whom; a send from the
+sidebar counts only once WeCom confirms it (``siyu.services.sidebar.sends``). Items are validated by
+``siyu.domain.scripts``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from siyu.connectors.wecom import media as wecom_media
 from siyu.connectors.wecom.media import check_media
@@ -23,7 +24,7 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Conflict, Forbidden, NotFound, SiyuError
 from siyu.stores.state.models import utcnow
-from siyu.stores.state.script_models import ScriptFolderRow, ScriptRow, ScriptUseRow
+from siyu.stores.state.script_models import ScriptFolderRow, ScriptRow, ScriptSendRow, ScriptUseRow
 
 MAX_PAGE_SIZE = 200
 MAX_QUERY = 100
@@ -144,7 +145,8 @@ def delete_folder(ctx: Context, user: User, folder_id: int) -> dict[str, int]:
 
 
 # -- items -----------------------------------------------------------------------------------------------------
-def _get(s: Any, user: User, script_id: int) -> ScriptRow:
+def active_row(s: Any, user: User, script_id: int) -> ScriptRow:
+    """An active item of the user's brand in session ``s`` (NotFound otherwise)."""
     row = s.get(ScriptRow, script_id)
     if row is None or row.brand_id != user.brand_id or row.status != "active":
         raise NotFound(f"script {script_id} does not exist", "script_id")
@@ -152,8 +154,9 @@ def _get(s: Any, user: User, script_id: int) -> ScriptRow:
 
 
 def get_script(ctx: Context, user: User, script_id: int) -> dict[str, Any]:
+    """One active item of the user's brand (NotFound otherwise)."""
     with ctx.sessions() as s:
-        return script_dict(_get(s, user, script_id))
+        return script_dict(active_row(s, user, script_id))
 
 
 def create_script(
@@ -202,7 +205,7 @@ def update_script(ctx: Context, user: User, script_id: int, **changes: Any) -> d
     if unknown:
         raise SiyuError(f"{unknown[0]} cannot be changed; change one of {', '.join(sorted(allowed))}", unknown[0])
     with ctx.sessions() as s, s.begin():
-        row = _get(s, user, script_id)
+        row = active_row(s, user, script_id)
         merged = {
             "kind": row.kind,
             "title": row.title,
@@ -230,7 +233,7 @@ def delete_script(ctx: Context, user: User, script_id: int) -> None:
     """Remove an item from the library (its use history stays)."""
     _editor(user)
     with ctx.sessions() as s, s.begin():
-        row = _get(s, user, script_id)
+        row = active_row(s, user, script_id)
         row.status = "deleted"
         row.updated_at = utcnow()
 
@@ -293,43 +296,79 @@ def record_use(
     customer_id: str = "",
     channel: str = "sidebar",
     at: datetime | None = None,
+    chat_id: str = "",
 ) -> int:
-    """Count one use of an item by ``user`` (for ``customer_id``); returns the item's new use count.
-    The caller checks the customer is the user's (the sidebar does)."""
+    """Count one use of an item by ``user`` (for ``customer_id``, or into the group chat ``chat_id``); returns the
+    item's new use count. The caller checks the customer / group is the user's (the sidebar does)."""
     if channel not in CHANNELS:
         raise SiyuError(f"channel must be one of {', '.join(CHANNELS)}", "channel")
-    when = at or utcnow()
     with ctx.sessions() as s, s.begin():
-        _get(s, user, script_id)
-        s.execute(
-            update(ScriptRow)
-            .where(ScriptRow.id == script_id)
-            .values(use_count=ScriptRow.use_count + 1, last_used_at=when)
+        active_row(s, user, script_id)
+        return count_use(s, user, script_id, customer_id, chat_id, channel, at or utcnow())
+
+
+def count_use(s: Any, user: User, script_id: int, customer_id: str, chat_id: str, channel: str, when: datetime) -> int:
+    """Inside the caller's transaction: one more use (a single UPDATE, so concurrent uses all count) and its
+    ``script_uses`` row; returns the new use count."""
+    s.execute(
+        update(ScriptRow).where(ScriptRow.id == script_id).values(use_count=ScriptRow.use_count + 1, last_used_at=when)
+    )
+    s.add(
+        ScriptUseRow(
+            brand_id=user.brand_id,
+            script_id=script_id,
+            guide_id=user.guide_id or "",
+            customer_id=customer_id,
+            chat_id=chat_id,
+            channel=channel,
+            used_at=when,
         )
-        s.add(
-            ScriptUseRow(
-                brand_id=user.brand_id,
-                script_id=script_id,
-                guide_id=user.guide_id or "",
-                customer_id=customer_id,
-                channel=channel,
-                used_at=when,
-            )
-        )
-        s.flush()
-        return int(s.scalar(select(ScriptRow.use_count).where(ScriptRow.id == script_id)) or 0)
+    )
+    s.flush()
+    return int(s.scalar(select(ScriptRow.use_count).where(ScriptRow.id == script_id)) or 0)
 
 
 def usage(ctx: Context, user: User, script_id: int) -> dict[str, Any]:
-    """An item's use count and its uses per guide (a guide sees only their own uses)."""
+    """An item's use count, its uses per guide (a guide sees only their own uses) and its sidebar sends by
+    outcome (``send_counts``)."""
     U = ScriptUseRow
     with ctx.sessions() as s:
-        row = _get(s, user, script_id)
+        row = active_row(s, user, script_id)
         stmt = select(U.guide_id, func.count()).where(U.script_id == script_id).group_by(U.guide_id)
         if user.role == Role.GUIDE:
             stmt = stmt.where(U.guide_id == (user.guide_id or ""))
         per = {g: int(n) for g, n in s.execute(stmt.order_by(U.guide_id)).all()}
-        return {"id": row.id, "use_count": row.use_count, "by_guide": per}
+        out = {"id": row.id, "use_count": row.use_count, "by_guide": per}
+    return {**out, "sends": send_counts(ctx, user, [script_id]).get(script_id, dict(EMPTY_SENDS))}
+
+
+SEND_STATES = ("sent", "cancelled", "failed", "expired", "pending")
+EMPTY_SENDS = {"prepared": 0, **dict.fromkeys(SEND_STATES, 0)}
+
+
+def send_counts(
+    ctx: Context, user: User, script_ids: list[int] | None = None, now: datetime | None = None
+) -> dict[int, dict[str, int]]:
+    """Sends the sidebar prepared per item (all of the brand's, or of ``script_ids``): ``prepared`` in all, then
+    by outcome — sent (WeCom confirmed: these are counted as uses), cancelled, failed, expired (never confirmed
+    in time) and pending (may still be confirmed)."""
+    at = now or utcnow()
+    S = ScriptSendRow
+    state = case(
+        (and_(S.status == "prepared", S.expires_at <= at), "expired"),
+        (S.status == "prepared", "pending"),
+        else_=S.status,
+    )
+    stmt = select(S.script_id, state, func.count()).where(S.brand_id == user.brand_id)
+    if script_ids is not None:
+        stmt = stmt.where(S.script_id.in_(script_ids))
+    out: dict[int, dict[str, int]] = {}
+    with ctx.sessions() as s:
+        for sid, st, n in s.execute(stmt.group_by(S.script_id, state)).all():
+            row = out.setdefault(int(sid), dict(EMPTY_SENDS))
+            row[str(st)] = row.get(str(st), 0) + int(n)
+            row["prepared"] += int(n)
+    return out
 
 
 # -- uploaded files and their WeCom temporary media --------------------------------------------------------------
@@ -360,7 +399,7 @@ def attach_file(
     """Upload (replace) the file an image / file item sends; its cached WeCom media is dropped."""
     _editor(user)
     with ctx.sessions() as s, s.begin():
-        row = _get(s, user, script_id)
+        row = active_row(s, user, script_id)
         check_media(row.kind, name, content, content_type)
         row.file_key = _store_file(ctx, user.brand_id, name, content, content_type)
         if row.kind == "file":
@@ -374,7 +413,7 @@ def media_for(ctx: Context, user: User, script_id: int, transport: Transport, no
     temporary media — uploaded once and reused until an hour before its 3 days end. "" when neither."""
     at = now or utcnow()
     with ctx.sessions() as s, s.begin():
-        row = _get(s, user, script_id)
+        row = active_row(s, user, script_id)
         given = str((row.payload or {}).get("media_id") or "")
         if given or not row.file_key:
             return given

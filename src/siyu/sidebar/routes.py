@@ -6,7 +6,8 @@ a search of the guide's customers), ``/link?t=`` (signed link), ``/ext/{external
 API (session cookie + ``X-CSRF-Token`` on POSTs): ``/api/jssdk?url=`` (signed ``wx.config`` / ``wx.agentConfig``
 arguments), ``/api/customer/{id}``, ``/api/group/{chat_id}``, ``/api/customer/{id}/tags`` (POST: add/remove
 WeCom corp tags), ``/api/customer/{id}/notes`` (POST: a follow-up note), ``/api/scripts``,
-``/api/scripts/{id}/send`` (POST: the ``sendChatMessage`` argument; counts a use).
+``/api/scripts/folders``, ``/api/scripts/{id}/prepare`` (POST: the ``sendChatMessage`` argument and a one-time
+token), ``/api/scripts/confirm`` (POST: the callback's ``err_msg``; ``sendChatMessage:ok`` counts the use).
 A guide opening someone else's customer gets 403 (also for ids that do not exist: no probing).
 """
 
@@ -31,7 +32,7 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, NotFound, SiyuError, Unauthorized
 from siyu.services.rate_limit import check_rate
-from siyu.services.sidebar import access, view
+from siyu.services.sidebar import access, sends, view
 from siyu.services.sidebar.config import jssdk_for
 from siyu.services.wecom import tags as tag_service
 from siyu.services.wecom.config import client_for, get_config
@@ -163,6 +164,7 @@ def customer_page(brand_id: str, customer_id: str, request: Request, ctx: Contex
         scripts=library["items"],
         hinted=hinted,
         scripts_total=library["total"],
+        folders=scripts.list_folders(ctx, user),
     )
 
 
@@ -176,7 +178,18 @@ def group_page(brand_id: str, chat_id: str, request: Request, ctx: Context = Dep
         data = view.group_view(ctx, user, chat_id)
     except Forbidden:
         return _page_error(request, "sidebar.forbidden_group", 403)
-    return _html(request, ctx, "group.html", brand_id, user, g=data)
+    library = scripts.search_scripts(ctx, user, page_size=50)
+    return _html(
+        request,
+        ctx,
+        "group.html",
+        brand_id,
+        user,
+        g=data,
+        scripts=library["items"],
+        scripts_total=library["total"],
+        folders=scripts.list_folders(ctx, user),
+    )
 
 
 def _html(request: Request, ctx: Context, name: str, brand_id: str, user: User, **values: Any) -> HTMLResponse:
@@ -271,6 +284,12 @@ def add_note(
     return {"notes": view.add_note(ctx, user, _own(ctx, user, customer_id), body.text)}
 
 
+@router.get("/api/scripts/folders")
+def list_folders(brand_id: str, request: Request, ctx: Context = Depends(get_ctx)) -> list[dict[str, Any]]:
+    """The library's folders (with how many items each holds)."""
+    return scripts.list_folders(ctx, _user(request, brand_id, ctx))
+
+
 @router.get("/api/scripts")
 def list_scripts(
     brand_id: str,
@@ -287,24 +306,45 @@ def list_scripts(
     return scripts.search_scripts(ctx, user, q, folder_id, kind, "popular", page, page_size)
 
 
-class SendBody(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=128)
-    channel: str = "sidebar"
+class PrepareBody(BaseModel):
+    customer_id: str = Field(default="", max_length=128)
+    chat_id: str = Field(default="", max_length=128)
+    channel: str = Field(default="sidebar", max_length=16)
 
 
-@router.post("/api/scripts/{script_id}/send")
-def send_script(
-    brand_id: str, script_id: RowId, body: SendBody, request: Request, ctx: Context = Depends(get_ctx)
+@router.post("/api/scripts/{script_id}/prepare")
+def prepare_send(
+    brand_id: str, script_id: RowId, body: PrepareBody, request: Request, ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
-    """The ``sendChatMessage`` argument of an item for this customer (names filled in); counts one use."""
+    """The ``sendChatMessage`` argument of an item for a customer (``customer_id``) or a group chat the guide
+    owns (``chat_id``), names filled in, and the one-time ``token`` to confirm it with. Counts nothing."""
     user = _user(request, brand_id, ctx, write=True)
-    cid = _own(ctx, user, body.customer_id)
+    if body.chat_id and not body.customer_id:
+        view.group_of(ctx, user, body.chat_id)
+        cid, name = "", translate("sidebar.group_name_fill", _lang(request))
+    elif body.customer_id and not body.chat_id:
+        cid = _own(ctx, user, body.customer_id)
+        name = customers.get_customer_360(ctx, user, cid, 1, 1).profile.get("name") or ""
+    else:
+        raise SiyuError("give either customer_id (a chat with a customer) or chat_id (a group chat)", "customer_id")
     item = scripts.get_script(ctx, user, script_id)
-    name = customers.get_customer_360(ctx, user, cid, 1, 1).profile.get("name") or ""
     payload = dict(item["payload"])
     if item["kind"] in ("image", "file") and (item["has_file"] or payload.get("media_id")):
         sdk, _side, _corp = jssdk_for(ctx, brand_id)  # temporary media are shared by every app of the company
         payload["media_id"] = scripts.media_for(ctx, user, script_id, sdk.t)
     message = chat_message(item["kind"], item["title"], item["body"], payload, str(name), user.display_name)
-    count = scripts.record_use(ctx, user, script_id, cid, body.channel)
-    return {"message": message, "use_count": count}
+    issued = sends.prepare(ctx, user, script_id, cid, body.chat_id, body.channel)
+    return {"message": message, **issued, "use_count": item["use_count"]}
+
+
+class ConfirmBody(BaseModel):
+    token: str = Field(min_length=1, max_length=100)
+    err_msg: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/api/scripts/confirm")
+def confirm_send(brand_id: str, body: ConfirmBody, request: Request, ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """What ``sendChatMessage``'s callback said about a prepared send: only ``sendChatMessage:ok`` counts a use;
+    a token confirms once (409 the second time)."""
+    user = _user(request, brand_id, ctx, write=True)
+    return sends.confirm(ctx, user, body.token, body.err_msg)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ibis.expr.types as ir
+import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import select
 
@@ -213,9 +214,9 @@ def customer_view(ctx: Context, user: User, customer_id: str) -> dict[str, Any]:
     }
 
 
-def group_view(ctx: Context, user: User, chat_id: str) -> dict[str, Any]:
-    """A customer group the sidebar is opened in (``getCurExternalChat``): its name and current members, the
-    user's own customers among them marked. A guide sees only groups they own (Forbidden otherwise)."""
+def group_of(ctx: Context, user: User, chat_id: str) -> tuple[str, str]:
+    """(name, owner guide_id) of a customer group the user may see: a guide only the groups they own, an operator
+    or admin any group of the brand (Forbidden otherwise, also for unknown ids)."""
     rows = ctx.warehouse.fetch(
         "SELECT name, coalesce(guide_id, '') FROM touchpoints WHERE brand_id = ? AND touchpoint_id = ? "
         "AND kind = 'customer_group'",
@@ -223,6 +224,35 @@ def group_view(ctx: Context, user: User, chat_id: str) -> dict[str, Any]:
     )
     if not rows or (user.role == Role.GUIDE and rows[0][1] != user.guide_id):
         raise Forbidden(f"group {chat_id!r} is not one of your customer groups", "chat_id")
+    return str(rows[0][0]), str(rows[0][1])
+
+
+def lifecycle_mix(ctx: Context, brand_id: str, customer_ids: list[str]) -> list[dict[str, Any]]:
+    """How many of ``customer_ids`` are in each lifecycle stage (as of the brand's data end + 1; customers without
+    a stage — no data yet — are left out), in the stages' order."""
+    if not customer_ids:
+        return []
+    try:
+        day = data_end(ctx, brand_id) + timedelta(days=1)
+    except Exception:
+        return []
+    table = fetch_arrow(ctx, lifecycle.lifecycle_stage(tables(ctx, brand_id), day))
+    got = table.filter(pc.is_in(table["customer_id"], value_set=pa.array(sorted(set(customer_ids)))))
+    counts: dict[str, int] = {}
+    for stage in got["stage"].to_pylist():
+        counts[str(stage)] = counts.get(str(stage), 0) + 1
+    order = list(lifecycle.LIFECYCLE_ZH)
+    return [
+        {"stage": k, "zh": lifecycle.LIFECYCLE_ZH.get(k, k), "customers": n}
+        for k, n in sorted(counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    ]
+
+
+def group_view(ctx: Context, user: User, chat_id: str) -> dict[str, Any]:
+    """A customer group the sidebar is opened in (``getCurExternalChat``): its name, owner guide, current
+    members (the user's own customers among them marked), how many are our customers and their lifecycle mix.
+    A guide sees only groups they own; operators and admins the brand's (Forbidden otherwise)."""
+    name, owner = group_of(ctx, user, chat_id)
     members = ctx.warehouse.fetch(
         "SELECT m.id_value, i.customer_id, c.name, m.joined_at FROM group_members m "
         "LEFT JOIN identities i ON i.brand_id = m.brand_id AND i.id_type = m.id_type AND i.id_value = m.id_value "
@@ -230,7 +260,10 @@ def group_view(ctx: Context, user: User, chat_id: str) -> dict[str, Any]:
         "WHERE m.brand_id = ? AND m.touchpoint_id = ? AND m.left_at IS NULL ORDER BY m.joined_at, m.id_value",
         [user.brand_id, chat_id[:128]],
     )
-    ids = [str(m[1]) for m in members if m[1]]
+    owner_name = ctx.warehouse.fetch(
+        "SELECT name FROM guides WHERE brand_id = ? AND guide_id = ?", [user.brand_id, owner]
+    )
+    ids = sorted({str(m[1]) for m in members if m[1]})
     mine: set[str] = set()
     if ids:
         scope = customers.guide_scope(ctx, user)
@@ -241,16 +274,21 @@ def group_view(ctx: Context, user: User, chat_id: str) -> dict[str, Any]:
             mine = {str(x) for x in got["customer_id"].to_pylist()}
     return {
         "chat_id": chat_id,
-        "name": str(rows[0][0]),
-        "guide_id": str(rows[0][1]),
+        "name": name,
+        "guide_id": owner,
+        "owner_name": str(owner_name[0][0]) if owner_name and owner_name[0][0] else owner,
+        "member_count": len(members),
+        "customer_count": len(ids),
+        "mine_count": len(mine),
+        "lifecycle_mix": lifecycle_mix(ctx, user.brand_id, ids),
         "members": [
             {
                 "external_userid": str(ext),
                 "customer_id": str(cid) if cid else None,
-                "name": str(name) if name else "",
+                "name": str(cname) if cname else "",
                 "joined_at": joined.isoformat() if joined else None,
                 "mine": bool(cid) and str(cid) in mine,
             }
-            for ext, cid, name, joined in members
+            for ext, cid, cname, joined in members
         ],
     }

@@ -1,6 +1,6 @@
 """State tables of the scripts library (话术库 / 素材库): folders, items (text, image, link, mini-program card,
-file) with their usage counts, and one row per use (who sent what to whom, from the sidebar).
-Schema: Alembic 0014_scripts."""
+file) with their usage counts, one row per use (who sent what to whom, from the sidebar) and one per send the
+sidebar prepared (confirmed by WeCom's callback or not). Schema: Alembic 0014_scripts, 0016_script_sends."""
 
 from __future__ import annotations
 
@@ -62,5 +62,32 @@ class ScriptUseRow(Base):
     script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id"))
     guide_id: Mapped[str] = mapped_column(String(64), default="")
     customer_id: Mapped[str] = mapped_column(String(128), default="")
+    chat_id: Mapped[str] = mapped_column(String(128), default="", server_default="")  # sent into a group chat
     channel: Mapped[str] = mapped_column(String(16), default="sidebar")  # sidebar | copy | api
     used_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ScriptSendRow(Base):
+    """One send prepared by the sidebar: the one-time ``token_hash`` the page confirms with once WeCom's
+    ``sendChatMessage`` callback answers. ``status`` prepared | sent | cancelled | failed; a prepared send past
+    ``expires_at`` can no longer be confirmed (expired). Only a confirmed send counts a use."""
+
+    __tablename__ = "script_sends"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_script_sends_token"),
+        Index("ix_script_sends_script", "script_id", "status"),
+        Index("ix_script_sends_brand_prepared", "brand_id", "prepared_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand_id: Mapped[str] = mapped_column(String(64))
+    script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id"))
+    guide_id: Mapped[str] = mapped_column(String(64), default="")
+    customer_id: Mapped[str] = mapped_column(String(128), default="")
+    chat_id: Mapped[str] = mapped_column(String(128), default="")  # a customer group (the sidebar in a group chat)
+    channel: Mapped[str] = mapped_column(String(16), default="sidebar")  # sidebar | copy
+    token_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the token given to the page
+    status: Mapped[str] = mapped_column(String(16), default="prepared")
+    result: Mapped[str] = mapped_column(String(64), default="")  # the err_msg the page reported
+    prepared_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
