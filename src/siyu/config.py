@@ -34,14 +34,17 @@ class Settings:
     max_batch_bytes: int = 500 * 1024
     max_batch_events: int = 2500
     max_message_id_chars: int = 100
-    rate_limit_per_second: float = 2000.0  # requests per write key
-    rate_limit_burst: int = 4000
+    rate_limit_per_second: float = 2000.0  # requests per write key (SIYU_RATE_LIMIT_PER_SECOND)
+    rate_limit_burst: int = 4000  # SIYU_RATE_LIMIT_BURST
     # False: this process only writes acknowledged events to the ingest log; the next process that opens the
     # warehouse loads them (SIYU_INGEST_LOADER=off; for log-only API workers and crash tests)
     ingest_loader: bool = True
     # DuckDB threads while ingestion is busy (all cores again after 2 s idle); 0 = never narrow DuckDB
     # (SIYU_INGEST_BUSY_THREADS; see siyu.services.ingest.writer._ThreadsPolicy)
     ingest_busy_threads: int = 1
+    # processes that accept /v1 requests behind the proxy: each enforces rate_limit_per_second / ingest_processes
+    # (SIYU_INGEST_PROCESSES; `siyu serve-ingest --workers N` sets N when unset)
+    ingest_processes: int = 1
 
     @property
     def state_url(self) -> str:
@@ -70,6 +73,9 @@ class Settings:
             "port": int(env.get("SIYU_PORT", "8000")),
             "ingest_loader": env.get("SIYU_INGEST_LOADER", "on").lower() not in {"off", "0", "false", "no"},
             "ingest_busy_threads": int(env.get("SIYU_INGEST_BUSY_THREADS", "1")),
+            "ingest_processes": max(1, int(env.get("SIYU_INGEST_PROCESSES", "1"))),
+            "rate_limit_per_second": float(env.get("SIYU_RATE_LIMIT_PER_SECOND", "2000")),
+            "rate_limit_burst": int(env.get("SIYU_RATE_LIMIT_BURST", "4000")),
         }
         values.update(overrides)
         if isinstance(values["data_dir"], str):

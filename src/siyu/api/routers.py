@@ -16,6 +16,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import write_keys
 
     routers.append(write_keys.router)  # /api/write-keys (admin)
+    from siyu.api import ingest_status
+
+    routers.append(ingest_status.router)  # ingest log status /api/ingest/status (admin)
     from siyu.api import imports
 
     routers.append(imports.router)  # file imports /api/imports (jobs on Huey)

@@ -32,6 +32,9 @@ def run_server(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     ctx = Context.open(Settings.from_env())
     try:
+        from siyu.services.ingest import start_loader
+
+        start_loader(ctx)  # load the ingest log now, also what `siyu serve-ingest` processes append to it
         console.print(f"siyu is serving on [bold]http://{host}:{port}[/bold]  (API docs: /docs)")
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
     finally:
@@ -119,6 +122,9 @@ def _register() -> None:
     from siyu.cli import ops
 
     ops.register(app)  # doctor, migrate, worker
+    from siyu.cli import ingest
+
+    ingest.register(app)  # serve-ingest (ingest-only processes)
 
 
 _register()

@@ -3,6 +3,8 @@
 
 A 200 means the events are on disk in the fsync'd ingest log; the loader puts them into DuckDB behind the acks
 (``Submission.loaded`` / ``wait_loaded`` tell when), and ``recover_log`` loads what a crashed process left.
+``siyu serve-ingest`` processes (``process``) only append to the log; the warehouse process's loader tails their
+segments (``tail``).
 """
 
 from siyu.services.ingest.request import (
@@ -14,7 +16,15 @@ from siyu.services.ingest.request import (
     ingest,
     submit,
 )
-from siyu.services.ingest.writer import WRITER_KEY, IngestWriter, WriterStats, get_writer, recover_log, wait_loaded
+from siyu.services.ingest.writer import (
+    WRITER_KEY,
+    IngestWriter,
+    WriterStats,
+    get_writer,
+    recover_log,
+    start_loader,
+    wait_loaded,
+)
 
 __all__ = [
     "WRITER_KEY",
@@ -28,6 +38,7 @@ __all__ = [
     "get_writer",
     "ingest",
     "recover_log",
+    "start_loader",
     "submit",
     "wait_loaded",
 ]

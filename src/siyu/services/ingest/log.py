@@ -7,14 +7,22 @@ segment holds beyond that count, so every acknowledged event reaches the warehou
 table's primary key is the backstop for a batch loaded but not yet counted).
 
 Segment files are named ``<time_ns>-<pid>.arrows`` in ``<data_dir>/ingest-log/``; a segment is closed when it
-passes ``SEGMENT_BYTES`` (or at shutdown) and deleted once fully loaded.
+passes ``SEGMENT_BYTES`` (or at shutdown, or after a failed write) and deleted once fully loaded.
+
+Several processes may append to the same directory (``siyu serve-ingest``), each to its own segments; only the
+warehouse process loads and deletes them.  A segment is **closed** when its writer wrote the end-of-stream marker
+(``has_eos``) or its writer process is gone (``writer_alive``); a closed segment is deleted once every complete
+batch it holds is loaded (a torn tail was never acknowledged).  ``SegmentTail`` reads a segment another process is
+still writing, batch by batch, from where it stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +31,7 @@ from siyu.services.ingest.batches import LOG_SCHEMA
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 LOG_DIR_NAME = "ingest-log"
+EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # Arrow IPC end-of-stream marker
 
 
 class _Sink:
@@ -107,6 +116,8 @@ class SegmentLog:
             os.fdatasync(self._fd)
         except OSError:  # a torn tail is still safe: readers stop there, and nothing is appended after it
             pass
+        with contextlib.suppress(OSError):  # mark it closed for the warehouse process (else: when this one exits)
+            os.pwrite(self._fd, EOS, self.size)
         os.close(self._fd)
         if self.batches:
             self.abandoned = (self.name, self.batches)
@@ -173,3 +184,113 @@ def read_batches(path: Path) -> Iterator[pa.RecordBatch]:
             return
         except (pa.ArrowInvalid, OSError):
             return
+
+
+def segment_pid(name: str) -> int | None:
+    """The writer's process id in a segment name ``<time_ns>-<pid>.arrows`` (None when the name is not one)."""
+    try:
+        return int(name.split(".", 1)[0].rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _segment_time_ns(name: str) -> int | None:
+    try:
+        return int(name.split("-", 1)[0])
+    except ValueError:
+        return None
+
+
+def _process_start_ns(pid: int) -> int | None:
+    """When ``pid`` started (wall clock, ns), from Linux /proc; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        lines = Path("/proc/stat").read_text().splitlines()
+        btime = next(int(line.split()[1]) for line in lines if line.startswith("btime "))
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    return int((btime + int(stat[19]) / os.sysconf("SC_CLK_TCK")) * 1e9)
+
+
+def writer_alive(name: str) -> bool:
+    """Whether the process that writes segment ``name`` may still be running (on this machine).
+
+    A pid reused by a process that started after the segment was created is not its writer (Linux /proc); when in
+    doubt the writer counts as alive, which only keeps the segment longer."""
+    pid = segment_pid(name)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    started, created = _process_start_ns(pid), _segment_time_ns(name)
+    if started is not None and created is not None and started > created + 1_000_000_000:
+        return False
+    state = _proc_state(pid)
+    return state not in ("Z", "X")  # a zombie (killed, not yet reaped) writes nothing more
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+@dataclass
+class TailRead:
+    """What ``SegmentTail.read`` found: complete batches beyond those read before, and whether the stream ended."""
+
+    batches: list[pa.RecordBatch]
+    upto: int  # batches read from the segment so far (the position to record once ``batches`` are loaded)
+    eos: bool
+
+
+class SegmentTail:
+    """Reads a segment that another process may still be appending to, from where the last read stopped.
+
+    Only complete messages are returned; a partial one (being written, or torn by a crash) is read again next
+    time.  ``skip`` batches (already loaded, per ``ingest_log_loaded``) are passed over without decoding."""
+
+    def __init__(self, path: Path, skip: int = 0) -> None:
+        self.path = path
+        self.skip = skip
+        self.offset = 0  # end of the last complete message read
+        self.count = 0  # record batches passed so far (skipped or returned)
+        self.eos = False
+        self._schema: pa.Schema | None = None
+
+    def read(self) -> TailRead:
+        """The complete batches written since the last call (file gone → none, and ``eos`` stays False)."""
+        out: list[pa.RecordBatch] = []
+        if self.eos:
+            return TailRead(out, self.count, True)
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError:
+            return TailRead(out, self.count, False)
+        buf = pa.BufferReader(pa.py_buffer(data))
+        pos = 0
+        while pos < len(data):
+            if data[pos : pos + 8] == EOS:
+                self.eos = True
+                break
+            try:
+                msg = pa.ipc.read_message(buf)
+            except (StopIteration, EOFError, pa.ArrowInvalid, OSError):
+                break  # incomplete: being written (or torn)
+            pos = buf.tell()
+            if msg.type == "schema":
+                self._schema = pa.ipc.read_schema(msg)
+            elif msg.type == "record batch":
+                self.count += 1
+                if self.count > self.skip:
+                    assert self._schema is not None
+                    out.append(pa.ipc.read_record_batch(msg, self._schema))
+        self.offset += pos
+        return TailRead(out, self.count, self.eos)

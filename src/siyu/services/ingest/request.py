@@ -89,11 +89,21 @@ def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
     return out
 
 
+def rate_share(ctx: Context) -> tuple[float, int]:
+    """This process's share of the per-write-key limit: (requests/s, burst).
+
+    Each of the ``ingest_processes`` processes behind the proxy enforces 1/N of the advertised rate with its own
+    token bucket, so N processes together never allow more than the advertised rate (a client whose requests all
+    reach one process gets 1/N of it: spread requests over several connections)."""
+    s = ctx.settings
+    n = max(1, s.ingest_processes)
+    return s.rate_limit_per_second / n, max(1, s.rate_limit_burst // n)
+
+
 def _limiter(ctx: Context) -> TokenBucket:
     lim = ctx.extras.get(LIMITER_KEY)
     if not isinstance(lim, TokenBucket):
-        s = ctx.settings
-        lim = ctx.extras.setdefault(LIMITER_KEY, TokenBucket(s.rate_limit_per_second, s.rate_limit_burst))
+        lim = ctx.extras.setdefault(LIMITER_KEY, TokenBucket(*rate_share(ctx)))
     return lim
 
 
@@ -138,8 +148,13 @@ def submit(
     auth = authenticate_key(ctx, key if isinstance(key, str) else None)
     wait = _limiter(ctx).take(auth.key_id)
     if wait > 0:
+        share = (
+            f" ({rate_share(ctx)[0]:g}/s in each of {s.ingest_processes} ingest processes)"
+            if s.ingest_processes > 1
+            else ""
+        )
         raise RateLimited(
-            f"rate limit of {s.rate_limit_per_second:g} requests/s for this write key exceeded; "
+            f"rate limit of {s.rate_limit_per_second:g} requests/s for this write key exceeded{share}; "
             f"retry after {wait:.2f} s",
             wait,
         )

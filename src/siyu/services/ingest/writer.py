@@ -12,12 +12,17 @@ The transaction holds OneID's short ``observation_lock`` (never ``write_lock``, 
 throughout), so OneID sees no obs_id gaps.  A group that fails to load (e.g. a full disk) is retried with
 back-off while the log keeps accepting; after a crash ``recover_log`` loads what the log holds beyond the
 recorded position.
+
+4. The loader also tails segments OTHER processes write into the same log directory (``siyu serve-ingest``,
+   log-only processes): every ``TAIL_SECONDS`` it loads their complete batches beyond the recorded count, and
+   deletes a foreign segment once it is closed and fully loaded (``tail.ForeignLog``; the rule is in ``log``).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
 import queue
 import threading
 import time
@@ -35,6 +40,7 @@ from siyu.services.errors import SiyuError
 from siyu.services.ingest import log as ingest_log
 from siyu.services.ingest.batches import EVENT_COLUMNS, LOG_SCHEMA, build_batch
 from siyu.services.ingest.resolve_trigger import ONEID_INTERVAL_SECONDS, ResolveTrigger
+from siyu.services.ingest.tail import TAIL_SECONDS, ForeignLog, ForeignRead
 from siyu.services.oneid import observation_transaction
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,12 @@ _SAVE_POSITION = "INSERT OR REPLACE INTO ingest_log_loaded (segment, batches, up
 
 # segments an open writer of this process is writing (recovery must leave them alone)
 _LIVE_SEGMENTS: set[str] = set()
+_LOG_ONLY = "this process only writes the ingest log (SIYU_INGEST_LOADER=off); the warehouse process loads it"
+
+
+def _brand_of(batch: pa.RecordBatch) -> str:
+    """The brand of a log batch (one request, so one brand)."""
+    return str(batch.column("brand_id")[0].as_py()) if batch.num_rows else ""
 
 
 @dataclass
@@ -108,6 +120,8 @@ class WriterStats:
     slow_path_commits: int = 0
     load_failures: int = 0
     quarantined: int = 0
+    foreign_batches: int = 0  # batches loaded from segments other processes wrote
+    foreign_events_stored: int = 0
 
 
 def log_dir(ctx: Context) -> Path:
@@ -136,11 +150,13 @@ class IngestWriter:
         self._submitted = 0
         self._finished = 0
         self._resolver = ResolveTrigger(ctx, resolve_interval, self.stats)
+        self._loader = ctx.settings.ingest_loader
+        self._foreign = ForeignLog(ctx.warehouse, log_dir(ctx)) if self._loader else None
         _freeze_heap()
         self._log_thread = threading.Thread(target=self._log_loop, name="siyu-ingest-log", daemon=True)
         self._load_thread = threading.Thread(target=self._load_loop, name="siyu-ingest-loader", daemon=True)
         self._log_thread.start()
-        if ctx.settings.ingest_loader:
+        if self._loader:
             self._load_thread.start()
 
     # ------------------------------------------------------------------------------------------ request side
@@ -190,9 +206,11 @@ class IngestWriter:
                 closed = self._log.close_segment()
                 if closed is not None:
                     _LIVE_SEGMENTS.discard(closed[0])
-                    self._load_q.put(_Closed(*closed))
+                    if self._loader:
+                        self._load_q.put(_Closed(*closed))
             if stop:
-                self._load_q.put(None)
+                if self._loader:
+                    self._load_q.put(None)
                 return
 
     def _append(self, jobs: list[_Job]) -> None:
@@ -204,7 +222,8 @@ class IngestWriter:
             abandoned = self._log.abandoned  # the segment was closed at its last acknowledged batch
             if abandoned is not None:
                 _LIVE_SEGMENTS.discard(abandoned[0])
-                self._load_q.put(_Closed(*abandoned))
+                if self._loader:
+                    self._load_q.put(_Closed(*abandoned))
             for j in jobs:
                 j.durable.set_exception(exc)
                 j.loaded.set_exception(exc)
@@ -216,7 +235,12 @@ class IngestWriter:
         for i, j in enumerate(jobs):
             j.segment, j.index = name, first + i
             j.durable.set_result(None)
-            self._load_q.put(j)
+            if self._loader:
+                self._load_q.put(j)
+        if not self._loader:  # log-only: the warehouse process loads the segment (it tails the log directory)
+            for j in jobs:
+                j.loaded.set_exception(SiyuError(_LOG_ONLY, "ingest_loader"))
+            self._finish(len(jobs))
 
     def _finish(self, n: int) -> None:
         with self._progress:
@@ -242,15 +266,29 @@ class IngestWriter:
         pending: list[_Job] = []  # a group that failed to load, retried before anything newer
         attempt = 0
         stop = False
+        last_work = next_tail = time.monotonic()
         while True:
             if not pending:
+                now = time.monotonic()
+                if self._foreign is not None and now >= next_tail:
+                    next_tail = now + TAIL_SECONDS
+                    if self._load_foreign(threads):
+                        dirty, last_work = True, time.monotonic()
+                        continue
+                timeout = next_tail - now if self._foreign is not None else None
+                if dirty:
+                    idle_at = last_work + IDLE_CHECKPOINT_SECONDS - now
+                    timeout = idle_at if timeout is None else min(timeout, idle_at)
                 try:
-                    item = self._load_q.get(timeout=IDLE_CHECKPOINT_SECONDS if dirty else None)
+                    item = self._load_q.get(timeout=None if timeout is None else max(0.0, timeout))
                 except queue.Empty:
-                    dirty = not self._checkpoint(cur)
-                    threads.idle()
+                    if dirty and time.monotonic() - last_work >= IDLE_CHECKPOINT_SECONDS:
+                        dirty = not self._checkpoint(cur)
+                        last_work = time.monotonic()  # a skipped checkpoint is tried again after another pause
+                        threads.idle()
                     continue
                 threads.busy()
+                last_work = time.monotonic()
                 stop = self._take(item, pending)
                 n = sum(len(j.message_ids) for j in pending)
                 while not stop and n < MAX_ROWS_PER_COMMIT:
@@ -278,6 +316,8 @@ class IngestWriter:
                 attempt = 0
             self._drop_loaded_segments()
             if stop:
+                if self._foreign is not None:  # what other processes acknowledged up to now
+                    self._load_foreign(threads)
                 return
 
     def _take(self, item: _Job | _Closed | None, into: list[_Job]) -> bool:
@@ -342,21 +382,26 @@ class IngestWriter:
         return True
 
     def _fresh(self, jobs: list[_Job]) -> tuple[list[pa.RecordBatch], dict[str, set[str]]]:
-        """The jobs' batches without retries of ids loaded recently or repeated in this group.
+        """The jobs' batches without retries of ids loaded recently or repeated in this group."""
+        return self._fresh_batches([(j.brand_id, j.message_ids, j.batch) for j in jobs])
+
+    def _fresh_batches(
+        self, items: list[tuple[str, list[str], pa.RecordBatch]]
+    ) -> tuple[list[pa.RecordBatch], dict[str, set[str]]]:
+        """(brand, message ids, batch) items without the ids loaded recently or repeated among them.
 
         Set operations decide for a whole request at once; only a request that holds a repeat is filtered row by
         row (rare: a client retry)."""
         seen: dict[str, set[str]] = {}
         out: list[pa.RecordBatch] = []
         empty: set[str] = set()
-        for job in jobs:
-            b, mids = job.brand_id, job.message_ids
+        for b, mids, batch in items:
             ids = set(mids)
             now_seen = seen.setdefault(b, set())
             recent, old = self._recent.get(b, empty), self._recent_old.get(b, empty)
             if len(ids) == len(mids) and ids.isdisjoint(now_seen) and ids.isdisjoint(recent) and ids.isdisjoint(old):
                 now_seen |= ids
-                out.append(job.batch)
+                out.append(batch)
                 continue
             keep: list[bool] = []
             for m in mids:
@@ -365,7 +410,7 @@ class IngestWriter:
                 if fresh:
                     now_seen.add(m)
             if any(keep):
-                out.append(job.batch.filter(pa.array(keep)))
+                out.append(batch.filter(pa.array(keep)))
         return out, seen
 
     def _write(self, jobs: list[_Job]) -> None:
@@ -391,6 +436,61 @@ class IngestWriter:
         st.max_write_seconds = max(st.max_write_seconds, took)
         if n_obs:
             self._resolver.trigger({j.brand_id for j in jobs})
+
+    def _load_foreign(self, threads: _ThreadsPolicy) -> bool:
+        """Load what other processes appended to their segments since the last poll; True when anything was."""
+        assert self._foreign is not None
+        try:
+            reads = self._foreign.poll()
+        except Exception:
+            log.exception("reading other processes' ingest log segments failed")
+            return False
+        worked = False
+        for read in reads:
+            if read.batches:
+                threads.busy()
+                worked = True
+                try:
+                    self._write_foreign(read)
+                except Exception:
+                    self.stats.load_failures += 1
+                    log.exception("loading ingest log segment %s failed; it is read again next time", read.segment)
+                    self._foreign.forget(read.segment)  # re-read from the recorded position
+                    continue
+            if read.closed:
+                _drop_segment(self.ctx, read.segment)
+                self._foreign.forget(read.segment)
+        return worked
+
+    def _write_foreign(self, read: ForeignRead) -> None:
+        """Load one foreign segment's new batches (in groups of at most ``MAX_ROWS_PER_COMMIT`` rows)."""
+        st = self.stats
+        start = read.upto - len(read.batches)
+        group: list[pa.RecordBatch] = []
+        rows = 0
+        for i, batch in enumerate(read.batches, start=1):
+            group.append(batch)
+            rows += batch.num_rows
+            if rows >= MAX_ROWS_PER_COMMIT or i == len(read.batches):
+                t0 = time.perf_counter()
+                items = [(_brand_of(b), b.column("message_id").to_pylist(), b) for b in group if b.num_rows]
+                batches, seen = self._fresh_batches(items)
+                table = pa.Table.from_batches(batches, schema=LOG_SCHEMA)
+                stored, n_obs, careful = load_table(self.ctx, table, {read.segment: start + i})
+                self._remember(seen)
+                st.foreign_batches += len(group)
+                st.foreign_events_stored += stored
+                st.events_received += sum(b.num_rows for b in group)
+                st.events_stored += stored
+                st.observations += n_obs
+                st.slow_path_commits += careful
+                st.commits += 1
+                took = time.perf_counter() - t0
+                st.write_seconds += took
+                st.max_write_seconds = max(st.max_write_seconds, took)
+                if n_obs:
+                    self._resolver.trigger({brand for brand, _, _ in items})
+                group, rows = [], 0
 
     def _remember(self, loaded: dict[str, set[str]]) -> None:
         """Add loaded ids to the recent-id memory (between RECENT_IDS / 2 and RECENT_IDS ids are kept)."""
@@ -495,31 +595,36 @@ def _drop_segment(ctx: Context, segment: str) -> None:
 
 
 def recover_log(ctx: Context, group_rows: int = MAX_ROWS_PER_COMMIT) -> int:
-    """Load what segments left by earlier processes hold beyond their recorded position; returns events loaded.
+    """Load what segments hold beyond their recorded position; returns events loaded.
 
-    Called when a Context opens the warehouse; segments a live writer of this process is writing are skipped."""
+    Called when a Context opens the warehouse.  Segments a live writer of this process is writing are skipped;
+    a segment is deleted only when it is closed (end-of-stream marker, or its writer process is gone — see
+    ``log``): a segment another live process (``siyu serve-ingest``) is still writing stays, and the loader's
+    tail goes on from the recorded position."""
     total = 0
+    own_pid = os.getpid()
     for path in ingest_log.segments(log_dir(ctx)):
         if path.name in _LIVE_SEGMENTS:
             continue
+        # a segment named with this pid that no writer here holds was left by an earlier writer (or process)
+        alive = ingest_log.segment_pid(path.name) != own_pid and ingest_log.writer_alive(path.name)
         row = ctx.warehouse.fetch("SELECT batches FROM ingest_log_loaded WHERE segment = ?", [path.name])
         done = int(row[0][0]) if row else 0
+        read = ingest_log.SegmentTail(path, skip=done).read()
+        loaded = 0
         group: list[pa.RecordBatch] = []
         n = 0
-        index = 0
-        for index, batch in enumerate(ingest_log.read_batches(path), start=1):
-            if index <= done:
-                continue
+        for index, batch in enumerate(read.batches, start=done + 1):
             group.append(batch)
             n += batch.num_rows
-            if n >= group_rows:
-                total += load_table(ctx, pa.Table.from_batches(group, schema=LOG_SCHEMA), {path.name: index})[0]
+            if n >= group_rows or index == read.upto:
+                loaded += load_table(ctx, pa.Table.from_batches(group, schema=LOG_SCHEMA), {path.name: index})[0]
                 group, n = [], 0
-        if group:
-            total += load_table(ctx, pa.Table.from_batches(group, schema=LOG_SCHEMA), {path.name: index})[0]
-        if total:
-            log.warning("recovered %d events from ingest log segment %s", total, path.name)
-        _drop_segment(ctx, path.name)
+        if loaded:
+            log.warning("recovered %d events from ingest log segment %s", loaded, path.name)
+        total += loaded
+        if read.eos or not alive:
+            _drop_segment(ctx, path.name)
     return total
 
 
@@ -554,6 +659,13 @@ def get_writer(ctx: Context) -> IngestWriter:
             writer = IngestWriter(ctx)
             ctx.extras[WRITER_KEY] = writer
     return writer
+
+
+def start_loader(ctx: Context) -> None:
+    """Start this process's writer now when it loads (the warehouse process): it then also loads what other
+    processes append to the log, before any request reaches this one."""
+    if ctx.settings.ingest_loader:
+        get_writer(ctx)
 
 
 def wait_loaded(ctx: Context, timeout: float = 60.0) -> bool:
