@@ -103,14 +103,19 @@ def test_export_mass_send_and_transfer_are_audited(api: Api) -> None:
     assert again.status_code == 200  # the same send: not a second entry
     [entry] = api.entries("mass_send.create")
     assert entry["target"] == first.json()["id"] and entry["detail"]["segment_id"] == seg
+    [made] = api.entries("mass_send.dispatch")  # the dispatch made with the send
+    assert made["target"] == entry["target"] and made["detail"]["dispatched"] == {"created": 1}  # one guide
     httpx.post(f"{api.base}/api/wecom/ops/mass-sends/{entry['target']}/dispatch", headers=api.operator)
-    assert [e["target"] for e in api.entries("mass_send.dispatch")] == [entry["target"]]
+    again_made = api.entries("mass_send.dispatch")
+    assert [e["target"] for e in again_made] == [entry["target"]] * 2 and again_made[0]["detail"]["dispatched"] == {}
 
     body = {"handover_guide_id": "g1", "takeover_guide_id": "g2"}
     resp = httpx.post(f"{api.base}/api/wecom/ops/transfers", json=body, headers=api.admin)
     assert resp.status_code == 201, resp.text
     [entry] = api.entries("transfer.start")
     assert entry["target"] == resp.json()["id"] and entry["detail"]["handover_guide_id"] == "g1"
+    moved = {api.env.customer_of(e) for g, e in api.env.srv.company.relations if g == "guide0001"}  # which customers
+    assert entry["detail"]["customers"] == len(moved) and set(entry["detail"]["customer_ids"]) == moved
 
 
 def test_oneid_split_is_audited(api: Api) -> None:

@@ -11,7 +11,6 @@ from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
 from siyu.domain.identity import IdentifierError, normalize
 from siyu.domain.models import Identity, Role
-from siyu.services import audit
 from siyu.services import oneid as service
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -62,9 +61,7 @@ def conflicts(
 def split(body: SplitBody, user: User = Depends(operator_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     """Undo a wrong merge: the identifiers get a new customer; their records follow them."""
     idents = [_identity(i, f"identifiers[{k}]") for k, i in enumerate(body.identifiers)]
-    new_id = service.split(ctx, user.brand_id, body.customer_id, idents, body.reason)
-    detail = {"new_customer_id": new_id, "identifiers": len(idents), "reason": body.reason}
-    audit.record(ctx, user.brand_id, user, "oneid.split", body.customer_id, detail)
+    new_id = service.split(ctx, user.brand_id, body.customer_id, idents, body.reason, actor=user)  # audited
     return {
         "customer_id": body.customer_id,
         "new_customer_id": new_id,

@@ -17,7 +17,6 @@ from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
 from siyu.api.validation import RowId
 from siyu.connectors.wecom.client import WeComClient
-from siyu.services import audit
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.rate_limit import check_rate
@@ -155,10 +154,7 @@ def create_mass_send(
     send = mass_send.create(
         ctx, user, body.segment_id, body.content, body.name, body.chat_type, body.attachments, body.idempotency_key
     )
-    if response.status_code != 200:  # a replayed idempotency key is not a second send
-        detail = {"segment_id": body.segment_id, "chat_type": body.chat_type}
-        audit.record(ctx, user.brand_id, user, "mass_send.create", str(send.get("id", "")), detail)
-    return send
+    return send  # audited by the service (a replayed idempotency key is not a second send)
 
 
 @router.get("/mass-sends/{send_id}")
@@ -170,8 +166,7 @@ def get_mass_send(send_id: str, user: User = Depends(limited), ctx: Context = De
 @router.post("/mass-sends/{send_id}/dispatch")
 def dispatch(send_id: str, user: User = Depends(limited), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
     """Create the WeCom tasks still pending (or failed earlier); created ones are never sent twice."""
-    dispatched = mass_send.dispatch(ctx, user, send_id)
-    audit.record(ctx, user.brand_id, user, "mass_send.dispatch", send_id, {"dispatched": dispatched})
+    dispatched = mass_send.dispatch(ctx, user, send_id)  # audited by the service
     return {"dispatched": dispatched, **mass_send.get(ctx, user, send_id)}
 
 
@@ -199,9 +194,8 @@ def start_transfer(
     body: TransferBody, user: User = Depends(limited), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     """Ask WeCom to move the customers (chunks of 100); each customer's answer is recorded."""
-    got = inheritance.start(ctx, user, body.handover_guide_id, body.takeover_guide_id, body.segment_id, body.resigned)
-    audit.record(ctx, user.brand_id, user, "transfer.start", str(got.get("id", "")), body.model_dump())
-    return got
+    # audited by the service (who, which guides, which customers)
+    return inheritance.start(ctx, user, body.handover_guide_id, body.takeover_guide_id, body.segment_id, body.resigned)
 
 
 @router.get("/transfers/{transfer_id}")

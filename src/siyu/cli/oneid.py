@@ -76,7 +76,7 @@ def split(
     with open_context() as ctx:
         get_brand(ctx, brand)
         idents = [service.parse_identifier(text) for text in identifier]
-        new_id = service.split(ctx, brand, customer_id, idents, reason)
+        new_id = service.split(ctx, brand, customer_id, idents, reason, actor="cli")
         console.print(f"split {len(idents)} identifier(s) off {customer_id} into new customer [bold]{new_id}[/bold]")
 
 

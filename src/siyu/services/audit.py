@@ -1,6 +1,6 @@
-"""The audit log of sensitive actions: exports, OneID splits, inheritance transfers, mass sends, secret rotation
-(write keys, WeCom / provider credentials), user and role changes. ``record`` never stores a secret: pass ids and
-counts in ``detail``, not keys."""
+"""The audit log of sensitive actions: exports, OneID merges and splits, inheritance transfers, mass sends, PII
+reveals, secret rotation (write keys, WeCom / provider credentials), user and role changes. ``record`` never
+stores a secret: pass ids and counts in ``detail``, not keys."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from siyu.stores.state.audit_models import AuditRow
 ACTIONS = (
     "export",
     "oneid.split",
+    "oneid.merge",
+    "pii.reveal",
     "transfer.start",
     "mass_send.create",
     "mass_send.dispatch",

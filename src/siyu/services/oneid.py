@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
@@ -28,6 +28,9 @@ from siyu.domain.models import Identity
 from siyu.domain.oneid import Key
 from siyu.services.context import Context
 from siyu.services.errors import NotFound, SiyuError
+
+if TYPE_CHECKING:
+    from siyu.services.brands import User
 
 Progress = Callable[[str], None]
 PROFILE_FIELDS = ("name", "phone", "email", "gender", "birthday", "city")
@@ -464,6 +467,21 @@ def _merge_row(
     }
 
 
+AUDIT_PAIRS = 100  # customer pairs named in one merge audit entry (the count is always exact)
+
+
+def _audit_merges(ctx: Context, brand_id: str, merges: list[dict[str, Any]], mode: str) -> None:
+    """One audit entry for a resolution run that merged customers: how many, and which (survivor, absorbed,
+    rule) pairs, the first ``AUDIT_PAIRS`` of them; merges of records into a new person are not customer merges."""
+    pairs = [[m["customer_id"], m["absorbed_customer_id"], m["rule"]] for m in merges if m["absorbed_customer_id"]]
+    if not pairs:
+        return
+    from siyu.services import audit
+
+    detail = {"mode": mode, "merges": len(pairs), "pairs": pairs[:AUDIT_PAIRS]}
+    audit.record(ctx, brand_id, "oneid", "oneid.merge", f"{len(pairs)} customer merge(s)", detail)
+
+
 def _conflict_row(
     brand_id: str,
     reason: str,
@@ -664,6 +682,7 @@ def rebuild(ctx: Context, brand_id: str, progress: Progress | None = None) -> Re
             _set_watermark(tx, brand_id, last_obs)
             say("committing")
         say("committed")
+        _audit_merges(ctx, brand_id, merges, "rebuild")
     return ResolveStats(
         brand_id=brand_id,
         mode="rebuild",
@@ -1191,6 +1210,7 @@ def _apply(
         _insert_rows(tx, "identity_merges", merges, _MERGE_SCHEMA)
         _set_watermark(tx, brand_id, last_obs)
     idx.watermark = last_obs
+    _audit_merges(ctx, brand_id, merges, "incremental")
     for x_id in absorbed_stored:
         idx.profiles.pop(x_id, None)
     idx.profiles.update(profiles)
@@ -1282,12 +1302,20 @@ def list_conflicts(ctx: Context, brand_id: str, include_resolved: bool = False) 
 # --------------------------------------------------------------------------------------------------- split
 
 
-def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Identity], reason: str) -> str:
+def split(
+    ctx: Context,
+    brand_id: str,
+    customer_id: str,
+    identifiers: list[Identity],
+    reason: str,
+    actor: User | str = "system",
+) -> str:
     """Undo a wrong merge: the named identifiers leave the customer and get a new customer id.
 
     Records must-not-link constraints (identity_splits) between them and the identifiers that stay, recomputes
-    that customer's group, and marks merges whose evidence now spans two customers as undone.  Returns the new
-    customer id of the split-off identifiers.
+    that customer's group, and marks merges whose evidence now spans two customers as undone; ``actor`` (the user,
+    or ``"cli"``) is written to the audit log with both customers.  Returns the new customer id of the split-off
+    identifiers.
     """
     if not identifiers:
         raise SiyuError("name at least one identifier to split off (type:value)", field="identifiers")
@@ -1337,6 +1365,7 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
         constraints = [c for c in _load_splits(cur, brand_id) if c[0] in members and c[1] in members]
         constraints += [((r[1], r[2]), (r[3], r[4])) for r in split_rows]
         res = algo.resolve([o.identifiers for o in obs], policy, constraints, restrict_to=members)
+        _check_splittable(brand_id, off, set(res.nodes))
         comps = res.components()
         # the group holding most staying identifiers keeps the id; every other group gets a new one
         keep_root = max(
@@ -1364,6 +1393,12 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
             and cust_of.get((h["id_type"], h["id_value"]), "?") != cust_of.get((h["other_type"], h["other_value"]), "?")
         ]
         new_id = cust_of[sorted(off)[0]]
+        if new_id == customer_id:  # nothing that stays is linked by an observation: the split would change nothing
+            raise SiyuError(
+                f"no identifier staying with customer {customer_id} has an observation OneID can link, so the split "
+                "would change nothing; split off the other identifiers instead",
+                field="identifiers",
+            )
         with wh.transaction() as tx:
             _insert_splits(tx, split_rows)
             t = pa.Table.from_pylist(moved)
@@ -1391,7 +1426,28 @@ def split(ctx: Context, brand_id: str, customer_id: str, identifiers: list[Ident
                     [at, brand_id, undo],
                 )
         _drop_index(ctx, brand_id)
+    from siyu.services import audit
+
+    detail = {
+        "new_customer_id": new_id,
+        "identifiers": [f"{t}:{v}" for t, v in sorted(off)],
+        "merges_undone": len(undo),
+        "reason": reason,
+    }
+    audit.record(ctx, brand_id, actor, "oneid.split", customer_id, detail)
     return new_id
+
+
+def _check_splittable(brand_id: str, off: set[Key], nodes: set[Key]) -> None:
+    """Refuse to split identifiers that no observation links (none recorded, trust 0 in the brand's policy now, or
+    shared by too many people): OneID holds no evidence to move, so a split would change nothing."""
+    for t, v in sorted(off - nodes):
+        raise SiyuError(
+            f"{t}:{v} has no observation OneID can link (none recorded, or its type now has trust 0 or the value is "
+            f"shared), so there is nothing to split off; name an identifier with observations "
+            f"(`siyu oneid show {brand_id} {t}:{v}`), or run `siyu oneid rebuild {brand_id}` to drop stale ones",
+            field="identifiers",
+        )
 
 
 def _insert_splits(tx: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> None:

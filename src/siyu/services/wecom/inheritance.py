@@ -22,7 +22,7 @@ from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.errors import describe
 from siyu.domain import wecom_events as ev
 from siyu.domain.models import Role
-from siyu.services import segments
+from siyu.services import audit, segments
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, NotFound, SiyuError
@@ -34,6 +34,7 @@ from siyu.stores.state.wecom_ops_models import WeComTransferCustomerRow, WeComTr
 
 CHUNK = 100  # transfer_customer: external_userid ≤ 100
 MAX_CUSTOMERS = 100_000
+AUDIT_CUSTOMERS = 200  # customer ids named in the audit entry of a transfer (the count is always exact)
 STATUSES = ("waiting", "done", "refused", "limit", "failed")
 FAIL_REASONS = {
     "customer_refused": ("refused", "客户拒绝了转接 / the customer refused the transfer"),
@@ -132,6 +133,15 @@ def start(
                     for e in chunk
                 ],
             )
+    detail = {
+        "handover_guide_id": handover_guide_id,
+        "takeover_guide_id": takeover_guide_id,
+        "segment_id": segment_id,
+        "resigned": resigned,
+        "customers": len(reach),
+        "customer_ids": sorted(set(reach.values()))[:AUDIT_CUSTOMERS],
+    }
+    audit.record(ctx, brand, user, "transfer.start", tid, detail)
     return get(ctx, user, tid)
 
 

@@ -22,7 +22,7 @@ from siyu.connectors.wecom.client import WeComClient
 from siyu.connectors.wecom.errors import WeComError, WeComUnavailable
 from siyu.domain.contact_cap import split_by_cap
 from siyu.domain.models import Role
-from siyu.services import segments
+from siyu.services import audit, segments
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, NotFound, SiyuError
@@ -346,6 +346,8 @@ def create(
         groups=groups,
         segment_id=segment_id,
     )
+    detail = {"segment_id": segment_id, "chat_type": chat_type, "name": name or seg.name}
+    audit.record(ctx, brand, user, "mass_send.create", send_id, detail)
     if dispatch_now:
         dispatch(ctx, user, send_id)
     return get(ctx, user, send_id)
@@ -438,6 +440,8 @@ def dispatch(ctx: Context, user: User, send_id: str, client: WeComClient | None 
             .where(WeComMassSendRow.id == send_id)
             .values(status="partial" if errors else "dispatched")
         )
+    if user.username != "journey":  # a journey's sends are configured (and published) by a person beforehand
+        audit.record(ctx, user.brand_id, user, "mass_send.dispatch", send_id, {"dispatched": dict(done)})
     return dict(done)
 
 
