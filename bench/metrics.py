@@ -219,21 +219,27 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5) -> dict[str, Any]:
+def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5, sequential: bool = False) -> dict[str, Any]:
     """siyu.analytics on DuckDB: the three per-customer results to Arrow, first call (cold) then ``warm_runs`` more.
 
-    Each call goes the way a report does: ``tables`` (bound once per backend), the memoized builders,
-    ``fetch_arrow`` (compiled SQL cached per expression, executed on every call). Cold includes binding the
-    tables, building and compiling; warm is the steady state (median of the warm calls).
+    Each call goes the way a caller that needs all three does (the customer sidebar): ``tables`` (bound once per
+    backend), the memoized builders, ``fetch_arrows`` (compiled SQL cached per expression, executed on every
+    call; side by side on their own connections while the brand is small, see ``query_cache``). Cold includes
+    binding the tables, building and compiling; warm is the steady state (median of the warm calls).
+    ``sequential``: each warm call is followed by one that runs the three one after another with ``fetch_arrow``
+    (``seconds_warm_sequential``, per metric) and the stages of that path are timed (``stages_ms``).
     """
+    import statistics
+
     import pyarrow.compute as pc
+    from ibis.backends.duckdb.converter import DuckDBPyArrowData
 
     from siyu.analytics.aipl import aipl_stage
     from siyu.analytics.lifecycle import lifecycle_stage
     from siyu.analytics.rfm import rfm_customers
     from siyu.config import Settings
     from siyu.services.context import Context
-    from siyu.services.metrics import fetch_arrow, tables
+    from siyu.services.metrics import backend, fetch_arrow, fetch_arrows, tables
     from siyu.services.metrics.query_cache import cache_of
 
     ctx = Context.open(Settings(data_dir=data_dir))
@@ -242,19 +248,60 @@ def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5) -> dic
     builders = (("rfm", rfm_customers), ("aipl", aipl_stage), ("lifecycle", lifecycle_stage))
 
     def call() -> dict[str, float]:
+        t0 = time.perf_counter()
+        t = tables(ctx, brand)
+        t1 = time.perf_counter()
+        got = fetch_arrows(ctx, [build(t, as_of) for _, build in builders])
+        out.update({name: tab for (name, _), tab in zip(builders, got, strict=True)})
+        t2 = time.perf_counter()
+        return {"tables": t1 - t0, "three": t2 - t1, "total": t2 - t0}
+
+    def call_sequential() -> dict[str, float]:
         secs = {}
         t0 = time.perf_counter()
         t = tables(ctx, brand)
         secs["tables"] = time.perf_counter() - t0
         for name, build in builders:
             t1 = time.perf_counter()
-            out[name] = fetch_arrow(ctx, build(t, as_of))
+            fetch_arrow(ctx, build(t, as_of))
             secs[name] = time.perf_counter() - t1
         secs["total"] = time.perf_counter() - t0
         return secs
 
+    def stages() -> dict[str, dict[str, float]]:
+        """Milliseconds per stage of ``fetch_arrow`` (medians): build the expression (memo hit), look its SQL up,
+        execute the prepared statement, fetch the result to Arrow, convert to Ibis's types."""
+        be = backend(ctx)
+        cache = cache_of(be)
+        lane = cache.lanes[0]
+        got: dict[str, dict[str, list[float]]] = {}
+        for _ in range(max(warm_runs, 5)):
+            for name, build in builders:
+                t0 = time.perf_counter()
+                expr = build(tables(ctx, brand), as_of)
+                t1 = time.perf_counter()
+                sql = cache.compiled(be, expr)
+                t2 = time.perf_counter()
+                res = lane.con.execute(f"EXECUTE {lane.prepared[sql]}")
+                t3 = time.perf_counter()
+                tab = res.to_arrow_table()
+                t4 = time.perf_counter()
+                expr.__pyarrow_result__(tab, data_mapper=DuckDBPyArrowData)
+                t5 = time.perf_counter()
+                per = got.setdefault(name, {})
+                for k, v in (("build", t1 - t0), ("lookup", t2 - t1), ("execute", t3 - t2), ("fetch", t4 - t3)):
+                    per.setdefault(k, []).append(v)
+                per.setdefault("convert", []).append(t5 - t4)
+        return {n: {k: round(statistics.median(v) * 1000, 3) for k, v in per.items()} for n, per in got.items()}
+
     cold = call()
-    warm = [call() for _ in range(warm_runs)]
+    warm: list[dict[str, float]] = []
+    warm_seq: list[dict[str, float]] = []
+    for _ in range(warm_runs):
+        warm.append(call())
+        if sequential:
+            warm_seq.append(call_sequential())
+    stage_ms = stages() if sequential else None
     cache = cache_of(ctx.warehouse.ibis)
     stats = {"sql_hits": cache.hits, "sql_misses": cache.misses, "expr_hits": tables(ctx, brand).memo.hits}
     ctx.close()
@@ -266,10 +313,13 @@ def run_ibis(data_dir: Path, brand: str, as_of: date, warm_runs: int = 5) -> dic
     return {
         "seconds": {k: round(v, 4) for k, v in cold.items()},
         "seconds_warm": _summary(warm) if warm else None,
+        "seconds_warm_sequential": _summary(warm_seq) if warm_seq else None,
+        "stages_ms": stage_ms,
         "warm_runs": warm_runs,
         "cache": stats,
         "peak_rss_mb": _peak_rss_mb(),
         "rss_after_open_mb": rss_before,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "rfm_customers": out["rfm"].num_rows,
         "monetary": round(float(pc.sum(out["rfm"]["monetary"]).as_py() or 0.0), 2),
         "classes": counts(out["rfm"], "rfm_class"),
@@ -439,20 +489,23 @@ def _ratios(ours_s: float, pandas_compute_s: float, pandas_load_s: float) -> dic
     }
 
 
-def _compare(data_dir: Path, brand: str, as_of: date, warm_runs: int) -> dict[str, Any]:
-    ib = _child("ibis", str(data_dir), brand, as_of.isoformat(), str(warm_runs))
+def _compare(data_dir: Path, brand: str, as_of: date, warm_runs: int, sequential: bool = False) -> dict[str, Any]:
+    extra = ["sequential"] if sequential else []
+    ib = _child("ibis", str(data_dir), brand, as_of.isoformat(), str(warm_runs), *extra)
     pd_ = _child("pandas", str(data_dir), brand, as_of.isoformat(), str(warm_runs))
     same = all(ib[k] == pd_[k] for k in ("rfm_customers", "classes", "aipl", "lifecycle"))
     same = same and abs(ib["monetary"] - pd_["monetary"]) <= 0.01 + 1e-9 * abs(pd_["monetary"])
     load = pd_["seconds"]["load"]
     cold = _ratios(ib["seconds"]["total"], pd_["seconds"]["total_compute"], load)
     warm = _ratios(ib["seconds_warm"]["total"], pd_["seconds_warm"]["total"], load)
+    seq = ib.get("seconds_warm_sequential")
     return {
         "ibis": ib,
         "pandas": pd_,
         "match": same,
         "cold": cold,
         "warm": warm,
+        "warm_sequential": _ratios(seq["total"], pd_["seconds_warm"]["total"], load) if seq else None,
         "ratio_vs_pandas_compute": cold["ratio_vs_pandas_compute"],
         "ratio_vs_pandas_with_load": cold["ratio_vs_pandas_with_load"],
     }
@@ -463,7 +516,7 @@ def run_retail(warm_runs: int = 5) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         retail_dir = Path(tmp) / "retail"
         _child("import-retail", str(retail_dir))
-        return _compare(retail_dir, "retail", RETAIL_AS_OF, warm_runs)
+        return _compare(retail_dir, "retail", RETAIL_AS_OF, warm_runs, sequential=True)
 
 
 def run(orders: int = 10_000_000) -> dict[str, Any]:
@@ -507,10 +560,12 @@ def _main(argv: list[str]) -> None:
         out = generate(Path(argv[1]), int(argv[2]))
     elif cmd == "import-retail":
         out = import_retail(Path(argv[1]))
-    elif cmd in ("ibis", "pandas"):
-        fn = run_ibis if cmd == "ibis" else run_pandas
+    elif cmd == "ibis":
         warm_runs = int(argv[4]) if len(argv) > 4 else 5
-        out = fn(Path(argv[1]), argv[2], date.fromisoformat(argv[3]), warm_runs)
+        out = run_ibis(Path(argv[1]), argv[2], date.fromisoformat(argv[3]), warm_runs, "sequential" in argv[5:])
+    elif cmd == "pandas":
+        warm_runs = int(argv[4]) if len(argv) > 4 else 5
+        out = run_pandas(Path(argv[1]), argv[2], date.fromisoformat(argv[3]), warm_runs)
     elif cmd == "retail":
         out = run_retail(int(argv[1]) if len(argv) > 1 else 5)
     else:

@@ -266,3 +266,80 @@ def test_replace_gives_fresh_memo(ctx: Context) -> None:
     assert len(t2.memo) == 0
     got = fetch_arrow(ctx, rfm_customers(t2, AS_OF)).column("customer_id").to_pylist()
     assert got == ["c1"]
+
+
+def test_a_batch_runs_side_by_side_with_the_same_results(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fetch_arrows``: RFM, AIPL, lifecycle, a scalar and an in-memory-table query (run by Ibis) in one batch give
+    what each gives alone, in the order asked; on a small brand the cached ones ran on three connections, each
+    with its own prepared statements; new data counts on the next batch; DuckDB's global optimiser setting is
+    left as it was. Above ``SIDE_BY_SIDE_MAX_ROWS`` the same batch runs one after another on one connection."""
+    from siyu.services.metrics import fetch_arrows, query_cache
+
+    _seed(ctx)
+    t = tables(ctx, BRAND)
+    mem = ibis.memtable({"customer_id": ["c2"]})
+    exprs = [
+        rfm_customers(t, AS_OF),
+        aipl_stage(t, AS_OF),
+        lifecycle_stage(t, AS_OF),
+        t.orders.amount.sum(),
+        restrict(customer_order_totals(t, AS_OF), mem),
+    ]
+    con = ctx.warehouse.cursor()
+    setting = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()
+
+    def alone() -> list[object]:
+        return [_plain(to_arrow(ctx.warehouse.ibis, e, use_cache=False)) for e in exprs]
+
+    got = fetch_arrows(ctx, exprs)
+    assert [_plain(g) for g in got] == alone()
+    assert [r["frequency"] for r in _plain(got[0])] == [2, 1]  # type: ignore[union-attr]
+    cache = cache_of(ctx.warehouse.ibis)
+    assert len(cache.lanes) == query_cache.LANES == 3
+    assert all(len(lane.prepared) >= 1 for lane in cache.lanes)  # each lane ran (and prepared) its share
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchone() == setting
+
+    _add_order(ctx, "o5", "p2", "2026-10-26 10:00", 70)
+    again = [_plain(g) for g in fetch_arrows(ctx, exprs)]
+    assert again == alone() and again[3] == 250
+    assert {r["customer_id"]: r["frequency"] for r in again[0]} == {"c1": 2, "c2": 2}  # type: ignore[union-attr]
+
+    monkeypatch.setattr(query_cache, "SIDE_BY_SIDE_MAX_ROWS", 2)  # orders (4 rows) is now "large"
+    monkeypatch.setattr(query_cache, "TABLE_SIZES_TTL_S", 0.0)
+    fresh = ibis.duckdb.from_connection(ctx.warehouse.cursor().cursor())
+    t2 = brand_tables(fresh, BRAND)
+    one_by_one = query_cache.to_arrow_many(fresh, [rfm_customers(t2, AS_OF), aipl_stage(t2, AS_OF)])
+    assert len(cache_of(fresh).lanes) == 1
+    assert [_plain(x) for x in one_by_one] == again[:2]
+
+
+def test_batches_on_many_threads_at_once(ctx: Context) -> None:
+    """Several threads, each with its own backend, run batches at the same time (lanes and the process-wide
+    prepare lock): every result equals the single-threaded one."""
+    import threading
+
+    from siyu.services.metrics import fetch_arrows
+
+    _seed(ctx)
+    expected = [_plain(x) for x in fetch_arrows(ctx, _three(tables(ctx, BRAND)))]
+    errors: list[BaseException] = []
+    results: list[list[object]] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(5):
+                results.append([_plain(x) for x in fetch_arrows(ctx, _three(tables(ctx, BRAND)))])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(results) == 20 and all(r == expected for r in results)
+
+
+def _three(t: Tables) -> list[ibis.Table]:
+    return [rfm_customers(t, AS_OF), aipl_stage(t, AS_OF), lifecycle_stage(t, AS_OF)]

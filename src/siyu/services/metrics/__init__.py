@@ -1,13 +1,14 @@
 """Metrics use cases: bind a brand's tables, apply the user's scope, execute ``siyu.analytics`` expressions.
 
 Shared pieces for every metrics area live here (``tables``, ``scope``, ``parse_day``, and ``fetch_arrow``/
-``fetch_frame``/``fetch_scalar`` to execute with the compiled-query cache of ``query_cache``); each area's use
-cases are in their own module of this package.
+``fetch_arrows``/``fetch_frame``/``fetch_scalar`` to execute with the compiled-query cache of ``query_cache``);
+each area's use cases are in their own module of this package.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -61,6 +62,12 @@ def fetch_arrow(ctx: Context, expr: ir.Expr) -> Any:
     """``expr.to_pyarrow()`` on the analytics backend, with its compiled SQL cached on DuckDB (the data is read
     on every call)."""
     return query_cache.to_arrow(backend(ctx), expr)
+
+
+def fetch_arrows(ctx: Context, exprs: Sequence[ir.Expr]) -> list[Any]:
+    """``fetch_arrow`` of several expressions, run side by side on DuckDB while the brand is small (see
+    ``query_cache.to_arrow_many``); results in the order given."""
+    return query_cache.to_arrow_many(backend(ctx), exprs)
 
 
 def fetch_frame(ctx: Context, expr: ir.Table) -> pd.DataFrame:

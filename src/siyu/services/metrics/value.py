@@ -24,7 +24,7 @@ from siyu.domain.customer_classes import LIFECYCLE_STAGES
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
-from siyu.services.metrics import data_end, fetch_arrow, fetch_frame, fetch_scalar, restrict, scope, tables
+from siyu.services.metrics import data_end, fetch_arrows, fetch_frame, fetch_scalar, restrict, scope, tables
 
 MAX_PAGE_SIZE = 500
 RFM_SORTS = ("monetary", "frequency", "recency_days", "customer_id")
@@ -163,19 +163,26 @@ def rfm_report(ctx: Context, user: User, as_of: str | date | None = None, window
     ``means`` are the brand's (the thresholds the classes were split by), also for a guide; the counts are the
     user's customers."""
     whole, expr, day = _rfm_expr(ctx, user, as_of, window_days)
-    tot = fetch_arrow(ctx, expr.aggregate(customers=expr.count(), monetary=expr.monetary.sum())).to_pylist()[0]
     split = whole.aggregate(r=whole.recency_days.mean(), f=whole.frequency.mean(), m=whole.monetary.mean())
-    tot.update(fetch_arrow(ctx, split).to_pylist()[0])
+    queries = [
+        expr.aggregate(customers=expr.count(), monetary=expr.monetary.sum()),
+        split,
+        rfm.rfm_class_summary(expr),
+        *(rfm.rfm_score_distribution(expr, k) for k in ("r", "f", "m")),
+    ]
+    results = fetch_arrows(ctx, queries)  # side by side on a small brand (the same figures either way)
+    tot = results[0].to_pylist()[0]
+    tot.update(results[1].to_pylist()[0])
     n = int(tot["customers"] or 0)
     total_m = float(tot["monetary"] or 0.0)
-    got = fetch_frame(ctx, rfm.rfm_class_summary(expr))
+    got = results[2].to_pandas()
     classes = pd.DataFrame({"rfm_class": list(rfm.RFM_CLASSES)}).merge(got, on="rfm_class", how="left")
     classes = classes.fillna({"customers": 0, "monetary": 0.0, "customer_share": 0.0, "value_share": 0.0})
     classes["customers"] = classes["customers"].astype("int64")
     classes.insert(1, "rfm_class_zh", classes["rfm_class"].map(rfm.RFM_CLASS_ZH))
     scores: dict[str, pd.DataFrame] = {}
-    for k in ("r", "f", "m"):
-        sc = fetch_frame(ctx, rfm.rfm_score_distribution(expr, k)).set_index("score")
+    for k, tab in zip(("r", "f", "m"), results[3:], strict=True):
+        sc = tab.to_pandas().set_index("score")
         sc = sc.reindex(range(1, 6)).fillna({"customers": 0, "monetary": 0.0})
         sc["customers"] = sc["customers"].astype("int64")
         scores[k] = sc.rename_axis("score").reset_index()
