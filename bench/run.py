@@ -24,6 +24,7 @@ BENCHMARKS: list[str] = [
     "journeys_queue",  # journey steps/s on SQLite-Huey vs Redis-Huey
     "posters",
     "campaign_burst",
+    "scale_report",  # LAST: reads the results above, writes results/scale.json (side by side, ratios)
 ]
 
 
@@ -32,7 +33,7 @@ def main(names: list[str]) -> int:
     for name in names or BENCHMARKS:
         mod = importlib.import_module(f"bench.{name}")
         result = mod.run()
-        out = RESULTS / f"{name}.json"
+        out = RESULTS / f"{getattr(mod, 'RESULT_NAME', name)}.json"
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
         print(f"{name}: {json.dumps(result, ensure_ascii=False, default=str)}")
     return 0
