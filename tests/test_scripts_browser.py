@@ -1,6 +1,7 @@
 """The scripts library console page (/scripts) in a real browser: an operator adds a folder and an item through the
-page, the counts and the most-used chart equal the API's (after uses recorded through the API), search filters,
-a bad link is refused with the field named, English, screenshots; a guide sees the library read-only."""
+page, the counts and the most-used chart equal the API's (after uses recorded through the API and sidebar sends
+prepared / confirmed: prepared vs sent shown), search filters, a bad link is refused with the field named, English,
+screenshots; a guide sees the library read-only."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from siyu.api.app import create_app
 from siyu.domain.models import Role
 from siyu.services import brands
+from siyu.services.brands import User
 from siyu.services.context import Context
+from siyu.services.sidebar import sends
 from tests.support.browser import console_login, field, launch, require_chromium
 from tests.support.live import live_server
 
@@ -39,13 +42,23 @@ def test_scripts_page(ctx: Context, tmp_path: Path) -> None:
         )
         for _ in range(3):
             api.post(f"/api/scripts/{first['id']}/uses", json={"channel": "copy"})
+        # the sidebar prepared two sends of it; WeCom confirmed one (that one counts as a use)
+        guide = User(0, "sb", "g1user", "导购甲", Role.GUIDE, "g1", "zh")
+        tokens = [sends.prepare(ctx, guide, first["id"], customer_id="c1")["token"] for _ in range(2)]
+        assert sends.confirm(ctx, guide, tokens[0], "sendChatMessage:ok")["use_count"] == 4
         browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             console_login(page, base, "ops", PW)
             page.goto(base + "/console/scripts")
             expect(page.get_by_test_id("scripts-title")).to_have_text("话术库 / 素材库")
-            expect(page.get_by_test_id(f"script-{first['id']}-uses")).to_have_text("使用次数: 3")
+            expect(page.get_by_test_id(f"script-{first['id']}-uses")).to_have_text("使用次数: 4")
+            got = api.get(f"/api/scripts/{first['id']}").json()["usage"]["sends"]
+            expect(page.get_by_test_id(f"script-{first['id']}-sends")).to_have_text(
+                f"侧边栏：准备 {got['prepared']} 次，已发送 {got['sent']} 次"
+            )
+            assert (got["prepared"], got["sent"], got["pending"]) == (2, 1, 1)
+            expect(page.get_by_test_id("scripts-sends").locator("canvas").first).to_be_visible()
             total = api.get("/api/scripts").json()["total"]
             expect(page.get_by_test_id("scripts-total")).to_have_text(f"共 {total} 条")
             expect(page.get_by_test_id("scripts-top").locator("canvas").first).to_be_visible()
@@ -90,6 +103,7 @@ def test_scripts_page(ctx: Context, tmp_path: Path) -> None:
             page.screenshot(path=str(ARTIFACTS / "scripts-zh.png"), full_page=True)
             page.get_by_test_id("lang-switch").click()
             expect(page.get_by_test_id("scripts-title")).to_have_text("Scripts library")
+            expect(page.get_by_test_id(f"script-{first['id']}-sends")).to_have_text("Sidebar: prepared 2, sent 1")
             page.screenshot(path=str(ARTIFACTS / "scripts-en.png"), full_page=True)
             page.get_by_test_id("lang-switch").click()
 

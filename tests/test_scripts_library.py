@@ -153,3 +153,68 @@ def test_migration_matches_models_and_one_head(ctx: Context) -> None:
         diff = compare_metadata(MigrationContext.configure(con), Base.metadata)
     assert [d for d in diff if "script" in str(d)] == []
     assert len(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()) == 1
+
+
+def test_confirm_races_count_once(ctx: Context) -> None:
+    """8 threads confirming the same send: one use counted, the others told it was confirmed already (409); 8
+    different sends confirmed at once: 8 uses."""
+    from siyu.services.sidebar import sends
+
+    brands.create_brand(ctx, "sb", "SB")
+    item = scripts.create_script(ctx, OPS, "text", "欢迎", "您好")
+    token = sends.prepare(ctx, GUIDE, item["id"], customer_id="c1")["token"]
+
+    def confirm(t: str) -> int:
+        try:
+            return int(sends.confirm(ctx, GUIDE, t, "sendChatMessage:ok")["counted"])
+        except SiyuError as exc:
+            assert (exc.status_code, exc.field) == (409, "token")
+            return 0
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(confirm, [token] * 8)) == 1
+        assert scripts.get_script(ctx, OPS, item["id"])["use_count"] == 1
+        many = [sends.prepare(ctx, GUIDE, item["id"], chat_id="wr1")["token"] for _ in range(8)]
+        assert sum(pool.map(confirm, many)) == 8
+    assert scripts.usage(ctx, OPS, item["id"])["sends"] == {
+        "prepared": 9,
+        "sent": 9,
+        "cancelled": 0,
+        "failed": 0,
+        "expired": 0,
+        "pending": 0,
+    }
+    with pytest.raises(SiyuError) as err:
+        sends.prepare(ctx, GUIDE, item["id"], customer_id="c1", chat_id="wr1")
+    assert err.value.field == "customer_id"
+    with pytest.raises(SiyuError) as err:
+        sends.prepare(ctx, GUIDE, item["id"], customer_id="c1", channel="sms")
+    assert err.value.field == "channel"
+
+
+def test_verify_file_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`siyu wecom verify-file set|show|clear`: the file's own name and exact bytes; a wrong name refused."""
+    from siyu.services.sidebar.verify_file import content_of
+
+    monkeypatch.setenv("SIYU_DATA_DIR", str(settings.data_dir))
+    ctx = Context.open(settings)
+    brands.create_brand(ctx, "sb", "SB")
+    ctx.close()
+    good = settings.data_dir / "WW_verify_Qw3rTy9UiOp0AsDf.txt"
+    good.write_bytes(b"Qw3rTy9UiOp0AsDf")
+    runner = CliRunner()
+    r = runner.invoke(app, ["wecom", "verify-file", "set", "sb", str(good)])
+    assert r.exit_code == 0 and '"path": "/WW_verify_Qw3rTy9UiOp0AsDf.txt"' in r.output, r.output
+    bad = settings.data_dir / "verify.txt"
+    bad.write_bytes(b"x")
+    r = runner.invoke(app, ["wecom", "verify-file", "set", "sb", str(bad)])
+    assert r.exit_code == 2 and "not a WeCom verification file name" in r.output
+    r = runner.invoke(app, ["wecom", "verify-file", "show", "sb"])
+    assert r.exit_code == 0 and '"content_is_code": true' in r.output
+    ctx = Context.open(settings)
+    try:
+        assert content_of(ctx, good.name) == b"Qw3rTy9UiOp0AsDf"
+    finally:
+        ctx.close()
+    r = runner.invoke(app, ["wecom", "verify-file", "clear", "sb"])
+    assert r.exit_code == 0 and "cleared" in r.output

@@ -3,7 +3,8 @@ live server and the local WeCom server, as the WeCom client runs it: the WeCom u
 standing in for the JS-SDK (it records calls and answers ``getCurExternalContact`` with the chat's customer).
 OAuth → the chat's customer → the 360 (figures equal the sidebar API's), the agentConfig signature (checked
 against the ticket the WeCom server issued), a tag added reaching WeCom, a script sent through
-``sendChatMessage`` (use counted), no horizontal overflow, English, another guide's customer refused."""
+``sendChatMessage`` (use counted once the callback says ok), no horizontal overflow, English, another guide's
+customer refused; the sidebar in a group chat (summary, scripts, sent vs cancelled)."""
 
 from __future__ import annotations
 
@@ -171,8 +172,11 @@ def test_outside_wecom_search(ctx: Context, lang: str) -> None:
     with sidebar_env(ctx) as side, sync_playwright() as pw:
         admin = httpx.Client(base_url=side.base, auth=("ops", PW))
         link = admin.post("/api/sidebar/links", json={"guide_id": "g1"}).json()["path"]
-        mine = admin.get(f"/api/customers/{side.cid_of('guide0001')}").json()["profile"]["name"]
-        theirs = admin.get(f"/api/customers/{side.cid_of('guide0002')}").json()["profile"]["name"]
+
+        def name_of(cid: str) -> str:  # the stored name (what a guide types), not a masked display
+            return str(ctx.warehouse.fetch("SELECT name FROM customers WHERE customer_id = ?", [cid])[0][0])
+
+        mine, theirs = name_of(side.cid_of("guide0001")), name_of(side.cid_of("guide0002"))
         browser = launch(pw)
         try:
             context = browser.new_context(**pw.devices["iPhone 12"])
@@ -192,6 +196,7 @@ def test_outside_wecom_search(ctx: Context, lang: str) -> None:
 
 GROUP_WX = """
 window.__wx = [];
+window.__replies = ['sendChatMessage:ok', 'sendChatMessage:cancel'];
 window.wx = {
   config: c => {},
   ready: f => setTimeout(f, 0),
@@ -200,6 +205,7 @@ window.wx = {
     window.__wx.push([name, args]);
     if (name === 'getContext') cb({err_msg: 'getContext:ok', entry: 'group_chat_tools'});
     else if (name === 'getCurExternalChat') cb({err_msg: 'getCurExternalChat:ok', chatId: '%s'});
+    else if (name === 'sendChatMessage') setTimeout(() => cb({err_msg: window.__replies.shift()}), 50);
     else cb({err_msg: name + ':fail'});
   },
 };
@@ -208,18 +214,30 @@ window.wx = {
 
 @pytest.mark.browser
 def test_sidebar_in_a_group_chat(ctx: Context) -> None:
-    """Opened from a group chat's toolbar: getContext says group_chat_tools, getCurExternalChat names the group."""
+    """Opened from a group chat's toolbar (getContext → group_chat_tools, getCurExternalChat → the chat id): the
+    group's summary equals the API's, the scripts library filters by words and folder, a script sent into the group
+    counts once WeCom's callback says sendChatMessage:ok and not when it says cancel; English; phone width."""
     require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
     from siyu.services.wecom.groups import sync_groups
     from tests.wecom_server import actions
 
+    expect.set_options(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
     with sidebar_env(ctx) as side, sync_playwright() as pw:
         srv = side.env.srv
         g1 = sorted(e for (u, e) in srv.company.relations if u == "guide0001")
-        chat = actions.add_group(srv, "guide0001", g1[:2], name="老客福利群")
+        g2 = sorted(e for (u, e) in srv.company.relations if u == "guide0002")
+        chat = actions.add_group(srv, "guide0001", [*g1[:2], g2[0]], name="老客福利群")
         sync_groups(ctx, "acme")
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        folder = admin.post("/api/scripts/folders", json={"name": "社群运营"}).json()
+        notice = admin.post(
+            "/api/scripts",
+            json={"kind": "text", "title": "群活动通知", "body": "{name}好，周六店庆", "folder_id": folder["id"]},
+        ).json()
+        admin.post("/api/scripts", json={"kind": "text", "title": "售后话术", "body": "请问哪里不满意？"})
         state(srv).member = "guide0001"
         browser = launch(pw)
         try:
@@ -229,11 +247,50 @@ def test_sidebar_in_a_group_chat(ctx: Context) -> None:
             page = context.new_page()
             page.goto(side.base + "/sidebar/acme/")
             page.wait_for_url(f"**/sidebar/acme/g/{chat}")
+            cookie = {c["name"]: c["value"] for c in context.cookies() if c["name"] == "siyu_sidebar"}
+            api = httpx.Client(base_url=side.base, cookies=cookie)
+            g = api.get(f"/sidebar/acme/api/group/{chat}").json()
             expect(page.get_by_test_id("group-name")).to_have_text("老客福利群")
-            expect(page.get_by_test_id("group-count")).to_have_text("2 位客户在群")
+            expect(page.get_by_test_id("group-owner")).to_have_text(g["owner_name"])
+            expect(page.get_by_test_id("group-member-count")).to_have_text(str(g["member_count"]))
+            expect(page.get_by_test_id("group-customer-count")).to_have_text(str(g["customer_count"]))
+            expect(page.get_by_test_id("group-mine-count")).to_have_text("2")
+            for m in g["lifecycle_mix"]:
+                expect(page.get_by_test_id(f"mix-{m['stage']}-n")).to_have_text(str(m["customers"]))
+            assert sum(m["customers"] for m in g["lifecycle_mix"]) == 3
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+            # search and folders narrow the library
+            items = page.locator("#script-list [data-script]")
+            expect(items).to_have_count(2)
+            page.get_by_test_id("script-search").fill("售后")
+            expect(items).to_have_count(1)
+            page.get_by_test_id("script-search").fill("")
+            page.get_by_test_id("script-folder").select_option(str(folder["id"]))
+            expect(items).to_have_count(1)
+            expect(page.locator(f"[data-script='{notice['id']}']")).to_be_visible()
+
+            # sent: WeCom's callback says ok → counted; the second time the guide cancels → not counted
+            page.locator(f"[data-send='{notice['id']}']").tap()
+            expect(page.locator(f"[data-use='{notice['id']}']")).to_have_text("1")
+            page.locator(f"[data-send='{notice['id']}']").tap()
+            expect(page.locator("#toast")).to_have_text("未发送")
+            confirms = [c["args"] for c in page.evaluate("window.siyuSidebarCalls") if c["name"] == "confirm"]
+            assert [(c["status"], c["counted"]) for c in confirms] == [("sent", True), ("cancelled", False)]
+            sent = [args for name, args in page.evaluate("window.__wx") if name == "sendChatMessage"]
+            assert sent == [{"msgtype": "text", "enterChat": True, "text": {"content": "大家好，周六店庆"}}] * 2
+            expect(page.locator(f"[data-use='{notice['id']}']")).to_have_text("1")
+            usage = admin.get(f"/api/scripts/{notice['id']}").json()
+            assert usage["use_count"] == 1
+            assert (usage["usage"]["sends"]["prepared"], usage["usage"]["sends"]["sent"]) == (2, 1)
+            page.screenshot(path=str(ARTIFACTS / "sidebar-group-zh.png"), full_page=True)
+
+            page.get_by_test_id("lang").tap()
+            expect(page.get_by_test_id("group-members-label")).to_contain_text("Members")
+            expect(page.get_by_test_id("scripts")).to_contain_text("All folders")
+            page.screenshot(path=str(ARTIFACTS / "sidebar-group-en.png"), full_page=True)
             page.get_by_test_id("group-members").locator("a").first.tap()
             page.wait_for_url("**/sidebar/acme/c/*")
-            page.screenshot(path=str(ARTIFACTS / "sidebar-group-zh.png"))
             context.close()
         finally:
             browser.close()

@@ -1,5 +1,6 @@
-"""Console page /scripts (话术库 / 素材库): folders, search, the items with their use counts, a chart of the most
-used ones; operators create, edit and delete items and folders (``siyu.services.scripts``), guides read."""
+"""Console page /scripts (话术库 / 素材库): folders, search, the items with their use counts and sidebar sends
+(prepared vs sent: a use counts only once WeCom confirms the send), charts of the most used ones and of prepared vs
+sent; operators create, edit and delete items and folders (``siyu.services.scripts``), guides read."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ def top_used(items: list[dict[str, Any]], n: int = TOP) -> pd.DataFrame:
     return pd.DataFrame(
         [{"title": i["title"], "kind": i["kind"], "uses": i["use_count"]} for i in rows],
         columns=["title", "kind", "uses"],
+    )
+
+
+def sends_frame(items: list[dict[str, Any]], sends: dict[int, dict[str, int]], n: int = TOP) -> pd.DataFrame:
+    """Prepared vs sent sidebar sends of the ``n`` items prepared most (title, prepared, sent), most first."""
+    rows = sorted((i for i in items if i["id"] in sends), key=lambda i: (-sends[i["id"]]["prepared"], i["id"]))[:n]
+    return pd.DataFrame(
+        [{"title": i["title"], "prepared": sends[i["id"]]["prepared"], "sent": sends[i["id"]]["sent"]} for i in rows],
+        columns=["title", "prepared", "sent"],
     )
 
 
@@ -122,6 +132,39 @@ class Library:
         }
         cols = [("title", tr("scripts.item_title")), ("kind", tr("scripts.kind")), ("uses", tr("scripts.uses"))]
         chart_block(tr("scripts.top_chart"), options, top, cols, "scripts-top", height="280px")
+        sends = service.send_counts(self.ctx, self.user)
+        if sends:
+            sf = sends_frame(everything, sends)
+            names = [tr("scripts.prepared"), tr("scripts.sent")]
+            chart_block(
+                tr("scripts.sends_chart"),
+                {
+                    "animation": False,
+                    "tooltip": {"trigger": "axis"},
+                    "legend": {"data": names},
+                    "grid": {"left": 140, "right": 20, "top": 30, "bottom": 30},
+                    "xAxis": {"type": "value", "minInterval": 1},
+                    "yAxis": {"type": "category", "inverse": True, "data": list(sf["title"])},
+                    "series": [
+                        {
+                            "name": names[0],
+                            "type": "bar",
+                            "itemStyle": {"color": "#94a3b8"},
+                            "data": list(map(int, sf["prepared"])),
+                        },
+                        {
+                            "name": names[1],
+                            "type": "bar",
+                            "itemStyle": {"color": "#0f766e"},
+                            "data": list(map(int, sf["sent"])),
+                        },
+                    ],
+                },
+                sf,
+                [("title", tr("scripts.item_title")), ("prepared", names[0]), ("sent", names[1])],
+                "scripts-sends",
+                height="280px",
+            )
         ui.label(tr("scripts.total", n=len(items))).classes("text-gray-600").props("data-testid=scripts-total")
         for i in items[:200]:
             with ui.card().classes("w-full").props(f"flat bordered data-testid=script-{i['id']}"):
@@ -131,6 +174,11 @@ class Library:
                     ui.label(f"{tr('scripts.uses')}: {i['use_count']}").classes("text-sm").props(
                         f"data-testid=script-{i['id']}-uses"
                     )
+                    if i["id"] in sends:
+                        got = sends[i["id"]]
+                        ui.label(tr("scripts.sends", prepared=got["prepared"], sent=got["sent"])).classes(
+                            "text-xs text-gray-500"
+                        ).props(f"data-testid=script-{i['id']}-sends")
                     if self.editor:
                         ui.button(tr("scripts.delete"), on_click=lambda _, sid=i["id"]: self._delete(sid)).props(
                             f"dense flat color=negative data-testid=script-{i['id']}-delete"

@@ -15,7 +15,6 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "sidebar.no_results": ("没有找到客户", "No customers found"),
     "sidebar.forbidden": ("这不是您的客户，无法查看。", "This is not one of your customers."),
     "sidebar.forbidden_group": ("这不是您的客户群，无法查看。", "This is not one of your customer groups."),
-    "sidebar.group_members": ("{n} 位客户在群", "{n} customers in the group"),
     "sidebar.group_list": ("群成员（您的客户可点开）", "Members (your customers open)"),
     "sidebar.login_needed": ("请从企业微信中打开侧边栏。", "Open the sidebar from WeCom."),
     "sidebar.not_configured": ("侧边栏尚未配置（siyu sidebar configure）。", "The sidebar is not configured yet."),
