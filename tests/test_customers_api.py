@@ -182,8 +182,15 @@ def test_admin_sees_full_360(api: Any) -> None:
     r = httpx.get(f"{base}/api/customers/{s.zhang}", headers=h, params={"events_limit": 10})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["profile"]["name"] == "张三"
+    assert body["profile"]["name"] == "张*" and body["pii"] == "masked"  # personal data masked by default
     assert {(i["id_type"], i["id_value"]) for i in body["identities"]} >= {
+        ("phone", "138****8000"),
+        ("external_userid", "****"),
+        ("user_id", "u_zhang"),  # the brand's own ids stay
+    }
+    clear = httpx.post(f"{base}/api/customers/{s.zhang}/reveal", headers=h).json()  # audited (test_pii_masking)
+    assert clear["profile"]["name"] == "张三"
+    assert {(i["type"], i["value"]) for i in clear["identities"]} >= {
         ("phone", "+8613800138000"),
         ("external_userid", "wm_zhang"),
     }

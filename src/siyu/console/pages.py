@@ -1,4 +1,5 @@
-"""Console pages: login, customer list (AG Grid, server-side paging), customer 360."""
+"""Console pages: login, customer list (AG Grid, server-side paging), customer 360 (personal data masked; a reveal
+button for those allowed, audited)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, sign_in, tr, url
 from siyu.display import display_value
 from siyu.domain.models import Role
+from siyu.domain.pii import mask_record
 from siyu.services import auth as auth_service
 from siyu.services import customers as customer_service
+from siyu.services import pii as pii_service
 from siyu.services.clv import predictions as clv_predictions
 from siyu.services.errors import NotFound, SiyuError
 
@@ -63,6 +66,29 @@ def _clv_card(ctx: Any, user: Any, customer_id: str) -> None:
             with ui.row().classes("gap-2"):
                 ui.label(tr(key) + ":").classes("text-gray-500")
                 ui.label(fmt.format(float(pred[field]))).props(f"data-testid=clv-{field}")
+
+
+def _reveal_button(ctx: Any, user: Any, cid: str, labels: dict[str, ui.label], show_identities: Any) -> None:
+    """The masked note and, for users who may reveal, a button showing the clear profile and identifiers (each
+    click is an audit-log entry)."""
+    ui.label(tr("pii.masked_note")).classes("text-gray-500 text-xs").props("data-testid=pii-note")
+    if not pii_service.may_reveal(ctx, user):
+        return
+
+    def reveal() -> None:
+        try:
+            got = pii_service.reveal(ctx, user, cid, "console customer 360")
+        except SiyuError as exc:
+            ui.notify(exc.message, type="warning")
+            return
+        for field in pii_service.PROFILE_FIELDS:
+            labels[field].text = display_value(got["profile"].get(field))
+        view = customer_service.get_customer_360(ctx, user, cid, 1, 1)
+        show_identities(view.identities)
+        button.visible = False
+        ui.notify(tr("pii.revealed"), type="info")
+
+    button = ui.button(tr("pii.reveal"), icon="visibility", on_click=reveal).props("flat dense data-testid=reveal")
 
 
 def register() -> None:
@@ -144,7 +170,7 @@ def register() -> None:
                     ui.notify(exc.message, type="warning")
                     return
                 grid.options["rowData"] = [
-                    {**c.__dict__, "updated_at": display_value(c.updated_at)} for c in result.items
+                    mask_record({**c.__dict__, "updated_at": display_value(c.updated_at)}) for c in result.items
                 ]
                 grid.update()
                 total_label.text = tr("customers.total", total=result.total)
@@ -175,8 +201,10 @@ def register() -> None:
         with frame(user, "c360.title", "nav.customers"):
             ui.link(f"← {tr('c360.back')}", "/customers")
             view = customer_service.get_customer_360(ctx, user, cid, 1, EVENTS_LIMIT)
-            p = view.profile
-            ui.label(f"{tr('c360.title')} · {p.get('name') or cid}").classes("text-2xl")
+            masked = pii_service.masked_360(view.as_dict())
+            p = masked["profile"]
+            ui.label(f"{tr('c360.title')} · {p.get('name') or cid}").classes("text-2xl").props("data-testid=c360-title")
+            labels: dict[str, ui.label] = {}
             with ui.row().classes("w-full gap-4 items-stretch"):
                 with ui.card().classes("w-96").props("data-testid=profile"):
                     ui.label(tr("c360.profile")).classes("text-lg font-bold")
@@ -193,7 +221,8 @@ def register() -> None:
                     ):
                         with ui.row().classes("gap-2"):
                             ui.label(tr(key) + ":").classes("text-gray-500 w-20")
-                            ui.label(display_value(p.get(field)))
+                            labels[field] = ui.label(display_value(p.get(field))).props(f"data-testid=profile-{field}")
+                    _reveal_button(ctx, user, cid, labels, lambda rows: show_identities(rows))
                     ui.label(tr("c360.tags")).classes("text-lg font-bold mt-2")
                     with ui.row().classes("gap-1"):
                         if not view.tags:
@@ -203,16 +232,23 @@ def register() -> None:
                     _clv_card(ctx, user, cid)
                 with ui.card().classes("flex-1"):
                     ui.label(tr("c360.identities")).classes("text-lg font-bold")
-                    _table(
-                        [
-                            ("id_type", "col.id_type"),
-                            ("id_value", "col.id_value"),
-                            ("first_seen_at", "col.first_seen_at"),
-                            ("last_seen_at", "col.last_seen_at"),
-                        ],
-                        view.identities,
-                        "identities",
-                    )
+                    ids_box = ui.column().classes("w-full")
+
+                    def show_identities(rows: list[dict[str, Any]]) -> None:
+                        ids_box.clear()
+                        with ids_box:
+                            _table(
+                                [
+                                    ("id_type", "col.id_type"),
+                                    ("id_value", "col.id_value"),
+                                    ("first_seen_at", "col.first_seen_at"),
+                                    ("last_seen_at", "col.last_seen_at"),
+                                ],
+                                rows,
+                                "identities",
+                            )
+
+                    show_identities(masked["identities"])
             with ui.card().classes("w-full"):
                 ui.label(tr("c360.relations")).classes("text-lg font-bold")
                 rels = [
@@ -289,7 +325,7 @@ def register() -> None:
                         ("id_value", "col.id_value"),
                         ("undone_at", "col.undone_at"),
                     ],
-                    view.merges,
+                    masked["merges"],
                     "merges",
                 )
         return None

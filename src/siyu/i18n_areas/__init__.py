@@ -20,4 +20,5 @@ AREAS: tuple[str, ...] = (
     "sidebar",
     "campaigns",
     "guide_work",
+    "pii",
 )
