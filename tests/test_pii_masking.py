@@ -113,3 +113,16 @@ def test_masked_360_keeps_everything_else(api: Any, role: str) -> None:  # noqa:
     assert [t["name"] for t in view["tags"]] == ["VIP会员"]  # tag names are not personal names
     assert [(r["guide_name"], r["external_userid"]) for r in view["relations"]] == [("王导购", "****")]
     assert {o["order_id"] for o in view["orders"]} == {"o1", "o2"}
+
+
+def test_segment_members_and_preview_are_masked(api: Any) -> None:  # noqa: F811
+    base, s = api
+    h = _token(base, "admin")
+    definition = {"kind": "trait", "field": "customer_id", "op": "in", "value": [s.zhang, s.li]}
+    made = httpx.post(f"{base}/api/segments", headers=h, json={"name": "两位", "definition": definition})
+    assert made.status_code in (200, 201), made.text
+    members = httpx.get(f"{base}/api/segments/{made.json()['id']}/members", headers=h).json()["items"]
+    assert sorted((m["name"], m["phone"]) for m in members) == [("张*", "138****8000"), ("李*", "139****9000")]
+    preview = httpx.post(f"{base}/api/segments/preview", headers=h, json={"definition": definition}).json()
+    assert preview["count"] == 2 and {m["name"] for m in preview["sample"]} == {"张*", "李*"}
+    assert "13800138000" not in str(preview) + str(members)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.domain.pii import mask_records
 from siyu.services import audit
 from siyu.services import lookalike as lookalike_service
 from siyu.services import segments as service
@@ -52,8 +53,10 @@ class LookalikeBody(BaseModel):
 
 @router.post("/preview")
 def preview(body: PreviewBody, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
-    """Count and a sample of the customers a definition matches (the builder's live count)."""
-    return service.preview(ctx, user, body.definition, body.as_of, body.sample)
+    """Count and a sample of the customers a definition matches (the builder's live count; names and phones
+    masked)."""
+    found = service.preview(ctx, user, body.definition, body.as_of, body.sample)
+    return {**found, "sample": mask_records(found["sample"])}
 
 
 @router.get("")
@@ -118,8 +121,9 @@ def members(
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
-    """A page of the current members (a guide: only their own customers)."""
-    return service.members(ctx, user, segment_id, page, page_size)
+    """A page of the current members (a guide: only their own customers; names and phones masked)."""
+    found = service.members(ctx, user, segment_id, page, page_size)
+    return {**found, "items": mask_records(found["items"])}
 
 
 @router.get("/{segment_id}/export")

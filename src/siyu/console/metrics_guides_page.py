@@ -18,6 +18,7 @@ from siyu.services.brands import User
 from siyu.services.errors import SiyuError
 from siyu.services.metrics import acquisition, guides
 from siyu.services.metrics.acquisition import resolve_period
+from siyu.services.pii import mask_frame
 
 BOARD_COLUMNS = ("rank", "guide_id", "name", "store_name", "reachable", "new_customers", "conversions", "orders", "gmv")
 BOARD_LABELS = {"store_name": "guides.col.store"}
@@ -262,7 +263,7 @@ def _sections(user: User, state: dict[str, Any]) -> list[Callable[[], Any]]:
             except SiyuError as exc:
                 ui.label(exc.message).classes("text-red-600")
                 return
-            rows = rounded(pd.DataFrame(r["rows"]))
+            rows = mask_frame(rounded(pd.DataFrame(r["rows"])))  # customer names and phones masked
             name = rows["guide_name"].iloc[0] if len(rows) else gid
             ui.label(tr("guides.drill_of", name=name, count=len(rows))).props("data-testid=guides-drill-title")
             cols = [

@@ -22,6 +22,7 @@ from siyu.services.brands import User
 from siyu.services.errors import SiyuError
 from siyu.services.metrics import data_end
 from siyu.services.metrics import value as service
+from siyu.services.pii import mask_frame
 
 WINDOWS: tuple[int, ...] = (0, 90, 180, 365)  # 0 = all history
 COLORS = ["#0f766e", "#14b8a6", "#5eead4", "#99f6e4", "#b45309", "#f59e0b", "#fcd34d", "#fef3c7"]
@@ -304,7 +305,7 @@ class ValuePage:
                 ("m_score", "M"),
                 ("guides", tr("value.col.guides")),
             ]
-            data_table(df, cols, "rfm-drill")
+            data_table(mask_frame(df), cols, "rfm-drill")
 
     # --- AIPL ----------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -16,10 +17,13 @@ from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, download_button, how_computed, kpi_card
 from siyu.domain.models import Role
 from siyu.domain.segment_def import AIPL_STAGES, CLV_FIELDS, CUSTOMER_FIELDS, LIFECYCLE_STAGES, RFM_CLASSES
+from siyu.services import audit
 from siyu.services import lookalike as lookalike_service
 from siyu.services import segments as service
 from siyu.services.brands import User
 from siyu.services.errors import SiyuError
+from siyu.services.exports import hash_pii
+from siyu.services.pii import mask_frame
 
 DEBOUNCE_SECONDS = 0.35
 FORM_KINDS: tuple[str, ...] = (
@@ -313,7 +317,7 @@ class SegmentsPage:
         self.sample_box.clear()
         with self.sample_box:
             data_table(
-                pd.DataFrame(result["sample"], columns=["customer_id", "name", "phone", "city"]),
+                mask_frame(pd.DataFrame(result["sample"], columns=["customer_id", "name", "phone", "city"])),
                 [(c, tr(f"col.{c}")) for c in ("customer_id", "name", "phone", "city")],
                 "live-sample",
             )
@@ -567,6 +571,13 @@ class SegmentsPage:
 
     # --- a saved segment: members, exports, lookalike ---------------------------------------------------
 
+    def _audit_export(self, target: str) -> Callable[[str], None]:
+        def record(fmt: str) -> None:
+            detail = {"format": fmt, "pii": "hashed", "via": "console"}
+            audit.record(self.ctx, self.user.brand_id, self.user, "export", target, detail)
+
+        return record
+
     def open_segment(self, segment_id: str) -> None:
         try:
             info = service.get_segment(self.ctx, self.user, segment_id)
@@ -586,13 +597,15 @@ class SegmentsPage:
                 ui.label(f"{info.name} · v{info.version}").classes("text-lg font-bold")
                 kpi_card(tr("segments.col.members"), len(frame_), "segment-members-count")
             ui.label(tr("segments.members")).classes("font-bold")
-            shown = frame_.assign(entered_at=frame_["entered_at"].astype(str))
+            shown = mask_frame(frame_.assign(entered_at=frame_["entered_at"].astype(str)))
             data_table(
                 shown,
                 [(c, tr(f"segments.col.{c}") if c == "entered_at" else tr(f"col.{c}")) for c in service.MEMBER_COLUMNS],
                 "segment-members",
             )
-            download_button(frame_, f"segment-{segment_id}", "segment-members")
+            # the console's export hashes phones / emails and is audited, like GET /api/segments/{id}/export
+            audited = self._audit_export(f"segment:{segment_id}")
+            download_button(hash_pii(frame_), f"segment-{segment_id}", "segment-members", audited)
             ui.separator()
             ui.label(tr("segments.lookalike")).classes("font-bold")
             ui.label(tr("segments.lookalike_help")).classes("text-xs text-gray-500")
@@ -644,7 +657,7 @@ class SegmentsPage:
                 ("segments.lookalike_lift",),
                 height="420px",
             )
-            people = pd.DataFrame(r.customers, columns=["customer_id", "score", "name", "city"])
+            people = mask_frame(pd.DataFrame(r.customers, columns=["customer_id", "score", "name", "city"]))
             ui.label(tr("segments.lookalike_top")).classes("font-bold")
             data_table(
                 people,
@@ -656,7 +669,9 @@ class SegmentsPage:
                 ],
                 "lookalike-customers",
             )
-            download_button(people, f"lookalike-{segment_id}", "lookalike")
+            download_button(
+                people, f"lookalike-{segment_id}", "lookalike", self._audit_export(f"lookalike:{segment_id}")
+            )
 
 
 def register() -> None:

@@ -37,10 +37,15 @@ def kpi_card(label: str, value: object, testid: str, hint: str | None = None) ->
             ui.label(hint).classes("text-xs text-gray-400")
 
 
-def download_button(frame: pd.DataFrame, filename: str, testid: str) -> None:
-    """Buttons exporting ``frame`` as CSV / XLSX / Parquet (a browser download)."""
+def download_button(
+    frame: pd.DataFrame, filename: str, testid: str, on_export: Callable[[str], None] | None = None
+) -> None:
+    """Buttons exporting ``frame`` as CSV / XLSX / Parquet (a browser download); ``on_export(fmt)`` runs first
+    (e.g. an audit-log entry)."""
 
     def send(fmt: str) -> None:
+        if on_export is not None:
+            on_export(fmt)
         data, media = export_frame(frame, fmt)
         ui.download(data, f"{filename}.{fmt}", media_type=media)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from siyu.domain.models import Role
-from siyu.domain.pii import mask_identifier, mask_record
+from siyu.domain.pii import FIELD_MASKS, mask_identifier, mask_record
 from siyu.services import audit
 from siyu.services import customers as customer_service
 from siyu.services.brands import User, get_brand
@@ -62,6 +64,16 @@ def reveal(ctx: Context, user: User, customer_id: str, reason: str = "") -> dict
     fields = [k for k, v in profile.items() if v] + sorted({i["type"] for i in identities})
     audit.record(ctx, user.brand_id, user, "pii.reveal", cid, {"fields": fields, "reason": reason})
     return {"customer_id": cid, "profile": profile, "identities": identities, "relations": relations}
+
+
+def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (customer rows) with its personal columns (``FIELD_MASKS``: name, phone, email, WeCom ids)
+    masked for display; other columns unchanged."""
+    out = frame.copy()
+    for col, fn in FIELD_MASKS.items():
+        if col in out.columns:
+            out[col] = out[col].map(lambda v, f=fn: f(v) if isinstance(v, str) and v else v)
+    return out
 
 
 def masked_360(view: dict[str, Any]) -> dict[str, Any]:
