@@ -233,6 +233,8 @@ def test_campaign_console(bctx: Context) -> None:
             page.reload()
             page.get_by_test_id("tab-fulfilment").click()
             expect(page.get_by_test_id(f"ff-{gid}-status")).to_have_text("待发货")
+            expect(page.get_by_test_id(f"ff-{gid}-address")).not_to_contain_text("人民路1号")  # masked (PII)
+            page.get_by_test_id("ff-reveal").click()  # an audited reveal for the shipper
             expect(page.get_by_test_id(f"ff-{gid}-address")).to_contain_text("人民路1号")
             field(page, f"ff-{gid}-tracking").fill("SF 12")
             page.get_by_test_id(f"ff-{gid}-ship").click()

@@ -126,3 +126,36 @@ def test_segment_members_and_preview_are_masked(api: Any) -> None:  # noqa: F811
     preview = httpx.post(f"{base}/api/segments/preview", headers=h, json={"definition": definition}).json()
     assert preview["count"] == 2 and {m["name"] for m in preview["sample"]} == {"张*", "李*"}
     assert "13800138000" not in str(preview) + str(members)
+
+
+def test_fulfilment_addresses_are_masked_and_clear_is_an_audited_reveal(api: Any, ctx: Context) -> None:  # noqa: F811
+    from siyu.services import rewards
+
+    base, s = api
+    brands.create_user(ctx, "acme", "op", PASSWORD, Role.OPERATOR)
+    rewards.create_reward(ctx, "acme", {"id": "mug", "name": "马克杯", "kind": "physical"})
+    gid = rewards.grant(ctx, "acme", "mug", s.zhang, source="manual", source_ref="t", idempotency_key="k")["grant_id"]
+    addr = {"name": "张三", "phone": "13800138000", "province": "浙江省", "city": "杭州市", "district": "西湖区"}
+    rewards.set_address(ctx, "acme", gid, {**addr, "detail": "文三路 90 号"})
+    admin, op, g1, g2 = (_token(base, u) for u in ("admin", "op", "guide1", "guide2"))
+    url = f"{base}/api/rewards/fulfilment"
+
+    [masked] = httpx.get(url, headers=admin).json()["items"]
+    assert masked["address"] == {**addr, "name": "张*", "phone": "138****8000", "detail": "文三****"}
+    assert httpx.get(f"{base}/api/rewards/grants/{gid}", headers=g1).json()["address"]["phone"] == "138****8000"
+    assert "13800138000" not in httpx.get(f"{base}/api/rewards/grants", headers=admin).text
+    assert _reveals(base, admin) == []
+
+    [clear] = httpx.get(url, headers=admin, params={"pii": "clear"}).json()["items"]
+    assert clear["address"]["detail"] == "文三路 90 号" and clear["address"]["phone"] == "13800138000"
+    refused = httpx.get(url, headers=op, params={"pii": "clear"})
+    assert refused.status_code == 403 and refused.json()["field"] == "role"
+    [own] = httpx.get(url, headers=g1, params={"pii": "clear"}).json()["items"]  # the guide's own customer
+    assert own["address"]["name"] == "张三"
+    assert httpx.get(url, headers=g2, params={"pii": "clear"}).json()["items"] == []  # nothing of theirs
+    entries = _reveals(base, admin)
+    assert [(e["actor"], e["target"], e["detail"]["rows"]) for e in entries] == [
+        ("guide2", "fulfilment", 0),
+        ("guide1", "fulfilment", 1),
+        ("admin", "fulfilment", 1),
+    ]

@@ -13,7 +13,7 @@ from siyu.api.deps import get_ctx
 from siyu.domain.campaign import CampaignError
 from siyu.errors import Forbidden, SiyuError
 from siyu.services import campaigns as service
-from siyu.services import campaigns_stats
+from siyu.services import campaigns_stats, pii
 from siyu.services.brands import Role, User
 from siyu.services.campaigns.attribution import guide_link as make_guide_link
 from siyu.services.context import Context
@@ -126,8 +126,9 @@ def helps(
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
-    """Help attempts with their state and reason, and counts by state / reason."""
-    return service.helps(ctx, user.brand_id, campaign_id, state=state, guide_id=_mine(user), page=page, size=size)
+    """Help attempts with their state and reason, and counts by state / reason (helpers' identifiers masked)."""
+    found = service.helps(ctx, user.brand_id, campaign_id, state=state, guide_id=_mine(user), page=page, size=size)
+    return {**found, "items": pii.masked_rows(ctx, user, found["items"], False, "helps")}
 
 
 @router.get("/{campaign_id}/tree")

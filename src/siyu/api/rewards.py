@@ -11,7 +11,7 @@ tiers (someone else's customer answers 404).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -20,7 +20,7 @@ from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
 from siyu.api.validation import MAX_ID
 from siyu.domain.models import Role
-from siyu.services import engagement, rewards
+from siyu.services import engagement, pii, rewards
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.customers import guide_scope, resolve_customer
@@ -178,8 +178,8 @@ def list_grants(
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
-    """Grants, newest first (a guide sees their own customers' only)."""
-    return rewards.list_grants(
+    """Grants, newest first (a guide sees their own customers' only); shipping addresses masked."""
+    found = rewards.list_grants(
         ctx,
         user.brand_id,
         reward_id=reward_id,
@@ -192,6 +192,7 @@ def list_grants(
         limit=limit,
         offset=offset,
     )
+    return {**found, "items": pii.masked_rows(ctx, user, found["items"], False, "grants")}
 
 
 @router.get("/api/rewards/fulfilment")
@@ -199,11 +200,15 @@ def fulfilment(
     status: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    pii_mode: Literal["masked", "clear"] = Query(
+        "masked", alias="pii", description="addresses masked, or clear (an audited reveal)"
+    ),
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
-    """Physical gifts to fulfil: awaiting_address → to_ship → shipped (filter with ``status``)."""
-    return rewards.list_grants(
+    """Physical gifts to fulfil: awaiting_address → to_ship → shipped (filter with ``status``). Addresses are
+    masked; ``pii=clear`` (admins; operators when the brand allows; guides for their own customers) is audited."""
+    found = rewards.list_grants(
         ctx,
         user.brand_id,
         kind="physical",
@@ -212,6 +217,7 @@ def fulfilment(
         limit=limit,
         offset=offset,
     )
+    return {**found, "items": pii.masked_rows(ctx, user, found["items"], pii_mode == "clear", "fulfilment")}
 
 
 @router.get("/api/rewards/cost")
@@ -241,8 +247,8 @@ def redeem(body: RedeemBody, user: User = Depends(_editor), ctx: Context = Depen
 
 @router.get("/api/rewards/grants/{grant_id}")
 def show_grant(grant_id: str, user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
-    """One grant."""
-    return _own_grant(ctx, user, grant_id)
+    """One grant (its shipping address masked)."""
+    return pii.masked_rows(ctx, user, [_own_grant(ctx, user, grant_id)], False, "grant")[0]
 
 
 @router.post("/api/rewards/grants/{grant_id}/claw-back")

@@ -21,6 +21,7 @@ from siyu.console.widgets import chart_block, data_table, kpi_card
 from siyu.domain.models import Role
 from siyu.errors import SiyuError
 from siyu.services import campaigns_stats as stats
+from siyu.services import pii
 from siyu.services.brands import User
 from siyu.services.campaigns import attribution, reports
 from siyu.services.context import Context
@@ -72,6 +73,7 @@ class Dashboard:
         self.as_of: Any = None
         self.busy = False
         self.next_at = 0.0
+        self.clear_addresses = False  # the fulfilment list shows addresses masked until revealed (audited)
 
     @staticmethod
     def _key(st: dict[str, Any]) -> str:
@@ -294,6 +296,12 @@ class Dashboard:
         if not items:
             ui.label(tr("cp.ff.empty")).classes("text-gray-500").props("data-testid=ff-empty")
             return
+        if not self.clear_addresses:
+            items = pii.masked_rows(self.ctx, self.user, items, False, "")
+        if not self.clear_addresses and pii.may_reveal(self.ctx, self.user):
+            ui.button(tr("pii.reveal"), icon="visibility", on_click=self._reveal_addresses).props(
+                "flat dense data-testid=ff-reveal"
+            )
         heads = ("grant", "reward", "customer", "status", "address", "carrier", "tracking", "")
         with ui.grid(columns=len(heads)).classes("w-full items-center gap-x-3 gap-y-2").props("data-testid=ff-table"):
             for h in heads:
@@ -320,6 +328,18 @@ class Dashboard:
                     ui.label(x["shipping_carrier"] or "")
                     ui.label(x["tracking_no"] or "").props(f"data-testid=ff-{gid}-tracking-no")
                     ui.label("")
+
+    def _reveal_addresses(self) -> None:
+        """Show the addresses in clear for this view (one pii.reveal audit entry for the list)."""
+        items = stats.fulfilment(self.ctx, self.user, self.campaign_id)["items"]
+        target = f"campaign:{self.campaign_id}:fulfilment"
+        try:
+            pii.masked_rows(self.ctx, self.user, items, True, target, "console: shipping")
+        except SiyuError as exc:
+            ui.notify(exc.message, type="warning")
+            return
+        self.clear_addresses = True
+        self.fulfilment.refresh()
 
     def _ship(self, grant_id: str, carrier: Any, tracking: Any) -> None:
         try:

@@ -66,6 +66,27 @@ def reveal(ctx: Context, user: User, customer_id: str, reason: str = "") -> dict
     return {"customer_id": cid, "profile": profile, "identities": identities, "relations": relations}
 
 
+def masked_rows(
+    ctx: Context, user: User, rows: list[dict[str, Any]], clear: bool, target: str, reason: str = ""
+) -> list[dict[str, Any]]:
+    """``rows`` (customer rows of a list: fulfilment addresses, helpers, ...) masked, or, with ``clear``, as they
+    are after the reveal check and one ``pii.reveal`` audit entry for the list (``target``, how many rows)."""
+    if not clear:
+        return [_mask_row(r) for r in rows]
+    check_reveal(ctx, user)
+    audit.record(ctx, user.brand_id, user, "pii.reveal", target, {"rows": len(rows), "reason": reason[:MAX_REASON]})
+    return rows
+
+
+def _mask_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = mask_record(row, ("customer_name", "phone", "email", "external_userid", "unionid", "openid"))
+    ident = out.get("helper_identity")
+    if isinstance(ident, str) and ":" in ident:
+        t, v = ident.split(":", 1)
+        out["helper_identity"] = f"{t}:{mask_identifier(t, v)}"
+    return out
+
+
 def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (customer rows) with its personal columns (``FIELD_MASKS``: name, phone, email, WeCom ids)
     masked for display; other columns unchanged."""
