@@ -15,6 +15,7 @@ BENCHMARKS: list[str] = [
     "customer360",
     "oneid",
     "ingest",
+    "ingest_workers",  # 1 vs 2 ingest processes next to the warehouse process, SQLite vs PostgreSQL state
     "metrics",
     "metrics_spark",
     "segments",
