@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -132,7 +132,22 @@ def test_oauth_scope_and_tags(ctx: Context) -> None:
         admin = httpx.Client(base_url=side.base, auth=("ops", PW))
         records = admin.get("/api/followups", params={"customer_id": mine}).json()["items"]
         assert [(f["content"], f["guide_id"], f["kind"]) for f in records] == [("想要 L 码，下周到店", "g1", "other")]
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
         assert (web.post(notes, json={"text": " "}, headers=hdr).json()["field"]) == "text"
+        # a call with a next follow-up date and a sales stage: the reminder and the stage are the follow-ups'
+        nxt = (datetime.now() + timedelta(days=3)).date().isoformat()
+        call = {"text": "电话确认尺码", "kind": "call", "next_at": nxt, "stage": "需求确认"}
+        done = web.post(notes, json=call, headers=hdr)
+        assert done.status_code == 200, done.text
+        assert (done.json()["sales"]["stage"], done.json()["sales"]["next_followup_at"][:10]) == ("需求确认", nxt)
+        latest = admin.get("/api/followups", params={"customer_id": mine}).json()["items"][0]
+        assert (latest["kind"], latest["stage"], latest["reminder"]) == ("call", "需求确认", "open")
+        per_stage = {x["stage"]: x["customers"] for x in admin.get("/api/followups/stages").json()["stages"]}
+        assert per_stage["需求确认"] == 1
+        for bad, fld in (({"stage": "不存在"}, "stage"), ({"kind": "fax"}, "kind"), ({"next_at": "soon"}, "next_at")):
+            answer = web.post(notes, json={"text": "x", **bad}, headers=hdr)
+            assert (answer.status_code, answer.json()["field"]) == (400, fld)
+        assert web.get(f"/sidebar/acme/api/customer/{mine}").json()["sales"]["stage"] == "需求确认"
         theirs_notes = f"/sidebar/acme/api/customer/{theirs}/notes"
         assert web.post(theirs_notes, json={"text": "x"}, headers=hdr).status_code == 403
         page = web.get(f"/sidebar/acme/c/{mine}")

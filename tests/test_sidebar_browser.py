@@ -147,8 +147,12 @@ def test_sidebar_at_phone_viewport(ctx: Context) -> None:
             assert admin.get(f"/api/scripts/{script['id']}").json()["usage"]["by_guide"] == {"g1": 1}
 
             page.get_by_test_id("note-text").fill("喜欢浅色系")
+            page.get_by_test_id("note-kind").select_option("call")
+            page.get_by_test_id("note-stage").select_option("方案")
             page.get_by_test_id("note-add").tap()
             expect(page.get_by_test_id("notes")).to_contain_text("喜欢浅色系")
+            expect(page.get_by_test_id("sales-stage")).to_have_text("方案")
+            assert api.get(f"/sidebar/acme/api/customer/{cid}").json()["sales"]["stage"] == "方案"
             page.get_by_test_id("lang").tap()
             expect(page.get_by_test_id("next-action")).to_contain_text("Do the overdue task first")
             expect(page.get_by_test_id("orders-total")).to_have_text("2 in all")

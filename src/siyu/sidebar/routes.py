@@ -273,15 +273,21 @@ def edit_tags(
 
 class NoteBody(BaseModel):
     text: str = Field(max_length=2000)
+    kind: str = Field(default="other", max_length=16)
+    next_at: str | None = Field(default=None, max_length=32)
+    stage: str | None = Field(default=None, max_length=64)
 
 
 @router.post("/api/customer/{customer_id}/notes")
 def add_note(
     brand_id: str, customer_id: str, body: NoteBody, request: Request, ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
-    """Add a note (a follow-up record of type ``other``); returns the customer's notes."""
+    """Add a note: a follow-up record (type ``other`` unless ``kind`` says call / visit / message; an optional next
+    follow-up date opens a reminder; an optional sales stage moves the customer); returns the notes and stage."""
     user = _user(request, brand_id, ctx, write=True)
-    return {"notes": view.add_note(ctx, user, _own(ctx, user, customer_id), body.text)}
+    cid = _own(ctx, user, customer_id)
+    got = view.add_note(ctx, user, cid, body.text, body.kind, body.next_at, body.stage)
+    return {"notes": got, "sales": view.sales(ctx, user, cid)}
 
 
 @router.get("/api/scripts/folders")

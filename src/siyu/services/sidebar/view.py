@@ -1,6 +1,7 @@
 """What the sidebar shows about one customer: the 360 (profile, tags, recent orders and events), the value stages
 (lifecycle, RFM class, AIPL stage as of the brand's data end + 1), the CLV prediction when there is one, the open
-journey tasks and the journeys they are in, notes (follow-up records and the notes on finished tasks), the corp
+journey tasks and the journeys they are in, notes (follow-up records and the notes on finished tasks), the sales
+stage and next follow-up date, the corp
 tags a guide can put on them, and the suggested next action (``siyu.domain.next_action``). Only customers the
 user may see (a guide: their own)."""
 
@@ -15,6 +16,7 @@ import pyarrow.compute as pc
 from sqlalchemy import select
 
 from siyu.analytics import aipl, lifecycle, rfm
+from siyu.domain.guide_work import FOLLOWUP_KINDS
 from siyu.domain.models import Role
 from siyu.domain.next_action import CustomerState, suggest
 from siyu.services import customers
@@ -22,7 +24,9 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, SiyuError
 from siyu.services.guide_work import followups
+from siyu.services.guide_work import settings as gw_settings
 from siyu.services.metrics import data_end, fetch_arrow, tables
+from siyu.stores.state.guide_work_models import CustomerStageRow, FollowupRow
 from siyu.stores.state.journey_models import JourneyEntryRow, JourneyRow, JourneyTaskRow
 
 RECENT_ORDERS = 5
@@ -148,13 +152,44 @@ def notes(ctx: Context, user: User, customer_id: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda n: n["at"], reverse=True)[:NOTES]
 
 
-def add_note(ctx: Context, user: User, customer_id: str, text: str) -> list[dict[str, Any]]:
-    """Record a note as a follow-up (type ``other``) of the customer; returns the notes."""
+def add_note(
+    ctx: Context,
+    user: User,
+    customer_id: str,
+    text: str,
+    kind: str = "other",
+    next_at: str | None = None,
+    stage: str | None = None,
+) -> list[dict[str, Any]]:
+    """Record a follow-up of the customer (type ``kind``, default ``other``; optional next follow-up date, which
+    opens a reminder, and sales stage); returns the notes."""
     text = (text or "").strip()
     if not text:
         raise SiyuError("the note is empty; write something", "text")
-    followups.record(ctx, user, customer_id, "other", text)
+    followups.record(ctx, user, customer_id, kind, text, next_at or None, stage or None)
     return notes(ctx, user, customer_id)
+
+
+def sales(ctx: Context, user: User, customer_id: str) -> dict[str, Any]:
+    """The customer's sales stage, the brand's stages and the next follow-up date (the open reminder's)."""
+    with ctx.sessions() as s:
+        row = s.get(CustomerStageRow, (user.brand_id, customer_id))
+        nxt = s.scalar(
+            select(FollowupRow.next_at)
+            .where(
+                FollowupRow.brand_id == user.brand_id,
+                FollowupRow.customer_id == customer_id,
+                FollowupRow.reminder == "open",
+            )
+            .order_by(FollowupRow.next_at)
+            .limit(1)
+        )
+    return {
+        "stage": row.stage if row else None,
+        "stages": list(gw_settings.get_settings(ctx, user.brand_id).stages),
+        "next_followup_at": nxt.isoformat() if nxt else None,
+        "kinds": list(FOLLOWUP_KINDS),
+    }
 
 
 def corp_tags(ctx: Context, brand_id: str) -> list[dict[str, str]]:
@@ -208,6 +243,7 @@ def customer_view(ctx: Context, user: User, customer_id: str) -> dict[str, Any]:
         "tasks": tasks,
         "journeys": journeys(ctx, user.brand_id, cid),
         "notes": notes(ctx, user, cid),
+        "sales": sales(ctx, user, cid),
         "next_actions": [
             {"code": s.code, "zh": s.zh, "en": s.en, "script_hint": s.script_hint, "why": s.why} for s in suggest(state)
         ],
