@@ -418,9 +418,14 @@ def test_group_chat(ctx: Context) -> None:
         web = oauth_login(side, "guide0001")
         got = web.get(f"/sidebar/acme/api/group/{mine_chat}").json()
         assert (got["name"], got["guide_id"], got["owner_name"]) == ("VIP 群", "g1", "导购1")
-        assert (got["member_count"], got["customer_count"], got["mine_count"]) == (3, 3, 2)
+        assert (got["member_count"], got["customer_count"]) == (3, 3)
+        # "mine" = the guide may open the customer (whatever guide_scope's rule): checked against the customer API
         flags = {m["external_userid"]: m["mine"] for m in got["members"]}
-        assert flags == {g1[0]: True, g1[1]: True, g2[0]: False}
+        opens = {
+            ext: web.get(f"/sidebar/acme/api/customer/{side.env.customer_of(ext)}").status_code == 200
+            for ext in (g1[0], g1[1], g2[0])
+        }
+        assert flags == opens and opens[g1[0]] and opens[g1[1]] and got["mine_count"] == sum(opens.values())
         # the lifecycle mix equals the members' stages read one customer at a time
         one_by_one: dict[str, int] = {}
         for ext in (g1[0], g1[1], g2[0]):
@@ -429,7 +434,8 @@ def test_group_chat(ctx: Context) -> None:
         assert {m["stage"]: m["customers"] for m in got["lifecycle_mix"]} == one_by_one and len(one_by_one) == 2
         page = web.get(f"/sidebar/acme/g/{mine_chat}")
         assert page.status_code == 200 and f"/sidebar/acme/c/{side.env.customer_of(g1[0])}" in page.text
-        assert f"/sidebar/acme/c/{side.env.customer_of(g2[0])}" not in page.text  # another guide's customer: no link
+        linked = f"/sidebar/acme/c/{side.env.customer_of(g2[0])}" in page.text
+        assert linked == opens[g2[0]]  # only customers the guide may open are links
         assert web.get(f"/sidebar/acme/api/group/{their_chat}").status_code == 403
         assert web.get(f"/sidebar/acme/g/{their_chat}").status_code == 403
         assert web.get("/sidebar/acme/api/group/no-such-chat").status_code == 403
@@ -467,7 +473,7 @@ def test_group_chat(ctx: Context) -> None:
         brands.create_user(ctx, "acme", "op", PW, Role.OPERATOR)
         guide = httpx.Client(base_url=side.base, auth=("g1user", PW))
         op = httpx.Client(base_url=side.base, auth=("op", PW))
-        assert guide.get(f"/api/sidebar/groups/{mine_chat}").json()["mine_count"] == 2
+        assert guide.get(f"/api/sidebar/groups/{mine_chat}").json()["mine_count"] == got["mine_count"]
         assert guide.get(f"/api/sidebar/groups/{their_chat}").status_code == 403
         assert guide.get("/api/sidebar/groups/no-such-chat").status_code == 403
         for user in (op, admin):
