@@ -18,8 +18,12 @@ from fastapi import APIRouter, Request, Response
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.services.ingest import BatchRejected, RateLimited, submit
+from siyu.services.rate_limit import context_bucket
 
 router = APIRouter(prefix="/v1", tags=["ingestion"])
+# requests without a valid write key, per client address: a wrong key is refused (401) up to this rate, then the
+# address gets 429 before its body is even parsed (the per-key limit only applies once a key is known)
+AUTH_FAIL_RATE, AUTH_FAIL_BURST = 5.0, 50
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -39,6 +43,12 @@ def basic_user(header: str | None) -> str | None:
 
 async def _handle(request: Request, type_: str | None) -> Response:
     ctx: Context = request.app.state.ctx
+    failures = context_bucket(ctx, "v1_auth_failures", AUTH_FAIL_RATE, AUTH_FAIL_BURST)
+    client = request.client.host if request.client else ""
+    wait = failures.peek(client)
+    if wait > 0:
+        msg = f"too many requests without a valid write key from this address; retry in {math.ceil(wait)} s"
+        return _json(429, {"success": False, "error": msg, "field": "writeKey"}, {"Retry-After": str(math.ceil(wait))})
     body = await request.body()
     try:
         sub = submit(
@@ -58,6 +68,8 @@ async def _handle(request: Request, type_: str | None) -> Response:
     except BatchRejected as exc:
         return _json(400, {"success": False, "error": exc.message, "field": exc.field, "rejected": exc.rejected})
     except SiyuError as exc:
+        if exc.status_code == 401:
+            failures.take(client)
         return _json(exc.status_code, {"success": False, "error": exc.message, "field": exc.field})
     return _json(200, sub.body())
 

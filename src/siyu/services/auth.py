@@ -26,7 +26,11 @@ class TooManyAttempts(SiyuError):
 
 
 class LoginThrottle:
-    """Counts failed logins per (username, client address) in a sliding window."""
+    """Counts failed logins per (username, client address) in a sliding window, and per client address across
+    usernames (password spraying: ``ADDRESS_FACTOR`` times the per-user limit)."""
+
+    ADDRESS_FACTOR = 5
+    MAX_KEYS = 100_000  # past it, keys without a failure in the window are forgotten
 
     def __init__(self, max_failures: int = LOGIN_MAX_FAILURES, window: float = LOGIN_WINDOW_SECONDS) -> None:
         self.max_failures = max_failures
@@ -35,25 +39,32 @@ class LoginThrottle:
         self._lock = threading.Lock()
 
     def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        if key not in self._failures and len(self._failures) >= self.MAX_KEYS:
+            for k in [k for k, q in self._failures.items() if not q or now - q[-1] > self.window]:
+                del self._failures[k]
         q = self._failures.setdefault(key, deque())
         while q and now - q[0] > self.window:
             q.popleft()
         return q
 
     def check(self, username: str, client: str) -> None:
-        """Raise TooManyAttempts when the key is over its limit."""
+        """Raise TooManyAttempts when the username from this address, or this address, is over its limit."""
         with self._lock:
-            q = self._recent((username, client), time.monotonic())
-            if len(q) >= self.max_failures:
-                wait = int(self.window - (time.monotonic() - q[0])) + 1
-                raise TooManyAttempts(
-                    f"too many failed logins for {username!r}; wait {wait} s and try again", field="password"
-                )
+            now = time.monotonic()
+            for key, limit, who in (
+                ((username, client), self.max_failures, f"for {username!r}"),
+                (("", client), self.max_failures * self.ADDRESS_FACTOR, "from this address"),
+            ):
+                q = self._recent(key, now)
+                if len(q) >= limit:
+                    wait = int(self.window - (now - q[0])) + 1
+                    raise TooManyAttempts(f"too many failed logins {who}; wait {wait} s and try again", "password")
 
     def fail(self, username: str, client: str) -> None:
         with self._lock:
             now = time.monotonic()
             self._recent((username, client), now).append(now)
+            self._recent(("", client), now).append(now)
 
     def succeed(self, username: str, client: str) -> None:
         with self._lock:

@@ -13,19 +13,47 @@ if TYPE_CHECKING:
     from siyu.services.context import Context
 
 
-class TokenBucket:
-    """Token buckets keyed by write key id; ``take`` returns 0 when allowed, else seconds to wait."""
+MAX_KEYS = 100_000  # keys a bucket remembers; past it idle (full) keys are forgotten, then the oldest half
 
-    def __init__(self, rate: float, burst: int) -> None:
+
+class TokenBucket:
+    """Token buckets keyed by a string (write key id, IP, ...); ``take`` returns 0 when allowed, else seconds to
+    wait. At most ``max_keys`` keys are kept, so keys chosen by a client (random IPs or brand ids) cannot grow
+    memory without bound."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = MAX_KEYS) -> None:
         self.rate = rate
         self.burst = float(max(burst, 1))
+        self.max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, updated monotonic)
         self._lock = threading.Lock()
+
+    def _prune(self, now: float) -> None:
+        """Forget keys whose bucket has refilled (same as unknown); if that is not enough, the oldest half."""
+        full = [k for k, (t, u) in self._buckets.items() if t + (now - u) * self.rate >= self.burst]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) >= self.max_keys:
+            by_age = sorted(self._buckets, key=lambda k: self._buckets[k][1])
+            for k in by_age[: len(by_age) // 2 + 1]:
+                del self._buckets[k]
+
+    def peek(self, key: str) -> float:
+        """Seconds until ``key`` would have one token (0.0 when it has one now); spends nothing."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, updated = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - updated) * self.rate)
+        if tokens >= 1.0:
+            return 0.0
+        return (1.0 - tokens) / self.rate if self.rate > 0 else math.inf
 
     def take(self, key: str, cost: float = 1.0) -> float:
         """Spend ``cost`` tokens for ``key``; return 0.0 if allowed, else the seconds until it would be."""
         now = time.monotonic()
         with self._lock:
+            if key not in self._buckets and len(self._buckets) >= self.max_keys:
+                self._prune(now)
             tokens, updated = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - updated) * self.rate)
             if tokens >= cost:
