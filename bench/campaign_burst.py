@@ -130,6 +130,15 @@ def _get(path: str, cookie: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n".encode()
 
 
+def _cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) a process has used so far (Linux /proc; None elsewhere or without a pid)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _post(path: str, cookie: str, body: str) -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
@@ -172,9 +181,11 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
             key = f"{status}:{m.group(1).decode()}:{(m.group(2) or b'').decode()}" if m else f"{status}:?"
             states[key] = states.get(key, 0) + 1
 
+    cpu0, load0 = _cpu_s(plan.get("server_pid")), _cpu_s(os.getpid())
     t0 = time.perf_counter()
     await asyncio.gather(*(fire(p) for p in jobs))
     wall = time.perf_counter() - t0
+    cpu1, load1 = _cpu_s(plan.get("server_pid")), _cpu_s(os.getpid())
     latencies.sort()
     return {
         "setup_s": round(setup_s, 2),
@@ -184,6 +195,10 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
         "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 1),
         "answers": dict(sorted(states.items())),
+        # CPU the server spent per request during the burst: its capacity on a free core is 1000 / this
+        "server_cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / len(jobs), 3) if cpu0 and cpu1 else None,
+        "load_process_cpu_ms_per_request": round((load1 - load0) * 1000 / len(jobs), 3) if load0 and load1 else None,
+        "load_average": os.getloadavg()[0],
     }
 
 
@@ -335,7 +350,7 @@ def run() -> dict[str, Any]:
         server = _serve(data_dir, port)
         try:
             plan = Path(tmp) / "plan.json"
-            plan.write_text(json.dumps({"port": port, "people": setup["people"]}))
+            plan.write_text(json.dumps({"port": port, "server_pid": server.pid, "people": setup["people"]}))
             subprocess.run([sys.executable, "-m", "bench.campaign_burst", "load", str(plan)], cwd=ROOT, check=True)
             load = json.loads(plan.with_suffix(".out.json").read_text())
         finally:

@@ -7,6 +7,11 @@ from fastapi import APIRouter
 
 def all_routers() -> list[APIRouter]:
     routers: list[APIRouter] = []
+    from siyu import public
+
+    # public mobile pages /m/... (campaign, help, progress, team, gift, lottery) come first: routes are matched in
+    # order, and a burst of helps should not test ~250 API routes per request first (they share no path)
+    routers.append(public.router)
     from siyu.api import auth, customers
 
     routers += [auth.router, customers.router]
@@ -70,9 +75,6 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import guide_work
 
     routers += guide_work.routers  # follow-ups, Moments, pool, scorecard /api/followups|moments|pool|guides
-    from siyu import public
-
-    routers.append(public.router)  # public mobile pages /m/... (campaign, help, progress, team, gift, lottery)
     from siyu.api import scripts
     from siyu.sidebar import routes as sidebar_routes
 

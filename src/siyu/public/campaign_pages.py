@@ -14,13 +14,13 @@ from siyu import i18n
 from siyu.domain.campaign import rules
 from siyu.errors import NotFound, SiyuError
 from siyu.public import poster_data
-from siyu.public.pages import campaign_view, guarded, read_form, render, with_lang
+from siyu.public.pages import campaign_view, guarded, guarded_async, read_form, render, with_lang
 from siyu.public.visitor import Visitor, check_csrf, csrf_token, limit_page, limit_post
 from siyu.services import campaigns as C
 from siyu.services.campaigns.attribution import join_guide
 from siyu.services.campaigns.definitions import cached_row, definition_of
 from siyu.services.campaigns.participation import Sharer, sharer_of
-from siyu.services.campaigns.people import person
+from siyu.services.campaigns.people import Person, person
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import (
     CampaignGiftRow,
@@ -49,12 +49,22 @@ def platform_of(request: Request) -> str:
     return "wechat" if "MicroMessenger" in ua else "h5"
 
 
+def who_is(ctx: Context, v: Visitor, brand_id: str) -> Person | None:
+    """The signed-in visitor as a person of ``brand_id``: OneID's customer kept at sign-in, else asked now (someone
+    unknown at sign-in may have become a customer since, e.g. by starting to share)."""
+    known = v.person_of(brand_id)
+    if known is not None and known.customer_id is not None:
+        return known
+    ident = v.of(brand_id)
+    return person(ctx, brand_id, ident) if ident is not None else None
+
+
 def mine(ctx: Context, v: Visitor, row: CampaignRow) -> CampaignParticipantRow | None:
     """The visitor's participant in the campaign (None when they have not joined or are not signed in)."""
-    ident = v.of(row.brand_id)
-    if ident is None:
+    who = who_is(ctx, v, row.brand_id)
+    if who is None:
         return None
-    keys = list(person(ctx, row.brand_id, ident).keys)
+    keys = list(who.keys)
     with ctx.sessions() as s:
         return s.scalar(
             select(CampaignParticipantRow).where(
@@ -69,7 +79,8 @@ def is_owner(ctx: Context, v: Visitor, p: CampaignParticipantRow) -> bool:
         return False
     if (ident.type, ident.value) == (p.id_type, p.id_value):
         return True
-    return p.person_key in person(ctx, p.brand_id, ident).keys
+    who = who_is(ctx, v, p.brand_id)
+    return who is not None and p.person_key in who.keys
 
 
 def my_link(ctx: Context, p: CampaignParticipantRow, kind: str, lang: str) -> str:
@@ -97,8 +108,8 @@ def _variant_for(ctx: Context, v: Visitor, row: CampaignRow, p: CampaignParticip
     if p is not None:
         return p.variant
     cd = definition_of(row)
-    ident = v.of(row.brand_id)
-    key = person(ctx, row.brand_id, ident).key if ident else f"d:{v.device}"
+    who = who_is(ctx, v, row.brand_id)
+    key = who.key if who is not None else f"d:{v.device}"
     return rules.assign_variant(cd.variants, key, row.id)
 
 
@@ -348,11 +359,18 @@ def help_page(request: Request, token: str) -> Response:
     return guarded(request, go)
 
 
-def _help(request: Request, token: str, form: dict[str, str]) -> Response:
-    def go(ctx: Context, v: Visitor) -> Response:
+@router.post("/m/h/{token}")
+async def help_post(request: Request, token: str) -> Response:
+    """Help (助力): the answer page says counted, the carrier step still to do, or why it was refused.
+
+    The hot path of a burst: it runs on the event loop (no worker thread per request) and awaits the group-commit
+    writer; its reads are in-process caches (sharer, campaign row, the person kept in the session at sign-in)."""
+    form = await read_form(request)
+
+    async def go(ctx: Context, v: Visitor) -> Response:
         limit_post(ctx, v)
         check_csrf(ctx, v, form.get("csrf", ""))
-        sharer = sharer_of(ctx, token[:64])  # the hot path: cached sharer and campaign row, no ORM objects
+        sharer = sharer_of(ctx, token[:64])  # cached sharer and campaign row, no ORM objects
         if sharer is None:
             raise NotFound("share link not found; ask your friend for a new one", "token")
         row = cached_row(ctx, sharer.brand_id, sharer.campaign_id)
@@ -361,7 +379,7 @@ def _help(request: Request, token: str, form: dict[str, str]) -> Response:
         ident = v.of(sharer.brand_id)
         if ident is None:
             raise SiyuError(i18n.t("m.sign_in", v.lang), "identity")
-        result = C.help(
+        result = await C.help_async(
             ctx,
             sharer.brand_id,
             sharer.campaign_id,
@@ -371,17 +389,11 @@ def _help(request: Request, token: str, form: dict[str, str]) -> Response:
             ip=v.ip,
             region=v.region,
             platform=platform_of(request),
+            who=v.person_of(sharer.brand_id),
         )
         return _help_page(request, ctx, v, token, result, (sharer, row))
 
-    return guarded(request, go)
-
-
-@router.post("/m/h/{token}")
-async def help_post(request: Request, token: str) -> Response:
-    """Help (助力): the answer page says counted, the carrier step still to do, or why it was refused."""
-    form = await read_form(request)
-    return await run_in_threadpool(_help, request, token, form)
+    return await guarded_async(request, go)
 
 
 # ---- images -----------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,12 @@ def error_message(exc: SiyuError, lang: str) -> str:
     return f"{i18n.t('m.error_generic', lang)}: {exc.message}"
 
 
+def error_page(request: Request, v: Visitor, exc: SiyuError) -> Response:
+    """The error page of a ``SiyuError`` in the visitor's language (its HTTP status, the reason for machines)."""
+    data = {"reason": getattr(exc, "code", "") or exc.field or ""}
+    return render(request, v, "error.html", exc.status_code, message=error_message(exc, v.lang), data=data, back="")
+
+
 def guarded(request: Request, fn: Callable[[Context, Visitor], Response]) -> Response:
     """Run a page handler; a ``SiyuError`` becomes the error page in the visitor's language (its HTTP status)."""
     ctx = ctx_of(request)
@@ -89,8 +95,17 @@ def guarded(request: Request, fn: Callable[[Context, Visitor], Response]) -> Res
     try:
         return fn(ctx, v)
     except SiyuError as exc:
-        data = {"reason": getattr(exc, "code", "") or exc.field or ""}
-        return render(request, v, "error.html", exc.status_code, message=error_message(exc, v.lang), data=data, back="")
+        return error_page(request, v, exc)
+
+
+async def guarded_async(request: Request, fn: Callable[[Context, Visitor], Awaitable[Response]]) -> Response:
+    """``guarded`` for a coroutine handler (runs on the event loop: its blocking work must be short)."""
+    ctx = ctx_of(request)
+    v = visitor(ctx, request)
+    try:
+        return await fn(ctx, v)
+    except SiyuError as exc:
+        return error_page(request, v, exc)
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +21,14 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLS
 
 from siyu.domain.models import Identity
 from siyu.errors import Forbidden, SiyuError
+from siyu.services.campaigns.people import Person
 from siyu.services.context import Context
 from siyu.services.rate_limit import check_rate
 
 SESSION_COOKIE = "siyu_m"
 DEVICE_COOKIE = "siyu_dev"
 SESSION_DAYS = 30
+PERSON_COOKIE_TTL = 3600  # seconds the OneID answer kept in the session at sign-in stands in for a lookup
 LINK_TOKEN_MAX_AGE = 7 * 86400  # a link token older than this is refused (ask for a fresh link)
 ID_TYPES = ("unionid", "openid", "wecom_external_userid", "external_userid", "phone")
 _DEVICE = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
@@ -96,6 +99,8 @@ class Visitor:
     ip: str
     lang: str
     new_device: bool
+    customer_id: str | None = None  # OneID's answer at sign-in ("" in the cookie = not a customer then)
+    resolved_at: float = 0.0  # when that answer was given (0: the session carries none)
 
     @property
     def identity(self) -> Identity | None:
@@ -108,6 +113,15 @@ class Visitor:
     def of(self, brand_id: str) -> Identity | None:
         """The identity when the session belongs to ``brand_id`` (an identity is per brand)."""
         return self.identity if self.brand_id == brand_id else None
+
+    def person_of(self, brand_id: str) -> Person | None:
+        """The person as OneID answered at sign-in, while that answer is younger than ``PERSON_COOKIE_TTL`` (the
+        help path then needs no warehouse look-up; ``campaigns.tick`` links helps to customers OneID resolves
+        later and revokes a person's second help). None: ask OneID (through the process's cache)."""
+        ident = self.of(brand_id)
+        if ident is None or not self.resolved_at or time.time() - self.resolved_at > PERSON_COOKIE_TTL:
+            return None
+        return Person(ident, self.customer_id)
 
 
 def visitor(ctx: Context, request: Request) -> Visitor:
@@ -136,12 +150,20 @@ def visitor(ctx: Context, request: Request) -> Visitor:
         ip=request.client.host if request.client else "",
         lang="en" if lang == "en" else "zh",
         new_device=new_device,
+        customer_id=str(data.get("c") or "") or None,
+        resolved_at=float(data["a"]) if isinstance(data.get("a"), int | float) else 0.0,
     )
 
 
 def start_session(ctx: Context, response: Response, payload: dict[str, Any]) -> None:
-    """Set the session cookie for the person of a checked link token (a fresh random session id)."""
+    """Set the session cookie for the person of a checked link token (a fresh random session id), with OneID's
+    answer for them now (customer id and time: see ``Visitor.person_of``)."""
+    from siyu.services.campaigns import parse_identity
+    from siyu.services.campaigns.people import person
+
     data = {k: payload.get(k, "") for k in ("b", "t", "v", "n", "r")} | {"s": secrets.token_urlsafe(9)}
+    who = person(ctx, str(data["b"]), parse_identity(str(data["t"]), data["v"]))
+    data |= {"c": who.customer_id or "", "a": int(time.time())}
     response.set_cookie(
         SESSION_COOKIE,
         _serializers(ctx)[1].dumps(data),

@@ -9,13 +9,17 @@ with other processes writing; the database constraints (unique help keys, condit
 stay the authority, as with several processes or PostgreSQL.
 
 ``submit(job)`` blocks the calling (request) thread until the batch holding its job committed and returns the
-job's result (or raises its error). ``SIYU_HELP_BATCH`` = the most jobs per transaction (default 256; ``0``
-switches the writer off: each job then commits on its own in the caller's thread).
+job's result (or raises its error); ``await submit_async(job)`` does the same for a coroutine on an event loop
+(the public help POST: no worker thread per request, the loop is woken once the batch committed).
+``SIYU_HELP_BATCH`` = the most jobs per transaction (default 256; ``0`` switches the writer off: each job then
+commits on its own in the caller's thread).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import dataclasses
 import logging
 import os
@@ -42,13 +46,31 @@ def max_batch() -> int:
 
 
 class _Job(Generic[T]):
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("done", "error", "fn", "future", "loop", "result")
 
-    def __init__(self, fn: Callable[[Connection], T]) -> None:
+    def __init__(self, fn: Callable[[Connection], T], loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.fn = fn
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
+        self.loop = loop
+        self.future: asyncio.Future[T] | None = loop.create_future() if loop is not None else None
+
+    def finish(self) -> None:
+        """Wake whoever waits: the blocked thread, or the event loop of an async submitter."""
+        self.done.set()
+        if self.loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting any more
+                self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        fut = self.future
+        if fut is None or fut.done():
+            return
+        if self.error is not None:
+            fut.set_exception(self.error)
+        else:
+            fut.set_result(self.result)  # type: ignore[arg-type]
 
 
 def _begin(con: Connection) -> None:
@@ -100,6 +122,15 @@ class HelpWriter:
             raise job.error
         return job.result  # type: ignore[return-value]
 
+    async def submit_async(self, fn: Callable[[Connection], T]) -> T:
+        """``submit`` for a coroutine: awaits the batch holding the job without blocking the event loop."""
+        if self._closed:
+            return await asyncio.to_thread(run_alone, self.engine, fn)
+        job: _Job[T] = _Job(fn, asyncio.get_running_loop())
+        self._q.put(job)
+        assert job.future is not None
+        return await job.future
+
     def _run(self) -> None:
         con: Connection | None = None
         while True:
@@ -131,7 +162,7 @@ class HelpWriter:
                     con = None
             finally:
                 for j in jobs:
-                    j.done.set()
+                    j.finish()
             if stop:
                 break
         if con is not None:
@@ -196,3 +227,11 @@ def write(ctx: Context, fn: Callable[[Connection], T]) -> T:
     """Run a write job through the Context's writer (or alone when the writer is off)."""
     w = writer(ctx)
     return w.submit(fn) if w is not None else run_alone(ctx.engine, fn)
+
+
+async def write_async(ctx: Context, fn: Callable[[Connection], T]) -> T:
+    """``write`` for a coroutine (the writer off: the job runs alone in a worker thread)."""
+    w = writer(ctx)
+    if w is None:
+        return await asyncio.to_thread(run_alone, ctx.engine, fn)
+    return await w.submit_async(fn)

@@ -8,6 +8,7 @@ same person hits the constraint and is recorded as ``already_helped``. Counters 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import secrets
@@ -338,20 +339,64 @@ def help(
     channel: str = "",
     platform: str = "",
     now: datetime | None = None,
+    who: Person | None = None,
 ) -> dict[str, Any]:
     """One person helps a sharer (助力). Returns ``{"state": counted | pending_carrier | rejected, "reason",
     "message_zh", "message_en", "help_id", "carrier", "progress"}``; every attempt is recorded (rejections with
     their reason). With a ``wecom_guide`` carrier the help counts once the person adds the guide
     (``confirm_carrier``); ``h5`` counts at once. Reaching a tier issues its reward (a pool tier waits for
-    ``choose_reward``).
+    ``choose_reward``). ``who``: the person as OneID answered at sign-in (else asked now, through the cache).
 
-    The checks, the help row, its keys and the sharer's counter are one transaction, run by the process's
-    group-commit writer (``help_writer``) with the concurrent helps; the rewards a newly reached tier brings
-    are issued right after it commits (idempotent keys)."""
+    The checks, the help row, its keys, the sharer's counter and the rewards of a tier it newly reaches are one
+    transaction, run by the process's group-commit writer (``help_writer``) with the concurrent helps."""
+    job = _prepare(
+        ctx, brand_id, campaign_id, sharer_token, identity, (device_id, ip, region, channel, platform), now, who
+    )
+    return help_writer.write(ctx, lambda con: _write_help(con, job))
+
+
+async def help_async(
+    ctx: Context,
+    brand_id: str,
+    campaign_id: str,
+    sharer_token: str,
+    identity: Identity,
+    *,
+    device_id: str = "",
+    ip: str = "",
+    region: str = "",
+    channel: str = "",
+    platform: str = "",
+    who: Person | None = None,
+) -> dict[str, Any]:
+    """``help`` for a coroutine (the public help POST): the same checks and transaction; the event loop waits
+    for the writer's batch without a worker thread per request."""
+    if who is None or who.identity != identity:  # a warehouse query: off the event loop
+        who = await asyncio.to_thread(person, ctx, brand_id, identity)
+    job = _prepare(
+        ctx, brand_id, campaign_id, sharer_token, identity, (device_id, ip, region, channel, platform), None, who
+    )
+    return await help_writer.write_async(ctx, lambda con: _write_help(con, job))
+
+
+def _prepare(
+    ctx: Context,
+    brand_id: str,
+    campaign_id: str,
+    sharer_token: str,
+    identity: Identity,
+    where: tuple[str, str, str, str, str],
+    now: datetime | None,
+    who: Person | None,
+) -> _Help:
+    """Everything a help needs that is read outside its transaction (campaign, person, sharer, the time rules);
+    ``where`` = (device id, IP, region, channel, platform)."""
+    device_id, ip, region, channel, platform = where
     now = now or utcnow()
     row = cached_row(ctx, brand_id, campaign_id)
     cd = definition_of(row)
-    who = person(ctx, brand_id, identity)
+    if who is None or who.identity != identity:
+        who = person(ctx, brand_id, identity)
     sharer = sharer_of(ctx, sharer_token)
     device_id, ip = device_id[:128], ip[:64]
     base: dict[str, Any] = {
@@ -384,8 +429,7 @@ def help(
             if row.status in ("live", "pilot")
             else rules.refuse("ended" if row.status == "ended" else "not_open")
         )
-    job = _Help(ctx, row, brand_id, campaign_id, cd, who, sharer, base, d, region, now)
-    return help_writer.write(ctx, lambda con: _write_help(con, job))
+    return _Help(ctx, row, brand_id, campaign_id, cd, who, sharer, base, d, region, now)
 
 
 def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
@@ -412,7 +456,10 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
             },
         ).one()
         helped, dev, ipn, per = bool(got[0]), int(got[1] or 0), int(got[2] or 0), int(got[3] or 0)
-        sharer_keys = frozenset({sharer.person_key} | ({f"c:{sharer.customer_id}"} if sharer.customer_id else set()))
+        sharer_keys = frozenset(
+            {sharer.person_key, f"i:{sharer.id_type}:{sharer.id_value}"}
+            | ({f"c:{sharer.customer_id}"} if sharer.customer_id else set())
+        )
         tiers = cd.tiers(sharer.variant)
         attempt = rules.HelpAttempt(
             helper_keys=who.keys,
@@ -450,16 +497,37 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
         return _reject(con, cd, job.base, sharer, "already_helped")
     out = _answer_of(cd, int(hid), state, "", sharer.id, sharer.variant, after[0], after[1])
     if counted and cd.kind == "assist" and cd.assist is not None:
-        reached = rules.tiers_reached(cd.tiers(sharer.variant), 0, after[0])
+        tiers = cd.tiers(sharer.variant)
+        reached = rules.tiers_reached(tiers, 0, after[0])
         if len(reached) > after[2] or (cd.assist.helper_reward_id and who.customer_id):
             sp = con.begin_nested()
             try:
-                _after_count(help_writer.bound(job.ctx, con), job.brand_id, job.row, cd, sharer.id, who)
+                if not _pay_tiers_in(con, job, tiers, [i for i in reached if i >= after[2]], len(reached)):
+                    _after_count(help_writer.bound(job.ctx, con), job.brand_id, job.row, cd, sharer.id, who)
                 sp.commit()
             except Exception:
                 sp.rollback()
                 log.exception("campaign %s: rewards of sharer %s not issued yet", job.campaign_id, sharer.id)
     return out
+
+
+_TIERS_REACHED = text("UPDATE campaign_participants SET tiers_reached = :n WHERE id = :sid AND tiers_reached < :n")
+
+
+def _pay_tiers_in(con: Connection, job: _Help, tiers: Sequence[Any], new: list[int], reached: int) -> bool:
+    """The rewards of the tiers a counted help newly reached, by Core statements in the batch's transaction
+    (``payouts.issue_first_in``); False when ``_after_count`` must do it (a pool tier, a helper reward, a reward
+    already keyed, a code-list or points reward — what it did here stands: issuing is idempotent)."""
+    sharer = job.sharer
+    assert sharer is not None and job.cd.assist is not None
+    if job.cd.assist.helper_reward_id and job.who.customer_id:
+        return False
+    for i in new:
+        rid = tiers[i].reward_id
+        if not rid or not payouts.issue_first_in(con, job.brand_id, job.campaign_id, sharer, f"tier:{i}", rid, job.now):
+            return False
+    con.execute(_TIERS_REACHED, {"sid": sharer.id, "n": reached})
+    return True
 
 
 def _reject(

@@ -10,9 +10,10 @@ was revoked) is issued again when the participant qualifies again, as a new gene
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from siyu.errors import Conflict
@@ -151,7 +152,7 @@ def issue(
         if reward is None:
             detail = f"reward {reward_id!r} does not exist"
         elif not _reserve(ctx, campaign_id, unit):
-            detail = "budget: the campaign's reward budget is used up"
+            detail = BUDGET_USED
         else:
             try:
                 g = grant(
@@ -185,6 +186,90 @@ def issue(
         fresh = s.get(CampaignRewardRow, row.id, populate_existing=True)
     assert fresh is not None
     return reward_row_dict(fresh)
+
+
+_CR: Table = CampaignRewardRow.__table__  # type: ignore[assignment]
+_INSERT_REWARD = _CR.insert()
+_RESERVE = text(
+    "UPDATE campaigns SET budget_spent = budget_spent + :cost WHERE id = :c "
+    "AND (budget_cap IS NULL OR budget_spent + :cost <= budget_cap + :eps)"
+)
+BUDGET_USED = "budget: the campaign's reward budget is used up"
+
+
+def issue_first_in(
+    con: Connection,
+    brand_id: str,
+    campaign_id: str,
+    participant: Any,
+    what: str,
+    reward_id: str,
+    now: datetime,
+) -> bool:
+    """``issue`` for the help writer's batch, in ``con``'s transaction with prebuilt Core statements: the first
+    generation of ``what`` for a participant with a customer id, as a reward with generated codes (coupon,
+    virtual, physical). Grant, budget reservation and the campaign's reward row (granted, or failed with the
+    reason) are written together in a savepoint. Returns False — nothing written — when ``issue`` must do it:
+    no customer id yet, the key already has a row (granted, failed or clawed back), a code-list or points
+    reward. ``participant`` needs ``id``, ``customer_id``, ``variant``, ``guide_id``."""
+    from siyu.services.rewards import RewardUnavailable
+    from siyu.services.rewards.grants_core import NeedsFullGrant, grant_in
+
+    if not participant.customer_id:
+        return False
+    key = reward_key(campaign_id, participant.id, what)
+    row = {
+        "brand_id": brand_id,
+        "campaign_id": campaign_id,
+        "participant_id": participant.id,
+        "customer_id": participant.customer_id,
+        "what": what,
+        "key": key,
+        "reward_id": reward_id,
+        "grant_id": None,
+        "status": "failed",
+        "cost": 0.0,
+        "detail": "",
+        "variant": participant.variant,
+        "guide_id": participant.guide_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    sp = con.begin_nested()
+    try:
+        g = grant_in(
+            con,
+            brand_id,
+            reward_id,
+            participant.customer_id,
+            source="campaign",
+            source_ref=f"{campaign_id}:{participant.id}",
+            idempotency_key=key,
+            now=now,
+        )
+        cost = float(g["cost"])
+        if cost > 0 and con.execute(_RESERVE, {"c": campaign_id, "cost": cost, "eps": EPS}).rowcount != 1:
+            sp.rollback()
+            row["detail"] = BUDGET_USED
+        else:
+            row |= {"status": "granted", "grant_id": g["grant_id"], "cost": cost}
+            con.execute(_INSERT_REWARD, row)
+            sp.commit()
+            return True
+    except RewardUnavailable as err:
+        sp.rollback()
+        row["detail"] = f"{err.reason}: {err.message}"
+    except (NeedsFullGrant, IntegrityError):
+        sp.rollback()
+        return False
+    sp = con.begin_nested()  # the failed row (a failed one may be retried by ``issue``)
+    try:
+        con.execute(_INSERT_REWARD, row)
+        sp.commit()
+    except IntegrityError:
+        sp.rollback()
+        return False
+    return True
 
 
 def claw_back(ctx: Context, brand_id: str, reward_row_id: int, reason: str, policy: str) -> dict[str, Any]:

@@ -114,7 +114,12 @@ def _same(row: RewardGrantRow, reward_id: str, customer_id: str) -> dict[str, An
 
 
 def _why(s: Session, brand_id: str, reward_id: str, now: datetime) -> RewardUnavailable:
-    row = s.get(RewardRow, reward_id, populate_existing=True)
+    return why_unavailable(s.get(RewardRow, reward_id, populate_existing=True), brand_id, reward_id, now)
+
+
+def why_unavailable(row: Any, brand_id: str, reward_id: str, now: datetime) -> RewardUnavailable:
+    """Why the conditional stock decrement changed no row, from the reward as it is now (an ORM row or a Core row
+    with the same column names; None = not found)."""
     if row is None or row.brand_id != brand_id or row.status == "deleted":
         return RewardUnavailable(reward_id, "not_found", f"reward {reward_id!r} does not exist")
     name = f"reward {reward_id!r} ({row.name})"
