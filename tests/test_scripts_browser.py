@@ -16,6 +16,7 @@ from siyu.services import brands
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.sidebar import sends
+from siyu.services.sidebar.verify_file import set_file
 from tests.support.browser import console_login, field, launch, require_chromium
 from tests.support.live import live_server
 
@@ -46,6 +47,11 @@ def test_scripts_page(ctx: Context, tmp_path: Path) -> None:
         guide = User(0, "sb", "g1user", "导购甲", Role.GUIDE, "g1", "zh")
         tokens = [sends.prepare(ctx, guide, first["id"], customer_id="c1")["token"] for _ in range(2)]
         assert sends.confirm(ctx, guide, tokens[0], "sendChatMessage:ok")["use_count"] == 4
+        # with the console mounted, WeCom's verification file is still served at the web root
+        set_file(ctx, "sb", "WW_verify_0123456789abcdef.txt", b"0123456789abcdef")
+        served = httpx.get(f"{base}/WW_verify_0123456789abcdef.txt")
+        assert (served.status_code, served.content) == (200, b"0123456789abcdef")
+        assert httpx.get(f"{base}/WW_verify_0123456789abcdeX.txt").status_code == 404
         browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
