@@ -169,3 +169,31 @@ def test_exports_hash_phones_by_default_and_clear_text_is_admin_only_and_audited
     assert dict(zip(clear["customer_id"], clear["phone"], strict=True))[cids[0]] == "'+8613800138000"  # + quoted
     assert [e["detail"]["pii"] for e in api.entries("export")] == ["clear", "hashed"]  # newest first
     assert [e["actor"] for e in api.entries("export")] == ["boss", "op"]
+
+
+def test_cli_export_mass_send_and_transfer_are_audited(
+    api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from siyu.cli.main import app as cli
+
+    monkeypatch.setenv("SIYU_DATA_DIR", str(api.env.ctx.settings.data_dir))
+    runner = CliRunner()
+    exts = [e for _, e in sorted(api.env.srv.company.relations)][:2]
+    seg = api.env.segment(exts)
+    out = runner.invoke(cli, ["segments", "export", "acme", seg, "-o", str(tmp_path / "m.csv")])
+    assert out.exit_code == 0, out.output
+    [entry] = api.entries("export")
+    assert (entry["actor"], entry["target"], entry["detail"]["via"]) == ("cli", f"segment:{seg}", "cli")
+
+    out = runner.invoke(cli, ["wecom-ops", "mass-send", "acme", seg, "--content", "会员日", "--key", "cli-1"])
+    assert out.exit_code == 0, out.output
+    [made] = api.entries("mass_send.create")
+    assert made["actor"] == "cli" and made["detail"]["segment_id"] == seg
+    assert [e["target"] for e in api.entries("mass_send.dispatch")] == [made["target"]]
+
+    out = runner.invoke(cli, ["wecom-ops", "transfer", "acme", "g1", "g2"])
+    assert out.exit_code == 0, out.output
+    [moved] = api.entries("transfer.start")
+    assert moved["actor"] == "cli" and moved["detail"]["takeover_guide_id"] == "g2" and moved["detail"]["customers"] > 0

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from siyu.cli.common import cli_user, console, open_context
 from siyu.display import display_value
+from siyu.services import audit
 from siyu.services import lookalike as lookalike_service
 from siyu.services import segments as service
 from siyu.services.errors import SiyuError
@@ -190,7 +191,10 @@ def export(
 ) -> None:
     """Export the current members as CSV, XLSX or Parquet."""
     with open_context() as ctx:
-        data, _media, _name = service.export_members(ctx, cli_user(ctx, brand, as_guide), segment_id, format)
+        user = cli_user(ctx, brand, as_guide)
+        data, _media, _name = service.export_members(ctx, user, segment_id, format)
+        detail = {"format": format, "pii": "hashed", "bytes": len(data), "via": "cli", "as_guide": as_guide}
+        audit.record(ctx, brand, user, "export", f"segment:{segment_id}", detail)
         output.write_bytes(data)
         console.print(f"wrote {output} ({len(data)} bytes)")
 
