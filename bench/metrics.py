@@ -527,12 +527,60 @@ def _compare(data_dir: Path, brand: str, as_of: date, warm_runs: int, sequential
     }
 
 
+def run_interleaved(data_dir: Path, brand: str, as_of: date, rounds: int = 20) -> dict[str, Any]:
+    """Warm calls of both engines taken turn about in one process (ours side by side, ours one after another,
+    pandas), so a busy machine slows all three alike: median seconds and CPU seconds of each, and the ratios."""
+    import statistics
+
+    import duckdb
+
+    from siyu.analytics.aipl import aipl_stage
+    from siyu.analytics.lifecycle import lifecycle_stage
+    from siyu.analytics.rfm import rfm_customers
+    from siyu.config import Settings
+    from siyu.services.context import Context
+    from siyu.services.metrics import fetch_arrow, fetch_arrows, tables
+
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    frames = _pandas_load(con, brand)
+    con.close()
+    ctx = Context.open(Settings(data_dir=data_dir))
+    builders = (rfm_customers, aipl_stage, lifecycle_stage)
+    engines = {
+        "ours": lambda: fetch_arrows(ctx, [b(tables(ctx, brand), as_of) for b in builders]),
+        "ours_sequential": lambda: [fetch_arrow(ctx, b(tables(ctx, brand), as_of)) for b in builders],
+        "pandas": lambda: _pandas_compute(frames, as_of),
+    }
+    runs: dict[str, dict[str, list[float]]] = {k: {"seconds": [], "cpu": []} for k in engines}
+    for i in range(rounds + 1):
+        for name, fn in engines.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            if i:  # the first round warms up (binding, compiling, preparing)
+                runs[name]["seconds"].append(time.perf_counter() - t0)
+                runs[name]["cpu"].append(time.process_time() - c0)
+    ctx.close()
+    med = {k: {m: round(statistics.median(v), 4) for m, v in r.items()} for k, r in runs.items()}
+    pd_s, pd_cpu = med["pandas"]["seconds"], med["pandas"]["cpu"]
+    return {
+        "rounds": rounds,
+        "median": med,
+        "ratio": round(pd_s / med["ours"]["seconds"], 2),
+        "ratio_sequential": round(pd_s / med["ours_sequential"]["seconds"], 2),
+        "cpu_ratio": round(pd_cpu / med["ours"]["cpu"], 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def run_retail(warm_runs: int = 20) -> dict[str, Any]:
-    """Online Retail only (the quick part of ``run``)."""
+    """Online Retail only (the quick part of ``run``): each engine in its own process, then both taken turn about
+    in one (``interleaved``)."""
     with tempfile.TemporaryDirectory() as tmp:
         retail_dir = Path(tmp) / "retail"
         _child("import-retail", str(retail_dir))
-        return _compare(retail_dir, "retail", RETAIL_AS_OF, warm_runs, sequential=True)
+        out = _compare(retail_dir, "retail", RETAIL_AS_OF, warm_runs, sequential=True)
+        out["interleaved"] = _child("interleaved", str(retail_dir), "retail", RETAIL_AS_OF.isoformat(), str(warm_runs))
+        return out
 
 
 def run(orders: int = 10_000_000) -> dict[str, Any]:
@@ -582,6 +630,9 @@ def _main(argv: list[str]) -> None:
     elif cmd == "pandas":
         warm_runs = int(argv[4]) if len(argv) > 4 else 5
         out = run_pandas(Path(argv[1]), argv[2], date.fromisoformat(argv[3]), warm_runs)
+    elif cmd == "interleaved":
+        rounds = int(argv[4]) if len(argv) > 4 else 20
+        out = run_interleaved(Path(argv[1]), argv[2], date.fromisoformat(argv[3]), rounds)
     elif cmd == "retail":
         out = run_retail(int(argv[1]) if len(argv) > 1 else 20)
     else:
