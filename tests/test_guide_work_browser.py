@@ -204,7 +204,7 @@ def test_scorecard_and_me_pages(env: tuple[str, Context, WeComServer]) -> None:
         try:
             page.goto(base + "/console/guides/me")
             me = _get(base, "/api/guides/me", g)
-            expect(page.get_by_test_id("me-gmv-value")).to_have_text(display_value(me["row"]["gmv"]))
+            expect(page.get_by_test_id("me-gmv-value")).to_have_text(display_value(me["row"]["gmv"], "gmv"))
             expect(page.get_by_test_id("me-reachable-value")).to_have_text(display_value(me["row"]["reachable"]))
             expect(page.get_by_test_id("me-rank")).to_contain_text(f"{me['row']['rank']} / {me['guides']}")
             _switch(page, "me-title", "我的业绩", "My performance", "guide-me")

@@ -58,6 +58,25 @@ def _print_result(result: SeedResult) -> None:
     console.print(f"OneID: {result.oneid}")
 
 
+def _showcase(ctx: Context, brand_id: str, wecom: bool) -> None:
+    """Run the showcase step (campaigns, scripts, follow-ups, pool, journeys; Moments and codes with WeCom)."""
+    from siyu.services.demo.showcase import run_showcase
+    from siyu.services.wecom.config import client_for, get_config
+
+    client = client_for(get_config(ctx, brand_id)) if wecom else None
+    try:
+        with console.status("演示场景 showcase: campaigns, scripts, follow-ups, pool, journeys…"):
+            res = run_showcase(ctx, brand_id, client)
+    finally:
+        if client is not None:
+            client.close()
+    if res.created:
+        made = ", ".join(f"{k} {v}" for k, v in res.parts.items() if v)
+        console.print(f"演示场景 showcase created in {res.seconds:.1f}s: {made}")
+    else:
+        console.print("演示场景 showcase: already there — nothing done")
+
+
 def _print_logins(logins: list[DemoLogin], url: str) -> None:
     table = Table(title=f"siyu demo — {url}")
     table.add_column("用户名 username")
@@ -79,11 +98,19 @@ def seed(
     months: int = typer.Option(18, help="length of the history, ending 2026-10-31"),
     force: bool = typer.Option(False, "--force", help="delete the brand's warehouse rows and seed again"),
     oneid: bool = typer.Option(True, "--oneid/--no-oneid", help="resolve identities (OneID rebuild) at the end"),
+    showcase: bool = typer.Option(
+        True,
+        "--showcase/--no-showcase",
+        help="after the base seed, create the showcase (campaigns, scripts, follow-ups, pool, journeys) through "
+        "the services; --no-showcase leaves only the deterministic base data",
+    ),
 ) -> None:
     """Build the deterministic demo brand (stores, guides, channels, customers, orders, WeCom, events)."""
     cfg = DemoConfig(brand_id=brand, customers=customers, seed=seed, months=months)
     with open_context() as ctx:
         _print_result(_seed_with_progress(ctx, cfg, force, oneid))
+        if showcase and oneid:  # the showcase finds customers through OneID's identities
+            _showcase(ctx, brand, wecom=False)
 
 
 @app.command()
@@ -107,6 +134,7 @@ def up(
     port: int = typer.Option(8000, help="port to serve on"),
     customers: int = typer.Option(50_000, help="customers of the demo brand when it is seeded now"),
     wecom_port: int = typer.Option(8900, help="port of the local WeCom server the demo brand talks to (0: none)"),
+    showcase: bool = typer.Option(True, "--showcase/--no-showcase", help="create the showcase data (idempotent)"),
 ) -> None:
     """Create the stores, seed the demo brand if needed, print the logins and serve (what `make demo` runs)."""
     from siyu.cli.main import run_server
@@ -124,6 +152,8 @@ def up(
                 f"本地企业微信 Local WeCom server: http://127.0.0.1:{wecom_port} — a simulated customer scans a code "
                 f"with POST /_sim/scan?config_id=<code's config_id> (docs/wecom.md)"
             )
+        if showcase:
+            _showcase(ctx, result.brand_id, wecom=wecom is not None)
     console.print(f"打开 Open [bold]{url}[/bold] — Ctrl+C to stop")
     try:
         run_server(host, port)

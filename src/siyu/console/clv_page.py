@@ -12,7 +12,7 @@ from nicegui import run, ui
 
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
-from siyu.console.widgets import chart_block, data_table, how_computed, kpi_card
+from siyu.console.widgets import chart_block, data_table, date_input, how_computed, kpi_card
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.clv import fitting, ltv_cac, predictions, validation
@@ -201,7 +201,7 @@ class ClvPage:
             rate = ui.number(tr("clv.discount"), value=(fit or {}).get("discount_rate", 0.1), step=0.01).props(
                 "dense data-testid=clv-discount"
             )
-            end = ui.input(tr("clv.calibration_end")).props("type=date dense data-testid=clv-calibration-end")
+            end = date_input(tr("clv.calibration_end"), None, "clv-calibration-end")
             button = ui.button(tr("clv.refit"), icon="autorenew").props("data-testid=clv-refit")
         bar = ui.linear_progress(value=0, show_value=False).props("data-testid=clv-progress").classes("w-96")
         stage = ui.label("").classes("text-xs text-gray-500").props("data-testid=clv-progress-stage")

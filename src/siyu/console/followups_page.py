@@ -11,7 +11,7 @@ from nicegui import ui
 
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
-from siyu.console.widgets import chart_block, data_table, kpi_card
+from siyu.console.widgets import chart_block, data_table, date_input, kpi_card
 from siyu.domain import guide_work as rules
 from siyu.domain.models import Role
 from siyu.services.brands import User
@@ -38,7 +38,7 @@ class FollowupsPage:
                     .classes("w-32")
                     .props("data-testid=fu-kind")
                 )
-                self.next_at = ui.input(tr("gw.fu.next")).props("type=date data-testid=fu-next").classes("w-44")
+                self.next_at = date_input(tr("gw.fu.next"), None, "fu-next").classes("w-44")
                 self.stage = (
                     ui.select({"": "—", **{s: s for s in stages}}, label=tr("gw.fu.stage"), value="")
                     .classes("w-36")

@@ -14,6 +14,7 @@ from nicegui import ui
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, kpi_card
+from siyu.display import display_value, money_cents
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -86,23 +87,23 @@ class Scorecard:
         f = _frame(card["rows"])
         options: dict[str, Any] = {
             "animation": False,
-            "legend": {},
+            "legend": {"top": 0, "left": "center"},
             "tooltip": {"trigger": "axis"},
-            "grid": {"left": 70, "right": 20, "top": 40, "bottom": 40},
-            "xAxis": {"type": "category", "data": list(f["guide_id"])},
+            "grid": {"left": 20, "right": 20, "top": 56, "bottom": 16, "containLabel": True},
+            "xAxis": {"type": "category", "data": list(f["guide_id"]), "axisLabel": {"interval": 0}},
             "yAxis": {"type": "value", "name": tr("gw.sc.col.gmv")},
             "series": [
                 {
                     "name": tr("gw.sc.col.gmv"),
                     "type": "bar",
                     "itemStyle": {"color": "#0f766e"},
-                    "data": [float(v) for v in f["gmv"]],
+                    "data": [money_cents(v) for v in f["gmv"]],
                 },
                 {
                     "name": tr("gw.sc.col.gmv_target"),
                     "type": "scatter",
                     "symbolSize": 14,
-                    "data": [None if v is None or v != v else float(v) for v in f["gmv_target"]],
+                    "data": [money_cents(v) for v in f["gmv_target"]],
                 },
             ],
         }
@@ -133,8 +134,8 @@ def _me(ctx: Context, user: User) -> None:
     with ui.row().classes("gap-3"):
         for c in CARDS:
             t = targets.get(c)
-            hint = tr("gw.me.target", target=t["target"]) if t else None
-            kpi_card(tr(f"gw.sc.col.{c}"), row.get(c), f"me-{c}", hint)
+            hint = tr("gw.me.target", target=display_value(t["target"], c)) if t else None
+            kpi_card(tr(f"gw.sc.col.{c}"), row.get(c), f"me-{c}", hint, field=c)
     box = me["inbox"]
     with ui.card().classes("w-full").props("flat bordered data-testid=me-inbox"):
         ui.label(tr("gw.me.inbox", total=box["total"], overdue=box["overdue"])).classes("text-base font-bold")

@@ -17,7 +17,8 @@ from siyu.analytics.assets import STATEMENT_COLUMNS
 from siyu.analytics.performance import FACTORS
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
-from siyu.console.widgets import chart_block, data_table, kpi_card
+from siyu.console.widgets import chart_block, data_table, date_input, kpi_card
+from siyu.display import money
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.errors import SiyuError
@@ -129,10 +130,8 @@ class OperationsPage:
         if self.user.role == Role.GUIDE:
             ui.label(tr("ops.guide_scope")).classes("text-gray-600")
         with ui.row().classes("items-end gap-3"):
-            s = ui.input(tr("metrics.start"), value=self.start.isoformat()).props(
-                "type=date dense data-testid=ops-start"
-            )
-            e = ui.input(tr("metrics.end"), value=self.end.isoformat()).props("type=date dense data-testid=ops-end")
+            s = date_input(tr("metrics.start"), self.start.isoformat(), "ops-start")
+            e = date_input(tr("metrics.end"), self.end.isoformat(), "ops-end")
 
             def apply() -> None:
                 try:
@@ -281,10 +280,10 @@ class OperationsPage:
         brand = ops.performance_change(self.ctx, self.user, self.start, self.end, by="brand") if by != "brand" else ch
         b = brand.rows.iloc[0]
         with ui.row().classes("gap-3"):
-            kpi_card(_col("gmv"), f"{b['gmv']:,.2f}", "ops-gmv")
+            kpi_card(_col("gmv"), money(b["gmv"]), "ops-gmv")
             kpi_card(
                 _col("gmv_prev"),
-                f"{b['gmv_prev']:,.2f}",
+                money(b["gmv_prev"]),
                 "ops-gmv-prev",
                 hint=f"{ch.previous.start} … {ch.previous.end}",
             )

@@ -14,6 +14,7 @@ from siyu.console.layout import frame
 from siyu.console.metrics_guides_page import rounded
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, kpi_card
+from siyu.display import MISSING, is_missing, money
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -26,14 +27,9 @@ FUNNEL = ("invited", "led_in", "added", "served", "bought")
 FUNNEL_KEYS = ("funnel.lead_in_rate", "funnel.service_rate", "funnel.monetization_rate")
 
 
-def money(v: Any) -> str:
-    """¥ with thousands separators ('' when unknown)."""
-    return "" if v is None or pd.isna(v) else f"¥{float(v):,.2f}"
-
-
 def ratio(v: Any) -> str:
-    """Two decimals ('' when unknown)."""
-    return "" if v is None or pd.isna(v) else f"{float(v):,.2f}"
+    """Two decimals (— when unknown)."""
+    return MISSING if is_missing(v) else f"{float(v):,.2f}"
 
 
 def kpis(ctx: Context, user: User, end: date) -> dict[str, Any]:

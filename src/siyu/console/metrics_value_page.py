@@ -15,7 +15,7 @@ from siyu.analytics.aipl import STAGES
 from siyu.analytics.rfm import RFM_CLASSES
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
-from siyu.console.widgets import chart_block, data_table, kpi_card
+from siyu.console.widgets import chart_block, data_table, date_input, kpi_card
 from siyu.domain.customer_classes import LIFECYCLE_STAGES
 from siyu.domain.models import Role
 from siyu.services.brands import User
@@ -116,9 +116,7 @@ class ValuePage:
         if self.user.role == Role.GUIDE:
             ui.label(tr("customers.guide_scope")).classes("text-gray-600")
         with ui.row().classes("items-end gap-3"):
-            as_of = ui.input(tr("metrics.as_of"), value=self.as_of.isoformat()).props(
-                "type=date dense data-testid=value-as-of"
-            )
+            as_of = date_input(tr("metrics.as_of"), self.as_of.isoformat(), "value-as-of")
             options = {w: (tr("value.window.all") if w == 0 else tr("value.window.days", days=w)) for w in WINDOWS}
             window = (
                 ui.select(options, value=self.window, label=tr("value.window"))
@@ -338,9 +336,7 @@ class ValuePage:
             height="280px",
         )
         with ui.row().classes("items-end gap-2"):
-            d1 = ui.input(tr("value.aipl.date1"), value=self.date1.isoformat()).props(
-                "type=date dense data-testid=aipl-date1"
-            )
+            d1 = date_input(tr("value.aipl.date1"), self.date1.isoformat(), "aipl-date1")
             ui.label(f"→ {self.as_of.isoformat()}")
             apply_btn = ui.button(tr("metrics.refresh")).props("dense icon=refresh data-testid=aipl-flow-apply")
         flow_box = ui.column().classes("w-full")

@@ -28,11 +28,11 @@ def how_computed(*keys: str) -> None:
             ui.markdown(f"**{name}** (`{d.key}`): {formula}")
 
 
-def kpi_card(label: str, value: object, testid: str, hint: str | None = None) -> None:
-    """A big number with its label."""
+def kpi_card(label: str, value: object, testid: str, hint: str | None = None, field: str | None = None) -> None:
+    """A big number with its label (``field`` names what it is: money fields show as ¥1,234.50)."""
     with ui.card().classes("min-w-40").props(f"flat bordered data-testid={testid}"):
         ui.label(label).classes("text-xs text-gray-500")
-        ui.label(display_value(value)).classes("text-2xl font-bold").props(f"data-testid={testid}-value")
+        ui.label(display_value(value, field)).classes("text-2xl font-bold").props(f"data-testid={testid}-value")
         if hint:
             ui.label(hint).classes("text-xs text-gray-400")
 
@@ -61,7 +61,7 @@ def data_table(frame: pd.DataFrame, columns: Sequence[tuple[str, str]], testid: 
     if frame.empty:
         ui.label(tr("metrics.no_data")).classes("text-gray-500")
         return
-    rows = [{f: display_value(r.get(f)) for f, _ in columns} for r in frame.to_dict("records")]
+    rows = [{f: display_value(r.get(f), f) for f, _ in columns} for r in frame.to_dict("records")]
     ui.table(
         columns=[{"name": f, "label": label, "field": f, "align": "left", "sortable": True} for f, label in columns],
         rows=rows,
@@ -98,11 +98,34 @@ def chart_block(
             how_computed(*metric_keys)
 
 
+ZH_DATE_LOCALE = {
+    "days": ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"],
+    "daysShort": ["日", "一", "二", "三", "四", "五", "六"],
+    "months": [f"{m}月" for m in range(1, 13)],
+    "monthsShort": [f"{m}月" for m in range(1, 13)],
+    "firstDayOfWeek": 1,
+}
+
+
+def date_input(label: str, value: str | None, testid: str, props: str = "") -> ui.input:
+    """A YYYY-MM-DD field with a Quasar calendar in the console's language (a native ``type=date`` input shows
+    the browser's own format, e.g. mm/dd/yyyy, whatever the console's language)."""
+    field = ui.input(label, value=value or "").props(f"dense placeholder=YYYY-MM-DD data-testid={testid} {props}")
+    with field.add_slot("append"):
+        icon = ui.icon("event").classes("cursor-pointer").props(f"data-testid={testid}-pick")
+        with ui.menu() as menu:
+            picker = ui.date(mask="YYYY-MM-DD").bind_value(field).props(f"minimal data-testid={testid}-calendar")
+            if lang() == "zh":
+                picker._props["locale"] = ZH_DATE_LOCALE
+        icon.on("click", menu.open)
+    return field
+
+
 def date_range(start: date, end: date, on_change: Callable[[date, date], None], testid: str = "range") -> None:
     """Two date inputs and a refresh button calling ``on_change(start, end)``."""
     with ui.row().classes("items-end gap-2"):
-        s = ui.input(tr("metrics.start"), value=start.isoformat()).props(f"type=date dense data-testid={testid}-start")
-        e = ui.input(tr("metrics.end"), value=end.isoformat()).props(f"type=date dense data-testid={testid}-end")
+        s = date_input(tr("metrics.start"), start.isoformat(), f"{testid}-start")
+        e = date_input(tr("metrics.end"), end.isoformat(), f"{testid}-end")
 
         def apply() -> None:
             try:

@@ -1,8 +1,9 @@
 """Customer search and the customer 360 view, scoped by the user's role.
 
-A guide (导购) user sees only customers they hold an active WeCom relation with: ``relations`` (state='active',
-guide_id = the user's guide_id) joined through ``identities`` (type 'external_userid') to customer_id, plus the
-customer-pool leads the guide owns (``siyu.services.guide_work.pool``).
+A guide (导购) user sees only their reachable customers: an active WeCom relation (``relations`` state='active',
+guide_id = the user's guide_id, joined through ``identities`` type 'external_userid'), a current membership of a
+customer group they own (``group_members`` of a ``touchpoints`` row with their guide_id), plus the customer-pool
+leads the guide owns (``siyu.services.guide_work.pool``).
 Admins and operators see every customer of their brand. All reads are Ibis expressions.
 """
 
@@ -141,17 +142,30 @@ def _check_paging(page: int, size: int, size_field: str, max_size: int, page_fie
 def guide_scope(ctx: Context, user: User, backend: Any = None) -> ir.Table | None:
     """Customer ids (column ``customer_id``) the user may see, or None when the user sees the whole brand.
 
+    A guide's own customers are their *reachable* customers (``assets.reachable``): an active WeCom relation with
+    them, a current membership of a customer group they own (``touchpoints.guide_id``), or a pool lead they own.
     Built on ``backend`` when given (the analytics engine of ``SIYU_WAREHOUSE``), else on the DuckDB warehouse."""
     if user.role != Role.GUIDE:
         return None
-    rel = backend.table("relations") if backend is not None else _table(ctx, "relations")
-    ids = backend.table("identities") if backend is not None else _table(ctx, "identities")
-    rel = rel.filter(rel.brand_id == user.brand_id, rel.state == "active", rel.guide_id == (user.guide_id or ""))
-    ids = ids.filter(ids.brand_id == user.brand_id, ids.id_type == IdType.EXTERNAL_USERID.value)
-    scope = rel.join(ids, rel.external_userid == ids.id_value).select(ids.customer_id)
+
+    def table(name: str) -> ir.Table:
+        return backend.table(name) if backend is not None else _table(ctx, name)
+
+    guide = user.guide_id or ""
+    rel, ids = table("relations"), table("identities")
+    rel = rel.filter(rel.brand_id == user.brand_id, rel.state == "active", rel.guide_id == guide)
+    ids = ids.filter(ids.brand_id == user.brand_id)
+    ext = ids.filter(ids.id_type == IdType.EXTERNAL_USERID.value)
+    scope = rel.join(ext, rel.external_userid == ext.id_value).select(ext.customer_id)
+    tp, gm = table("touchpoints"), table("group_members")
+    owned = tp.filter(tp.brand_id == user.brand_id, tp.guide_id == guide).select(g_tp=tp.touchpoint_id)
+    gm = gm.filter(gm.brand_id == user.brand_id, gm.left_at.isnull())
+    gm = gm.join(owned, gm.touchpoint_id == owned.g_tp)
+    members = gm.join(ids, (gm.id_type == ids.id_type) & (gm.id_value == ids.id_value)).select(ids.customer_id)
+    scope = scope.union(members)
     from siyu.services.guide_work.pool import owned_ids  # the pool leads a guide owns are theirs too
 
-    leads = owned_ids(ctx, user.brand_id, user.guide_id or "")
+    leads = owned_ids(ctx, user.brand_id, guide)
     if leads:
         scope = scope.union(ibis.memtable({"customer_id": leads}, schema={"customer_id": "string"}))
     return scope.distinct()

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from siyu.analytics import guides as analytics
+from siyu.display import money_cents
 from siyu.domain.contact_cap import DEFAULT_TIMEZONE
 from siyu.domain.models import Role
 from siyu.services.brands import User
@@ -78,6 +79,8 @@ def leaderboard(
     )
     frame["rank"] = range(1, len(frame) + 1)
     out = records(frame)
+    for r in out:  # money in cents, not float noise
+        r["gmv"] = money_cents(r.get("gmv"))
     if user.role == Role.GUIDE:  # other guides' tasks are theirs: figures left out
         for r in out:
             if r["guide_id"] != user.guide_id:

@@ -1,0 +1,108 @@
+"""The demo brand's showcase: after the base seed, every capability gets believable data through its services
+(campaigns, scripts, follow-ups, pool, Moments, journeys, channel codes). Idempotent: each part is skipped when
+its data exists already. Run by ``siyu demo up`` (``siyu demo seed --showcase``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from siyu.connectors.wecom.client import WeComClient
+from siyu.domain.models import Role
+from siyu.services.brands import User, get_user
+from siyu.services.context import Context
+from siyu.services.customers import guide_scope
+from siyu.services.demo import showcase_campaigns as camp
+from siyu.services.demo import showcase_work as work
+from siyu.services.demo.seed import demo_logins
+from siyu.stores.state.models import UserRow
+
+PARTS = ("assist", "group_buy", "scripts", "followups", "pool", "journeys", "moments", "codes")
+
+
+@dataclass
+class ShowcaseResult:
+    """What each part created (empty when it existed already) and how long the showcase took."""
+
+    brand_id: str
+    parts: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def created(self) -> bool:
+        return any(bool(v) for v in self.parts.values())
+
+
+def _users(ctx: Context, brand_id: str) -> tuple[User, list[User]]:
+    names = [x.username for x in demo_logins(brand_id)]
+    with ctx.sessions() as s:
+        rows = {r.username: r.id for r in s.scalars(select(UserRow).where(UserRow.username.in_(names)))}
+    users = [get_user(ctx, rows[n]) for n in names if n in rows]
+    operator = next(u for u in users if u.role == Role.OPERATOR)
+    return operator, [u for u in users if u.role == Role.GUIDE]
+
+
+def _own_customers(ctx: Context, guides: list[User], n: int = 60) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for g in guides[:3]:
+        scope = guide_scope(ctx, g)
+        assert scope is not None
+        ids = scope.order_by("customer_id").limit(n).execute()["customer_id"]
+        out[g.guide_id or ""] = [str(x) for x in ids]
+    return out
+
+
+def _phones(ctx: Context, brand_id: str, n: int) -> list[str]:
+    rows = ctx.warehouse.fetch(
+        "SELECT min(id_value) FROM identities WHERE brand_id = ? AND id_type = 'phone' "
+        "GROUP BY customer_id ORDER BY customer_id LIMIT ?",
+        [brand_id, n],
+    )
+    return [str(r[0]) for r in rows]
+
+
+def _unrelated(ctx: Context, brand_id: str, n: int) -> list[str]:
+    """Customers no guide reaches (no active WeCom relation, in no customer group): pool leads, a stable choice."""
+    rows = ctx.warehouse.fetch(
+        "SELECT c.customer_id FROM customers c WHERE c.brand_id = ? AND NOT EXISTS ("
+        " SELECT 1 FROM identities i JOIN relations r ON r.brand_id = i.brand_id AND r.external_userid = i.id_value"
+        " WHERE i.brand_id = c.brand_id AND i.customer_id = c.customer_id AND i.id_type = 'external_userid'"
+        " AND r.state = 'active') AND NOT EXISTS ("
+        " SELECT 1 FROM identities i JOIN group_members m ON m.brand_id = i.brand_id AND m.id_type = i.id_type"
+        " AND m.id_value = i.id_value WHERE i.brand_id = c.brand_id AND i.customer_id = c.customer_id"
+        " AND m.left_at IS NULL) ORDER BY hash(c.customer_id) LIMIT ?",
+        [brand_id, n],
+    )
+    return [str(r[0]) for r in rows]
+
+
+def run_showcase(ctx: Context, brand_id: str = "demo", client: WeComClient | None = None) -> ShowcaseResult:
+    """Create the showcase data of a seeded demo brand; Moments and channel codes need a WeCom ``client``."""
+    started = time.perf_counter()
+    operator, guides = _users(ctx, brand_id)
+    own = _own_customers(ctx, guides)
+    phones = _phones(ctx, brand_id, 400)
+    res = ShowcaseResult(brand_id)
+
+    def part(name: str, make: Callable[[], Any]) -> None:
+        t = time.perf_counter()
+        res.parts[name] = make()
+        res.timings[name] = round(time.perf_counter() - t, 2)
+
+    camp.ensure_rewards(ctx, brand_id)
+    part("assist", lambda: camp.assist_campaign(ctx, brand_id, phones[:260]))
+    part("group_buy", lambda: camp.group_campaign(ctx, brand_id, phones[260:]))
+    part("scripts", lambda: work.scripts_library(ctx, operator, guides, own))
+    part("followups", lambda: work.followup_records(ctx, guides, own))
+    part("pool", lambda: work.customer_pool(ctx, operator, _unrelated(ctx, brand_id, 40)))
+    part("journeys", lambda: work.journeys(ctx, operator))
+    if client is not None:
+        part("moments", lambda: work.moments_task(ctx, operator, client))
+        part("codes", lambda: work.channel_code_set(ctx, brand_id, client))
+    res.seconds = time.perf_counter() - started
+    return res
