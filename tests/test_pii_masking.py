@@ -13,7 +13,6 @@ from siyu.domain.models import Role
 from siyu.domain.pii import mask_address, mask_email, mask_identifier, mask_name, mask_phone, mask_record, mask_token
 from siyu.services import brands
 from siyu.services.context import Context
-from siyu.stores.state.models import BrandRow
 from tests.test_customers_api import PASSWORD, api  # noqa: F401  (the live server over the seeded brand)
 
 
@@ -81,11 +80,17 @@ def test_reveal_by_role_is_audited(api: Any, ctx: Context) -> None:  # noqa: F81
     refused = reveal(op, s.zhang)  # operators: only when the brand allows it
     assert refused.status_code == 403 and refused.json()["field"] == "role"
     assert "operators_may_reveal" in refused.json()["error"]
-    with ctx.sessions() as session, session.begin():
-        row = session.get(BrandRow, "acme")
-        assert row is not None
-        row.settings = {**(row.settings or {}), "pii": {"operators_may_reveal": True}}
+    settings_url = f"{base}/api/pii/settings"
+    assert httpx.get(settings_url, headers=op).json() == {"operators_may_reveal": False, "you_may_reveal": False}
+    denied = httpx.put(settings_url, headers=op, json={"operators_may_reveal": True})
+    assert denied.status_code == 403 and denied.json()["field"] == "role"  # only an admin opens it
+    bad = httpx.put(settings_url, headers=admin, json={"operators_may_reveal": "perhaps"})
+    assert bad.status_code in (400, 422) and "operators_may_reveal" in bad.json()["field"]
+    assert httpx.put(settings_url, headers=admin, json={"operators_may_reveal": True}).status_code == 200
+    assert httpx.get(settings_url, headers=op).json() == {"operators_may_reveal": True, "you_may_reveal": True}
     assert reveal(op, s.li).json()["profile"]["name"] == "李四"
+    [changed] = httpx.get(f"{base}/api/audit", params={"action": "pii.settings"}, headers=admin).json()["items"]
+    assert changed["actor"] == "admin" and changed["detail"] == {"operators_may_reveal": True}
 
     assert reveal(g1, s.zhang).json()["profile"]["phone"] == "+8613800138000"  # the guide's own customer
     for who, other in ((g1, s.li), (g2, s.zhang), (g1, s.wang)):

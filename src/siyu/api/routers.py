@@ -86,4 +86,7 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import audit
 
     routers.append(audit.router)  # audit log of sensitive actions /api/audit (admin)
+    from siyu.api import pii
+
+    routers.append(pii.router)  # who may reveal personal data /api/pii/settings
     return routers

@@ -19,6 +19,7 @@ ACTIONS = (
     "oneid.split",
     "oneid.merge",
     "pii.reveal",
+    "pii.settings",
     "transfer.start",
     "mass_send.create",
     "mass_send.dispatch",

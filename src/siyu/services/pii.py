@@ -34,6 +34,21 @@ def operators_may_reveal(ctx: Context, brand_id: str) -> bool:
     return isinstance(pii, dict) and pii.get("operators_may_reveal") is True
 
 
+def set_operators_may_reveal(ctx: Context, user: User, allowed: bool) -> dict[str, Any]:
+    """Let the brand's operators reveal personal data, or not (admins only; audited as ``pii.settings``)."""
+    from siyu.stores.state.models import BrandRow
+
+    if user.role != Role.ADMIN:
+        raise Forbidden("only an admin of the brand may change who may reveal personal data", "role")
+    with ctx.sessions() as s, s.begin():
+        row = s.get(BrandRow, user.brand_id)
+        if row is None:
+            raise SiyuError(f"brand {user.brand_id!r} does not exist", "brand_id")
+        row.settings = {**(row.settings or {}), "pii": {"operators_may_reveal": allowed}}  # a new dict: written
+    audit.record(ctx, user.brand_id, user, "pii.settings", user.brand_id, {"operators_may_reveal": allowed})
+    return {"operators_may_reveal": allowed}
+
+
 def may_reveal(ctx: Context, user: User) -> bool:
     """Whether the user's role may reveal personal data at all (guides: only their own customers' data)."""
     if user.role == Role.OPERATOR:
