@@ -11,6 +11,10 @@ from siyu.config import Settings
 from siyu.services.context import Context
 from tests.support.postgres import postgres_server
 from tests.support.redis import RedisServer, redis_server
+from tests.support.stores import empty_data_dir
+from tests.support.tls import share_default_tls_context
+
+share_default_tls_context()  # httpx.get/post/… load the CA bundle per call otherwise (see tests/support/tls.py)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -54,7 +58,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def ctx(settings: Settings) -> Iterator[Context]:
-    """An open Context on fresh SQLite + DuckDB files."""
+    """An open Context on fresh SQLite + DuckDB files (a copy of migrated empty stores: no migration per test)."""
+    empty_data_dir(settings.data_dir)
     c = Context.open(settings)
     yield c
     c.close()
@@ -63,6 +68,7 @@ def ctx(settings: Settings) -> Iterator[Context]:
 @pytest.fixture
 def any_ctx(tmp_path: Path, state_url: str) -> Iterator[Context]:
     """An open Context whose state is SQLite or PostgreSQL (parametrised)."""
+    empty_data_dir(tmp_path / "data")  # the SQLite state and the warehouse come migrated; PostgreSQL migrates
     c = Context.open(Settings(data_dir=tmp_path / "data", database_url=state_url))
     yield c
     c.close()

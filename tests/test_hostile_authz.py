@@ -18,8 +18,9 @@ from fastapi import FastAPI
 from siyu.api.app import create_app
 from siyu.config import Settings
 from siyu.services.context import Context
-from siyu.services.demo import DemoConfig, seed_demo
+from siyu.services.demo import DemoConfig
 from tests.support.live import live_server
+from tests.support.stores import empty_data_dir, open_demo
 
 # Routes reachable without a console/API login, each for its reason. (method, path) as in app.routes.
 PUBLIC: dict[tuple[str, str], str] = {
@@ -52,6 +53,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/m/k/{activity_id}"): "check in",
     ("GET", "/console/login"): "console login page",
     ("GET", "/console/favicon.ico"): "console icon",
+    ("GET", "/WW_verify_{code}.txt"): "WeCom trusted-domain verification file (fetched by WeCom, no login)",
 }
 # Routes with their own credential: anonymous must still be refused (401/403), or the route is an OAuth entry.
 OWN_CREDENTIAL_PREFIXES = ("/v1/", "/sidebar/")  # write keys; the sidebar's WeCom OAuth session
@@ -91,8 +93,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = Context.open(Settings(data_dir=Path(tmp) / "data"))
-        seed_demo(ctx, DemoConfig(customers=200))
+        ctx = open_demo(Path(tmp) / "data", DemoConfig(customers=200))
         app = create_app(ctx)
         with live_server(app) as base:
             yield Env(base, app, ctx)
@@ -141,7 +142,7 @@ def _login(base: str, user: str, password: str) -> dict[str, str]:
 def customer_routes() -> list[tuple[str, str]]:
     """Every API route that takes a customer id in its path (found from the app, not listed by hand)."""
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = Context.open(Settings(data_dir=Path(tmp) / "data"))
+        ctx = Context.open(Settings(data_dir=empty_data_dir(Path(tmp) / "data")))
         try:
             routes = all_routes(create_app(ctx, with_console=False))
         finally:
@@ -149,20 +150,34 @@ def customer_routes() -> list[tuple[str, str]]:
     return sorted((m, p) for m, p in routes if "{customer_id}" in p and p.startswith("/api/"))
 
 
-@pytest.mark.parametrize(("method", "path"), customer_routes())
-def test_guide_cannot_reach_another_guides_customer(env: Env, method: str, path: str) -> None:
+@dataclass
+class Guides:
+    """guide1's headers, and a customer of guide2's that guide1 does not have."""
+
+    g1: dict[str, str]
+    g2: dict[str, str]
+    other: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def guides(env: Env) -> Guides:
     g1 = _login(env.base, "guide1", "siyu-guide")
     g2 = _login(env.base, "guide2", "siyu-guide")
     theirs = httpx.get(f"{env.base}/api/customers", params={"page_size": 5}, headers=g2).json()["items"]
     mine = {c["customer_id"] for c in httpx.get(f"{env.base}/api/customers", headers=g1).json()["items"]}
     assert theirs, "guide2 has customers in the demo brand"
-    other = next(c for c in theirs if c["customer_id"] not in mine)
+    return Guides(g1, g2, next(c for c in theirs if c["customer_id"] not in mine))
+
+
+@pytest.mark.parametrize(("method", "path"), customer_routes())
+def test_guide_cannot_reach_another_guides_customer(env: Env, guides: Guides, method: str, path: str) -> None:
+    other = guides.other
     body = {"points": 1, "source": "manual", "customer_id": other["customer_id"], "day": "2026-01-01"}
     url = env.base + concrete(path.replace("{customer_id}", other["customer_id"]))
-    resp = httpx.request(method, url, headers=g1, json=body if method != "GET" else None, timeout=60)
+    resp = httpx.request(method, url, headers=guides.g1, json=body if method != "GET" else None, timeout=60)
     assert resp.status_code in (403, 404), (resp.status_code, resp.text[:300])
     if other.get("name"):
         assert other["name"] not in resp.text
     # the owner reads it: the refusal above is about ownership, not about the route
-    own = httpx.get(f"{env.base}/api/customers/{other['customer_id']}", headers=g2)
+    own = httpx.get(f"{env.base}/api/customers/{other['customer_id']}", headers=guides.g2)
     assert own.status_code == 200 and own.json()["customer_id"] == other["customer_id"]

@@ -19,10 +19,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from siyu.api.app import create_app
-from siyu.config import Settings
-from siyu.services.context import Context
-from siyu.services.demo import DemoConfig, seed_demo
+from siyu.services.demo import DemoConfig
 from tests.support.live import live_server
+from tests.support.stores import open_demo
 
 # HTML pages for a browser (the guide's WeCom sidebar): their 4xx are pages, not JSON.
 HTML_PAGES = {"/sidebar/{brand_id}/", "/sidebar/{brand_id}/c/{customer_id}", "/sidebar/{brand_id}/g/{chat_id}"}
@@ -51,8 +50,7 @@ class Api:
 def api() -> Iterator[Api]:
     """A live server over a fresh demo brand (200 customers), with an admin token."""
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = Context.open(Settings(data_dir=Path(tmp) / "data"))
-        seed_demo(ctx, DemoConfig(customers=200))
+        ctx = open_demo(Path(tmp) / "data", DemoConfig(customers=200))
         with live_server(create_app(ctx, with_console=False)) as base:
             resp = httpx.post(f"{base}/api/auth/login", json={"username": "admin", "password": "siyu-admin"})
             yield Api(base, {"Authorization": f"Bearer {resp.json()['token']}"})
