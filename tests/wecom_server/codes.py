@@ -31,6 +31,7 @@ MSGS: dict[int, str] = {
     45033: "api concurrent out of limit",
     47001: "data format error",
     60111: "userid not found",
+    60123: "invalid party id",
     84061: "not external contact",
 }
 

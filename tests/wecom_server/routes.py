@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.wecom_server import routes_behavior as bh
 from tests.wecom_server import routes_contacts as c
 from tests.wecom_server import routes_groupmsg as gm
 from tests.wecom_server import routes_groups as g
@@ -44,6 +45,7 @@ ROUTES = {
     "get_moment_task_result": mo.get_moment_task_result,
     "get_moment_list": mo.get_moment_list,
     "get_moment_task": mo.get_moment_task,
+    "get_user_behavior_data": bh.get_user_behavior_data,  # 联系客户统计
     "get_jsapi_ticket": js.get_jsapi_ticket,  # /cgi-bin/get_jsapi_ticket (not under externalcontact/)
     "ticket/get": js.ticket_get,  # /cgi-bin/ticket/get?type=agent_config
     "auth/getuserinfo": js.getuserinfo,  # /cgi-bin/auth/getuserinfo?code=

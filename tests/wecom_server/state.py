@@ -100,6 +100,9 @@ class Company:
     transfers: list[Transfer] = field(default_factory=list)
     moment_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # jobid -> add_moment_task job
     moments: dict[str, dict[str, Any]] = field(default_factory=dict)  # moment_id -> company Moments task
+    # (userid, day start as a Unix time, China midnight) -> raw counts of 联系客户统计 (routes_behavior.record)
+    behavior: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
+    behavior_calls: list[dict[str, Any]] = field(default_factory=list)  # get_user_behavior_data requests
     seq: int = 0
     _index: tuple[int, dict[str, list[Relation]], dict[str, list[Relation]]] | None = None
 

@@ -79,6 +79,9 @@ def _register() -> None:
     from siyu.cli.wecom_verify import app as wecom_verify_app
 
     wecom_app.add_typer(wecom_verify_app, name="verify-file")  # siyu wecom verify-file set|show|clear
+    from siyu.cli.wecom_behavior import behavior_sync
+
+    wecom_app.command("behavior-sync")(behavior_sync)  # 联系客户统计 per guide and day
     from siyu.cli.wecom_codes import app as wecom_codes_app
 
     app.add_typer(wecom_codes_app, name="wecom-codes")

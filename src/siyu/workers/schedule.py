@@ -43,6 +43,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule("messaging.outbox", 1.0, "siyu.services.messaging.outbox:process_due"),  # retries, stuck sends
     Schedule("guide_work.daily", 60.0, "siyu.services.guide_work.scheduled:daily"),  # digest of the day, pool returns
     Schedule("guide_work.moments", 15.0, "siyu.services.guide_work.moments:poll_all"),  # who posted Moments
+    Schedule("guide_work.behavior", 1440.0, "siyu.services.guide_work.behavior:sync_all"),  # 联系客户统计 per guide
     Schedule("engagement.daily", 1440.0, "siyu.services.engagement.scheduled:daily"),  # points expiry, member tiers
 )
 

@@ -335,3 +335,22 @@ class WeComClient:
     def get_moment_task(self, moment_id: str) -> list[dict[str, Any]]:
         """Members of a company Moments task: ``userid`` and ``publish_status`` (0 not posted, 1 posted)."""
         return self._paged("get_moment_task", {"moment_id": moment_id}, "task_list")
+
+    # -- 联系客户统计 -----------------------------------------------------------------------------------------
+    def get_user_behavior_data(
+        self, userids: Sequence[str], start_time: int, end_time: int, partyids: Sequence[int] = ()
+    ) -> list[dict[str, Any]]:
+        """``get_user_behavior_data``: one row per day of [start_time, end_time] (Unix times, floored by WeCom to
+        0:00; ≤ 30 days, none older than 180): ``stat_time``, ``chat_cnt``, ``message_cnt``, ``reply_percentage``
+        and ``avg_reply_time`` (minutes; only when there were chats / replies), ``negative_feedback_cnt``,
+        ``new_apply_cnt``, ``new_contact_cnt``. Several userids answer their TOTAL: ask per member."""
+        if not userids and not partyids:
+            raise ValueError("get_user_behavior_data needs userids or partyids")
+        if len(userids) > BATCH_USERS or len(partyids) > BATCH_USERS:
+            raise ValueError("get_user_behavior_data takes at most 100 userids and 100 partyids")
+        body: dict[str, Any] = {"start_time": int(start_time), "end_time": int(end_time)}
+        if userids:
+            body["userid"] = list(userids)
+        if partyids:
+            body["partyid"] = [int(p) for p in partyids]
+        return list(self.t.call("get_user_behavior_data", body).get("behavior_data") or [])

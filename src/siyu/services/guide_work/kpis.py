@@ -1,5 +1,6 @@
 """The guide scorecard: the leaderboard of ``siyu.services.metrics.guides`` (客群资产数, adds, conversions, orders,
-GMV, journey tasks) with losses and reply time (``siyu.analytics.guide_work``), journey tasks done on time,
+GMV, journey tasks) with losses and reply time (WeCom's 联系客户统计 when synced, ``guide_work.behavior``, else
+``siyu.analytics.guide_work`` from events), journey tasks done on time,
 Moments tasks done, and the operator's targets per guide and month with attainment; plus a guide's own page.
 
 A guide sees every guide's customer figures (as on the leaderboard) but the work figures (tasks, Moments) and
@@ -18,6 +19,7 @@ from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
+from siyu.services.guide_work import behavior
 from siyu.services.guide_work import settings as gw
 from siyu.services.metrics import fetch_frame, tables
 from siyu.services.metrics import guides as leaderboard_service
@@ -134,6 +136,18 @@ def _attainment(actual: Any, target: float | None, higher: bool) -> dict[str, An
     return {"target": target, "actual": a, "attainment": None, "met": a <= target}
 
 
+def _wecom_figures(r: dict[str, Any], b: dict[str, Any] | None) -> None:
+    """WeCom's 联系客户统计 on a scorecard row: its reply time (weighted by chats) replaces the event-based one when
+    present (``reply_source`` wecom | events | None), plus reply share, 删除/拉黑 and chats."""
+    if b is not None and b["reply_minutes"] is not None:
+        r["reply_minutes"], r["reply_source"] = b["reply_minutes"], "wecom"
+    else:
+        r["reply_source"] = "events" if r["reply_minutes"] is not None else None
+    r["reply_percentage"] = b["reply_percentage"] if b else None
+    r["negative_feedback"] = b["negative_feedback"] if b else None
+    r["chats"] = b["chats"] if b else None
+
+
 def scorecard(
     ctx: Context,
     user: User,
@@ -160,6 +174,7 @@ def scorecard(
     utc0, utc1 = gw.day_start_utc(d0), gw.day_end_utc(d1)
     on_time = tasks_on_time(ctx, user.brand_id, utc0, utc1)
     mom = moments_done(ctx, user.brand_id, utc0, utc1)
+    chats = behavior.figures(ctx, user.brand_id, d0, d1)
     month = _period(period, d1)
     goals = targets(ctx, user.brand_id, month)
     rows = base["rows"]
@@ -170,6 +185,7 @@ def scorecard(
         r["reply_minutes"] = None if minutes is None or minutes != minutes else round(float(minutes), 1)
         added = int(rep["added"].get(g, 0)) if g in rep.index else 0
         r["replied_share"] = round(int(rep["replied"].get(g, 0)) / added, 4) if added else None
+        _wecom_figures(r, chats.get(g))
         a, d = mom.get(g, (0, 0))
         r["tasks_on_time"] = on_time.get(g, 0)
         r["moments_assigned"], r["moments_done"] = a, d

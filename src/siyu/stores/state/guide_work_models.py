@@ -1,14 +1,14 @@
 """State tables of the guide workspace: follow-ups (跟进记录) and sales stages, daily reminder digests, Moments
 (朋友圈) tasks and their per-guide completion, the customer pool (公海) with its move log, and the operator's
-per-guide KPI targets. Schema: Alembic 0013_guide_work.
+per-guide KPI targets. Schema: Alembic 0013_guide_work, 0017_guide_behavior.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.stores.state.models import Base, utcnow
@@ -121,6 +121,8 @@ class PoolLeadRow(Base):
     source: Mapped[str] = mapped_column(String(32), default="import")
     store_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     region: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # where the lead came from, for attribution: the import batch id, form id or campaign id (0017)
+    source_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     entered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     worked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -157,3 +159,22 @@ class GuideTargetRow(Base):
     value: Mapped[float] = mapped_column(Float)
     set_by: Mapped[str] = mapped_column(String(100), default="")
     set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GuideBehaviorDayRow(Base):
+    """WeCom's 联系客户统计 (``get_user_behavior_data``) of one guide and brand-local day, as WeCom answered it
+    (``reply_percentage`` and ``avg_reply_time`` None when WeCom left them out: no chats / no replies). 0017."""
+
+    __tablename__ = "guide_behavior_days"
+    brand_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    guide_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    wecom_userid: Mapped[str] = mapped_column(String(64))
+    chat_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    message_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    reply_percentage: Mapped[float | None] = mapped_column(Float, nullable=True)
+    avg_reply_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    negative_feedback_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    new_apply_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    new_contact_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    synced_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
