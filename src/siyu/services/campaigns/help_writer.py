@@ -73,12 +73,20 @@ class _Job(Generic[T]):
             fut.set_result(self.result)  # type: ignore[arg-type]
 
 
+HELP_LOCK = 0x5179_7548_656C_70  # PostgreSQL advisory lock key of help transactions ("siyuHelp")
+
+
 def _begin(con: Connection) -> None:
-    """Open the batch's transaction; on SQLite take the write lock first (reads then see the state they change)."""
+    """Open the batch's transaction and take the help write lock first, so its reads (already helped, device /
+    IP / person counts, the sharer's counters) see every help committed before and none can commit meanwhile:
+    SQLite's write lock (``BEGIN IMMEDIATE``), on PostgreSQL a transaction-level advisory lock (READ COMMITTED
+    alone lets two processes both read "4 helps from this IP" and both write the 5th)."""
     if con.dialect.name == "sqlite":
         con.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        con.begin()
+        return
+    con.begin()
+    if con.dialect.name == "postgresql":
+        con.exec_driver_sql(f"SELECT pg_advisory_xact_lock({HELP_LOCK})")
 
 
 def run_alone(engine: Engine, fn: Callable[[Connection], T]) -> T:
