@@ -533,3 +533,36 @@ def test_wecom_verify_file(ctx: Context) -> None:
         assert admin.delete("/api/sidebar/verify-file").json() == {"deleted": True}
         assert httpx.get(f"{side.base}/{name}").status_code == 404
         assert httpx.get(f"{side.base}/{theirs}").status_code == 200
+
+
+def test_group_admins_open_the_group_sidebar(ctx: Context) -> None:
+    """A guide WeCom lists in a group's admin_list (groupchat/get) may open its sidebar like the owner; a guide who
+    is neither may not; removing the admin in WeCom (and syncing) takes the access away."""
+    from siyu.services.wecom.groups import sync_groups
+    from tests.wecom_server import actions
+
+    with sidebar_env(ctx) as side:
+        srv = side.env.srv
+        g1 = sorted(e for (u, e) in srv.company.relations if u == "guide0001")
+        chat = actions.add_group(srv, "guide0001", [g1[0], g1[1]], name="店群")
+        sync_groups(ctx, "acme")
+        web = oauth_login(side, "guide0002")
+        assert web.get(f"/sidebar/acme/api/group/{chat}").status_code == 403  # not the owner, not an admin
+        assert web.get(f"/sidebar/acme/g/{chat}").status_code == 403
+
+        actions.set_group_admins(srv, chat, ["guide0002"])
+        sync_groups(ctx, "acme")
+        got = web.get(f"/sidebar/acme/api/group/{chat}")
+        assert got.status_code == 200, got.text
+        assert (got.json()["guide_id"], got.json()["member_count"]) == ("g1", 2)  # the owner stays g1
+        assert web.get(f"/sidebar/acme/g/{chat}").status_code == 200
+        brands.create_user(ctx, "acme", "g2user", PW, Role.GUIDE, guide_id="g2")
+        assert httpx.get(f"{side.base}/api/sidebar/groups/{chat}", auth=("g2user", PW)).status_code == 200
+        # g2 administers the group, which does not make its members g2's customers
+        cid = side.env.customer_of(g1[0])
+        assert web.get(f"/sidebar/acme/api/customer/{cid}").status_code == 403
+        assert {m["mine"] for m in got.json()["members"]} == {False}
+
+        actions.set_group_admins(srv, chat, [])
+        sync_groups(ctx, "acme")
+        assert web.get(f"/sidebar/acme/api/group/{chat}").status_code == 403

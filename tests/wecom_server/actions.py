@@ -168,6 +168,19 @@ def add_group(srv: WeComServer, owner: str, members: list[str], name: str = "") 
     return cid
 
 
+def set_group_admins(srv: WeComServer, chat_id: str, userids: list[str]) -> None:
+    """The owner makes members the group's admins (群管理员, ≤ 3 in WeCom's client): ``admin_list`` of
+    ``groupchat/get``; an admin not yet in the group joins it as a member."""
+    with srv.lock:
+        g = srv.company.groups[chat_id]
+        inside = {m["userid"] for m in g["member_list"]}
+        now = int(srv.now())
+        for u in userids:
+            if u not in inside:
+                g["member_list"].append({"userid": u, "type": 1, "join_time": now, "join_scene": 1})
+        g["admin_list"] = [{"userid": u} for u in userids]
+
+
 def join_group(srv: WeComServer, chat_id: str, ext: str, scene: int = 3) -> httpx.Response | None:
     """A customer joins a customer group (scene 1 invited, 2 by link, 3 by the group QR): the member is listed by
     ``groupchat/get`` and WeCom sends ``change_external_chat`` update / add_member (which does not name them)."""

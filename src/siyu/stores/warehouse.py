@@ -87,6 +87,10 @@ DDL: tuple[str, ...] = (
         brand_id VARCHAR NOT NULL, touchpoint_id VARCHAR NOT NULL, id_type VARCHAR NOT NULL,
         id_value VARCHAR NOT NULL, joined_at TIMESTAMP NOT NULL, left_at TIMESTAMP,
         PRIMARY KEY (brand_id, touchpoint_id, id_type, id_value))""",
+    # the guides who administer a customer group (WeCom groupchat/get admin_list), besides its owner.
+    """CREATE TABLE IF NOT EXISTS group_admins (
+        brand_id VARCHAR NOT NULL, touchpoint_id VARCHAR NOT NULL, guide_id VARCHAR NOT NULL,
+        PRIMARY KEY (brand_id, touchpoint_id, guide_id))""",
     """CREATE TABLE IF NOT EXISTS orders (
         brand_id VARCHAR NOT NULL, order_id VARCHAR NOT NULL, customer_ref_type VARCHAR NOT NULL,
         customer_ref VARCHAR NOT NULL, ordered_at TIMESTAMP NOT NULL, amount DECIMAL(18, 2) NOT NULL,

@@ -111,6 +111,7 @@ class GroupChat:
     owner: str
     create_time: int
     members: list[GroupMember]
+    admins: tuple[str, ...] = ()  # admin_list: the group's admins (members), besides the owner
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> GroupChat:
@@ -124,8 +125,14 @@ class GroupChat:
             )
             for m in d.get("member_list") or []
         ]
+        admins = tuple(str(a["userid"]) for a in d.get("admin_list") or [] if a.get("userid"))
         return cls(
-            str(d["chat_id"]), str(d.get("name", "")), str(d.get("owner", "")), int(d.get("create_time", 0)), members
+            str(d["chat_id"]),
+            str(d.get("name", "")),
+            str(d.get("owner", "")),
+            int(d.get("create_time", 0)),
+            members,
+            admins,
         )
 
 

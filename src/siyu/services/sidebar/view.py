@@ -251,14 +251,15 @@ def customer_view(ctx: Context, user: User, customer_id: str) -> dict[str, Any]:
 
 
 def group_of(ctx: Context, user: User, chat_id: str) -> tuple[str, str]:
-    """(name, owner guide_id) of a customer group the user may see: a guide only the groups they own, an operator
-    or admin any group of the brand (Forbidden otherwise, also for unknown ids)."""
+    """(name, owner guide_id) of a customer group the user may see: a guide only the groups they own or administer
+    (WeCom's admin_list), an operator or admin any group of the brand (Forbidden otherwise, also for unknown ids)."""
     rows = ctx.warehouse.fetch(
-        "SELECT name, coalesce(guide_id, '') FROM touchpoints WHERE brand_id = ? AND touchpoint_id = ? "
-        "AND kind = 'customer_group'",
-        [user.brand_id, chat_id[:128]],
+        "SELECT t.name, coalesce(t.guide_id, ''), a.guide_id IS NOT NULL FROM touchpoints t "
+        "LEFT JOIN group_admins a ON a.brand_id = t.brand_id AND a.touchpoint_id = t.touchpoint_id "
+        "AND a.guide_id = ? WHERE t.brand_id = ? AND t.touchpoint_id = ? AND t.kind = 'customer_group'",
+        [user.guide_id or "", user.brand_id, chat_id[:128]],
     )
-    if not rows or (user.role == Role.GUIDE and rows[0][1] != user.guide_id):
+    if not rows or (user.role == Role.GUIDE and rows[0][1] != user.guide_id and not rows[0][2]):
         raise Forbidden(f"group {chat_id!r} is not one of your customer groups", "chat_id")
     return str(rows[0][0]), str(rows[0][1])
 

@@ -47,6 +47,10 @@ def reconcile(cur: duckdb.DuckDBPyConnection, brand_id: str, chat: GroupChat, at
         "ON CONFLICT (brand_id, touchpoint_id) DO UPDATE SET name = excluded.name, guide_id = excluded.guide_id",
         [brand_id, chat.chat_id, chat.name or chat.chat_id, TouchpointKind.CUSTOMER_GROUP.value, owner],
     )
+    admins = {g for g in (rel.guide_for(cur, brand_id, u) for u in chat.admins) if g is not None and g != owner}
+    cur.execute("DELETE FROM group_admins WHERE brand_id = ? AND touchpoint_id = ?", [brand_id, chat.chat_id])
+    for g in sorted(admins):
+        cur.execute("INSERT INTO group_admins VALUES (?, ?, ?)", [brand_id, chat.chat_id, g])
     current = {m.userid: m for m in chat.members if m.type == 2}
     stored = dict(
         cur.execute(
