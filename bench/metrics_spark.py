@@ -7,8 +7,10 @@ through ``siyu.services.metrics``: first call (cold: binding, Spark planning) an
 The per-class / per-stage counts of both engines are compared (``match``).
 
 Spark gets its driver memory from the warehouse URL (``pyspark://local[2]?spark.driver.memory=6g``, see
-``siyu.stores.analytics_engine``) and hands results to Python as Arrow batches. ``orders`` defaults to 1 M
-(250 k customers); ``python -m bench.metrics_spark run 10000000 [warm_runs] [driver_memory]`` is issue 10's 10 M.
+``siyu.stores.analytics_engine``) and hands results to Python as Arrow batches. ``make bench`` runs issue 10's
+10 M orders (2.5 M customers) with one warm call (``SIYU_BENCH_SPARK_ORDERS`` / ``SIYU_BENCH_SPARK_WARM`` change
+that; an estimated 7–10 minutes on 2 quiet cores, 40 on 2026-11-24's loaded ones);
+``python -m bench.metrics_spark run ORDERS [warm_runs] [driver_memory]`` runs any size.
 Peak RSS is sampled over the whole process tree of the Spark child (the Python driver, the JVM it starts, any
 Python workers): per role, and the peak of their sum. The load average (``os.getloadavg``) before and after each
 engine is recorded beside the times, since this machine is shared.
@@ -28,7 +30,8 @@ from typing import Any
 
 from bench.metrics import SYNTH, SYNTH_AS_OF, _child, _peak_rss_mb, _summary
 
-DEFAULT_ORDERS = 1_000_000
+DEFAULT_ORDERS = int(os.environ.get("SIYU_BENCH_SPARK_ORDERS", "10000000"))
+DEFAULT_WARM = int(os.environ.get("SIYU_BENCH_SPARK_WARM", "1"))
 SPARK_MASTER = "local[2]"
 
 
@@ -227,7 +230,9 @@ def _spark_child(*args: str) -> dict[str, Any]:
     return result
 
 
-def run(orders: int = DEFAULT_ORDERS, warm_runs: int = 3, driver_memory: str | None = None) -> dict[str, Any]:
+def run(
+    orders: int = DEFAULT_ORDERS, warm_runs: int = DEFAULT_WARM, driver_memory: str | None = None
+) -> dict[str, Any]:
     """Generate ``orders``, then DuckDB and Spark each in their own child process; times, ratios, match."""
     memory = driver_memory or default_driver_memory(orders)
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,7 +277,7 @@ def _main(argv: list[str]) -> None:
         out = run_spark(Path(argv[1]), argv[2], date.fromisoformat(argv[3]), warm, argv[5] if len(argv) > 5 else "2g")
     else:
         orders = int(argv[1]) if len(argv) > 1 else DEFAULT_ORDERS
-        out = run(orders, int(argv[2]) if len(argv) > 2 else 3, argv[3] if len(argv) > 3 else None)
+        out = run(orders, int(argv[2]) if len(argv) > 2 else DEFAULT_WARM, argv[3] if len(argv) > 3 else None)
     print(json.dumps(out, ensure_ascii=False, default=str))
 
 
