@@ -533,6 +533,23 @@ def test_wecom_verify_file(ctx: Context) -> None:
         assert admin.delete("/api/sidebar/verify-file").json() == {"deleted": True}
         assert httpx.get(f"{side.base}/{name}").status_code == 404
         assert httpx.get(f"{side.base}/{theirs}").status_code == 200
+        assert admin.delete("/api/sidebar/verify-file").json() == {"deleted": False}  # nothing to clear: no entry
+
+        # every set and clear is an audit entry (who, which name, size and checksum; refused tries are not)
+        from siyu.services import audit
+
+        log = [
+            (e.actor, e.actor_role, e.action, e.target, e.detail.get("bytes"))
+            for e in ctx.sessions().scalars(
+                select(audit.AuditRow).where(audit.AuditRow.action.like("wecom.verify_file.%"))
+            )
+        ]
+        assert log == [
+            ("ops", "admin", "wecom.verify_file.set", name, 16),
+            ("ops", "admin", "wecom.verify_file.set", name, 17),
+            ("oadmin", "admin", "wecom.verify_file.set", theirs, 16),
+            ("ops", "admin", "wecom.verify_file.clear", name, None),
+        ]
 
 
 def test_group_admins_open_the_group_sidebar(ctx: Context) -> None:

@@ -230,11 +230,11 @@ async def put_verify_file(
     """Upload WeCom's ``WW_verify_....txt`` (multipart, its own file name); served at ``/<name>`` from now on."""
     _admin(user)
     content = await file.read(verify_file.MAX_BYTES + 1)
-    return verify_file.set_file(ctx, user.brand_id, file.filename or "", content, user.username)
+    return verify_file.set_file(ctx, user.brand_id, file.filename or "", content, user)
 
 
 @sidebar_router.delete("/verify-file")
 def delete_verify_file(user: User = Depends(current_user), ctx: Context = Depends(get_ctx)) -> dict[str, bool]:
     """Stop serving the brand's verification file."""
     _admin(user)
-    return {"deleted": verify_file.clear_file(ctx, user.brand_id)}
+    return {"deleted": verify_file.clear_file(ctx, user.brand_id, user)}

@@ -46,4 +46,4 @@ def clear(brand: str) -> None:
     """Stop serving the brand's verification file."""
     with open_context() as ctx:
         cli_user(ctx, brand)
-        console.print("cleared" if verify_file.clear_file(ctx, brand) else "no verification file was set")
+        console.print("cleared" if verify_file.clear_file(ctx, brand, "cli") else "no verification file was set")

@@ -26,6 +26,8 @@ ACTIONS = (
     "write_key.create",
     "write_key.revoke",
     "wecom.config",
+    "wecom.verify_file.set",
+    "wecom.verify_file.clear",
     "messaging.provider",
     "user.create",
 )

@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
+from siyu.services import audit
+from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Conflict, NotFound, SiyuError
 from siyu.stores.state.models import BrandRow, utcnow
@@ -56,14 +58,15 @@ def check(name: str, content: bytes) -> None:
         raise SiyuError(f"the file has {len(content)} bytes; WeCom's file has 1..{MAX_BYTES}", "content")
 
 
-def set_file(ctx: Context, brand_id: str, name: str, content: bytes, by: str = "") -> dict[str, Any]:
-    """Keep ``name`` with its exact ``content`` as the brand's verification file (replacing the previous one)."""
+def set_file(ctx: Context, brand_id: str, name: str, content: bytes, by: User | str = "") -> dict[str, Any]:
+    """Keep ``name`` with its exact ``content`` as the brand's verification file (replacing the previous one); an
+    audit entry ``wecom.verify_file.set`` names who (``by``: the user, or e.g. ``"cli"``), the name and size."""
     check(name, content)
     stored = {
         "name": name,
         "content_b64": base64.b64encode(content).decode(),
         "set_at": utcnow().isoformat(),
-        "set_by": by,
+        "set_by": by.username if isinstance(by, User) else by,
     }
     with ctx.sessions() as s, s.begin():
         for other in s.scalars(select(BrandRow).where(BrandRow.id != brand_id)).all():
@@ -75,6 +78,8 @@ def set_file(ctx: Context, brand_id: str, name: str, content: bytes, by: str = "
             raise NotFound(f"brand {brand_id!r} does not exist", "brand_id")
         brand.settings = {**(brand.settings or {}), KEY: stored}
         flag_modified(brand, "settings")
+    detail = {"name": name, "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+    audit.record(ctx, brand_id, by or "unknown", "wecom.verify_file.set", name, detail)
     return _public(brand_id, stored)
 
 
@@ -86,14 +91,17 @@ def get_file(ctx: Context, brand_id: str) -> dict[str, Any] | None:
     return _public(brand_id, d) if d else None
 
 
-def clear_file(ctx: Context, brand_id: str) -> bool:
-    """Stop serving the brand's verification file; False when it had none."""
+def clear_file(ctx: Context, brand_id: str, by: User | str = "") -> bool:
+    """Stop serving the brand's verification file (an audit entry ``wecom.verify_file.clear``); False when it had
+    none (no entry)."""
     with ctx.sessions() as s, s.begin():
         brand = s.get(BrandRow, brand_id)
         if brand is None or KEY not in (brand.settings or {}):
             return False
+        name = str(((brand.settings or {}).get(KEY) or {}).get("name") or "")
         brand.settings = {k: v for k, v in (brand.settings or {}).items() if k != KEY}
         flag_modified(brand, "settings")
+    audit.record(ctx, brand_id, by or "unknown", "wecom.verify_file.clear", name, {"name": name})
     return True
 
 
