@@ -85,7 +85,7 @@ def test_reads_figures_and_computes_ratios(tmp_path: Path) -> None:
     report = scale_report.build(tmp_path)
 
     ingest = _area(report, "ingestion")
-    rate = _row(ingest, "acknowledged events/s")
+    rate = _row(ingest, "acknowledged events/s at saturation")
     assert rate["values"] == {
         "1 serve (ingest.json)": 12000,
         "sqlite.one_ingest.saturation": 18000,
@@ -125,6 +125,32 @@ def test_reads_figures_and_computes_ratios(tmp_path: Path) -> None:
         "posters (750×1334 PNG): ms per poster [goal]",
     ]
     assert "journeys.json" in j["inputs"] and j["inputs"]["journeys.json"] == "missing"
+
+
+def test_ingest_workers_summary_is_read_per_setup(tmp_path: Path) -> None:
+    _write(tmp_path, "ingest", {"events_per_s": 10000, "server_cpu_us_per_event": 60.0, "cpu_cores": 2})
+    _write(
+        tmp_path,
+        "ingest_workers",
+        {
+            "goal": {"events_per_s": 20000, "ack_p99_ms": 50},
+            "summary": {
+                "sqlite/serve": {"max_events_per_s": 15000, "ack_p99_ms_at_20k": 90.0},
+                "sqlite/ingest_x2": {"max_events_per_s": 30000, "ack_p99_ms_at_20k": 30.0},
+            },
+            "runs": [
+                {"state": "sqlite", "setup": "ingest_x2", "cpu_us_per_event_saturated_by_process": {"ingest": 40.0}}
+            ],
+        },
+    )
+    ingest = _area(scale_report.build(tmp_path), "ingestion")
+    rate = _row(ingest, "acknowledged events/s at saturation")
+    assert rate["values"] == {"1 serve (ingest.json)": 10000, "sqlite/serve": 15000, "sqlite/ingest_x2": 30000}
+    assert rate["ratios"]["sqlite/ingest_x2 / 1 serve (ingest.json)"] == 3.0
+    p99 = _row(ingest, "ack p99 at the goal rate")
+    assert p99["values"] == {"sqlite/serve": 90.0, "sqlite/ingest_x2": 30.0}  # the goal is not a setup
+    assert p99["ratios"] == {"sqlite/ingest_x2 / sqlite/serve": 0.33}
+    assert ingest["notes"] == ["sqlite/ingest_x2: CPU per event at saturation: ingest 40.0 µs"]
 
 
 def test_get_and_ratio_edge_cases() -> None:
