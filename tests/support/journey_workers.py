@@ -4,10 +4,12 @@ its entries in a fresh data dir, a worker script that ticks the engine, and SQL 
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +23,38 @@ from tests.support.stores import empty_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# argv: data dir, sender's SQLite file, tick interval (s), tick budget (s), "ro" for a read-only warehouse
+# argv: data dir, sender's SQLite file, tick interval (s), tick budget (s), "ro" for a read-only warehouse;
+# or "fork": a zygote that imports all this once and forks one such worker per line of arguments on its stdin
 WORKER = textwrap.dedent(
     """
-    import sys, time
+    import os, signal, sys, threading, time
     from siyu.config import Settings
     from siyu.services.context import Context
+    from siyu.services.journeys import scheduled  # noqa: F401 - the tick's module, imported before any fork
     from siyu.services.journeys.senders import RecordingSender, register_sender
     from siyu.workers import enqueue_call, start_consumer
 
-    data, sent, every, budget = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
-    # DuckDB: several processes may read the warehouse only when none writes it
-    ctx = Context.open(Settings.from_env(data_dir=data), read_only_warehouse=sys.argv[5] == "ro")
-    register_sender("sms", RecordingSender(sent))
-    consumer = start_consumer(ctx, workers=2)
-    print("ready", flush=True)
-    while True:  # the scheduler's job, faster: queue a tick on the Huey queue every `every` seconds
-        enqueue_call(ctx, "siyu.services.journeys.scheduled:tick", budget_seconds=budget)
-        time.sleep(every)
+    def work(data, sent, every, budget, mode):
+        # DuckDB: several processes may read the warehouse only when none writes it
+        ctx = Context.open(Settings.from_env(data_dir=data), read_only_warehouse=mode == "ro")
+        register_sender("sms", RecordingSender(sent))
+        start_consumer(ctx, workers=2)
+        print("ready", os.getpid(), flush=True)
+        while True:  # the scheduler's job, faster: queue a tick on the Huey queue every `every` seconds
+            enqueue_call(ctx, "siyu.services.journeys.scheduled:tick", budget_seconds=float(budget))
+            time.sleep(float(every))
+
+    if sys.argv[1] != "fork":
+        work(*sys.argv[1:])
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the killed workers
+    print("zygote", threading.active_count(), flush=True)
+    for line in sys.stdin:
+        if os.fork() == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            try:
+                work(*line.split())
+            finally:
+                os._exit(1)
     """
 )
 
@@ -90,24 +106,37 @@ def journey_with_entries(data: Path, brand: str, definition: dict[str, Any], cus
     return db
 
 
+def _script(data: Path) -> Path:
+    script = data.parent / "journey_worker.py"
+    if not script.exists():
+        script.write_text(WORKER)
+    return script
+
+
+def _env(data: Path) -> dict[str, str]:
+    return {**os.environ, "SIYU_DATA_DIR": str(data)}
+
+
+def _args(data: Path, sent: Path, every: float, budget: float, read_only_warehouse: bool) -> list[str]:
+    return [str(data), str(sent), str(every), str(budget), "ro" if read_only_warehouse else "rw"]
+
+
 def spawn_worker(
     data: Path, sent: Path, every: float, budget: float, read_only_warehouse: bool = False
 ) -> subprocess.Popen[bytes]:
     """Start a worker process over ``data`` (its sends recorded in ``sent``; a tick queued every ``every`` s with a
     budget of ``budget`` s); ``wait_ready`` waits until it consumes."""
-    script = data.parent / "journey_worker.py"
-    if not script.exists():
-        script.write_text(WORKER)
-    args = [str(data), str(sent), str(every), str(budget), "ro" if read_only_warehouse else "rw"]
-    env = {**os.environ, "SIYU_DATA_DIR": str(data)}
-    return subprocess.Popen([sys.executable, str(script), *args], env=env, cwd=ROOT, stdout=subprocess.PIPE)
+    args = _args(data, sent, every, budget, read_only_warehouse)
+    return subprocess.Popen(
+        [sys.executable, str(_script(data)), *args], env=_env(data), cwd=ROOT, stdout=subprocess.PIPE
+    )
 
 
 def wait_ready(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
     """Block until the worker says it is ready (it is killed and an error raised if it says anything else)."""
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
-    if line != b"ready":
+    if not line.startswith(b"ready"):
         proc.kill()
         proc.wait(30)
         raise RuntimeError(f"the journey worker did not start (it said {line!r}, exit code {proc.returncode})")
@@ -125,3 +154,62 @@ def progress(db: Path) -> int:
     """Steps written plus effects settled (done or failed): grows with every batch a worker commits."""
     settled = q(db, "SELECT count(*) FROM journey_effects WHERE status IN ('done', 'failed')")[0][0]
     return steps(db) + int(settled)
+
+
+class Zygote:
+    """Worker processes forked from one process that has done their imports already: a worker then starts in
+    the time of ``Context.open`` instead of a whole interpreter start-up with siyu's imports (seconds each, far
+    more on busy cores) — for tests that kill workers with kill -9 again and again. Each worker is a real process
+    of its own, killed abruptly like any other."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.live: set[int] = set()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(_script(data)), "fork"],
+            env=_env(data),
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != b"zygote":
+            self.close()
+            raise RuntimeError(f"the worker zygote did not start (it said {line!r})")
+        self.threads = int(line[1])  # forking is safe only before threads: 1 expected
+
+    def start(self, sent: Path, every: float, budget: float, read_only_warehouse: bool = False) -> int:
+        """Fork a worker over the zygote's data dir; returns its pid once it is ready."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write((" ".join(_args(self.data, sent, every, budget, read_only_warehouse)) + "\n").encode())
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != b"ready":
+            raise RuntimeError(f"a forked journey worker did not start (it said {line!r})")
+        pid = int(line[1])
+        self.live.add(pid)
+        return pid
+
+    def kill(self, pid: int, timeout: float = 30) -> None:
+        """kill -9 the worker ``pid`` and wait until it is gone."""
+        os.kill(pid, signal.SIGKILL)
+        self.live.discard(pid)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"worker {pid} still exists {timeout} s after kill -9")
+
+    def close(self) -> None:
+        """Kill the workers still running, then the zygote."""
+        for pid in list(self.live):
+            try:
+                self.kill(pid)
+            except ProcessLookupError:
+                self.live.discard(pid)
+        self.proc.kill()
+        self.proc.wait(30)
