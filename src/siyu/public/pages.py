@@ -147,8 +147,25 @@ def utcnow() -> datetime:
 def campaign_view(
     ctx: Context, row: Any, cd: CampaignDefinition, lang: str, variant: str | None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Title, copy, countdown parts, rules (localised) and status flags of a campaign for a visitor's variant."""
+    """Title, copy, countdown parts, rules (localised) and status flags of a campaign for a visitor's variant.
+    Pages ask on every view (a burst of helps renders it thousands of times a second): the view is kept per
+    campaign version, status, language, variant and minute (the countdown's resolution)."""
     now = now or utcnow()
+    key = (row.id, getattr(row, "version", 0), row.status, lang, variant, now.replace(second=0, microsecond=0))
+    cache: dict[Any, dict[str, Any]] = ctx.extras.setdefault("public_campaign_views", {})
+    hit = cache.get(key)
+    if hit is None or hit["_inside"] != (hit["starts_at"] <= now < hit["ends_at"]):  # crossed the start or end
+        hit = _campaign_view(ctx, row, cd, lang, variant, now)
+        hit["_inside"] = hit["starts_at"] <= now < hit["ends_at"]
+        if len(cache) > 2_000:
+            cache.clear()
+        cache[key] = hit
+    return hit
+
+
+def _campaign_view(
+    ctx: Context, row: Any, cd: CampaignDefinition, lang: str, variant: str | None, now: datetime
+) -> dict[str, Any]:
     v = cd.variant(variant)
     start, end = utc_naive(cd.starts_at, cd.timezone), utc_naive(cd.ends_at, cd.timezone)
     left = max(0, int((end - now).total_seconds()))
@@ -191,6 +208,7 @@ def campaign_view(
         "not_started": now < start,
         "starts_local": start.replace(tzinfo=UTC).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
         "ends_iso": end.replace(tzinfo=UTC).isoformat(),
+        "starts_at": start,
         "ends_at": end,
         "left_d": left // 86400,
         "left_hh": f"{left % 86400 // 3600:02d}",
