@@ -14,6 +14,7 @@ from siyu.analytics import guides as analytics
 from siyu.display import money_cents
 from siyu.domain.contact_cap import DEFAULT_TIMEZONE
 from siyu.domain.models import Role
+from siyu.domain.pii import mask_phone
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import NotFound, SiyuError
@@ -32,17 +33,6 @@ SORT_FIELDS: tuple[str, ...] = (
 )
 TASK_SORTS = ("task_completion",)  # figures a guide sees only for themself: not a ranking they may sort by
 DEFAULT_DAYS = 30
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """``+8613812345678`` → ``+86138****5678`` (keeps the first 3 and last 4 digits of the national number)."""
-    if not phone:
-        return phone
-    digits = phone[3:] if phone.startswith("+86") else phone
-    prefix = phone[: len(phone) - len(digits)]
-    if len(digits) < 8:
-        return prefix + "*" * len(digits)
-    return f"{prefix}{digits[:3]}****{digits[-4:]}"
 
 
 def leaderboard(
@@ -118,7 +108,7 @@ def guide_customers(
     expr = restrict(analytics.guide_customers(t, guide_id, p.start, p.end, p.as_of), scope(ctx, user))
     frame = expr.execute().sort_values(["gmv", "customer_id"], ascending=[False, True])
     if user.role != Role.ADMIN:
-        frame["phone"] = frame["phone"].map(mask_phone)
+        frame["phone"] = frame["phone"].map(lambda p: mask_phone(p) if p else p)
     return {
         "period": p.as_dict(),
         "guide_id": guide_id,
