@@ -15,7 +15,6 @@ import pytest
 from siyu.analytics.base import EXCLUDED_ORDER_STATUSES
 from siyu.clv import bgnbd, gamma_gamma, pareto_nbd
 from siyu.clv.value import expected_purchases_in, lifetime_value
-from siyu.config import Settings
 from siyu.domain.models import Role
 from siyu.domain.segment_def import DefinitionError
 from siyu.services import brands, segments
@@ -26,6 +25,7 @@ from siyu.services.context import Context
 from siyu.services.errors import Conflict, NotFound, SiyuError
 from siyu.services.metrics import acquisition
 from siyu.stores.state.models import utcnow
+from tests.support.stores import open_demo
 
 BRAND = "demo"
 ADMIN = User(0, BRAND, "admin", "admin", Role.ADMIN, None, "zh")
@@ -35,10 +35,9 @@ GUIDE = User(0, BRAND, "guide1", "guide1", Role.GUIDE, "g01", "zh")
 @pytest.fixture(scope="module")
 def cctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
     """A small demo brand (1,000 customers) of this module only: fits write to it."""
-    from siyu.services.demo import DemoConfig, seed_demo
+    from siyu.services.demo import DemoConfig
 
-    c = Context.open(Settings(data_dir=Path(tmp_path_factory.mktemp("clv")) / "data"))
-    seed_demo(c, DemoConfig(customers=1000))
+    c = open_demo(Path(tmp_path_factory.mktemp("clv")) / "data", DemoConfig(customers=1000))
     yield c
     c.close()
 

@@ -14,18 +14,17 @@ from typer.testing import CliRunner
 
 from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
-from siyu.config import Settings
 from siyu.services.context import Context
 from tests.sms_server import sms_server
 from tests.support.live import live_server
+from tests.support.stores import open_demo
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    from siyu.services.demo import DemoConfig, seed_demo
+    from siyu.services.demo import DemoConfig
 
-    c = Context.open(Settings(data_dir=tmp_path_factory.mktemp("messaging") / "data"))
-    seed_demo(c, DemoConfig(customers=300))
+    c = open_demo(tmp_path_factory.mktemp("messaging") / "data", DemoConfig(customers=300))
     yield c
     c.close()
 

@@ -15,17 +15,16 @@ from typer.testing import CliRunner
 
 from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
-from siyu.config import Settings
 from siyu.services.context import Context
 from tests.support.live import live_server
+from tests.support.stores import open_demo
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Context]]:
-    from siyu.services.demo import DemoConfig, seed_demo
+    from siyu.services.demo import DemoConfig
 
-    ctx = Context.open(Settings(data_dir=Path(tmp_path_factory.mktemp("rewardsapi")) / "data"))
-    seed_demo(ctx, DemoConfig(customers=300))
+    ctx = open_demo(Path(tmp_path_factory.mktemp("rewardsapi")) / "data", DemoConfig(customers=300))
     with live_server(create_app(ctx, with_console=False)) as base:
         yield base, ctx
     ctx.close()

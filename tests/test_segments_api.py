@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
-from siyu.config import Settings
 from siyu.services.context import Context
+from tests.support.stores import open_demo
 from tests.test_metrics_value import Ref, raw
 
 AS_OF = date(2026, 11, 1)  # the default: the day after the demo's last day
@@ -26,10 +26,9 @@ AS_OF = date(2026, 11, 1)  # the default: the day after the demo's last day
 
 @pytest.fixture(scope="module")
 def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    from siyu.services.demo import DemoConfig, seed_demo
+    from siyu.services.demo import DemoConfig
 
-    c = Context.open(Settings(data_dir=tmp_path_factory.mktemp("segapi") / "data"))
-    seed_demo(c, DemoConfig(customers=1500))
+    c = open_demo(tmp_path_factory.mktemp("segapi") / "data", DemoConfig(customers=1500))
     yield c
     c.close()
 
