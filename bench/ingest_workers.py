@@ -41,7 +41,7 @@ SETUPS = {"serve": 0, "ingest_x1": 1, "ingest_x2": 2}
 
 
 def _wait_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.time() + 90
+    deadline = time.time() + 240  # a loaded machine starts Python processes slowly
     while time.time() < deadline:
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
@@ -127,8 +127,10 @@ def run_one(setup: str, state: str, pg_url: str | None, seconds: float, connecti
             time.sleep(1.0 if workers == 1 else 3.0)  # every worker up
         pids = [p.pid for p in procs]
         cpu0, load0 = _cpu_tree(pids), _load()
+        split0 = [_cpu_tree([p]) for p in pids]
         saturated = _client(base, key, seconds, connections, 0, "s", env)
         cpu1, load1 = _cpu_tree(pids), _load()
+        split1 = [_cpu_tree([p]) for p in pids]
         paced = _client(base, key, seconds, connections, GOAL_RATE, "r", env)
         load2 = _load()
     finally:
@@ -168,6 +170,11 @@ def run_one(setup: str, state: str, pg_url: str | None, seconds: float, connecti
         "server_cpu_us_per_event_saturated": round(1e6 * (cpu1 - cpu0) / max(1, saturated["acked_events"]), 1)
         if cpu0 is not None and cpu1 is not None
         else None,
+        "cpu_us_per_event_saturated_by_process": {
+            name: round(1e6 * (b - a) / max(1, saturated["acked_events"]), 1)
+            for name, a, b in zip(["warehouse", "ingest"], split0, split1, strict=False)
+            if a is not None and b is not None
+        },
         "load_avg_1m": [load0, load1, load2],
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -13,6 +14,9 @@ def serve_ingest(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8001, help="port; route /v1/ of the reverse proxy here"),
     workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes sharing the port (≈ one per core)"),
+    healthcheck_timeout: int = typer.Option(
+        30, help="seconds a worker may take to answer the supervisor's ping before it is restarted (busy or starting)"
+    ),
 ) -> None:
     """Serve only the Segment /v1/* endpoints (+ /healthz); the warehouse process (`siyu serve`) loads the log.
 
@@ -42,14 +46,14 @@ def serve_ingest(
         f"{rate:g} requests/s per write key each",
         highlight=False,
     )
-    uvicorn.run(
-        "siyu.api.ingest_app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    if workers == 1:
+        uvicorn.run("siyu.api.ingest_app:app_from_env", factory=True, host=host, port=port, log_level="warning")
+        return
+    # N workers: uvicorn's supervisor (shared socket, restarts a dead worker).  exec `python -m uvicorn` so the
+    # spawned workers re-import uvicorn's light __main__, not this CLI (whose imports outlast the health check)
+    args = ["-m", "uvicorn", "siyu.api.ingest_app:app_from_env", "--factory", "--host", host, "--port", str(port)]
+    args += ["--workers", str(workers), "--timeout-worker-healthcheck", str(healthcheck_timeout)]
+    os.execv(sys.executable, [sys.executable, *args, "--log-level", "warning"])
 
 
 def register(app: typer.Typer) -> None:

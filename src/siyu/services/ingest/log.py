@@ -19,6 +19,7 @@ still writing, batch by batch, from where it stopped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -201,13 +202,23 @@ def _segment_time_ns(name: str) -> int | None:
         return None
 
 
+@functools.cache
+def _boot_time() -> int | None:
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+        return next(int(line.split()[1]) for line in lines if line.startswith("btime "))
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+
+
 def _process_start_ns(pid: int) -> int | None:
     """When ``pid`` started (wall clock, ns), from Linux /proc; None elsewhere."""
+    btime = _boot_time()
     try:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        lines = Path("/proc/stat").read_text().splitlines()
-        btime = next(int(line.split()[1]) for line in lines if line.startswith("btime "))
-    except (OSError, StopIteration, IndexError, ValueError):
+    except (OSError, IndexError):
+        return None
+    if btime is None:
         return None
     return int((btime + int(stat[19]) / os.sysconf("SC_CLK_TCK")) * 1e9)
 

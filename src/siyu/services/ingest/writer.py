@@ -151,7 +151,8 @@ class IngestWriter:
         self._finished = 0
         self._resolver = ResolveTrigger(ctx, resolve_interval, self.stats)
         self._loader = ctx.settings.ingest_loader
-        self._foreign = ForeignLog(ctx.warehouse, log_dir(ctx)) if self._loader else None
+        tails = self._loader and not ctx.warehouse.read_only  # only the process that writes the warehouse
+        self._foreign = ForeignLog(ctx.warehouse, log_dir(ctx)) if tails else None
         _freeze_heap()
         self._log_thread = threading.Thread(target=self._log_loop, name="siyu-ingest-log", daemon=True)
         self._load_thread = threading.Thread(target=self._load_loop, name="siyu-ingest-loader", daemon=True)
