@@ -364,3 +364,37 @@ def test_lottery_and_check_in_pages(site: tuple[Context, str]) -> None:
     assert data(page.text, "today") == "0" and "连续签到 3 天可得「满100减20券」" in page.text
     done = me.post_form(f"/m/k/{chk['id']}")
     assert data(done.text, "streak") == "1" and data(done.text, "today") == "1" and "今日已签到" in done.text
+
+
+def test_the_help_post_uses_oneids_answer_kept_at_sign_in(site: tuple[Context, str], monkeypatch: Any) -> None:
+    """The help path asks the warehouse nothing while the session's OneID answer is fresh (a burst of helps needs
+    no DuckDB look-up); past ``PERSON_COOKIE_TTL`` the person is asked again."""
+    from siyu.public import visitor
+    from siyu.services import oneid
+
+    ctx, base = site
+    cid = live(ctx, assist())
+    sharer = Phone(ctx, base, 1)
+    token = sharer.post_form(f"/m/c/{cid}").url.path.rsplit("/", 1)[1]
+    friend, late = Phone(ctx, base, 400), Phone(ctx, base, 401)
+    page, page_late = friend.get(f"/m/h/{token}").text, late.get(f"/m/h/{token}").text
+    asked: list[str] = []
+    real = oneid.customer_of
+
+    def counting(c: Context, brand_id: str, ident: Any) -> str | None:
+        asked.append(ident.value)
+        return real(c, brand_id, ident)
+
+    monkeypatch.setattr(oneid, "customer_of", counting)
+    from siyu.services.campaigns import people
+
+    people._people(ctx).items.clear()  # no process cache to fall back on either
+    csrf = re.search(r'name="csrf" value="([^"]*)"', page)
+    assert csrf
+    r = friend.client.post(f"/m/h/{token}", data={"csrf": csrf.group(1)})
+    assert data(r.text, "state") == "counted" and asked == []
+    monkeypatch.setattr(visitor, "PERSON_COOKIE_TTL", -1)  # the answer kept at sign-in is now too old
+    csrf = re.search(r'name="csrf" value="([^"]*)"', page_late)
+    assert csrf
+    r = late.client.post(f"/m/h/{token}", data={"csrf": csrf.group(1)})
+    assert data(r.text, "state") == "counted" and asked == ["union00401"]
