@@ -10,20 +10,19 @@ import httpx
 import pytest
 
 from siyu.api.app import create_app
-from siyu.config import Settings
 from siyu.services.context import Context
 from tests.support.browser import console_login, launch, require_chromium
 from tests.support.live import live_server
+from tests.support.stores import open_demo
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @pytest.fixture
 def fresh_ctx(tmp_path: Path) -> Iterator[Context]:
-    from siyu.services.demo import DemoConfig, seed_demo
+    from siyu.services.demo import DemoConfig
 
-    c = Context.open(Settings(data_dir=tmp_path / "data"))
-    seed_demo(c, DemoConfig(customers=1000))
+    c = open_demo(tmp_path / "data", DemoConfig(customers=1000))
     yield c
     c.close()
 

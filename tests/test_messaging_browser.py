@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from siyu.api.app import create_app
-from siyu.config import Settings
 from siyu.domain.models import Role
 from siyu.services import messaging
 from siyu.services.brands import User
@@ -18,16 +17,16 @@ from siyu.services.context import Context
 from tests.sms_server import sms_server
 from tests.support.browser import console_login, field, launch, require_chromium
 from tests.support.live import live_server
+from tests.support.stores import open_demo
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @pytest.fixture
 def fresh_ctx(tmp_path: Path) -> Iterator[Context]:
-    from siyu.services.demo import DemoConfig, seed_demo
+    from siyu.services.demo import DemoConfig
 
-    c = Context.open(Settings(data_dir=tmp_path / "data"))
-    seed_demo(c, DemoConfig(customers=200))
+    c = open_demo(tmp_path / "data", DemoConfig(customers=200))
     yield c
     c.close()
 
