@@ -19,7 +19,7 @@ from siyu.api.app import create_app
 from siyu.config import Settings
 from siyu.services.context import Context
 from siyu.services.demo import DemoConfig
-from tests.support.live import live_server
+from tests.support.live import api_login, live_server
 from tests.support.stores import empty_data_dir, open_demo
 
 # Routes reachable without a console/API login, each for its reason. (method, path) as in app.routes.
@@ -51,6 +51,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/m/l/{activity_id}/draw"): "lottery draw",
     ("GET", "/m/k/{activity_id}"): "check-in page",
     ("POST", "/m/k/{activity_id}"): "check in",
+    ("GET", "/m/{brand}/form/{form_id}"): "lead form",
+    ("POST", "/m/{brand}/form/{form_id}"): "leave details on a lead form (device-bound CSRF)",
     ("GET", "/console/login"): "console login page",
     ("GET", "/console/favicon.ico"): "console icon",
     ("GET", "/WW_verify_{code}.txt"): "WeCom trusted-domain verification file (fetched by WeCom, no login)",
@@ -133,12 +135,6 @@ def test_public_routes_exist_and_do_not_fail(env: Env) -> None:
         assert resp.status_code < 500, (method, path, resp.status_code, resp.text[:200])
 
 
-def _login(base: str, user: str, password: str) -> dict[str, str]:
-    resp = httpx.post(f"{base}/api/auth/login", json={"username": user, "password": password})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['token']}"}
-
-
 def customer_routes() -> list[tuple[str, str]]:
     """Every API route that takes a customer id in its path (found from the app, not listed by hand)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,8 +157,8 @@ class Guides:
 
 @pytest.fixture(scope="module")
 def guides(env: Env) -> Guides:
-    g1 = _login(env.base, "guide1", "siyu-guide")
-    g2 = _login(env.base, "guide2", "siyu-guide")
+    g1 = api_login(env.base, "guide1", "siyu-guide")
+    g2 = api_login(env.base, "guide2", "siyu-guide")
     theirs = httpx.get(f"{env.base}/api/customers", params={"page_size": 5}, headers=g2).json()["items"]
     mine = {c["customer_id"] for c in httpx.get(f"{env.base}/api/customers", headers=g1).json()["items"]}
     assert theirs, "guide2 has customers in the demo brand"

@@ -75,6 +75,9 @@ def all_routers() -> list[APIRouter]:
     from siyu.api import guide_work
 
     routers += guide_work.routers  # follow-ups, Moments, pool, scorecard /api/followups|moments|pool|guides
+    from siyu.api import pool_forms
+
+    routers.append(pool_forms.router)  # lead forms of the customer pool /api/pool/forms
     from siyu.api import scripts
     from siyu.sidebar import routes as sidebar_routes
 

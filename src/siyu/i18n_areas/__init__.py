@@ -21,4 +21,5 @@ AREAS: tuple[str, ...] = (
     "campaigns",
     "guide_work",
     "pii",
+    "lead_form",
 )

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from siyu.public import campaign_pages, engagement_pages, team_gift_pages
+from siyu.public import campaign_pages, engagement_pages, lead_form, team_gift_pages
 from siyu.public.pages import guarded
 from siyu.public.visitor import Visitor, limit_page, read_link_token, start_session
 from siyu.services.context import Context
@@ -48,5 +48,6 @@ async def auth(request: Request) -> Response:
 router.include_router(campaign_pages.router)
 router.include_router(team_gift_pages.router)
 router.include_router(engagement_pages.router)
+router.include_router(lead_form.router)  # /m/{brand}/form/{form_id}: leads into the customer pool
 
 __all__ = ["router"]

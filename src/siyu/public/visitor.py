@@ -195,6 +195,21 @@ def check_csrf(ctx: Context, v: Visitor, token: str) -> None:
         raise Forbidden("the form expired or did not come from this page; reload the page and try again", "csrf")
 
 
+def device_csrf_token(ctx: Context, v: Visitor) -> str:
+    """A CSRF token for pages without a sign-in (the lead form): bound to the visitor's device cookie."""
+    return str(_serializers(ctx)[2].dumps("device:" + v.device))
+
+
+def check_device_csrf(ctx: Context, v: Visitor, token: str) -> None:
+    """``Forbidden`` unless ``token`` was made for this device (a new device has none yet)."""
+    try:
+        ok = not v.new_device and _serializers(ctx)[2].loads(token or "") == "device:" + v.device
+    except BadSignature:
+        ok = False
+    if not ok:
+        raise Forbidden("the form expired or did not come from this page; reload the page and try again", "csrf")
+
+
 def limit_page(ctx: Context, v: Visitor) -> None:
     """The per-IP limit of page views (HTTP 429 past it)."""
     rate, burst = LIMITS.page_ip

@@ -36,6 +36,7 @@ def _lead(r: PoolLeadRow) -> dict[str, Any]:
         "owner_guide_id": r.owner_guide_id,
         "status": "owned" if r.owner_guide_id else "pool",
         "source": r.source,
+        "source_ref": r.source_ref,
         "store_id": r.store_id,
         "region": r.region,
         "entered_at": r.entered_at.isoformat(),
@@ -87,24 +88,43 @@ def add(
     store_id: str | None = None,
     region: str | None = None,
     reason: str = "",
+    source_ref: str | None = None,
 ) -> dict[str, Any]:
     """Put leads in the pool (admins and operators). Unknown customers, leads already in the pool and customers
     with an active WeCom relation are reported and skipped; the rest land."""
     gw.require_manager(user, "add leads to the pool")
+    return enter(ctx, user.brand_id, user.username, customer_ids, source, store_id, region, reason, source_ref)
+
+
+def enter(
+    ctx: Context,
+    brand_id: str,
+    actor: str,
+    customer_ids: list[str],
+    source: str,
+    store_id: str | None = None,
+    region: str | None = None,
+    reason: str = "",
+    source_ref: str | None = None,
+) -> dict[str, Any]:
+    """Leads enter the pool (``add``, and imports, forms and campaigns by themselves with ``actor`` naming the
+    feed): idempotent — one lead per customer; unknown customers, customers with a lead already and customers with
+    an active WeCom relation are reported and skipped. ``source_ref`` (batch, form or campaign id) is kept."""
     if source not in SOURCES:
         raise SiyuError(f"source {source!r} is not known; use one of {', '.join(SOURCES)}", "source")
     ids = _batch(customer_ids)
-    known = gw.existing_customers(ctx, user.brand_id, ids)
-    owned = related(ctx, user.brand_id, sorted(known))
+    known = gw.existing_customers(ctx, brand_id, ids)
+    owned = related(ctx, brand_id, sorted(known))
     skipped: list[dict[str, str]] = [{"customer_id": i, "reason": "unknown customer"} for i in ids if i not in known]
     skipped += [{"customer_id": i, "reason": "has an active WeCom relation"} for i in ids if i in owned]
     now = utcnow()
     added = 0
+    why = reason or f"source {source}" + (f" {source_ref}" if source_ref else "")
     with ctx.sessions() as s, s.begin():
         existing = set(
             s.scalars(
                 select(PoolLeadRow.customer_id).where(
-                    PoolLeadRow.brand_id == user.brand_id, PoolLeadRow.customer_id.in_(sorted(known))
+                    PoolLeadRow.brand_id == brand_id, PoolLeadRow.customer_id.in_(sorted(known))
                 )
             )
         )
@@ -116,15 +136,16 @@ def add(
                 continue
             s.add(
                 PoolLeadRow(
-                    brand_id=user.brand_id,
+                    brand_id=brand_id,
                     customer_id=i,
                     source=source,
+                    source_ref=str(source_ref)[:128] if source_ref else None,
                     store_id=store_id,
                     region=region,
                     entered_at=now,
                 )
             )
-            s.add(_log(user.brand_id, i, "add", None, None, None, user.username, reason or f"source {source}", now))
+            s.add(_log(brand_id, i, "add", None, None, None, actor, why, now))
             added += 1
     return {"added": added, "skipped": skipped}
 
@@ -308,7 +329,8 @@ def release(ctx: Context, user: User, customer_id: str, reason: str) -> dict[str
 
 def return_unworked(ctx: Context, now: datetime | None = None) -> dict[str, int]:
     """The scheduled return: owned leads with no follow-up for the brand's ``return_days`` (counted from the
-    assignment or the last follow-up) go back to the pool. Returns leads returned per brand."""
+    assignment or the last follow-up) go back to the pool — not those whose customer has an active WeCom relation
+    (owned through WeCom, ``pool_feed.settle``). Returns leads returned per brand."""
     now = now or utcnow()
     out: dict[str, int] = {}
     with ctx.sessions() as s:
@@ -320,10 +342,15 @@ def return_unworked(ctx: Context, now: datetime | None = None) -> dict[str, int]
             rows = s.scalars(
                 select(PoolLeadRow).where(PoolLeadRow.brand_id == b, PoolLeadRow.owner_guide_id.is_not(None))
             ).all()
+            due = [
+                r
+                for r in rows
+                if max((x for x in (r.assigned_at, r.worked_at) if x is not None), default=r.entered_at) < cutoff
+            ]
+            wecom = related(ctx, b, sorted(r.customer_id for r in due)) if due else set()  # owned through WeCom
             n = 0
-            for r in rows:
-                last = max((x for x in (r.assigned_at, r.worked_at) if x is not None), default=r.entered_at)
-                if last >= cutoff:
+            for r in due:
+                if r.customer_id in wecom:
                     continue
                 why = f"no follow-up in {days} days"
                 s.add(_log(b, r.customer_id, "return", r.owner_guide_id, None, None, "scheduler", why, now))

@@ -394,6 +394,8 @@ def _execute_generic(ctx: Context, job: ImportJobView, progress: Progress | None
         notes.append(f"this file was imported before (job {previous.id})")
     if spec.name in OBSERVING_KINDS and ok:
         notes.append(resolve_identities(ctx, job.brand_id))
+    if spec.name == "customers" and units:  # customers without a guide enter the pool (guide_work.pool_feed)
+        notes.append(_pool_leads(ctx, job, units))
     _update(
         ctx,
         job.id,
@@ -402,6 +404,18 @@ def _execute_generic(ctx: Context, job: ImportJobView, progress: Progress | None
         message="; ".join(notes),
         finished_at=utcnow(),
     )
+
+
+def _pool_leads(ctx: Context, job: ImportJobView, units: list[writers.Unit]) -> str:
+    from siyu.services.guide_work import pool_feed
+
+    pairs = sorted({(i.type, i.value) for u in units for i in u.record["identifiers"]})
+    try:
+        got = pool_feed.from_import(ctx, job.brand_id, job.id, pairs)
+    except Exception:
+        log.exception("import job %s: putting its customers into the pool failed", job.id)
+        return "the customer pool was not fed (see the log)"
+    return f"{got['added']} customers without a guide entered the customer pool"
 
 
 def write_error_report(

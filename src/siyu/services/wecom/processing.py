@@ -130,6 +130,10 @@ def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
             from siyu.services import oneid
 
             oneid.resolve_pending(ctx, brand_id)
+        if n:  # pool leads whose customer just added a guide leave the pool, owned by that guide
+            from siyu.services.guide_work.pool_feed import settle_quietly
+
+            settle_quietly(ctx, brand_id)
         return n
 
 

@@ -430,6 +430,10 @@ class _Resolution:
         except BaseException as err:  # the observations stay pending: the next resolution picks them up
             self.error = err
             log.exception("OneID resolution after the WeCom sync failed for brand %s", brand_id)
+            return
+        from siyu.services.guide_work.pool_feed import settle_quietly
+
+        settle_quietly(ctx, brand_id)  # pool leads whose customer added a guide leave the pool
 
     def close(self, timeout: float | None = None) -> bool:
         self.thread.join(timeout)
