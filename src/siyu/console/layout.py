@@ -34,6 +34,7 @@ NAV: tuple[tuple[str, str | None, str], ...] = (
     ("nav.wecom", "/wecom/codes", "chat"),
     ("nav.wecom_ops", "/wecom/ops", "campaign"),
     ("nav.wecom_welcome", "/wecom/welcome", "waving_hand"),
+    ("wecom_settings.nav", "/wecom/settings", "admin_panel_settings"),
     ("nav.settings", None, "settings"),
 )
 

@@ -31,6 +31,7 @@ AREA_PAGES: tuple[str, ...] = (
     "wecom_codes_page",
     "wecom_ops_page",
     "wecom_welcome_page",
+    "wecom_settings_page",
     "journeys_page",
     "journey_editor",
     "tasks_page",

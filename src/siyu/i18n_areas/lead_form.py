@@ -7,6 +7,7 @@ ZH: dict[str, str] = {
     "lead_form.consent": "我同意品牌通过电话、短信或企业微信联系我",
     "lead_form.submit": "提交",
     "lead_form.thanks": "提交成功，导购会尽快联系您",
+    "wecom_settings.nav": "企业微信设置",
     "wecom_settings.title": "企业微信设置",
     "wecom_settings.intro": "企业微信连接信息与可信域名校验文件（上传后企业微信即可在本域名根目录读取）",
     "wecom_settings.corp": "企业 ID",
@@ -28,6 +29,7 @@ EN: dict[str, str] = {
     "lead_form.consent": "I agree that the brand may contact me by phone, SMS or WeCom",
     "lead_form.submit": "Submit",
     "lead_form.thanks": "Thank you — a shopping guide will contact you soon",
+    "wecom_settings.nav": "WeCom settings",
     "wecom_settings.title": "WeCom settings",
     "wecom_settings.intro": "The WeCom connection and the trusted-domain verification file (served at this "
     "domain's root once uploaded)",
