@@ -34,7 +34,7 @@ class SettingsPage:
             ui.label(f"{tr('wecom_settings.corp')}: {cfg['corp_id']}").props("data-testid=wecom-corp")
             ui.label(str(cfg.get("api_base") or "")).classes("text-xs text-gray-500")
 
-    @ui.refreshable
+    @ui.refreshable_method
     def verify(self) -> None:
         with ui.card().classes("w-full"):
             ui.label(tr("wecom_settings.verify")).classes("text-lg")
