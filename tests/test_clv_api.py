@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
 from siyu.services.context import Context
-from tests.support.live import live_server
+from tests.support.live import api_login, live_server
 from tests.support.stores import open_demo
 
 
@@ -28,12 +28,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Context
     with live_server(create_app(ctx, with_console=False)) as base:
         yield base, ctx
     ctx.close()
-
-
-def _auth(base: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def _get(base: str, path: str, h: dict[str, str], status: int = 200, **params: Any) -> Any:
@@ -54,8 +48,8 @@ def _guide_customers(ctx: Context, guide_id: str) -> set[str]:
 
 def test_fit_read_and_guide_scope(api: tuple[str, Context]) -> None:
     base, ctx = api
-    admin = _auth(base, "admin", "siyu-admin")
-    guide = _auth(base, "guide1", "siyu-guide")
+    admin = api_login(base, "admin", "siyu-admin")
+    guide = api_login(base, "guide1", "siyu-guide")
     r = httpx.post(f"{base}/api/clv/fits", headers=guide, json={}, timeout=60)
     assert r.status_code == 403
     r = httpx.post(f"{base}/api/clv/fits", headers=admin, json={"model": "mbgnbd", "months": 6}, timeout=120)
@@ -98,7 +92,7 @@ def test_fit_read_and_guide_scope(api: tuple[str, Context]) -> None:
 
 def test_errors_name_the_field(api: tuple[str, Context]) -> None:
     base, _ = api
-    admin = _auth(base, "admin", "siyu-admin")
+    admin = api_login(base, "admin", "siyu-admin")
     for body, field in (
         ({"model": "nbd"}, "model"),
         ({"calibration_end": "31/10/2026"}, "calibration_end"),
@@ -122,7 +116,7 @@ def test_errors_name_the_field(api: tuple[str, Context]) -> None:
 
 def test_background_fit_and_validation(api: tuple[str, Context]) -> None:
     base, _ = api
-    admin = _auth(base, "admin", "siyu-admin")
+    admin = api_login(base, "admin", "siyu-admin")
     r = httpx.post(f"{base}/api/clv/fits", headers=admin, json={"model": "bgnbd", "wait": False}, timeout=60)
     assert r.status_code == 200, r.text
     fit_id = r.json()["id"]

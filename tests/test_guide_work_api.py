@@ -18,7 +18,7 @@ from siyu.services.context import Context
 from siyu.services.guide_work import followups, pool
 from siyu.stores.state.guide_work_models import PoolLeadRow
 from siyu.stores.state.models import utcnow
-from tests.support.live import live_server
+from tests.support.live import api_login, live_server
 from tests.support.stores import open_demo
 
 
@@ -30,12 +30,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Context
     with live_server(create_app(ctx, with_console=False)) as base:
         yield base, ctx
     ctx.close()
-
-
-def _auth(base: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def _call(base: str, method: str, path: str, h: dict[str, str], status: int = 200, **kw: Any) -> Any:
@@ -67,9 +61,9 @@ def _own_customer(ctx: Context, guide_id: str) -> str:
 
 def test_pool_assignment_scope_claims_and_returns(api: tuple[str, Context]) -> None:
     base, ctx = api
-    op = _auth(base, "operator", "siyu-operator")
-    g1 = _auth(base, "guide1", "siyu-guide")
-    g2 = _auth(base, "guide2", "siyu-guide")
+    op = api_login(base, "operator", "siyu-operator")
+    g1 = api_login(base, "guide1", "siyu-guide")
+    g2 = api_login(base, "guide2", "siyu-guide")
     free = _unowned(ctx)
     assert len(free) >= 12
     # guides cannot fill or assign the pool, nor change its settings
@@ -179,9 +173,9 @@ def test_pool_assignment_scope_claims_and_returns(api: tuple[str, Context]) -> N
 
 def test_followups_stages_reminders_and_inbox(api: tuple[str, Context]) -> None:
     base, ctx = api
-    op = _auth(base, "operator", "siyu-operator")
-    g1 = _auth(base, "guide1", "siyu-guide")
-    g2 = _auth(base, "guide2", "siyu-guide")
+    op = api_login(base, "operator", "siyu-operator")
+    g1 = api_login(base, "guide1", "siyu-guide")
+    g2 = api_login(base, "guide2", "siyu-guide")
     mine = _own_customer(ctx, "g01")
     r = _call(base, "POST", "/api/followups", g1, 400, json={"customer_id": mine, "kind": "fax"})
     assert r["field"] == "kind"
@@ -264,9 +258,9 @@ def test_scorecard_against_independent_counts(api: tuple[str, Context]) -> None:
     from siyu.stores.state.journey_models import JourneyTaskRow
 
     base, ctx = api
-    op = _auth(base, "operator", "siyu-operator")
-    g1 = _auth(base, "guide1", "siyu-guide")
-    g2 = _auth(base, "guide2", "siyu-guide")
+    op = api_login(base, "operator", "siyu-operator")
+    g1 = api_login(base, "guide1", "siyu-guide")
+    g2 = api_login(base, "guide2", "siyu-guide")
     last = ctx.warehouse.fetch("SELECT max(added_at)::DATE FROM relations WHERE brand_id = 'demo'")[0][0]
     start, end = last - timedelta(days=89), last
     q = f"start={start}&end={end}"

@@ -16,7 +16,7 @@ from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
 from siyu.services.context import Context
 from siyu.services.journeys.executor import run_until_idle
-from tests.support.live import live_server
+from tests.support.live import api_login, live_server
 from tests.support.stores import open_demo
 
 JOURNEY: dict[str, Any] = {
@@ -66,12 +66,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Context
     ctx.close()
 
 
-def _auth(base: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
-
-
 def _call(base: str, method: str, path: str, h: dict[str, str], status: int = 200, **kw: Any) -> Any:
     r = httpx.request(method, base + path, headers=h, timeout=60, **kw)
     assert r.status_code == status, r.text
@@ -90,8 +84,8 @@ def _guide_customers(ctx: Context, guide_id: str) -> set[str]:
 
 def test_journey_lifecycle_tasks_and_scope(api: tuple[str, Context]) -> None:
     base, ctx = api
-    op = _auth(base, "operator", "siyu-operator")
-    guide = _auth(base, "guide1", "siyu-guide")
+    op = api_login(base, "operator", "siyu-operator")
+    guide = api_login(base, "guide1", "siyu-guide")
     # validation names the node and the field, for the editor
     bad = json.loads(json.dumps(JOURNEY))
     bad["nodes"][3]["minutes"] = -5

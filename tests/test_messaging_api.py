@@ -16,7 +16,7 @@ from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
 from siyu.services.context import Context
 from tests.sms_server import sms_server
-from tests.support.live import live_server
+from tests.support.live import api_login, live_server
 from tests.support.stores import open_demo
 
 
@@ -29,11 +29,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
     c.close()
 
 
-def _login(base: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
-    return {"Authorization": f"Bearer {r.json()['token']}"}
-
-
 def _customers(base: str, h: dict[str, str]) -> list[dict[str, Any]]:
     return httpx.get(f"{base}/api/customers", headers=h, params={"page_size": 100}).json()["items"]
 
@@ -41,8 +36,8 @@ def _customers(base: str, h: dict[str, str]) -> list[dict[str, Any]]:
 def test_messaging_api(demo: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIYU_HUEY_CONSUMER", "off")  # deliveries are driven by process_due below
     with sms_server() as vendor, live_server(create_app(demo, with_console=False)) as base:
-        admin = _login(base, "admin", "siyu-admin")
-        guide = _login(base, "guide1", "siyu-guide")
+        admin = api_login(base, "admin", "siyu-admin")
+        guide = api_login(base, "guide1", "siyu-guide")
         api = f"{base}/api/messaging"
         assert httpx.get(f"{api}/outbox").status_code == 401
 

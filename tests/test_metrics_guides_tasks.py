@@ -25,7 +25,7 @@ from siyu.services.journeys.executor import run_until_idle
 from siyu.services.journeys.tasks import finish_task, list_tasks
 from siyu.services.metrics import guides
 from siyu.stores.state.models import utcnow
-from tests.support.live import live_server
+from tests.support.live import api_login, live_server
 
 BRAND = "gk"
 ADMIN = User(0, BRAND, "t", "t", Role.ADMIN, None, "zh")
@@ -78,12 +78,6 @@ def _independent(ctx: Context, now: datetime) -> dict[str, dict[str, int]]:
     return {g: dict(c) for g, c in out.items()}
 
 
-def _login(base: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
-
-
 def test_task_completion_on_the_leaderboard(tctx: Context) -> None:
     ids = [
         r[0] for r in tctx.warehouse.fetch("SELECT customer_id FROM customers WHERE brand_id = ? ORDER BY 1", [BRAND])
@@ -106,7 +100,7 @@ def test_task_completion_on_the_leaderboard(tctx: Context) -> None:
     assert len(expected) >= 5 and sum(c.get("tasks_overdue", 0) for c in expected.values()) > 0
 
     with live_server(create_app(tctx, with_console=False)) as base:
-        admin = _login(base, f"{BRAND}.admin", "siyu-admin")
+        admin = api_login(base, f"{BRAND}.admin", "siyu-admin")
         board = httpx.get(f"{base}/api/metrics/guides", params=Q, headers=admin, timeout=60)
         assert board.status_code == 200, board.text
         assert board.json()["task_completion_available"]
@@ -122,7 +116,7 @@ def test_task_completion_on_the_leaderboard(tctx: Context) -> None:
         assert rates == sorted(rates, reverse=True) and len(rates) == len(expected)
 
         # a guide: their own task figures, nobody else's; and no ranking by them
-        guide = _login(base, f"{BRAND}.guide1", "siyu-guide")
+        guide = api_login(base, f"{BRAND}.guide1", "siyu-guide")
         mine = httpx.get(f"{base}/api/metrics/guides", params=Q, headers=guide, timeout=60).json()["rows"]
         own = next(r for r in mine if r["guide_id"] == "g01")
         assert own["tasks_assigned"] == expected["g01"]["tasks_assigned"] > 0

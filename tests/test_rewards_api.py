@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
 from siyu.services.context import Context
-from tests.support.live import live_server
+from tests.support.live import api_login, live_server
 from tests.support.stores import open_demo
 
 
@@ -28,12 +28,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Context
     with live_server(create_app(ctx, with_console=False)) as base:
         yield base, ctx
     ctx.close()
-
-
-def _auth(base: str, username: str, password: str) -> dict[str, str]:
-    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def _call(base: str, method: str, path: str, h: dict[str, str], status: int = 200, **kw: Any) -> Any:
@@ -54,8 +48,8 @@ def _guide_customers(ctx: Context, guide_id: str) -> list[str]:
 
 def test_operator_flow_and_guide_scope(api: tuple[str, Context]) -> None:
     base, ctx = api
-    op = _auth(base, "operator", "siyu-operator")
-    guide = _auth(base, "guide1", "siyu-guide")
+    op = api_login(base, "operator", "siyu-operator")
+    guide = api_login(base, "guide1", "siyu-guide")
     mine, others = _guide_customers(ctx, "g01"), _guide_customers(ctx, "g02")
     others = [c for c in others if c not in mine]
     assert mine and others

@@ -60,3 +60,10 @@ def serve_process(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("siyu did not start")
+
+
+def api_login(base: str, username: str, password: str) -> dict[str, str]:
+    """Log in through ``POST /api/auth/login`` (asserting it succeeds); returns the bearer-token headers."""
+    resp = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['token']}"}
