@@ -24,6 +24,7 @@ import dataclasses
 import logging
 import os
 import queue
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -178,8 +179,19 @@ class HelpWriter:
 
     def _commit(self, con: Connection, jobs: list[_Job[Any]]) -> None:
         _begin(con)
+        raw = con.connection.driver_connection if con.dialect.name == "sqlite" else None
         try:
             for j in jobs:
+                if isinstance(raw, sqlite3.Connection):  # the job's savepoint straight on sqlite3 (~10 µs, not ~100)
+                    raw.execute("SAVEPOINT help_job")
+                    try:
+                        j.result = j.fn(con)
+                        raw.execute("RELEASE help_job")
+                    except Exception as exc:  # this job alone is undone
+                        raw.execute("ROLLBACK TO help_job")
+                        raw.execute("RELEASE help_job")
+                        j.error = exc
+                    continue
                 sp = con.begin_nested()
                 try:
                     j.result = j.fn(con)

@@ -9,7 +9,6 @@ same person hits the constraint and is recorded as ``already_helped``. Counters 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
 import time
@@ -20,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, DateTime, Table, TextClause, bindparam, select, text, update
+from sqlalchemy import Connection, Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from siyu.domain.campaign import rules
@@ -29,6 +28,7 @@ from siyu.domain.models import Identity
 from siyu.errors import NotFound, SiyuError
 from siyu.services.campaigns import help_writer, payouts
 from siyu.services.campaigns.definitions import cached_row, definition_of, get_row, utcnow
+from siyu.services.campaigns.help_sql import HelpSql
 from siyu.services.campaigns.people import Person, identify, person
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import (
@@ -200,31 +200,6 @@ def _is_new(ctx: Context, brand_id: str, who: Person, row: CampaignRow) -> bool:
     return bool(found and opened and found[0][0] is not None and found[0][0] >= opened)
 
 
-_ACCEPTED = "state IN ('pending_carrier', 'counted', 'revoked')"
-_COUNTS = text(
-    "SELECT "
-    "(SELECT count(*) FROM campaign_help_keys WHERE campaign_id = :c AND key IN :keys), "
-    "CASE WHEN :dev = '' THEN 0 ELSE (SELECT count(*) FROM campaign_helps WHERE campaign_id = :c "
-    f"AND device_id = :dev AND created_at >= :day AND {_ACCEPTED}) END, "
-    "CASE WHEN :ip = '' THEN 0 ELSE (SELECT count(*) FROM campaign_helps WHERE campaign_id = :c "
-    f"AND ip = :ip AND created_at >= :hour AND {_ACCEPTED}) END, "
-    "(SELECT count(*) FROM campaign_helps WHERE brand_id = :b AND helper_key = :hk AND created_at >= :day "
-    f"AND {_ACCEPTED}), "
-    "p.helps_counted, p.helps_pending, p.tiers_reached FROM campaign_participants p WHERE p.id = :sid"
-).bindparams(bindparam("keys", expanding=True), bindparam("day", type_=DateTime()), bindparam("hour", type_=DateTime()))
-"""(already helped, accepted helps from the device today, from the IP in the last hour, by the person today
-across the brand, the sharer's counted / pending helps and tiers reached) — one round trip, one compiled
-statement."""
-_BUMP = {
-    col: text(
-        f"UPDATE campaign_participants SET {col} = {col} + 1 WHERE id = :sid "
-        "RETURNING helps_counted, helps_pending, tiers_reached"
-    )
-    for col in ("helps_counted", "helps_pending")
-}
-_COUNTERS = text("SELECT helps_counted, helps_pending FROM campaign_participants WHERE id = :sid")
-
-
 @dataclass(frozen=True)
 class Sharer:
     """What the help path needs of a sharer (fields that do not change after joining; ``helps_counted`` is the
@@ -249,14 +224,6 @@ class Sharer:
 SHARER_TTL = 60.0
 _P: Table = CampaignParticipantRow.__table__  # type: ignore[assignment]
 _H: Table = CampaignHelpRow.__table__  # type: ignore[assignment]
-_INSERT_HELP = _H.insert()  # prebuilt: executed with parameters, compiled once
-
-
-@functools.cache
-def _insert_keys(n: int) -> TextClause:
-    """One INSERT of a person's ``n`` help keys (one statement, not one per key)."""
-    rows = ", ".join(f"(:c, :k{i}, :h)" for i in range(n))
-    return text(f"INSERT INTO campaign_help_keys (campaign_id, key, help_id) VALUES {rows}")
 
 
 _HELP_DEFAULTS: dict[str, Any] = {
@@ -438,14 +405,14 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
     of their own: a payout failure leaves the help counted and is retried by the sharer's next counted help)."""
     cd, sharer, who, d = job.cd, job.sharer, job.who, job.decision
     if sharer is None:
-        return _reject(con, cd, job.base, None, d.code)
+        return _reject(HelpSql(con), cd, job.base, None, d.code)
     got = None
+    sql = HelpSql(con)
     if d.ok:
-        got = con.execute(
-            _COUNTS,
+        got = sql.counts(
+            sorted(who.keys),
             {
                 "c": job.campaign_id,
-                "keys": sorted(who.keys),
                 "dev": job.base["device_id"],
                 "ip": job.base["ip"],
                 "day": _day_start(job.now),
@@ -454,7 +421,7 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
                 "hk": who.key,
                 "sid": sharer.id,
             },
-        ).one()
+        )
         helped, dev, ipn, per = bool(got[0]), int(got[1] or 0), int(got[2] or 0), int(got[3] or 0)
         sharer_keys = frozenset(
             {sharer.person_key, f"i:{sharer.id_type}:{sharer.id_value}"}
@@ -473,7 +440,7 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
         )
         d = rules.may_help(cd, attempt)
     if not d.ok:
-        return _reject(con, cd, job.base, sharer, d.code, (got[4], got[5]) if got else None)
+        return _reject(sql, cd, job.base, sharer, d.code, (got[4], got[5]) if got else None)
     counted = cd.carrier.kind == "h5"
     state = "counted" if counted else "pending_carrier"
     # SQLite: the batch holds the write lock (BEGIN IMMEDIATE), so the key check above is final and a clash
@@ -482,19 +449,16 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
     sp = con.begin_nested() if con.dialect.name != "sqlite" else None
     try:
         row = {**_HELP_DEFAULTS, **job.base, "state": state, "counted_at": job.now if counted else None}
-        hid = con.execute(_INSERT_HELP, row).inserted_primary_key[0]  # type: ignore[index]
-        keys = sorted(who.keys)
-        con.execute(
-            _insert_keys(len(keys)), {"c": job.campaign_id, "h": hid, **{f"k{i}": k for i, k in enumerate(keys)}}
-        )
-        after = con.execute(_BUMP["helps_counted" if counted else "helps_pending"], {"sid": sharer.id}).one()
+        hid = sql.insert_help(row)
+        sql.insert_keys(job.campaign_id, hid, sorted(who.keys))
+        after = sql.bump("helps_counted" if counted else "helps_pending", sharer.id)
         if sp is not None:
             sp.commit()
     except IntegrityError:
         if sp is None:
             raise
         sp.rollback()
-        return _reject(con, cd, job.base, sharer, "already_helped")
+        return _reject(sql, cd, job.base, sharer, "already_helped")
     out = _answer_of(cd, int(hid), state, "", sharer.id, sharer.variant, after[0], after[1])
     if counted and cd.kind == "assist" and cd.assist is not None:
         tiers = cd.tiers(sharer.variant)
@@ -531,7 +495,7 @@ def _pay_tiers_in(con: Connection, job: _Help, tiers: Sequence[Any], new: list[i
 
 
 def _reject(
-    con: Connection,
+    sql: HelpSql,
     cd: CampaignDefinition,
     base: dict[str, Any],
     sharer: Sharer | None,
@@ -539,10 +503,10 @@ def _reject(
     counters: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     row = {**_HELP_DEFAULTS, **base, "state": "rejected", "reason": code, "observed": True, "counted_at": None}
-    hid = con.execute(_INSERT_HELP, row).inserted_primary_key[0]  # type: ignore[index]
+    hid = sql.insert_help(row)
     if sharer is None:
         return _answer_of(cd, int(hid), "rejected", code, None, None, 0, 0)
-    got = counters or con.execute(_COUNTERS, {"sid": sharer.id}).one()
+    got = counters or sql.counters(sharer.id)
     return _answer_of(cd, int(hid), "rejected", code, sharer.id, sharer.variant, got[0], got[1])
 
 
