@@ -186,6 +186,12 @@ def test_scorecard_and_me_pages(env: tuple[str, Context, WeComServer]) -> None:
             card = _get(base, "/api/guides/scorecard", op)
             first = card["rows"][0]
             expect(page.get_by_test_id("sc-table")).to_contain_text(str(first["name"]))
+            expect(page.get_by_test_id("sc-table")).to_contain_text("响应数据来源")  # events or WeCom's statistics
+            sources = {r["reply_source"] for r in card["rows"]} - {None}
+            for src in sources:
+                expect(page.get_by_test_id("sc-table")).to_contain_text(
+                    {"events": "消息事件", "wecom": "企业微信统计"}[src]
+                )
             field(page, "sc-value").fill("5000")
             page.get_by_test_id("sc-save").click()
             month = card["target_period"]

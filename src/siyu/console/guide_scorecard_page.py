@@ -29,6 +29,9 @@ COLS = (
     "new_customers",
     "losses",
     "reply_minutes",
+    "reply_source",
+    "reply_percentage",
+    "negative_feedback",
     "conversions",
     "gmv",
     "tasks_on_time",
@@ -43,7 +46,15 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     out = []
     for r in rows:
         g = (r.get("targets") or {}).get("gmv") or {}
-        out.append({**r, "gmv_target": g.get("target"), "gmv_attainment": g.get("attainment")})
+        src = r.get("reply_source")
+        out.append(
+            {
+                **r,
+                "gmv_target": g.get("target"),
+                "gmv_attainment": g.get("attainment"),
+                "reply_source": tr(f"gw.sc.src.{src}") if src else None,
+            }
+        )
     return pd.DataFrame(out, columns=list(COLS))
 
 
