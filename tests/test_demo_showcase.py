@@ -21,6 +21,7 @@ from siyu.services.demo.showcase_campaigns import ASSIST_NAME, GROUP_NAME
 from siyu.services.wecom.config import client_for, get_config
 from tests.support.live import live_server
 from tests.support.postgres import free_port
+from tests.support.scope import reachable_ids
 
 pytestmark = pytest.mark.slow
 
@@ -140,25 +141,9 @@ def test_guide_work_pages_non_empty(env: Env) -> None:
     assert len(codes) == 2 and all(c["welcome"].get("text") for c in codes)
 
 
-def _reachable_sql(ctx: Context, guide_id: str) -> int:
-    """g's reachable customers counted in plain SQL: active relations ∪ current members of groups g owns."""
-    rows = ctx.warehouse.fetch(
-        "SELECT count(DISTINCT customer_id) FROM ("
-        " SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id"
-        "  AND i.id_type = 'external_userid' AND i.id_value = r.external_userid"
-        "  WHERE r.brand_id = 'demo' AND r.guide_id = ? AND r.state = 'active'"
-        " UNION SELECT i.customer_id FROM group_members m JOIN touchpoints t ON t.brand_id = m.brand_id"
-        "  AND t.touchpoint_id = m.touchpoint_id JOIN identities i ON i.brand_id = m.brand_id"
-        "  AND i.id_type = m.id_type AND i.id_value = m.id_value"
-        "  WHERE m.brand_id = 'demo' AND t.guide_id = ? AND m.left_at IS NULL)",
-        [guide_id, guide_id],
-    )
-    return int(rows[0][0])
-
-
 def test_a_guides_reachable_is_one_figure(env: Env) -> None:
     g1 = env.auth("guide1", "siyu-guide")
-    expected = _reachable_sql(env.ctx, "g01")
+    expected = len(reachable_ids(env.ctx, "demo", "g01"))
     assert expected > 0
     reach = env.get("/api/metrics/reachable", g1)
     assert reach["brand"] == expected  # the overview's KPI card

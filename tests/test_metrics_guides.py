@@ -23,6 +23,7 @@ from siyu.services.demo.seed import ensure_logins
 from siyu.services.metrics import acquisition, anomalies, guides
 from siyu.services.metrics.anomalies import BandConfig, robust_band
 from tests.support.live import live_server
+from tests.support.scope import reachable_ids
 
 BRAND = "demo"
 START, END, AS_OF = date(2026, 8, 1), date(2026, 10, 31), date(2026, 10, 31)
@@ -312,9 +313,8 @@ def test_api_scope_of_a_guide(api: str, demo_ctx: Context, R: Raw) -> None:
     assert own.status_code == 200, own.text
     other = httpx.get(f"{api}/api/metrics/guides/g02/customers", params=q, headers=guide, timeout=60)
     assert other.status_code == 404 and other.json()["field"] == "guide_id"
-    # a guide's drill-down never goes beyond their own customers (active relations today)
-    rel = R.rel
-    allowed = set(rel[(rel.guide_id == "g01") & (rel.state == "active")].customer_id)
+    # a guide's drill-down never goes beyond their own customers (reachable today: relations and owned groups)
+    allowed = reachable_ids(demo_ctx, "demo", "g01")
     ids = {r["customer_id"] for r in own.json()["rows"]}
     assert ids and ids <= allowed
     assert all("****" in (r["phone"] or "****") for r in own.json()["rows"])

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +20,7 @@ from siyu.services.context import Context
 from siyu.services.demo.seed import ensure_logins
 from siyu.services.metrics import operations as ops
 from tests.support.live import live_server
+from tests.support.scope import reachable_ids
 
 BRAND = "demo"
 ADMIN = User(0, BRAND, "t", "t", Role.ADMIN, None, "zh")
@@ -28,13 +28,8 @@ OUTS = ("lost_by_customer", "deleted_by_guide", "moved_out", "left_group", "lost
 
 
 def _own_customers(ctx: Context, guide_id: str) -> set[str]:
-    """Customers of a guide's active relations, from the raw tables (what a guide user may see)."""
-    cur = ctx.warehouse.cursor()
-    rel = cur.execute("SELECT external_userid FROM relations WHERE brand_id = ? AND guide_id = ? AND state = 'active'",
-                      [BRAND, guide_id]).df()  # fmt: skip
-    ids = cur.execute("SELECT id_value, customer_id FROM identities WHERE brand_id = ? AND id_type = 'external_userid'",
-                      [BRAND]).df()  # fmt: skip
-    return set(pd.merge(rel, ids, left_on="external_userid", right_on="id_value").customer_id)
+    """A guide's reachable customers, from the raw tables (what a guide user may see)."""
+    return reachable_ids(ctx, BRAND, guide_id)
 
 
 @pytest.fixture(scope="module")

@@ -59,11 +59,20 @@ class Ref:
         gm = raw(ctx, "group_members", brand)
         gm["customer_id"] = [self.cust.get(k) for k in zip(gm["id_type"], gm["id_value"], strict=True)]
         self.groups = gm[gm["customer_id"].notna()]
+        tp = raw(ctx, "touchpoints", brand)
+        self.group_owner = {str(k): v for k, v in zip(tp["touchpoint_id"], tp["guide_id"], strict=True)}
         ev = raw(ctx, "events", brand)[["type", "event", "user_id", "anonymous_id", "timestamp"]]
         by_user = [self.cust.get(("user_id", v)) for v in ev["user_id"]]
         by_anon = [self.cust.get(("anonymous_id", v)) for v in ev["anonymous_id"]]
         ev["customer_id"] = [u if u is not None else a for u, a in zip(by_user, by_anon, strict=True)]
         self.events = ev[ev["customer_id"].notna()]
+
+    def guide_customers(self, guide_id: str) -> set[str]:
+        """A guide's reachable customers: active relations ∪ current members of the groups they own."""
+        r, g = self.relations, self.groups
+        owned = [t for t, owner in self.group_owner.items() if owner == guide_id]
+        mine = g[g["touchpoint_id"].isin(owned) & g["left_at"].isna()]
+        return set(r[(r["state"] == "active") & (r["guide_id"] == guide_id)]["customer_id"]) | set(mine["customer_id"])
 
     def orders_before(self, as_of: date, window: int | None = None) -> pd.DataFrame:
         o = self.orders[self.orders["ordered_at"] < pd.Timestamp(as_of)]

@@ -2,7 +2,7 @@
 
 ZH: dict[str, str] = {
     "segments.title": "客户分群",
-    "segments.guide_scope": "人数与名单仅包含与您有企业微信好友关系的客户",
+    "segments.guide_scope": "人数与名单仅包含您的客户（企业微信好友、您的客户群成员、您名下的线索）",
     "segments.list": "已保存的分群",
     "segments.refresh_all": "全部刷新",
     "segments.refreshed": "已刷新 {n} 个分群",
@@ -90,7 +90,7 @@ ZH: dict[str, str] = {
 
 EN: dict[str, str] = {
     "segments.title": "Segments",
-    "segments.guide_scope": "Counts and members include only customers who are your WeCom contacts",
+    "segments.guide_scope": "Counts and members include only your customers (contacts, your groups' members, leads)",
     "segments.list": "Saved segments",
     "segments.refresh_all": "Refresh all",
     "segments.refreshed": "{n} segments refreshed",

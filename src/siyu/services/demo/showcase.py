@@ -69,14 +69,14 @@ def _phones(ctx: Context, brand_id: str, n: int) -> list[str]:
 def _unrelated(ctx: Context, brand_id: str, n: int) -> list[str]:
     """Customers no guide reaches (no active WeCom relation, in no customer group): pool leads, a stable choice."""
     rows = ctx.warehouse.fetch(
-        "SELECT c.customer_id FROM customers c WHERE c.brand_id = ? AND NOT EXISTS ("
-        " SELECT 1 FROM identities i JOIN relations r ON r.brand_id = i.brand_id AND r.external_userid = i.id_value"
-        " WHERE i.brand_id = c.brand_id AND i.customer_id = c.customer_id AND i.id_type = 'external_userid'"
-        " AND r.state = 'active') AND NOT EXISTS ("
-        " SELECT 1 FROM identities i JOIN group_members m ON m.brand_id = i.brand_id AND m.id_type = i.id_type"
-        " AND m.id_value = i.id_value WHERE i.brand_id = c.brand_id AND i.customer_id = c.customer_id"
-        " AND m.left_at IS NULL) ORDER BY hash(c.customer_id) LIMIT ?",
-        [brand_id, n],
+        "SELECT customer_id FROM customers WHERE brand_id = ? AND customer_id NOT IN ("
+        " SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id"
+        " AND i.id_type = 'external_userid' AND i.id_value = r.external_userid"
+        " WHERE r.brand_id = ? AND r.state = 'active') AND customer_id NOT IN ("
+        " SELECT i.customer_id FROM group_members m JOIN identities i ON i.brand_id = m.brand_id"
+        " AND i.id_type = m.id_type AND i.id_value = m.id_value WHERE m.brand_id = ? AND m.left_at IS NULL)"
+        " ORDER BY hash(customer_id) LIMIT ?",
+        [brand_id, brand_id, brand_id, n],
     )
     return [str(r[0]) for r in rows]
 

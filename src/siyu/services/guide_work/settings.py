@@ -141,7 +141,8 @@ def day_end_utc(day: date) -> datetime:
 
 def visible(ctx: Context, user: User, ids: list[str]) -> set[str]:
     """Which of ``ids`` the user may see: customers of the brand, and for a guide only their own
-    (``siyu.services.customers.guide_scope``: an active WeCom relation or a pool lead they own)."""
+    (``siyu.services.customers.guide_scope``: an active WeCom relation, a member of a group they own, or a pool
+    lead they own)."""
     from siyu.services.customers import guide_scope
 
     known = existing_customers(ctx, user.brand_id, ids)
