@@ -116,7 +116,7 @@ def _anonymous_ok(path: str) -> bool:
 
 
 def test_openapi_fuzz_admin_no_5xx_and_4xx_name_the_field(api: Api) -> None:
-    found = sweep(api, max_examples=2)  # the deep run below takes 25 a operation
+    found = sweep(api, max_examples=3)  # 2 measured no faster (generation and the server dominate); deep: 25
     print(f"{found.calls} calls over {len(found.called)} of {found.operations} operations")
     assert found.operations > 200 and len(found.called) == found.operations  # every operation was exercised
     assert not found.server_errors, found.server_errors
