@@ -13,6 +13,7 @@ one lead per customer.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -86,21 +87,21 @@ def from_campaigns(ctx: Context, brand_id: str) -> int:
     return added
 
 
-def settle(ctx: Context, brand_id: str) -> int:
+def settle(ctx: Context, brand_id: str, since: datetime | None = None) -> int:
     """Leads whose customer has an active WeCom relation leave the pool owned by that relation's guide (kept when
-    the owner is one of the customer's guides); each logged once as ``wecom_add``. Returns leads settled."""
+    the owner is one of the customer's guides); each logged once as ``wecom_add``. With ``since`` only customers
+    with a relation added from then on are looked at (the callback hook). Returns leads settled."""
+    recent = added_since(ctx, brand_id, since) if since is not None else None
+    if recent is not None and not recent:
+        return 0
     with ctx.sessions() as s:
-        leads = {
-            r.customer_id: r.owner_guide_id
-            for r in s.scalars(select(PoolLeadRow).where(PoolLeadRow.brand_id == brand_id))
-        }
-        done = set(
-            s.scalars(
-                select(PoolMoveRow.customer_id).where(
-                    PoolMoveRow.brand_id == brand_id, PoolMoveRow.action == "wecom_add"
-                )
-            )
-        )
+        q = select(PoolLeadRow).where(PoolLeadRow.brand_id == brand_id)
+        m = select(PoolMoveRow.customer_id).where(PoolMoveRow.brand_id == brand_id, PoolMoveRow.action == "wecom_add")
+        if recent is not None:
+            q = q.where(PoolLeadRow.customer_id.in_(sorted(recent)))
+            m = m.where(PoolMoveRow.customer_id.in_(sorted(recent)))
+        leads = {r.customer_id: r.owner_guide_id for r in s.scalars(q)}
+        done = set(s.scalars(m))
     if not leads:
         return 0
     guides = related_guides(ctx, brand_id, sorted(leads))
@@ -122,6 +123,17 @@ def settle(ctx: Context, brand_id: str) -> int:
             r.worked_at = now
             n += 1
     return n
+
+
+def added_since(ctx: Context, brand_id: str, since: datetime) -> set[str]:
+    """Customers with an active WeCom relation added at or after ``since`` (naive UTC)."""
+    rows = ctx.warehouse.fetch(
+        "SELECT DISTINCT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id "
+        "AND i.id_type = 'external_userid' AND i.id_value = r.external_userid "
+        "WHERE r.brand_id = ? AND r.state = 'active' AND r.added_at >= ?",
+        [brand_id, since],
+    )
+    return {str(r[0]) for r in rows}
 
 
 def related_guides(ctx: Context, brand_id: str, customer_ids: list[str]) -> dict[str, list[str]]:
@@ -157,9 +169,10 @@ def run_all(ctx: Context) -> dict[str, dict[str, int]]:
     return out
 
 
-def settle_quietly(ctx: Context, brand_id: str) -> None:
-    """``settle`` for hooks (WeCom callbacks, the contact sync): a failure is logged, never raised."""
+def settle_quietly(ctx: Context, brand_id: str, since: datetime | None = None) -> None:
+    """``settle`` for hooks (WeCom callbacks: relations added in the last day; the contact sync: all): a failure
+    is logged, never raised."""
     try:
-        settle(ctx, brand_id)
+        settle(ctx, brand_id, since)
     except Exception:
         log.exception("settling the customer pool of brand %s failed", brand_id)

@@ -133,7 +133,7 @@ def process_pending(ctx: Context, brand_id: str, limit: int = 10_000) -> int:
         if n:  # pool leads whose customer just added a guide leave the pool, owned by that guide
             from siyu.services.guide_work.pool_feed import settle_quietly
 
-            settle_quietly(ctx, brand_id)
+            settle_quietly(ctx, brand_id, _now() - timedelta(days=1))  # relations added lately only
         return n
 
 
