@@ -35,7 +35,7 @@ LIMITS: dict[str, str] = {
     "/console/favicon.ico": "none needed: static",
     "/WW_verify_{code}.txt": "siyu.sidebar.verify: per IP (wecom_verify_file)",
     "/v1/": "per write key (services.ingest.request) and per address for wrong keys (api.segment)",
-    "/sidebar/": "per guide session (sidebar.routes._user); entries: see the report (sidebar helper's area)",
+    "/sidebar/": "per guide session (sidebar.routes._user); sign-ins (?code=, /link) per address (_per_address)",
 }
 
 

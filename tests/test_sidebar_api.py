@@ -583,3 +583,41 @@ def test_group_admins_open_the_group_sidebar(ctx: Context) -> None:
         actions.set_group_admins(srv, chat, [])
         sync_groups(ctx, "acme")
         assert web.get(f"/sidebar/acme/api/group/{chat}").status_code == 403
+
+
+def test_phone_masked_until_revealed(ctx: Context) -> None:
+    """The sidebar shows the customer's phone masked; "show number" (CSRF) answers the clear number for the guide's
+    own customer only and leaves a pii.reveal audit entry."""
+    with sidebar_env(ctx) as side:
+        mine, theirs = side.cid_of("guide0001"), side.cid_of("guide0002")
+        with ctx.warehouse.transaction() as cur:  # the customers' phones, as an import would set them
+            for cid, phone in ((mine, "+8613812345678"), (theirs, "+8613900001111")):
+                cur.execute("UPDATE customers SET phone = ? WHERE brand_id = 'acme' AND customer_id = ?", [phone, cid])
+        web = oauth_login(side, "guide0001")
+        view = web.get(f"/sidebar/acme/api/customer/{mine}").json()
+        assert view["phone"] == "138****5678"
+        assert all("****" in e for e in view["external_userids"])
+        page = web.get(f"/sidebar/acme/c/{mine}")
+        assert "138****5678" in page.text and "13812345678" not in page.text
+        path = f"/sidebar/acme/api/customer/{mine}/reveal"
+        assert web.post(path).status_code == 403  # no CSRF token
+        hdr = {"x-csrf-token": csrf(web, f"/sidebar/acme/c/{mine}")}
+        shown = web.post(path, headers=hdr)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["phone"] == "+8613812345678"
+        assert web.post(f"/sidebar/acme/api/customer/{theirs}/reveal", headers=hdr).status_code == 403
+        admin = httpx.Client(base_url=side.base, auth=("ops", PW))
+        entries = admin.get("/api/audit", params={"action": "pii.reveal"}).json()["items"]
+        assert [(e["target"], e["detail"]["reason"]) for e in entries] == [(mine, "sidebar")]
+
+
+def test_sign_ins_limited_per_address(ctx: Context) -> None:
+    """Signed links and OAuth codes are limited per client address (each code costs a WeCom call): 429 naming the
+    wait once the burst is spent, while an open session keeps working."""
+    with sidebar_env(ctx) as side:
+        web = oauth_login(side, "guide0001")
+        codes = [web.get("/sidebar/acme/link", params={"t": f"forged-{i}"}).status_code for i in range(40)]
+        assert 429 in codes and codes.index(429) >= 25, codes
+        limited = web.get("/sidebar/acme/link", params={"t": "forged"})
+        assert limited.status_code == 429 and limited.json()["field"] == "rate"
+        assert web.get(f"/sidebar/acme/api/customer/{side.cid_of('guide0001')}").status_code == 200

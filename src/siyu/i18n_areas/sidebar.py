@@ -51,6 +51,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "sidebar.scripts": ("话术库", "Scripts"),
     "sidebar.scripts_search": ("搜索话术 / 素材", "Search scripts"),
     "sidebar.send": ("发送", "Send"),
+    "sidebar.reveal": ("显示号码", "Show number"),
     "sidebar.sent": ("已插入聊天", "Inserted into the chat"),
     "sidebar.copied": ("已复制，请粘贴到聊天", "Copied: paste it into the chat"),
     "sidebar.used": ("使用 {n} 次", "used {n}×"),

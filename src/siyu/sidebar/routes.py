@@ -27,7 +27,7 @@ from siyu.api.validation import MAX_ID, RowId
 from siyu.domain.scripts import chat_message
 from siyu.i18n import normalize_language
 from siyu.i18n import t as translate
-from siyu.services import customers, scripts
+from siyu.services import customers, pii, scripts
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import Forbidden, NotFound, SiyuError, Unauthorized
@@ -44,6 +44,7 @@ LANG_COOKIE = "siyu_sidebar_lang"
 JS_APIS = ["getContext", "getCurExternalContact", "getCurExternalChat", "sendChatMessage"]
 READ_RATE, READ_BURST = 10.0, 60
 WRITE_RATE, WRITE_BURST = 2.0, 20
+ENTRY_RATE, ENTRY_BURST = 1.0, 30  # sign-ins per client address (a shop behind one NAT: 30 at once, then 1/s)
 
 
 def _lang(request: Request) -> str:
@@ -70,6 +71,12 @@ def _user(request: Request, brand_id: str, ctx: Context, write: bool = False) ->
     rate, burst = (WRITE_RATE, WRITE_BURST) if write else (READ_RATE, READ_BURST)
     check_rate(ctx, "sidebar_write" if write else "sidebar_read", rate, burst, f"{brand_id}:{sess.guide_id}")
     return access.guide_user(ctx, sess)
+
+
+def _per_address(request: Request, ctx: Context, bucket: str, brand_id: str) -> None:
+    """Sign-ins (OAuth codes, signed links) limited per client address: 429 past ENTRY_RATE/s."""
+    ip = request.client.host if request.client else ""
+    check_rate(ctx, bucket, ENTRY_RATE, ENTRY_BURST, f"{brand_id}:{ip}")
 
 
 def _own(ctx: Context, user: User, customer_id: str) -> str:
@@ -104,6 +111,7 @@ def entry(brand_id: str, request: Request, code: str = "", ctx: Context = Depend
     secure = request.url.scheme == "https"
     back = str(request.url.remove_query_params(["code", "state"]))
     if code:
+        _per_address(request, ctx, "sidebar_oauth", brand_id)  # each code costs a WeCom call
         return _with_session(RedirectResponse(back, 302), ctx, access.login_with_code(ctx, brand_id, code), secure)
     sess = _session(request, brand_id, ctx)
     if sess is None:
@@ -119,6 +127,7 @@ def entry(brand_id: str, request: Request, code: str = "", ctx: Context = Depend
 @router.get("/link", response_model=None)
 def link(brand_id: str, request: Request, t: str = "", ctx: Context = Depends(get_ctx)) -> Response:
     """A signed link (``?t=``): starts a session as its guide and opens its customer."""
+    _per_address(request, ctx, "sidebar_link", brand_id)
     sess, customer_id = access.read_link(ctx, brand_id, t)
     target = f"/sidebar/{brand_id}/c/{customer_id}" if customer_id else f"/sidebar/{brand_id}/"
     return _with_session(RedirectResponse(target, 302), ctx, sess, request.url.scheme == "https")
@@ -234,6 +243,14 @@ def customer_api(brand_id: str, customer_id: str, request: Request, ctx: Context
     """The sidebar's view of a customer (403 when not the guide's)."""
     user = _user(request, brand_id, ctx)
     return view.customer_view(ctx, user, _own(ctx, user, customer_id))
+
+
+@router.post("/api/customer/{customer_id}/reveal")
+def reveal_api(brand_id: str, customer_id: str, request: Request, ctx: Context = Depends(get_ctx)) -> dict[str, Any]:
+    """The customer's clear phone and name (the sidebar shows them masked); an audited ``pii.reveal``."""
+    user = _user(request, brand_id, ctx, write=True)
+    got = pii.reveal(ctx, user, _own(ctx, user, customer_id), "sidebar")
+    return {"customer_id": got["customer_id"], "name": got["profile"].get("name"), "phone": got["profile"].get("phone")}
 
 
 @router.get("/api/group/{chat_id}")

@@ -19,6 +19,7 @@ from siyu.analytics import aipl, lifecycle, rfm
 from siyu.domain.guide_work import FOLLOWUP_KINDS
 from siyu.domain.models import Role
 from siyu.domain.next_action import CustomerState, suggest
+from siyu.domain.pii import mask_phone, mask_token
 from siyu.services import customers
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -229,9 +230,9 @@ def customer_view(ctx: Context, user: User, customer_id: str) -> dict[str, Any]:
     return {
         "customer_id": cid,
         "name": profile.get("name") or "",
-        "phone": profile.get("phone") or "",
+        "phone": mask_phone(profile["phone"]) if profile.get("phone") else "",  # clear only through pii.reveal
         "city": profile.get("city") or "",
-        "external_userids": [i["id_value"] for i in d["identities"] if i["id_type"] == "external_userid"],
+        "external_userids": [mask_token(i["id_value"]) for i in d["identities"] if i["id_type"] == "external_userid"],
         "relations": mine,
         "tags": d["tags"],
         "stages": st,
