@@ -9,7 +9,8 @@ For each: the saturation throughput (closed loop) and the ack latency at 20,000 
 then lost / duplicated counted in DuckDB after a clean stop.  The machine's load average is recorded with each
 run: on a shared machine the figures are noisy.
 
-Usage: ``python -m bench.ingest_workers [SECONDS] [setup ...] [--states sqlite,postgres]``.
+Usage: ``python -m bench.ingest_workers [SECONDS] [setup ...] [--states=sqlite,postgres] [--merge]`` (``--merge``
+replaces just these runs in ``bench/results/ingest_workers.json``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,19 @@ def _wait_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited: {log.read_text()[-2000:]}")
     raise RuntimeError(f"{base} did not start")
+
+
+def _wait_workers(base: str, workers: int, timeout: float = 300.0) -> None:
+    """Until ``workers`` distinct worker pids answer /healthz (spawned workers start one by one)."""
+    pids: set[int] = set()
+    deadline = time.time() + timeout
+    while len(pids) < workers and time.time() < deadline:
+        with suppress(httpx.HTTPError):
+            pids.add(int(httpx.get(base + "/healthz", timeout=5).json()["pid"]))
+        time.sleep(0.05)
+    if len(pids) < workers:
+        raise RuntimeError(f"only {len(pids)} of {workers} ingest workers answered")
+    time.sleep(2.0)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -124,7 +138,7 @@ def run_one(setup: str, state: str, pg_url: str | None, seconds: float, connecti
             procs.append(ingest)
             base = f"http://127.0.0.1:{iport}"
             _wait_up(base, ingest, tmp / "stderr.log")
-            time.sleep(1.0 if workers == 1 else 3.0)  # every worker up
+            _wait_workers(base, workers)
         pids = [p.pid for p in procs]
         cpu0, load0 = _cpu_tree(pids), _load()
         split0 = [_cpu_tree([p]) for p in pids]
@@ -194,6 +208,10 @@ def run(seconds: float = 12.0, setups: list[str] | None = None, states: list[str
             for setup in setups:
                 runs.append(run_one(setup, state, pg_url if state == "postgres" else None, seconds))
                 print(orjson.dumps(runs[-1]).decode(), file=sys.stderr, flush=True)
+    return _report(runs, seconds)
+
+
+def _report(runs: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     summary = {
         f"{r['state']}/{r['setup']}": {
             "max_events_per_s": r["max_events_per_s"],
@@ -223,4 +241,12 @@ if __name__ == "__main__":
     secs = float(args[0]) if args else 12.0
     chosen = args[1:] or None
     result = run(secs, chosen, opts["states"].split(",") if "states" in opts else None)
+    if "--merge" in sys.argv:  # replace these runs in bench/results/ingest_workers.json, keep the others
+        out = ROOT / "bench" / "results" / "ingest_workers.json"
+        new = {(r["state"], r["setup"]) for r in result["runs"]}
+        kept = [r for r in orjson.loads(out.read_bytes())["runs"] if (r["state"], r["setup"]) not in new]
+        order = {name: i for i, name in enumerate(SETUPS)}
+        merged = sorted(kept + result["runs"], key=lambda r: (r["state"] != "sqlite", order[r["setup"]]))
+        result = _report(merged, secs)
+        out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -108,7 +108,9 @@ def test_live_foreign_segment_is_tailed_and_kept_until_its_writer_closes_it(tmp_
         assert _wait(lambda: _ids(ctx) == {"a0", "a1", "a2", "b0", "b1"})
         # its writer is alive and has not closed it: the segment stays, its position is recorded
         assert (directory / seg).exists()
-        assert ctx.warehouse.fetch("SELECT batches FROM ingest_log_loaded WHERE segment = ?", [seg]) == [(3,)]
+        position = "SELECT batches FROM ingest_log_loaded WHERE segment = ?"
+        assert _wait(lambda: ctx.warehouse.fetch(position, [seg]) == [(3,)])  # the retry's batch was read too
+        assert _ids(ctx) == {"a0", "a1", "a2", "b0", "b1"}
         # OneID ran after the foreign load: the identify events' userIds resolved
         assert _wait(
             lambda: ctx.warehouse.fetch("SELECT count(*) FROM identities WHERE id_value LIKE 'b-user%'")[0][0] == 2
