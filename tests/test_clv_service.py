@@ -25,6 +25,7 @@ from siyu.services.context import Context
 from siyu.services.errors import Conflict, NotFound, SiyuError
 from siyu.services.metrics import acquisition
 from siyu.stores.state.models import utcnow
+from tests.support.scope import reachable_ids
 from tests.support.stores import open_demo
 
 BRAND = "demo"
@@ -261,15 +262,7 @@ def test_segment_at_risk_and_valuable(cctx: Context) -> None:
 
 def test_guide_scope_and_reads(cctx: Context) -> None:
     ensure_fit(cctx)
-    cur = cctx.warehouse.cursor()
-    mine = set(
-        cur.execute(
-            "SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id "
-            "AND i.id_type = 'external_userid' AND i.id_value = r.external_userid "
-            "WHERE r.brand_id = ? AND r.guide_id = 'g01' AND r.state = 'active'",
-            [BRAND],
-        ).df()["customer_id"]
-    )
+    mine = reachable_ids(cctx, BRAND, "g01")  # a guide's own customers: relations and owned groups
     rows = stored(cctx)
     page = predictions.page(cctx, GUIDE, page_size=500)
     assert page["total"] == len(set(rows["customer_id"]) & mine) > 0

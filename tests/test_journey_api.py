@@ -17,6 +17,7 @@ from siyu.cli.main import app as cli_app
 from siyu.services.context import Context
 from siyu.services.journeys.executor import run_until_idle
 from tests.support.live import api_login, live_server
+from tests.support.scope import reachable_ids
 from tests.support.stores import open_demo
 
 JOURNEY: dict[str, Any] = {
@@ -73,13 +74,8 @@ def _call(base: str, method: str, path: str, h: dict[str, str], status: int = 20
 
 
 def _guide_customers(ctx: Context, guide_id: str) -> set[str]:
-    rows = ctx.warehouse.fetch(
-        "SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id "
-        "AND i.id_type = 'external_userid' AND i.id_value = r.external_userid "
-        "WHERE r.brand_id = 'demo' AND r.guide_id = ? AND r.state = 'active'",
-        [guide_id],
-    )
-    return {r[0] for r in rows}
+    """A guide's own customers (reachable: active relations and members of the groups they own)."""
+    return reachable_ids(ctx, "demo", guide_id)
 
 
 def test_journey_lifecycle_tasks_and_scope(api: tuple[str, Context]) -> None:

@@ -71,8 +71,7 @@ def all_members(base: str, h: dict[str, str], sid: str) -> tuple[int, set[str]]:
 
 
 def guide_customers(ref: Ref, guide_id: str) -> set[str]:
-    r = ref.relations
-    return set(r[(r["state"] == "active") & (r["guide_id"] == guide_id)]["customer_id"])
+    return ref.guide_customers(guide_id)
 
 
 REPEAT = {"kind": "orders", "op": "gte", "value": 3}
