@@ -7,14 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.support.journey_workers import (
-    finished,
-    journey_with_entries,
-    q,
-    spawn_worker,
-    steps_run_twice,
-    wait_ready,
-)
+from tests.support.journey_workers import Zygote, finished, journey_with_entries, q, steps_run_twice
 
 CUSTOMERS = 3000
 
@@ -40,19 +33,18 @@ def test_two_consumer_processes_share_the_work_and_nothing_runs_twice(tmp_path: 
     data = tmp_path / "data"
     db = journey_with_entries(data, "wb", JOURNEY, CUSTOMERS)
     sent = [tmp_path / f"sent{i}.sqlite" for i in range(2)]
-    # both at once, sharing one Huey queue; each queues a tick every 0.1 s (1 s budget)
-    procs = [spawn_worker(data, s, every=0.1, budget=1.0, read_only_warehouse=True) for s in sent]
+    # both at once, sharing one Huey queue; each queues a tick every 0.1 s (1 s budget); each a process of its own,
+    # forked once the imports are done
+    workers = Zygote(data)
+    assert workers.threads == 1, "the zygote must not fork with threads running"
     try:
-        for p in procs:
-            wait_ready(p)
+        pids = workers.start_many(sent, every=0.1, budget=1.0, read_only_warehouse=True)
         deadline = time.monotonic() + 120
         while not finished(db) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert all(p.poll() is None for p in procs), "a worker process died"
+        assert all(workers.alive(p) for p in pids), "a worker process died"
     finally:
-        for p in procs:
-            p.kill()
-            p.wait(30)
+        workers.close()
     assert finished(db), "the journey did not finish within the time limit"
     # none lost: everyone exited once at the end; none twice: one step per (entry, node)
     assert q(db, "SELECT status, exit_reason, count(*) FROM journey_entries GROUP BY 1, 2") == [

@@ -23,8 +23,8 @@ from tests.support.stores import empty_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# argv: data dir, sender's SQLite file, tick interval (s), tick budget (s), "ro" for a read-only warehouse;
-# or "fork": a zygote that imports all this once and forks one such worker per line of arguments on its stdin
+# A zygote: imports once, then forks one worker per line on its stdin: data dir, sender's SQLite file, tick interval
+# (s), tick budget (s), "ro" for a read-only warehouse
 WORKER = textwrap.dedent(
     """
     import os, signal, sys, threading, time
@@ -44,8 +44,6 @@ WORKER = textwrap.dedent(
             enqueue_call(ctx, "siyu.services.journeys.scheduled:tick", budget_seconds=float(budget))
             time.sleep(float(every))
 
-    if sys.argv[1] != "fork":
-        work(*sys.argv[1:])
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the killed workers
     print("zygote", threading.active_count(), flush=True)
     for line in sys.stdin:
@@ -121,35 +119,6 @@ def _args(data: Path, sent: Path, every: float, budget: float, read_only_warehou
     return [str(data), str(sent), str(every), str(budget), "ro" if read_only_warehouse else "rw"]
 
 
-def spawn_worker(
-    data: Path, sent: Path, every: float, budget: float, read_only_warehouse: bool = False
-) -> subprocess.Popen[bytes]:
-    """Start a worker process over ``data`` (its sends recorded in ``sent``; a tick queued every ``every`` s with a
-    budget of ``budget`` s); ``wait_ready`` waits until it consumes."""
-    args = _args(data, sent, every, budget, read_only_warehouse)
-    return subprocess.Popen(
-        [sys.executable, str(_script(data)), *args], env=_env(data), cwd=ROOT, stdout=subprocess.PIPE
-    )
-
-
-def wait_ready(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
-    """Block until the worker says it is ready (it is killed and an error raised if it says anything else)."""
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith(b"ready"):
-        proc.kill()
-        proc.wait(30)
-        raise RuntimeError(f"the journey worker did not start (it said {line!r}, exit code {proc.returncode})")
-    return proc
-
-
-def start_worker(
-    data: Path, sent: Path, every: float, budget: float, read_only_warehouse: bool = False
-) -> subprocess.Popen[bytes]:
-    """``spawn_worker`` and ``wait_ready``."""
-    return wait_ready(spawn_worker(data, sent, every, budget, read_only_warehouse))
-
-
 def progress(db: Path) -> int:
     """Steps written plus effects settled (done or failed): grows with every batch a worker commits."""
     settled = q(db, "SELECT count(*) FROM journey_effects WHERE status IN ('done', 'failed')")[0][0]
@@ -159,14 +128,14 @@ def progress(db: Path) -> int:
 class Zygote:
     """Worker processes forked from one process that has done their imports already: a worker then starts in
     the time of ``Context.open`` instead of a whole interpreter start-up with siyu's imports (seconds each, far
-    more on busy cores) — for tests that kill workers with kill -9 again and again. Each worker is a real process
-    of its own, killed abruptly like any other."""
+    more on busy cores: 597 s of a 788 s kill -9 run). Each worker is a real process of its own, with its own
+    Context, Huey consumer and connections, and killed abruptly like any other."""
 
     def __init__(self, data: Path) -> None:
         self.data = data
         self.live: set[int] = set()
         self.proc = subprocess.Popen(
-            [sys.executable, str(_script(data)), "fork"],
+            [sys.executable, str(_script(data))],
             env=_env(data),
             cwd=ROOT,
             stdin=subprocess.PIPE,
@@ -181,15 +150,32 @@ class Zygote:
 
     def start(self, sent: Path, every: float, budget: float, read_only_warehouse: bool = False) -> int:
         """Fork a worker over the zygote's data dir; returns its pid once it is ready."""
+        return self.start_many([sent], every, budget, read_only_warehouse)[0]
+
+    def start_many(self, sent: list[Path], every: float, budget: float, read_only_warehouse: bool = False) -> list[int]:
+        """Fork one worker per ``sent`` file at once (none waits for another); returns their pids once all are
+        ready."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write((" ".join(_args(self.data, sent, every, budget, read_only_warehouse)) + "\n").encode())
+        for s in sent:
+            args = _args(self.data, s, every, budget, read_only_warehouse)
+            self.proc.stdin.write((" ".join(args) + "\n").encode())
         self.proc.stdin.flush()
-        line = self.proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != b"ready":
-            raise RuntimeError(f"a forked journey worker did not start (it said {line!r})")
-        pid = int(line[1])
-        self.live.add(pid)
-        return pid
+        pids = []
+        for _ in sent:
+            line = self.proc.stdout.readline().split()
+            if len(line) != 2 or line[0] != b"ready":
+                raise RuntimeError(f"a forked journey worker did not start (it said {line!r})")
+            pids.append(int(line[1]))
+            self.live.add(pids[-1])
+        return pids
+
+    def alive(self, pid: int) -> bool:
+        """Whether the worker ``pid`` still runs."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def kill(self, pid: int, timeout: float = 30) -> None:
         """kill -9 the worker ``pid`` and wait until it is gone."""
