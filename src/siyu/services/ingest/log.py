@@ -238,7 +238,8 @@ def writer_alive(name: str) -> bool:
     except PermissionError:
         pass
     started, created = _process_start_ns(pid), _segment_time_ns(name)
-    if started is not None and created is not None and started > created + 1_000_000_000:
+    # started well after the segment was created: not its writer (the margin covers boot-time clock drift)
+    if started is not None and created is not None and started > created + 120_000_000_000:
         return False
     state = _proc_state(pid)
     return state not in ("Z", "X")  # a zombie (killed, not yet reaped) writes nothing more
