@@ -24,7 +24,7 @@ from tests.support.stores import empty_data_dir
 ROOT = Path(__file__).resolve().parents[2]
 
 # A zygote: imports once, then forks one worker per line on its stdin: data dir, sender's SQLite file, tick interval
-# (s), tick budget (s), "ro" for a read-only warehouse
+# (s), tick budget (s), "ro" for a read-only warehouse, the file whose existence lets it start consuming
 WORKER = textwrap.dedent(
     """
     import os, signal, sys, threading, time
@@ -34,12 +34,14 @@ WORKER = textwrap.dedent(
     from siyu.services.journeys.senders import RecordingSender, register_sender
     from siyu.workers import enqueue_call, start_consumer
 
-    def work(data, sent, every, budget, mode):
+    def work(data, sent, every, budget, mode, go):
         # DuckDB: several processes may read the warehouse only when none writes it
         ctx = Context.open(Settings.from_env(data_dir=data), read_only_warehouse=mode == "ro")
         register_sender("sms", RecordingSender(sent))
-        start_consumer(ctx, workers=2)
         print("ready", os.getpid(), flush=True)
+        while not os.path.exists(go):  # workers started together begin together
+            time.sleep(0.01)
+        start_consumer(ctx, workers=2)
         while True:  # the scheduler's job, faster: queue a tick on the Huey queue every `every` seconds
             enqueue_call(ctx, "siyu.services.journeys.scheduled:tick", budget_seconds=float(budget))
             time.sleep(float(every))
@@ -116,7 +118,11 @@ def _env(data: Path) -> dict[str, str]:
 
 
 def _args(data: Path, sent: Path, every: float, budget: float, read_only_warehouse: bool) -> list[str]:
-    return [str(data), str(sent), str(every), str(budget), "ro" if read_only_warehouse else "rw"]
+    return [str(data), str(sent), str(every), str(budget), "ro" if read_only_warehouse else "rw", str(_go(data))]
+
+
+def _go(data: Path) -> Path:
+    return data.parent / "journey_workers.go"
 
 
 def progress(db: Path) -> int:
@@ -153,9 +159,10 @@ class Zygote:
         return self.start_many([sent], every, budget, read_only_warehouse)[0]
 
     def start_many(self, sent: list[Path], every: float, budget: float, read_only_warehouse: bool = False) -> list[int]:
-        """Fork one worker per ``sent`` file at once (none waits for another); returns their pids once all are
-        ready."""
+        """Fork one worker per ``sent`` file; once all have opened their Context they start consuming together
+        (none gets a head start); returns their pids."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        _go(self.data).unlink(missing_ok=True)
         for s in sent:
             args = _args(self.data, s, every, budget, read_only_warehouse)
             self.proc.stdin.write((" ".join(args) + "\n").encode())
@@ -167,6 +174,7 @@ class Zygote:
                 raise RuntimeError(f"a forked journey worker did not start (it said {line!r})")
             pids.append(int(line[1]))
             self.live.add(pids[-1])
+        _go(self.data).touch()
         return pids
 
     def alive(self, pid: int) -> bool:
