@@ -3,6 +3,7 @@ its entries in a fresh data dir, a worker script that ticks the engine, and SQL 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -146,6 +147,7 @@ class Zygote:
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            start_new_session=True,  # its own process group: close() kills every worker forked from it
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
@@ -199,11 +201,8 @@ class Zygote:
         raise RuntimeError(f"worker {pid} still exists {timeout} s after kill -9")
 
     def close(self) -> None:
-        """Kill the workers still running, then the zygote."""
-        for pid in list(self.live):
-            try:
-                self.kill(pid)
-            except ProcessLookupError:
-                self.live.discard(pid)
-        self.proc.kill()
+        """Kill the zygote and every worker forked from it (its process group), even one never reported ready."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.live.clear()
         self.proc.wait(30)
