@@ -63,6 +63,10 @@ def test_messaging_api(demo: Context, monkeypatch: pytest.MonkeyPatch) -> None:
 
         # a guide sends to their own customer (the phone on file); not to another guide's customer
         mine = next(c for c in _customers(base, guide) if c["phone"])
+        assert "****" in mine["phone"]  # lists show phones masked; the guide reveals their own customer's (audited)
+        shown_to_guide = httpx.post(f"{base}/api/customers/{mine['customer_id']}/reveal", headers=guide, json={})
+        assert shown_to_guide.status_code == 200, shown_to_guide.text
+        mine = {**mine, "phone": shown_to_guide.json()["profile"]["phone"]}
         theirs = next(
             c
             for c in _customers(base, admin)
