@@ -73,7 +73,7 @@ def test_overview_and_guides_pages(demo_ctx: Context) -> None:
             top = board["rows"][0]
             first = page.get_by_test_id("guides-board-table").locator("tbody tr").first
             expect(first).to_contain_text(top["guide_id"])
-            expect(first).to_contain_text(str(round(top["gmv"], 2)))
+            expect(first).to_contain_text(f"¥{top['gmv']:,.2f}")  # money as siyu.display shows it
             tasks = page.get_by_test_id("guides-tasks")  # journey task completion per guide (none on the demo)
             expect(tasks).to_contain_text("导购任务完成情况")
             expect(tasks.locator("canvas").first).to_be_visible()
