@@ -14,6 +14,10 @@ from typer.testing import CliRunner
 
 from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
+from siyu.domain.models import Role
+from siyu.domain.pii import mask_phone
+from siyu.services import brands, messaging
+from siyu.services.brands import User
 from siyu.services.context import Context
 from tests.sms_server import sms_server
 from tests.support.live import api_login, live_server
@@ -83,7 +87,11 @@ def test_messaging_api(demo: Context, monkeypatch: pytest.MonkeyPatch) -> None:
         assert r.status_code == 403 and r.json()["field"] == "recipient"
         key = {"Idempotency-Key": "welcome-" + mine["customer_id"]}
         r = httpx.post(f"{api}/send", headers={**guide, **key}, json={**sms, "customer_id": mine["customer_id"]})
-        assert r.status_code == 201 and r.json()["recipient"] == mine["phone"] and r.json()["status"] == "queued"
+        assert (
+            r.status_code == 201
+            and r.json()["recipient"] == mask_phone(mine["phone"])
+            and r.json()["status"] == "queued"
+        )
         first = r.json()["id"]
         again = httpx.post(f"{api}/send", headers={**guide, **key}, json={**sms, "customer_id": mine["customer_id"]})
         assert again.status_code == 200 and again.json()["id"] == first
@@ -208,3 +216,33 @@ def test_cli_send_outbox_dead_letters_resend(demo: Context, monkeypatch: pytest.
         assert out.exit_code == 2 and "not a" in out.output
         out = runner.invoke(cli_app, ["messaging", "providers", "demo"])
         assert out.exit_code == 0 and "testsecret" not in out.output and "access_key_secret_set" in out.output
+
+
+def test_outbox_recipients_masked_unless_revealed(any_ctx: Context) -> None:
+    """Outbox answers mask recipients (phones and emails); ``pii=clear`` shows them to an admin and is audited,
+    and is refused to an operator while the brand has not allowed operators to reveal."""
+    ctx = any_ctx
+    brands.create_brand(ctx, "mask", "Mask")
+    brands.create_user(ctx, "mask", "boss", "boss-pass-1", Role.ADMIN)
+    brands.create_user(ctx, "mask", "ops", "ops-pass-12", Role.OPERATOR)
+    boss = User(0, "mask", "boss", "boss", Role.ADMIN, None, "zh")
+    sms = {"access_key_id": "id", "access_key_secret": "secret", "sign_name": "思域", "endpoint": "http://127.0.0.1:9"}
+    messaging.set_provider(ctx, boss, "sms", "aliyun", sms)  # never reached: queue=False
+    smtp = {"host": "127.0.0.1", "port": 9, "security": "none", "from_address": "crm@brand.cn", "password": "pw"}
+    messaging.set_provider(ctx, boss, "email", "smtp", smtp)
+    for to in ("13800138000", "li@brand.cn"):
+        channel = "email" if "@" in to else "sms"
+        extra = {"subject": "会员", "text": "您好"} if channel == "email" else {"template": "SMS_71390007"}
+        messaging.send(ctx, boss, messaging.SendRequest(channel=channel, recipient=to, **extra), queue=False)
+    with live_server(create_app(ctx, with_console=False)) as base:
+        api = f"{base}/api/messaging"
+        masked = httpx.get(f"{api}/outbox", auth=("boss", "boss-pass-1")).json()["items"]
+        assert sorted(m["recipient"] for m in masked) == ["138****8000", "l***@brand.cn"]
+        one = httpx.get(f"{api}/outbox/{masked[0]['id']}", auth=("boss", "boss-pass-1")).json()
+        assert "*" in one["recipient"]
+        clear = httpx.get(f"{api}/outbox", params={"pii": "clear"}, auth=("boss", "boss-pass-1")).json()["items"]
+        assert sorted(m["recipient"] for m in clear) == ["+8613800138000", "li@brand.cn"]
+        refused = httpx.get(f"{api}/outbox", params={"pii": "clear"}, auth=("ops", "ops-pass-12"))
+        assert refused.status_code == 403 and refused.json()["field"] == "role"
+        log = httpx.get(f"{base}/api/audit", params={"action": "pii.reveal"}, auth=("boss", "boss-pass-1")).json()
+        assert [e["target"] for e in log["items"]] == ["messaging.outbox"]

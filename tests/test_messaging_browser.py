@@ -85,7 +85,7 @@ def test_messaging_page(fresh_ctx: Context, monkeypatch: pytest.MonkeyPatch) -> 
             expect(page.get_by_test_id("kpi-sent-value")).to_have_text(str(api["by_status"]["sent"]))
             expect(page.get_by_test_id("kpi-dead-value")).to_have_text(str(api["by_status"]["dead"]))
             expect(page.get_by_test_id("messaging-chart").locator("canvas").first).to_be_visible()
-            expect(page.get_by_test_id("outbox-table")).to_contain_text("+8613800138000")
+            expect(page.get_by_test_id("outbox-table")).to_contain_text("138****8000")  # recipients masked
             expect(page.get_by_test_id("outbox-table")).to_contain_text("已发送")
             page.screenshot(path=str(ARTIFACTS / "messaging-outbox-zh.png"), full_page=True)
 

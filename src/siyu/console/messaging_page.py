@@ -13,6 +13,7 @@ from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, kpi_card
 from siyu.domain.models import Role
+from siyu.domain.pii import mask_contact, mask_record
 from siyu.services import messaging
 from siyu.services.brands import User
 from siyu.services.errors import SiyuError
@@ -228,7 +229,7 @@ def _outbox(user: User) -> None:
     @ui.refreshable
     def table() -> None:
         page = messaging.list_messages(ctx, user, status.value or None, channel.value or None, limit=500)
-        data_table(_rows(page["items"]), _labels(), "outbox-table")
+        data_table(_rows([mask_record(m, ("recipient",)) for m in page["items"]]), _labels(), "outbox-table")
 
     status.on_value_change(table.refresh)
     channel.on_value_change(table.refresh)
@@ -247,7 +248,8 @@ def _dead_letters(user: User) -> None:
         for m in page["items"]:
             with ui.card().classes("w-full").props(f"flat bordered data-testid=dead-{m['id']}"):
                 with ui.row().classes("items-center justify-between w-full"):
-                    ui.label(f"{m['channel']} · {m['recipient']} · {m['template']}").classes("font-bold")
+                    shown = mask_contact(m["recipient"]) if m["recipient"] else ""
+                    ui.label(f"{m['channel']} · {shown} · {m['template']}").classes("font-bold")
                     if user.role != Role.GUIDE:
                         ui.button(tr("messaging.resend"), on_click=lambda mid=m["id"]: resend(mid)).props(
                             f"dense icon=replay data-testid=resend-{m['id']}"

@@ -52,6 +52,11 @@ def mask_token(value: str) -> str:
     return v[:4] + STAR * 4 + v[-4:]
 
 
+def mask_contact(value: str) -> str:
+    """A message recipient: an email address masked as an email, anything else as a phone number."""
+    return mask_email(value) if "@" in value else mask_phone(value)
+
+
 def mask_address(value: Mapping[str, Any]) -> dict[str, Any]:
     """A shipping address (name, phone, province, city, district, detail): province / city / district stay (they
     say where a parcel goes, not to whom); recipient, mobile and street line are masked."""
@@ -69,6 +74,7 @@ FIELD_MASKS: dict[str, Callable[[str], str]] = {
     "phone": mask_phone,
     "mobile": mask_phone,
     "email": mask_email,
+    "recipient": mask_contact,
     "external_userid": mask_token,
     "unionid": mask_token,
     "openid": mask_token,

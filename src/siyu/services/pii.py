@@ -94,7 +94,7 @@ def masked_rows(
 
 
 def _mask_row(row: dict[str, Any]) -> dict[str, Any]:
-    out = mask_record(row, ("customer_name", "phone", "email", "external_userid", "unionid", "openid"))
+    out = mask_record(row, ("customer_name", "phone", "email", "recipient", "external_userid", "unionid", "openid"))
     ident = out.get("helper_identity")
     if isinstance(ident, str) and ":" in ident:
         t, v = ident.split(":", 1)
