@@ -32,7 +32,7 @@ from siyu.services.brands import create_brand, create_user
 from siyu.services.context import Context
 from siyu.services.ingest import log as ingest_log
 from tests.support.postgres import free_port
-from tests.support.prod import fresh_postgres
+from tests.support.prod import fresh_postgres, start_siyu
 
 ROOT = Path(__file__).resolve().parents[1]
 SIYU = str(Path(sys.executable).parent / "siyu")
@@ -44,19 +44,7 @@ def _basic(key: str) -> dict[str, str]:
 
 
 def _start(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "wb")  # noqa: SIM115 - the child keeps writing to it
-    proc = subprocess.Popen([SIYU, *args, "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=out)
-    deadline = time.monotonic() + 180  # generous: a loaded CI machine starts Python processes slowly
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            raise RuntimeError(f"siyu {args[0]} exited: {log.read_text()[-2000:]}")
-    proc.kill()
-    raise RuntimeError(f"siyu {args[0]} did not start")
+    return start_siyu(args, env, port, log, 180)  # generous: a loaded CI machine starts Python processes slowly
 
 
 @dataclass

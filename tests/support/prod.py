@@ -98,12 +98,17 @@ def wait_until(predicate: object, timeout: float, step: float = 0.2) -> bool:
 def start_api(env: dict[str, str], port: int, log: Path, consumer: bool = False) -> subprocess.Popen[bytes]:
     """``siyu serve`` as its own process, once it answers; ``consumer``: its embedded Huey consumer takes jobs
     from the queue too (the process that writes the DuckDB warehouse must run the jobs that write it)."""
+    env = {**env, "SIYU_HUEY_CONSUMER": "embedded" if consumer else "off"}
+    return start_siyu(["serve"], env, port, log, 60)
+
+
+def start_siyu(args: list[str], env: dict[str, str], port: int, log: Path, timeout: float) -> subprocess.Popen[bytes]:
+    """``siyu <args> --port <port>`` as its own process (output to ``log``), once ``/healthz`` answers 200."""
     import httpx
 
     out = open(log, "wb")  # noqa: SIM115 - the child keeps writing to it
-    env = {**env, "SIYU_HUEY_CONSUMER": "embedded" if consumer else "off"}
-    proc = subprocess.Popen([SIYU, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=out)
-    deadline = time.monotonic() + 60
+    proc = subprocess.Popen([SIYU, *args, "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=out)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -111,9 +116,9 @@ def start_api(env: dict[str, str], port: int, log: Path, consumer: bool = False)
         except httpx.HTTPError:
             time.sleep(0.1)
         if proc.poll() is not None:
-            raise RuntimeError(f"siyu serve exited: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"siyu {args[0]} exited: {log.read_text()[-2000:]}")
     proc.kill()
-    raise RuntimeError("siyu serve did not start")
+    raise RuntimeError(f"siyu {args[0]} did not start")
 
 
 def restart_postgres(url: str, down_seconds: float) -> None:
