@@ -121,6 +121,30 @@ def test_gamma_gamma_matches_the_published_estimates(cdnow: pd.DataFrame) -> Non
     assert float(gamma_gamma.conditional_expected_spend(f, 0, 0)) == pytest.approx(35.17, abs=0.01)
 
 
+def test_gamma_gamma_without_heterogeneity_stops_at_the_q_bound() -> None:
+    """Mean spends vary less across customers than their own transactions explain (as in the demo brand): the
+    likelihood rises for ever along q, γ → ∞ (one ν for all); the fit converges on the bound Q_MAX."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(1, 6, 4_000).astype(float)
+    zbar = rng.gamma(1.7 * x, 280.0 / x)  # mean of x Gamma(1.7, ν = 1/280) transactions: Gamma(px, νx)
+    zbar = 476.0 + (zbar - 476.0) / np.sqrt(x)  # variance ∝ 1/x², below the model's a/x + b for any b ≥ 0
+    f = gamma_gamma.fit(x, zbar)
+    assert f.converged and f.extra == {"at_bound:q": 1.0}
+    assert f.params["q"] == pytest.approx(gamma_gamma.Q_MAX)
+    # the limit model: z̄ ~ Gamma(px, νx) with one ν; its MLE of p and of the mean spend p/ν, by scipy directly
+    from scipy.optimize import minimize_scalar
+
+    def neg(p: float) -> float:
+        nu_hat = p * x.sum() / (x * zbar).sum()  # ∂/∂ν = 0 for a given p
+        return -float(np.sum(p * x * np.log(nu_hat * x) + (p * x - 1) * np.log(zbar) - nu_hat * x * zbar - gammaln(p * x)))
+
+    p_lim = minimize_scalar(neg, bounds=(0.01, 100), method="bounded", options={"xatol": 1e-10}).x
+    assert f.params["p"] == pytest.approx(p_lim, rel=2e-3)
+    mean_lim = (x * zbar).sum() / x.sum()
+    spend = gamma_gamma.conditional_expected_spend(f, x, zbar)
+    assert np.max(np.abs(spend / mean_lim - 1)) < 2e-3  # everyone ≈ the one population mean
+
+
 @pytest.mark.parametrize(
     ("model", "theta"),
     [

@@ -5,6 +5,11 @@ purchase process. Fitted on customers with x ≥ 1 repeat transactions and their
     f(z̄ | x) = Γ(px+q) / (Γ(px) Γ(q)) · γ^q x^(px) z̄^(px−1) / (γ + x z̄)^(px+q)
 The conditional expected spend is E[M | x, z̄] = (γ + x z̄) p / (px + q − 1), which for x = 0 is the
 population mean pγ/(q−1).
+
+When customers' mean spends differ no more than their single transactions would explain, the likelihood keeps
+rising as q, γ → ∞ with γ/q fixed (ν the same for everyone) and never peaks. q is bounded at ``Q_MAX`` (ν's
+coefficient of variation 1/√q = 1 %): there the weight of a customer's own mean, px/(px+q−1), is below 0.1 %
+for any realistic x, so predictions equal the limit's, and the fit reports ``at_bound:q``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from siyu.errors import SiyuError
 NAME = "gamma_gamma"
 PARAMS = ("p", "q", "gamma")
 START = np.array([1.0, 1.0, 1.0])
+Q_MAX = 1e4
+UPPER = np.array([np.inf, Q_MAX, np.inf])
 Array = npt.NDArray[np.float64]
 
 
@@ -109,7 +116,7 @@ def _terms(theta: Array, d: Spend, hessian: bool) -> tuple[float, Array, Array]:
 def fit(x: npt.ArrayLike, zbar: npt.ArrayLike) -> Fit:
     """Maximum-likelihood Gamma-Gamma fit on repeat customers (rows with x = 0 are left out)."""
     d = _data(x, zbar)
-    return maximise(NAME, PARAMS, loglik, d, START, len(d.x), hess=loglik_hessian)
+    return maximise(NAME, PARAMS, loglik, d, START, len(d.x), hess=loglik_hessian, upper=UPPER)
 
 
 def conditional_expected_spend(fit_: Fit, x: npt.ArrayLike, zbar: npt.ArrayLike) -> Array:

@@ -78,16 +78,19 @@ def maximise(
     start: Array,
     customers: int,
     hess: LogLikHess | None = None,
+    upper: Array | None = None,
 ) -> Fit:
     """Maximise ``loglik`` from ``start``; raise a clear error if it does not converge.
 
-    With an analytic Hessian (``hess``) the fit is a damped Newton method; otherwise L-BFGS-B followed by Newton
-    steps on a finite-difference Hessian of the analytic gradient.
+    With an analytic Hessian (``hess``) the fit is a damped Newton method, projected onto ``upper`` (per-parameter
+    upper bounds, ``inf`` for none) when given; otherwise L-BFGS-B followed by Newton steps on a finite-difference
+    Hessian of the analytic gradient. A parameter that ends on its bound is named in ``Fit.extra`` as
+    ``at_bound:<name>``.
     """
     # Single-threaded BLAS: the fits make many tiny BLAS calls (L-BFGS-B updates, 4×4 solves) and OpenBLAS's
     # worker threads spin on them — 10× slower on a busy 2-core machine, never faster.
     with _blas().limit(limits=1, user_api="blas"):
-        return _maximise(model, names, loglik, data, start, customers, hess)
+        return _maximise(model, names, loglik, data, start, customers, hess, upper)
 
 
 def _maximise(
@@ -98,10 +101,14 @@ def _maximise(
     start: Array,
     customers: int,
     hess: LogLikHess | None,
+    upper: Array | None,
 ) -> Fit:
     began = time.perf_counter()
     if hess is not None:
-        return _newton_fit(model, names, loglik, hess, data, start, customers, began)
+        log_upper = np.full(len(start), np.inf) if upper is None else np.log(np.asarray(upper, dtype=np.float64))
+        return _newton_fit(model, names, hess, data, start, log_upper, customers, began)
+    if upper is not None:
+        raise ValueError("upper bounds need an analytic Hessian")
 
     scale = 1.0 / max(customers, 1)  # per-customer mean: gradients O(1), so the first line search stays sane
 
@@ -159,26 +166,37 @@ def _maximise(
 def _newton_fit(
     model: str,
     names: Sequence[str],
-    loglik: LogLik,
     hess: LogLikHess,
     data: Any,
     start: Array,
+    log_upper: Array,
     customers: int,
     began: float,
 ) -> Fit:
-    """Newton ascent in log-parameters with an analytic Hessian and Levenberg–Marquardt damping."""
-    log_theta = np.log(start)
+    """Newton ascent in log-parameters with an analytic Hessian and Levenberg–Marquardt damping.
+
+    Simple upper bounds are kept by projection: a parameter on its bound whose gradient points outwards is held
+    there (its row and column leave the Newton system) and does not count against convergence.
+    """
+    log_theta = np.minimum(np.log(start), log_upper)
     ll, g_nat, h_nat = hess(np.exp(log_theta), data)
     lam = 0.0
     iterations = 0
-    eye = np.eye(len(start))
     for iterations in range(1, 500):  # noqa: B007 - the count is reported
         theta = np.exp(log_theta)
         g = g_nat * theta
-        if np.max(np.abs(g)) < 1e-9:
+        free = ~_on_bound(log_theta, log_upper, g)
+        if not free.all() and np.any(log_theta[~free] < log_upper[~free]):  # snap onto the bound
+            log_theta = np.where(free, log_theta, log_upper)
+            ll, g_nat, h_nat = hess(np.exp(log_theta), data)
+            continue
+        if np.max(np.abs(g[free])) < 1e-9:
             break
-        neg_h = -(h_nat * np.outer(theta, theta) + np.diag(g))
+        neg_h = -(h_nat * np.outer(theta, theta) + np.diag(g))[np.ix_(free, free)]
+        g_free = g[free]
         scale = max(1.0, float(np.max(np.abs(np.diag(neg_h)))))
+        eye = np.eye(len(g_free))
+        step = np.zeros_like(g)
         accepted = False
         while lam < 1e12:  # lam = 0 is a plain Newton step
             try:  # only positive-definite systems give an ascent direction
@@ -186,12 +204,13 @@ def _newton_fit(
             except np.linalg.LinAlgError:
                 lam = max(lam * 10, 1e-6)
                 continue
-            step = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
+            step[free] = np.linalg.solve(chol.T, np.linalg.solve(chol, g_free))
             if np.max(np.abs(step)) > 5:
                 step *= 5 / np.max(np.abs(step))
-            cand = log_theta + step
+            cand = np.minimum(log_theta + step, log_upper)
             c_ll, c_g, c_h = hess(np.exp(cand), data)
             if np.isfinite(c_ll) and c_ll >= ll:
+                step = cand - log_theta
                 log_theta, ll, g_nat, h_nat = cand, c_ll, c_g, c_h
                 lam = lam / 10
                 accepted = True
@@ -200,8 +219,19 @@ def _newton_fit(
         if not accepted or np.max(np.abs(step)) < 1e-13:
             break
     theta = np.exp(log_theta)
-    _require_converged(model, ll, g_nat * theta, customers)
-    return _fit(model, names, theta, ll, h_nat, customers, iterations, began)
+    g = g_nat * theta
+    bound = _on_bound(log_theta, log_upper, g)
+    _require_converged(model, ll, np.where(bound, 0.0, g), customers)
+    fit = _fit(model, names, theta, ll, h_nat, customers, iterations, began)
+    for name, at in zip(names, bound, strict=True):
+        if at:
+            fit.extra[f"at_bound:{name}"] = 1.0
+    return fit
+
+
+def _on_bound(log_theta: Array, log_upper: Array, g: Array) -> npt.NDArray[np.bool_]:
+    """Parameters on (or within 1e-6 in log of) their upper bound whose gradient points outwards."""
+    return (log_theta >= log_upper - 1e-6) & (g > 0)
 
 
 def _require_converged(model: str, ll: float, grad_log: Array, customers: int) -> None:
