@@ -12,6 +12,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.optimize import minimize_scalar
 from scipy.special import gammaln, hyp2f1
 
 from siyu.analytics.clv_summary import summary
@@ -132,11 +133,10 @@ def test_gamma_gamma_without_heterogeneity_stops_at_the_q_bound() -> None:
     assert f.converged and f.extra == {"at_bound:q": 1.0}
     assert f.params["q"] == pytest.approx(gamma_gamma.Q_MAX)
     # the limit model: z̄ ~ Gamma(px, νx) with one ν; its MLE of p and of the mean spend p/ν, by scipy directly
-    from scipy.optimize import minimize_scalar
-
     def neg(p: float) -> float:
         nu_hat = p * x.sum() / (x * zbar).sum()  # ∂/∂ν = 0 for a given p
-        return -float(np.sum(p * x * np.log(nu_hat * x) + (p * x - 1) * np.log(zbar) - nu_hat * x * zbar - gammaln(p * x)))
+        px = p * x
+        return -float(np.sum(px * np.log(nu_hat * x) + (px - 1) * np.log(zbar) - nu_hat * x * zbar - gammaln(px)))
 
     p_lim = minimize_scalar(neg, bounds=(0.01, 100), method="bounded", options={"xatol": 1e-10}).x
     assert f.params["p"] == pytest.approx(p_lim, rel=2e-3)
