@@ -132,6 +132,7 @@ def test_gamma_gamma_without_heterogeneity_stops_at_the_q_bound() -> None:
     f = gamma_gamma.fit(x, zbar)
     assert f.converged and f.extra == {"at_bound:q": 1.0}
     assert f.params["q"] == pytest.approx(gamma_gamma.Q_MAX)
+
     # the limit model: z̄ ~ Gamma(px, νx) with one ν; its MLE of p and of the mean spend p/ν, by scipy directly
     def neg(p: float) -> float:
         nu_hat = p * x.sum() / (x * zbar).sum()  # ∂/∂ν = 0 for a given p
