@@ -41,6 +41,11 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
 
     unavailable.install(app)  # state DB / Redis down → 503, disk full → 507 (no stack traces, no hangs)
 
+    from siyu.api.hot_routes import HotRoutes
+    from siyu.public.campaign_pages import HOT_ROUTES
+
+    # inner to NulGuard (added later = outer); the app's exception handlers, as the router would use them
+    app.add_middleware(HotRoutes, routes=HOT_ROUTES, handlers=app.exception_handlers)
     app.add_middleware(NulGuard)  # NUL characters in path / query / JSON body: 422 naming where, not a 500 deep down
 
     @app.get("/healthz", tags=["ops"])

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from siyu import i18n
+from siyu.api.hot_routes import HotRoute
 from siyu.domain.campaign import rules
 from siyu.errors import NotFound, SiyuError
 from siyu.public import poster_data
@@ -394,6 +395,13 @@ async def help_post(request: Request, token: str) -> Response:
         return _help_page(request, ctx, v, token, result, (sharer, row))
 
     return await guarded_async(request, go)
+
+
+# the burst's endpoints, dispatched ahead of the router (siyu.api.hot_routes)
+HOT_ROUTES = (
+    HotRoute("POST", "/m/h/{token}", help_post, is_async=True),
+    HotRoute("GET", "/m/h/{token}", help_page, is_async=False),
+)
 
 
 # ---- images -----------------------------------------------------------------------------------------------
