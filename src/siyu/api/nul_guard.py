@@ -31,8 +31,7 @@ class NulGuard:
         if b"%00" in scope.get("query_string", b""):
             await _refuse(send, "query", "a query parameter holds a NUL character (%00); remove it")
             return
-        headers = dict(scope.get("headers") or [])
-        if scope.get("path", "").startswith(_OWN_CHECKS) or b"json" not in headers.get(b"content-type", b""):
+        if scope.get("path", "").startswith(_OWN_CHECKS) or b"json" not in _content_type(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -69,3 +68,12 @@ async def _refuse(send: Send, field: str, message: str, status: int = 422) -> No
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+def _content_type(scope: Scope) -> bytes:
+    """The request's Content-Type header (b"" without one); the last one wins, as a dict of the headers would."""
+    found = b""
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            found = value
+    return found

@@ -124,13 +124,37 @@ class Visitor:
         return Person(ident, self.customer_id)
 
 
+VERIFIED_CACHE = 20_000  # signed strings (session cookies, CSRF tokens) whose signature this process checked
+
+
+def _verified(ctx: Context, kind: str, raw: str, max_age: int | None = None) -> Any:
+    """The payload of the signed string ``raw`` (``kind``: "session" or "csrf"); ``BadSignature`` when forged or
+    older than ``max_age`` seconds. A string checked once is remembered (with its signing time), so the page view
+    and the POST that follows it verify the HMAC once: the same bytes, the same answer; the age is checked on
+    every call."""
+    cache: dict[tuple[str, str], tuple[Any, float]] = ctx.extras.setdefault("public_verified", {})
+    hit = cache.get((kind, raw))
+    if hit is None:
+        if kind == "session":
+            payload, signed = _serializers(ctx)[1].loads(raw, max_age=max_age, return_timestamp=True)
+            hit = (payload, signed.timestamp())
+        else:
+            hit = (_serializers(ctx)[2].loads(raw), 0.0)
+        if len(cache) >= VERIFIED_CACHE:
+            cache.clear()
+        cache[(kind, raw)] = hit
+    elif max_age is not None and time.time() - hit[1] > max_age:
+        raise SignatureExpired("signature expired")
+    return hit[0]
+
+
 def visitor(ctx: Context, request: Request) -> Visitor:
     """Read the session and device cookies of ``request`` (a forged or expired session counts as none)."""
     data: dict[str, Any] = {}
     raw = request.cookies.get(SESSION_COOKIE)
     if raw:
         try:
-            loaded = _serializers(ctx)[1].loads(raw, max_age=SESSION_DAYS * 86400)
+            loaded = _verified(ctx, "session", raw, SESSION_DAYS * 86400)
             data = loaded if isinstance(loaded, dict) else {}
         except BadSignature:
             data = {}
@@ -181,14 +205,24 @@ def keep_device(response: Response, v: Visitor) -> None:
 
 
 def csrf_token(ctx: Context, v: Visitor) -> str:
-    """The CSRF token of the visitor's session (empty without a session)."""
-    return str(_serializers(ctx)[2].dumps(v.sid)) if v.sid else ""
+    """The CSRF token of the visitor's session (empty without a session); remembered as verified (we signed it)."""
+    if not v.sid:
+        return ""
+    cache: dict[tuple[str, str], tuple[Any, float]] = ctx.extras.setdefault("public_verified", {})
+    made = cache.get(("csrf-of", v.sid))
+    if made is None:
+        if len(cache) >= VERIFIED_CACHE:
+            cache.clear()
+        token = str(_serializers(ctx)[2].dumps(v.sid))
+        made = cache[("csrf-of", v.sid)] = (token, 0.0)
+        cache[("csrf", token)] = (v.sid, 0.0)
+    return str(made[0])
 
 
 def check_csrf(ctx: Context, v: Visitor, token: str) -> None:
     """``Forbidden`` unless ``token`` was made for this session."""
     try:
-        ok = bool(v.sid) and _serializers(ctx)[2].loads(token or "") == v.sid
+        ok = bool(v.sid) and _verified(ctx, "csrf", token or "") == v.sid
     except BadSignature:
         ok = False
     if not ok:
