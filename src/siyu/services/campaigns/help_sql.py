@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, Table, TextClause, bindparam, text
 
 from siyu.stores.state.campaign_models import CampaignHelpRow
+from siyu.stores.state.driver_sql import sqlite_of
 
 _H: Table = CampaignHelpRow.__table__  # type: ignore[assignment]
 _INSERT_HELP = _H.insert()  # prebuilt: executed with parameters, compiled once
@@ -76,8 +77,7 @@ class HelpSql:
 
     def __init__(self, con: Connection) -> None:
         self.con = con
-        raw = con.connection.driver_connection if con.dialect.name == "sqlite" else None
-        self.raw: sqlite3.Connection | None = raw if isinstance(raw, sqlite3.Connection) else None
+        self.raw: sqlite3.Connection | None = sqlite_of(con)
 
     def counts(self, keys: list[str], params: dict[str, Any]) -> tuple[Any, ...]:
         """(already helped, device today, IP last hour, person today, counted, pending, tiers reached)."""

@@ -36,6 +36,7 @@ from siyu.stores.state.campaign_models import (
     CampaignParticipantRow,
     CampaignRow,
 )
+from siyu.stores.state.driver_sql import Prepared, Savepoint
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger(__name__)
@@ -464,18 +465,20 @@ def _write_help(con: Connection, job: _Help) -> dict[str, Any]:
         tiers = cd.tiers(sharer.variant)
         reached = rules.tiers_reached(tiers, 0, after[0])
         if len(reached) > after[2] or (cd.assist.helper_reward_id and who.customer_id):
-            sp = con.begin_nested()
+            payout_sp = Savepoint(con, "tier_payouts")
             try:
                 if not _pay_tiers_in(con, job, tiers, [i for i in reached if i >= after[2]], len(reached)):
                     _after_count(help_writer.bound(job.ctx, con), job.brand_id, job.row, cd, sharer.id, who)
-                sp.commit()
+                payout_sp.commit()
             except Exception:
-                sp.rollback()
+                payout_sp.rollback()
                 log.exception("campaign %s: rewards of sharer %s not issued yet", job.campaign_id, sharer.id)
     return out
 
 
-_TIERS_REACHED = text("UPDATE campaign_participants SET tiers_reached = :n WHERE id = :sid AND tiers_reached < :n")
+_TIERS_REACHED = Prepared(
+    text("UPDATE campaign_participants SET tiers_reached = :n WHERE id = :sid AND tiers_reached < :n")
+)
 
 
 def _pay_tiers_in(con: Connection, job: _Help, tiers: Sequence[Any], new: list[int], reached: int) -> bool:
@@ -490,7 +493,7 @@ def _pay_tiers_in(con: Connection, job: _Help, tiers: Sequence[Any], new: list[i
         rid = tiers[i].reward_id
         if not rid or not payouts.issue_first_in(con, job.brand_id, job.campaign_id, sharer, f"tier:{i}", rid, job.now):
             return False
-    con.execute(_TIERS_REACHED, {"sid": sharer.id, "n": reached})
+    _TIERS_REACHED.rowcount(con, {"sid": sharer.id, "n": reached})
     return True
 
 

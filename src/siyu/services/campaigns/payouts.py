@@ -20,6 +20,7 @@ from siyu.errors import Conflict
 from siyu.services.campaigns.definitions import utcnow
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import CampaignParticipantRow, CampaignRewardRow, CampaignRow
+from siyu.stores.state.driver_sql import Prepared, Savepoint
 
 log = logging.getLogger(__name__)
 EPS = 1e-9
@@ -189,10 +190,12 @@ def issue(
 
 
 _CR: Table = CampaignRewardRow.__table__  # type: ignore[assignment]
-_INSERT_REWARD = _CR.insert()
-_RESERVE = text(
-    "UPDATE campaigns SET budget_spent = budget_spent + :cost WHERE id = :c "
-    "AND (budget_cap IS NULL OR budget_spent + :cost <= budget_cap + :eps)"
+_INSERT_REWARD = Prepared(_CR.insert())
+_RESERVE = Prepared(
+    text(
+        "UPDATE campaigns SET budget_spent = budget_spent + :cost WHERE id = :c "
+        "AND (budget_cap IS NULL OR budget_spent + :cost <= budget_cap + :eps)"
+    )
 )
 BUDGET_USED = "budget: the campaign's reward budget is used up"
 
@@ -206,12 +209,13 @@ def issue_first_in(
     reward_id: str,
     now: datetime,
 ) -> bool:
-    """``issue`` for the help writer's batch, in ``con``'s transaction with prebuilt Core statements: the first
-    generation of ``what`` for a participant with a customer id, as a reward with generated codes (coupon,
-    virtual, physical). Grant, budget reservation and the campaign's reward row (granted, or failed with the
-    reason) are written together in a savepoint. Returns False — nothing written — when ``issue`` must do it:
-    no customer id yet, the key already has a row (granted, failed or clawed back), a code-list or points
-    reward. ``participant`` needs ``id``, ``customer_id``, ``variant``, ``guide_id``."""
+    """``issue`` for the help writer's batch, in ``con``'s transaction with prebuilt Core statements (on SQLite
+    straight on ``sqlite3``, see ``driver_sql``): the first generation of ``what`` for a participant with a
+    customer id, as a reward with generated codes (coupon, virtual, physical). Grant, budget reservation and the
+    campaign's reward row (granted, or failed with the reason) are written together in a savepoint. Returns
+    False — nothing written — when ``issue`` must do it: no customer id yet, the key already has a row (granted,
+    failed or clawed back), a code-list or points reward. ``participant`` needs ``id``,
+    ``customer_id``, ``variant``, ``guide_id``."""
     from siyu.services.rewards import RewardUnavailable
     from siyu.services.rewards.grants_core import NeedsFullGrant, grant_in
 
@@ -235,7 +239,7 @@ def issue_first_in(
         "created_at": now,
         "updated_at": now,
     }
-    sp = con.begin_nested()
+    sp = Savepoint(con, "payout")
     try:
         g = grant_in(
             con,
@@ -248,12 +252,12 @@ def issue_first_in(
             now=now,
         )
         cost = float(g["cost"])
-        if cost > 0 and con.execute(_RESERVE, {"c": campaign_id, "cost": cost, "eps": EPS}).rowcount != 1:
+        if cost > 0 and _RESERVE.rowcount(con, {"c": campaign_id, "cost": cost, "eps": EPS}) != 1:
             sp.rollback()
             row["detail"] = BUDGET_USED
         else:
             row |= {"status": "granted", "grant_id": g["grant_id"], "cost": cost}
-            con.execute(_INSERT_REWARD, row)
+            _INSERT_REWARD.rowcount(con, row)
             sp.commit()
             return True
     except RewardUnavailable as err:
@@ -262,9 +266,9 @@ def issue_first_in(
     except (NeedsFullGrant, IntegrityError):
         sp.rollback()
         return False
-    sp = con.begin_nested()  # the failed row (a failed one may be retried by ``issue``)
+    sp = Savepoint(con, "payout")  # the failed row (a failed one may be retried by ``issue``)
     try:
-        con.execute(_INSERT_REWARD, row)
+        _INSERT_REWARD.rowcount(con, row)
         sp.commit()
     except IntegrityError:
         sp.rollback()

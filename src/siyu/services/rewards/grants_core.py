@@ -1,6 +1,6 @@
 """A grant written with prebuilt Core statements on the caller's connection, for hot paths that already hold a
 transaction (the campaign help writer's batch): the same conditional stock decrement and idempotency key as
-``grants.grant``, three statements, no ORM objects.
+``grants.grant``, three statements, no ORM objects — on SQLite straight on ``sqlite3`` (``driver_sql``).
 
 Generated coupon codes, virtual links and physical gifts only: a reward that hands out codes from a list or
 grants points needs the ledger / code pool, so ``grant_in`` raises ``NeedsFullGrant`` (after its decrement —
@@ -19,11 +19,12 @@ from sqlalchemy import Connection, Table, bindparam, or_, select, update
 from siyu.domain.rewards import expiry, generate_code
 from siyu.services.rewards.catalog import CODE_LIST
 from siyu.services.rewards.grants import COST_EPS, why_unavailable
+from siyu.stores.state.driver_sql import Prepared
 from siyu.stores.state.engagement_models import RewardGrantRow, RewardRow
 
 _R: Table = RewardRow.__table__  # type: ignore[assignment]
 _G: Table = RewardGrantRow.__table__  # type: ignore[assignment]
-_INSERT_GRANT = _G.insert()
+_INSERT_GRANT = Prepared(_G.insert())
 
 
 class NeedsFullGrant(Exception):
@@ -54,17 +55,19 @@ def _decrement() -> Any:
     )
 
 
-_DECREMENT = _decrement()
-_WHY = select(
-    _R.c.brand_id,
-    _R.c.status,
-    _R.c.name,
-    _R.c.valid_until,
-    _R.c.stock_left,
-    _R.c.budget,
-    _R.c.cost_spent,
-    _R.c.unit_cost,
-).where(_R.c.id == bindparam("rid"))
+_DECREMENT = Prepared(_decrement())
+_WHY = Prepared(
+    select(
+        _R.c.brand_id,
+        _R.c.status,
+        _R.c.name,
+        _R.c.valid_until,
+        _R.c.stock_left,
+        _R.c.budget,
+        _R.c.cost_spent,
+        _R.c.unit_cost,
+    ).where(_R.c.id == bindparam("rid"))
+)
 
 
 def grant_in(
@@ -81,9 +84,9 @@ def grant_in(
     """Grant one unit inside ``con``'s transaction (run it in a savepoint); returns ``{grant_id, status, cost,
     code, value}``. Raises ``RewardUnavailable`` (nothing written), ``NeedsFullGrant`` or the key's
     IntegrityError (undo the savepoint)."""
-    got = con.execute(_DECREMENT, {"rid": reward_id, "bid": brand_id, "now": now}).first()
+    got = _DECREMENT.first(con, {"rid": reward_id, "bid": brand_id, "now": now})
     if got is None:
-        row = con.execute(_WHY, {"rid": reward_id}).first()
+        row = _WHY.first(con, {"rid": reward_id})
         raise why_unavailable(row, brand_id, reward_id, now)
     kind, config, unit_cost, _name = got
     config = dict(config or {})
@@ -100,8 +103,8 @@ def grant_in(
     elif kind == "physical":
         status = "awaiting_address"
         value = {"sku": config.get("sku", ""), "description": config.get("description", "")}
-    con.execute(
-        _INSERT_GRANT,
+    _INSERT_GRANT.rowcount(
+        con,
         {
             "id": gid,
             "brand_id": brand_id,
