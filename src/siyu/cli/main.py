@@ -128,6 +128,9 @@ def _register() -> None:
     from siyu.cli import ingest
 
     ingest.register(app)  # serve-ingest (ingest-only processes)
+    from siyu.cli import public
+
+    public.register(app)  # serve-public (public-pages processes)
 
 
 _register()

@@ -38,14 +38,21 @@ def _env(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _share(rate: float, burst: float) -> tuple[float, int]:
+    """This process's part of a limit: ``SIYU_PUBLIC_PROCESSES`` processes serving /m/ (``siyu serve-public``
+    sets it to its worker count) each allow 1/N of it, so together they allow about the limit."""
+    n = max(1, int(_env("SIYU_PUBLIC_PROCESSES", 1)))
+    return rate / n, max(1, round(burst / n))
+
+
 @dataclass(frozen=True)
 class Limits:
     """Token-bucket limits (per second, burst) — ``SIYU_PUBLIC_*`` environment variables override them."""
 
-    page_ip: tuple[float, int] = (_env("SIYU_PUBLIC_PAGE_IP_RATE", 20), int(_env("SIYU_PUBLIC_PAGE_IP_BURST", 100)))
-    post_ip: tuple[float, int] = (_env("SIYU_PUBLIC_POST_IP_RATE", 10), int(_env("SIYU_PUBLIC_POST_IP_BURST", 60)))
-    post_device: tuple[float, int] = (1.0, 10)
-    post_person: tuple[float, int] = (1.0, 10)
+    page_ip: tuple[float, int] = _share(_env("SIYU_PUBLIC_PAGE_IP_RATE", 20), _env("SIYU_PUBLIC_PAGE_IP_BURST", 100))
+    post_ip: tuple[float, int] = _share(_env("SIYU_PUBLIC_POST_IP_RATE", 10), _env("SIYU_PUBLIC_POST_IP_BURST", 60))
+    post_device: tuple[float, int] = _share(1.0, 10)
+    post_person: tuple[float, int] = _share(1.0, 10)
 
 
 LIMITS = Limits()

@@ -1,0 +1,142 @@
+"""The application of ``siyu serve-public``: the public mobile pages (/m/...) in processes of their own.
+
+A burst of assists is Python work per request (parsing, signatures, rules, rendering); one process uses one
+core. ``siyu serve-public --workers N`` serves /m/ from N more processes sharing one port, next to ``siyu serve``
+on the same SIYU_DATA_DIR. They write the state database directly (campaign helps: each process's group-commit
+writer; on SQLite the batches of the processes take turns, see ``help_writer``) and never open the warehouse:
+a request that needs it (``WarehouseElsewhere``) is handed whole to the main process (``--main-url``) before
+anything is written, and so is every /m/ request when that happens. Paths outside /m/ get a 404 naming where
+the API and console are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from siyu.api import unavailable
+from siyu.api.hot_routes import HotRoutes
+from siyu.api.main_proxy import MainProxy
+from siyu.api.nul_guard import NulGuard
+from siyu.config import Settings
+from siyu.services.context import Context
+from siyu.services.errors import SiyuError
+from siyu.services.public_process import WarehouseElsewhere, open_public_context
+
+_HAND_OVER = 299  # internal status of the answer "hand this request to the main process" (never sent)
+MAX_BODY = 1 << 20  # the public forms are a few KB
+
+
+def create_public_app(ctx: Context, main_url: str) -> ASGIApp:
+    """The /m/ pages over a warehouse-less Context, handing requests that need the warehouse to ``main_url``."""
+    from siyu.public import router as public_router
+    from siyu.public.campaign_pages import HOT_ROUTES
+
+    proxy = MainProxy(main_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await proxy.close()
+            ctx.close()  # the help writer finishes its queued batch
+
+    app = FastAPI(title="siyu public pages", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.ctx = ctx
+
+    @app.exception_handler(SiyuError)
+    async def _siyu_error(_request: Request, exc: SiyuError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"error": exc.message, "field": exc.field})
+
+    @app.exception_handler(WarehouseElsewhere)
+    async def _elsewhere(_request: Request, _exc: WarehouseElsewhere) -> Response:
+        return Response(status_code=_HAND_OVER)
+
+    unavailable.install(app)
+    app.add_middleware(HotRoutes, routes=HOT_ROUTES, handlers=app.exception_handlers)
+    app.add_middleware(NulGuard)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "role": "public", "pid": os.getpid(), "main_url": proxy.base_url}
+
+    app.include_router(public_router)
+    return HandOver(app, proxy)
+
+
+class HandOver:
+    """ASGI wrapper: /m/ requests run here with their body kept; an answer of ``_HAND_OVER`` is swallowed and the
+    request replayed to the main process. Other paths: 404 naming the main process."""
+
+    def __init__(self, app: ASGIApp, proxy: MainProxy) -> None:
+        self.app = app
+        self.proxy = proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if not scope["path"].startswith("/m/"):
+            where = self.proxy.base_url
+            await _text(send, 404, f"siyu public pages serve /m/ only; the API and console are at {where}")
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await _text(send, 413, f"the request body is over {MAX_BODY} bytes")
+            return
+        handed = False
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def intercept(message: Message) -> None:
+            nonlocal handed
+            if message["type"] == "http.response.start" and message["status"] == _HAND_OVER:
+                handed = True
+            if not handed:
+                await send(message)
+
+        await self.app(scope, replay, intercept)
+        if handed:
+            await self.proxy.forward(scope, body, send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY:
+            return None
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _text(send: Send, status: int, text: str) -> None:
+    data = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data, "more_body": False})
+
+
+def app_from_env() -> ASGIApp:
+    """uvicorn factory: one public-pages app per worker process (``SIYU_MAIN_URL``: the main process)."""
+    settings = Settings.from_env()
+    return create_public_app(open_public_context(settings), os.environ.get("SIYU_MAIN_URL", "http://127.0.0.1:8000"))

@@ -1,0 +1,40 @@
+"""The context of a public-pages process (``siyu serve-public``): the state database only.
+
+The DuckDB warehouse belongs to the main process (``siyu serve``; one writer per file). A public-pages process
+serves the mobile pages (/m/...) from the state database and its caches; the first time a request needs the
+warehouse (OneID asked about someone the caches do not know, a sign-in, a join that records an identity),
+``WarehouseElsewhere`` is raised before anything is written and the request is handed to the main process
+whole (``siyu.api.public_app``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NoReturn, cast
+
+from siyu.config import Settings
+from siyu.services.context import Context
+from siyu.stores.state.db import make_engine, session_factory
+from siyu.stores.warehouse import Warehouse
+
+
+class WarehouseElsewhere(Exception):
+    """The request needs the warehouse, which only the main process opens."""
+
+
+class MainProcessWarehouse:
+    """Stands in for the warehouse in a public-pages process: any use raises ``WarehouseElsewhere``."""
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise WarehouseElsewhere(name)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def open_public_context(settings: Settings) -> Context:
+    """A Context over the state DB only (the main process migrates it); never loads the ingest log."""
+    settings = dataclasses.replace(settings, ingest_loader=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.state_url)
+    return Context(settings, engine, session_factory(engine), cast(Warehouse, MainProcessWarehouse()))
