@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,10 +24,11 @@ from siyu.services.context import Context
 from siyu.stores.state import driver_sql
 from siyu.stores.state.driver_sql import Prepared
 from siyu.stores.state.engagement_models import RewardGrantRow
+from tests.support.stores import empty_data_dir
 
 B = "rawpay"
-NOW = datetime(2026, 11, 5, 4, 0, 7, 123456)
-NOW_STORED = "2026-11-05 04:00:07.123456"  # as SQLAlchemy stores a DateTime on SQLite
+NOW = datetime(2026, 11, 5, 4, 0, 7)  # no microseconds: sqlite3's own adapter would drop ".000000"
+NOW_STORED = "2026-11-05 04:00:07.000000"  # as SQLAlchemy stores a DateTime on SQLite
 PAYOUTS = [  # participant, what, reward
     ("p1", "tier:0", "cup"),  # granted, budget 1.5 of 4
     ("p2", "tier:0", "cup"),  # granted, budget 3 of 4
@@ -118,12 +121,19 @@ def _dump(ctx: Context, cid: str) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def _open(tmp_path: Any, name: str) -> Context:
-    return Context.open(Settings(data_dir=tmp_path / name))
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[tuple[Context, Context]]:
+    """Two fresh SQLite stores: one written through SQLAlchemy, one by the raw path."""
+    sa, raw = (Context.open(Settings(data_dir=empty_data_dir(tmp_path / n))) for n in ("sa", "raw"))
+    yield sa, raw
+    sa.close()
+    raw.close()
 
 
-def test_raw_payouts_write_the_same_rows_as_sqlalchemy(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    via_sa, via_raw = _open(tmp_path, "sa"), _open(tmp_path, "raw")
+def test_raw_payouts_write_the_same_rows_as_sqlalchemy(
+    two: tuple[Context, Context], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    via_sa, via_raw = two
     got_sa, sa_statements, cid_sa = _pay(via_sa, False, monkeypatch)
     got_raw, raw_statements, cid_raw = _pay(via_raw, True, monkeypatch)
     assert got_raw == got_sa == [True, True, True, True, True, False, False, False, True]
@@ -151,12 +161,11 @@ def test_raw_payouts_write_the_same_rows_as_sqlalchemy(tmp_path: Any, monkeypatc
     grants = [{n: v for n, v, _t in r} for r in rows_raw["reward_grants"]]
     assert [g["reward_id"] for g in grants] == ["cup", "cup", "gift"]
     assert grants[0]["value"] == '{"face_value": 5.0, "min_spend": 0.0}' and grants[0]["address"] == "null"
-    assert grants[0]["expires_at"] == "2026-12-05 04:00:07.123456"
+    assert grants[0]["expires_at"] == "2026-12-05 04:00:07.000000"
     assert grants[2]["status"] == "awaiting_address" and grants[2]["cost"] == 0.0
 
 
-def test_raw_rows_read_back_through_sqlalchemy(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = _open(tmp_path, "raw")
+def test_raw_rows_read_back_through_sqlalchemy(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     _pay(ctx, True, monkeypatch)
     with ctx.sessions() as s:
         g = s.scalars(select(RewardGrantRow).where(RewardGrantRow.reward_id == "cup")).first()
@@ -164,9 +173,8 @@ def test_raw_rows_read_back_through_sqlalchemy(tmp_path: Any, monkeypatch: pytes
 
 
 def test_a_statement_needing_python_defaults_keeps_the_sqlalchemy_path(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _open(tmp_path, "raw")
     _pay(ctx, True, monkeypatch)
     stmt = Prepared(insert(RewardGrantRow.__table__))  # type: ignore[arg-type]
     row = {"id": "gr_x", "brand_id": B, "reward_id": "cup", "kind": "coupon", "customer_id": "c"}
@@ -185,7 +193,7 @@ def test_payout_failures_undo_the_same_on_both_backends(any_ctx: Context, monkey
     got, _n, cid = _pay(any_ctx, True, monkeypatch)
     assert got == [True, True, True, True, True, False, False, False, True]
     with any_ctx.engine.connect() as con:
-        stock = dict(con.execute(text("SELECT id, granted FROM rewards")).all())
+        stock: dict[str, int] = dict(con.execute(text("SELECT id, granted FROM rewards")).all())
         spent = con.execute(text("SELECT budget_spent FROM campaigns WHERE id = :c"), {"c": cid}).scalar()
         statuses = con.execute(text("SELECT what, status FROM campaign_rewards ORDER BY id")).all()
     assert stock == {"cup": 2, "vip": 0, "gift": 1, "pool": 0, "old": 0} and spent == pytest.approx(3.0)
@@ -249,15 +257,10 @@ def _helps(ctx: Context, raw: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[di
 
 
 def test_helps_reaching_tiers_write_the_same_rows_raw_and_through_sqlalchemy(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    two: tuple[Context, Context], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    via_sa, via_raw = _open(tmp_path, "sa"), _open(tmp_path, "raw")
-    try:
-        rows_sa, paid_sa = _helps(via_sa, False, monkeypatch)
-        rows_raw, paid_raw = _helps(via_raw, True, monkeypatch)
-    finally:
-        via_sa.close()
-        via_raw.close()
+    rows_sa, paid_sa = _helps(two[0], False, monkeypatch)
+    rows_raw, paid_raw = _helps(two[1], True, monkeypatch)
     assert paid_sa and not paid_raw  # tier payouts, the stock decrement, tiers reached: all raw on SQLite
     for table in rows_sa:
         assert rows_raw[table] == rows_sa[table], table
