@@ -1,23 +1,29 @@
 """A burst of assists (助力) against the public help endpoint, from a separate load process on loopback.
 
-The server is ``siyu serve`` in its own process (one uvicorn worker: the DuckDB warehouse is single-process).
+Two topologies, each on a fresh brand:
+- ``single_process_direct``: ``siyu serve`` alone (one process: the DuckDB warehouse is single-process), every
+  phone on its own TCP connection from its own loopback address (127.1.x.y).
+- ``public_processes_behind_proxy``: ``siyu serve`` + ``siyu serve-public --workers 2`` (the /m/ pages from
+  processes of their own), the load on the public port as a reverse proxy sends it: kept-alive connections, each
+  request naming its phone's address in ``X-Forwarded-For`` (so the per-IP limits still apply per phone).
+
 The load process (``python -m bench.campaign_burst load <plan.json>``, plain asyncio sockets) first signs every
 person in through ``/m/auth`` and reads their help page's CSRF token, then fires the burst: one POST
-``/m/h/{token}`` per person — each person from their own loopback address (127.1.x.y), so the per-IP limits
-apply as they would to real phones — plus a second, concurrent POST for some people (same person twice).
+``/m/h/{token}`` per person, plus a second, concurrent POST for some people (same person twice).
 
 Afterwards the state database is checked: no person counted twice, every sharer's counter equals its counted
 helps, no reward granted past its stock, every accepted help traceable (campaign, variant, sharer, depth, guide).
-Issue 8's goal: ≥ 2,000 assists/s on 2 cores. ``server_cpu_ms_per_request`` is the CPU the server process spent
-per POST during the burst (from /proc: what a shared machine's load changes least; 1000 / it = the rate one free
-core could serve). ``service_rate`` is ``campaigns.help`` called in-process (no HTTP) on the same kind of data,
-and ``profile`` the top of its profile — where the time goes.
+Issue 8's goal: ≥ 2,000 assists/s on 2 cores. ``server_cpu_ms_per_request`` is the CPU all server processes
+spent per POST during the burst (from /proc: what a shared machine's load changes least), and
+``load_process_cpu_ms_per_request`` the load's own. ``service_rate`` is ``campaigns.help`` called in-process (no
+HTTP) on the same kind of data, and ``profile`` the top of its profile — where the time goes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
+import functools
 import io
 import json
 import os
@@ -105,26 +111,58 @@ def _setup(data_dir: Path) -> dict[str, Any]:
 
 
 async def _request(port: int, ip: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One request on its own connection from ``ip`` (a phone of its own)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ip, 0))
     try:
         writer.write(raw)
         await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers: dict[str, str] = {}
-        cookies = []
-        for line in lines[1:]:
-            if ":" in line:
-                k, v = line.split(":", 1)
-                if k.lower() == "set-cookie":
-                    cookies.append(v.strip().split(";", 1)[0])
-                headers[k.lower()] = v.strip()
-        headers["cookies"] = "; ".join(cookies)
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        return status, headers, body
+        return await _answer(reader)
     finally:
         writer.close()
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (``cookies``: the Set-Cookie pairs) and body of one HTTP/1.1 answer."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers: dict[str, str] = {}
+    cookies = []
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            if k.lower() == "set-cookie":
+                cookies.append(v.strip().split(";", 1)[0])
+            headers[k.lower()] = v.strip()
+    headers["cookies"] = "; ".join(cookies)
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+class _Proxy:
+    """The load as a reverse proxy sends it (nginx in front of siyu): ``CONCURRENCY`` kept-alive upstream
+    connections, each request naming its phone's address in ``X-Forwarded-For`` (trusted from loopback)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def request(self, ip: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        conn = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = conn
+        head, rest = raw.split(b"\r\n", 1)
+        writer.write(
+            head
+            + f"\r\nX-Forwarded-For: {ip}\r\n".encode()
+            + rest.replace(b"Connection: close", b"Connection: keep-alive")
+        )
+        out = await _answer(reader)
+        self.idle.append(conn)
+        return out
+
+    def close(self) -> None:
+        for _, w in self.idle:
+            w.close()
 
 
 def _get(path: str, cookie: str = "") -> bytes:
@@ -132,13 +170,21 @@ def _get(path: str, cookie: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n".encode()
 
 
-def _cpu_s(pid: int | None) -> float | None:
-    """CPU seconds (user + system) a process has used so far (Linux /proc; None elsewhere or without a pid)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError, TypeError):
+def _cpu_s(pids: list[int] | None) -> float | None:
+    """CPU seconds (user + system) the processes ``pids`` and their children have used so far (Linux /proc; None
+    elsewhere or without pids)."""
+    if not pids:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            total += _cpu_s([int(c) for c in children]) or 0.0
+    except (OSError, IndexError):
+        return None
+    return total
 
 
 def _post(path: str, cookie: str, body: str) -> bytes:
@@ -172,22 +218,23 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
     states: dict[str, int] = {}
     latencies: list[float] = []
 
+    proxy = _Proxy(port) if plan.get("mode") == "proxy" else None
+
     async def fire(p: dict[str, Any]) -> None:
         async with sem:
             t = time.perf_counter()
-            status, _, body = await _request(
-                port, p["ip"], _post(f"/m/h/{p['sharer']}", p["cookie"], f"csrf={quote(p['csrf'])}")
-            )
+            raw = _post(f"/m/h/{p['sharer']}", p["cookie"], f"csrf={quote(p['csrf'])}")
+            status, _, body = await (proxy.request if proxy else functools.partial(_request, port))(p["ip"], raw)
             latencies.append(time.perf_counter() - t)
             m = re.search(rb'data-state="([a-z_]+)"(?: data-reason="([a-z_]*)")?', body)
             key = f"{status}:{m.group(1).decode()}:{(m.group(2) or b'').decode()}" if m else f"{status}:?"
             states[key] = states.get(key, 0) + 1
 
-    cpu0, load0 = _cpu_s(plan.get("server_pid")), _cpu_s(os.getpid())
+    cpu0, load0 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()])
     t0 = time.perf_counter()
     await asyncio.gather(*(fire(p) for p in jobs))
     wall = time.perf_counter() - t0
-    cpu1, load1 = _cpu_s(plan.get("server_pid")), _cpu_s(os.getpid())
+    cpu1, load1 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()])
     latencies.sort()
     return {
         "setup_s": round(setup_s, 2),
@@ -341,7 +388,30 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the server did not start")
 
 
-def run() -> dict[str, Any]:
+def _serve_public(data_dir: Path, port: int, main_port: int, workers: int) -> subprocess.Popen[bytes]:
+    """``siyu serve-public --workers N`` in front of the main process, once it answers /healthz."""
+    import httpx
+
+    env = {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_SCHEDULER": "off"}
+    siyu = str(Path(sys.executable).parent / "siyu")
+    args = ["serve-public", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen([siyu, *args, "--main-url", f"http://127.0.0.1:{main_port}"], env=env, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                time.sleep(2)  # every worker up, not just the first
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("siyu serve-public did not start")
+
+
+def scenario(topology: str, mode: str, workers: int = 2) -> dict[str, Any]:
+    """One burst on a fresh brand. ``topology``: "single" (``siyu serve`` alone) or "public" (``siyu serve`` +
+    ``siyu serve-public --workers N``, the load on the public port). ``mode``: "direct" (each phone its own
+    connection) or "proxy" (kept-alive connections with X-Forwarded-For, as nginx in front sends them)."""
     from tests.support.postgres import free_port
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -349,23 +419,37 @@ def run() -> dict[str, Any]:
         os.environ.setdefault("SIYU_SECRET_KEY", "bench-campaign-burst-secret")
         setup = _setup(data_dir)
         port = free_port()
-        server = _serve(data_dir, port)
+        procs = [_serve(data_dir, port)]
         try:
+            if topology == "public":
+                public_port = free_port()
+                procs.append(_serve_public(data_dir, public_port, port, workers))
+                port = public_port
             plan = Path(tmp) / "plan.json"
-            plan.write_text(json.dumps({"port": port, "server_pid": server.pid, "people": setup["people"]}))
+            pids = [p.pid for p in procs]
+            plan.write_text(json.dumps({"port": port, "server_pids": pids, "people": setup["people"], "mode": mode}))
             subprocess.run([sys.executable, "-m", "bench.campaign_burst", "load", str(plan)], cwd=ROOT, check=True)
             load = json.loads(plan.with_suffix(".out.json").read_text())
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for proc in reversed(procs):
+                proc.terminate()
+                proc.wait(timeout=30)
         checks = _verify(data_dir, setup["campaign"])
+    out = {"topology": topology, "mode": mode, **load, "checks": checks}
+    if topology == "public":
+        out["public_workers"] = workers
+    return out
+
+
+def run() -> dict[str, Any]:
+    """Both topologies (see ``scenario``), the checks after each, and the in-process service rate."""
     return {
         "people": HELPERS,
         "sharers": SHARERS,
         "same_person_twice": DUPLICATES,
         "concurrency": CONCURRENCY,
-        **load,
-        "checks": checks,
+        "single_process_direct": scenario("single", "direct"),
+        "public_processes_behind_proxy": scenario("public", "proxy"),
         "service_in_process": _service_rate(),
         "goal_assists_per_s": 2000,
     }
