@@ -201,14 +201,20 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
     port = plan["port"]
     people = plan["people"]
     sem = asyncio.Semaphore(CONCURRENCY)
+    prepare_errors: dict[str, int] = {}
 
     async def prepare(p: dict[str, Any]) -> None:
         async with sem:
             _, h, _ = await _request(port, p["ip"], _get(f"/m/auth?t={quote(p['link'])}&next=/m/"))
             p["cookie"] = h["cookies"]
-            _, _, body = await _request(port, p["ip"], _get(f"/m/h/{p['sharer']}", p["cookie"]))
+            status, h, body = await _request(port, p["ip"], _get(f"/m/h/{p['sharer']}", p["cookie"]))
+            if h["cookies"]:  # the page sets the device cookie: a phone keeps it for the POST
+                p["cookie"] = f"{p['cookie']}; {h['cookies']}"
             m = re.search(rb'name="csrf" value="([^"]+)"', body)
             p["csrf"] = m.group(1).decode() if m else ""
+            if not m:  # the burst would then be refused (403): say why here
+                key = f"{status}:{body[:200].decode('utf-8', 'replace')}"
+                prepare_errors[key] = prepare_errors.get(key, 0) + 1
 
     t0 = time.perf_counter()
     await asyncio.gather(*(prepare(p) for p in people))
@@ -238,6 +244,7 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
     latencies.sort()
     return {
         "setup_s": round(setup_s, 2),
+        "prepare_errors": prepare_errors,
         "requests": len(jobs),
         "wall_s": round(wall, 3),
         "assists_per_s": round(len(jobs) / wall, 1),

@@ -3,6 +3,7 @@ and never for other bytes (siyu.public.visitor._verified)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -49,7 +50,7 @@ def test_csrf_token_made_here_checks_without_a_new_hmac(ctx: Context) -> None:
     token = V.csrf_token(ctx, v)
     assert token == V._serializers(ctx)[2].dumps("sid9") and V.csrf_token(ctx, v) == token
     V.check_csrf(ctx, v, token)
-    other = V.Visitor(**{**v.__dict__, "sid": "sid10"})
+    other = dataclasses.replace(v, sid="sid10")
     with pytest.raises(V.Forbidden):
         V.check_csrf(ctx, other, token)  # a token of another session stays refused
 

@@ -20,7 +20,8 @@ class MainProxy:
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            # idle connections are dropped before uvicorn's 5 s keep-alive closes them under us
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0),
             follow_redirects=False,
         )
 
@@ -35,7 +36,10 @@ class MainProxy:
             url += b"?" + scope["query_string"]
         request = self.client.build_request(scope["method"], url.decode("latin-1"), headers=headers, content=body)
         try:
-            answer = await self.client.send(request, stream=True)
+            try:
+                answer = await self.client.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.ConnectError):  # a pooled connection closed under us: once more
+                answer = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
             await _unreachable(send, self.base_url, exc)
             return

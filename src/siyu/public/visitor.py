@@ -9,6 +9,7 @@ cookie. POST forms carry a CSRF token derived from the session's random id.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -109,7 +110,7 @@ class Visitor:
     customer_id: str | None = None  # OneID's answer at sign-in ("" in the cookie = not a customer then)
     resolved_at: float = 0.0  # when that answer was given (0: the session carries none)
 
-    @property
+    @functools.cached_property
     def identity(self) -> Identity | None:
         if not self.id_type or not self.id_value:
             return None
