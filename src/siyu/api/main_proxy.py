@@ -7,6 +7,8 @@ from __future__ import annotations
 import httpx
 from starlette.types import Scope, Send
 
+from siyu.api.asgi_body import send_text
+
 # hop-by-hop headers (RFC 9110 §7.6.1) and the ones the proxy sets itself
 _DROP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 _DROP_REQUEST = _DROP | {b"host", b"x-forwarded-for", b"content-length"}
@@ -61,7 +63,5 @@ async def _unreachable(send: Send, base_url: str, exc: Exception) -> None:
     text = (
         f"the main siyu process at {base_url} did not answer ({type(exc).__name__}); "
         "check that `siyu serve` runs there (siyu serve-public --main-url)"
-    ).encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(text)).encode())]
-    await send({"type": "http.response.start", "status": 502, "headers": headers})
-    await send({"type": "http.response.body", "body": text, "more_body": False})
+    )
+    await send_text(send, 502, text)

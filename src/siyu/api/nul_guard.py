@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from siyu.api.asgi_body import read_body, replaying, send_text
 
 _NUL_JSON = (b"\\u0000", b"\\U0000")
 # ingestion checks each message of a batch itself (a bad message is refused alone, with its index, and the good
@@ -34,40 +36,18 @@ class NulGuard:
         if scope.get("path", "").startswith(_OWN_CHECKS) or b"json" not in _content_type(scope):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > MAX_JSON_BODY:
-                await _refuse(send, "body", f"the JSON body is over {MAX_JSON_BODY // 2**20} MiB; send less", 413)
-                return
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive, MAX_JSON_BODY)
+        if body is None:
+            await _refuse(send, "body", f"the JSON body is over {MAX_JSON_BODY // 2**20} MiB; send less", 413)
+            return
         if any(n in body for n in _NUL_JSON):
             await _refuse(send, "body", "a text field of the JSON body holds a NUL character (\\u0000); remove it")
             return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
 
 async def _refuse(send: Send, field: str, message: str, status: int = 422) -> None:
-    payload = json.dumps({"error": message, "field": field}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+    await send_text(send, status, json.dumps({"error": message, "field": field}), b"application/json")
 
 
 def _content_type(scope: Scope) -> bytes:

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu.api import unavailable
+from siyu.api.asgi_body import read_body, replaying, send_text
 from siyu.api.hot_routes import HotRoutes
 from siyu.api.main_proxy import MainProxy
 from siyu.api.nul_guard import NulGuard
@@ -85,21 +86,13 @@ class HandOver:
             return
         if not scope["path"].startswith("/m/"):
             where = self.proxy.base_url
-            await _text(send, 404, f"siyu public pages serve /m/ only; the API and console are at {where}")
+            await send_text(send, 404, f"siyu public pages serve /m/ only; the API and console are at {where}")
             return
-        body = await _read_body(receive)
+        body = await read_body(receive, MAX_BODY)
         if body is None:
-            await _text(send, 413, f"the request body is over {MAX_BODY} bytes")
+            await send_text(send, 413, f"the request body is over {MAX_BODY} bytes")
             return
         handed = False
-        given = False
-
-        async def replay() -> Message:
-            nonlocal given
-            if not given:
-                given = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
         async def intercept(message: Message) -> None:
             nonlocal handed
@@ -108,32 +101,9 @@ class HandOver:
             if not handed:
                 await send(message)
 
-        await self.app(scope, replay, intercept)
+        await self.app(scope, replaying(body, receive), intercept)
         if handed:
             await self.proxy.forward(scope, body, send)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if size > MAX_BODY:
-            return None
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def _text(send: Send, status: int, text: str) -> None:
-    data = text.encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data, "more_body": False})
 
 
 def app_from_env() -> ASGIApp:
