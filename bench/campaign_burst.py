@@ -402,7 +402,8 @@ def _serve_public(data_dir: Path, port: int, main_port: int, workers: int) -> su
     env = {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_SCHEDULER": "off"}
     siyu = str(Path(sys.executable).parent / "siyu")
     args = ["serve-public", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen([siyu, *args, "--main-url", f"http://127.0.0.1:{main_port}"], env=env, cwd=ROOT)
+    cmd = [siyu, *args, "--main-url", f"http://127.0.0.1:{main_port}"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)  # its banner is not the JSON
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
