@@ -75,10 +75,14 @@ def test_reads_figures_and_computes_ratios(tmp_path: Path) -> None:
         tmp_path,
         "campaign_burst",
         {
-            "assists_per_s": 150.0,
+            "single_process_direct": {"assists_per_s": 150.0, "p50_ms": 100.0, "p95_ms": 400.0},
+            "public_processes_behind_proxy": {
+                "assists_per_s": 600.0,
+                "p50_ms": 50.0,
+                "p95_ms": 90.0,
+                "server_cpu_ms_per_request": 1.25,
+            },
             "goal_assists_per_s": 2000,
-            "p50_ms": 100.0,
-            "p95_ms": 400.0,
             "service_in_process": {"helps_per_s": 300.0, "profiled_ms_per_help_by_part": {"fsync": 3.0, "orm": 1.0}},
         },
     )
@@ -112,7 +116,10 @@ def test_reads_figures_and_computes_ratios(tmp_path: Path) -> None:
     assert "4.0× the queue jobs/s but steps/s only 1.1×" in j["tops_out"][0]
 
     burst = _area(report, "campaign")
-    assert _row(burst, "assists/s")["ratios"]["in-process / http"] == 2.0
+    assert _row(burst, "assists/s")["ratios"]["in-process / serve"] == 2.0
+    assert _row(burst, "assists/s")["ratios"]["serve + serve-public / serve"] == 4.0
+    assert _row(burst, "latency (serve + serve-public)")["values"] == {"p50": 50.0, "p95": 90.0}
+    assert burst["per_core"]["help_posts_per_core_s"] == 800  # 1000 / 1.25 ms
     assert "fsync is 3.0 of 4.00 ms per help (75%)" in burst["tops_out"][0]
 
     # journeys.json and posters.json were not written: both are named, everything else was read
