@@ -4,15 +4,17 @@ handlers, answering as the routed endpoint would."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.testclient import TestClient
 
 from siyu.api.hot_routes import HotRoute, HotRoutes
 from siyu.api.nul_guard import NulGuard
 from siyu.errors import SiyuError
+from tests.support.live import live_server
 
 calls: list[str] = []
 threads: dict[str, int] = {}
@@ -44,6 +46,10 @@ def build() -> FastAPI:
         calls.append(f"router:{token}")
         return await shout(request, token)
 
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.get("/other")
     def other() -> dict[str, str]:
         return {"ok": "yes"}
@@ -55,12 +61,13 @@ def build() -> FastAPI:
 
 
 @pytest.fixture
-def client() -> TestClient:
+def client() -> Iterator[httpx.Client]:
     calls.clear()
-    return TestClient(build())
+    with live_server(build()) as base, httpx.Client(base_url=base, timeout=10) as c:
+        yield c
 
 
-def test_hot_route_is_served_without_the_router(client: TestClient) -> None:
+def test_hot_route_is_served_without_the_router(client: httpx.Client) -> None:
     r = client.post("/x/abc", content=b"csrf=1")
     assert (r.status_code, r.text) == (200, "POST abc csrf=1")
     assert calls == ["hot:abc"]  # the routed endpoint never ran
@@ -69,17 +76,17 @@ def test_hot_route_is_served_without_the_router(client: TestClient) -> None:
     assert threads["page"] != threads["loop"]  # a sync endpoint runs in the thread pool, off the event loop
 
 
-def test_errors_answer_through_the_apps_handlers(client: TestClient) -> None:
+def test_errors_answer_through_the_apps_handlers(client: httpx.Client) -> None:
     r = client.post("/x/bad")
     assert r.status_code == 400 and r.json() == {"error": "bad token", "field": "token"}
 
 
-def test_other_paths_and_methods_reach_the_router(client: TestClient) -> None:
+def test_other_paths_and_methods_reach_the_router(client: httpx.Client) -> None:
     assert (client.get("/other")).json() == {"ok": "yes"}
     assert (client.get("/x/a/b")).status_code == 404  # a parameter never spans a slash
     assert (client.put("/x/a")).status_code == 405
 
 
-def test_the_outer_middlewares_still_apply(client: TestClient) -> None:
+def test_the_outer_middlewares_still_apply(client: httpx.Client) -> None:
     r = client.post("/x/a%00b")
     assert r.status_code == 422 and r.json()["field"] == "path" and calls == []

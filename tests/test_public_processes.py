@@ -32,7 +32,12 @@ B = "pubproc"
 def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data = tmp_path_factory.mktemp("pubproc") / "data"
     env = {**os.environ, "SIYU_DATA_DIR": str(data), "SIYU_SCHEDULER": "off", "SIYU_SECRET_KEY": "pubproc-secret"}
-    os.environ["SIYU_SECRET_KEY"] = env["SIYU_SECRET_KEY"]  # this process signs the link tokens with the same key
+    with pytest.MonkeyPatch.context() as mp:  # this process signs the link tokens with the same key
+        mp.setenv("SIYU_SECRET_KEY", env["SIYU_SECRET_KEY"])
+        yield from _serve_both(data, env)
+
+
+def _serve_both(data: Path, env: dict[str, str]) -> Iterator[dict[str, Any]]:
     ctx = Context.open(Settings.from_env(data_dir=data))
     brands.create_brand(ctx, B, "Public processes")
     rewards.create_reward(ctx, B, {"id": "cup", "name": "杯子", "kind": "coupon", "config": {"face_value": 5}})
