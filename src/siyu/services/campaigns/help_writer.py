@@ -40,7 +40,7 @@ from siyu.services.context import Context
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXTRA = "campaign_help_writer"
-SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005)
+SWITCH_INTERVAL = 0.0001  # seconds (Python's default: 0.005; 0.5 ms gave 5-10 % fewer helps/s with 2 public processes)
 
 
 def max_batch() -> int:
