@@ -26,7 +26,6 @@ import functools
 import logging
 import os
 import queue
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
 from siyu.services.context import Context
+from siyu.stores.state.driver_sql import Savepoint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -210,20 +210,9 @@ class HelpWriter:
 
     def _commit_locked(self, con: Connection, jobs: list[_Job[Any]]) -> None:
         _begin(con)
-        raw = con.connection.driver_connection if con.dialect.name == "sqlite" else None
         try:
             for j in jobs:
-                if isinstance(raw, sqlite3.Connection):  # the job's savepoint straight on sqlite3 (~10 µs, not ~100)
-                    raw.execute("SAVEPOINT help_job")
-                    try:
-                        j.result = j.fn(con)
-                        raw.execute("RELEASE help_job")
-                    except Exception as exc:  # this job alone is undone
-                        raw.execute("ROLLBACK TO help_job")
-                        raw.execute("RELEASE help_job")
-                        j.error = exc
-                    continue
-                sp = con.begin_nested()
+                sp = Savepoint(con, "help_job")  # on SQLite straight on sqlite3 (~10 µs, not ~100)
                 try:
                     j.result = j.fn(con)
                     sp.commit()
