@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +42,15 @@ class Context:
 
             recover_log(ctx)
         return ctx
+
+    @classmethod
+    def state_only(cls, settings: Settings, stand_in: object) -> Context:
+        """A Context over the state DB only (no migration: the warehouse process or ``siyu migrate`` does that);
+        ``stand_in`` takes the warehouse's place (it refuses every use) and never loads the ingest log."""
+        settings = dataclasses.replace(settings, ingest_loader=False)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.state_url)
+        return cls(settings, engine, session_factory(engine), cast(Warehouse, stand_in))
 
     def close(self) -> None:
         for extra in list(self.extras.values()):

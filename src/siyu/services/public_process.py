@@ -9,13 +9,10 @@ whole (``siyu.api.public_app``).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import NoReturn, cast
+from typing import NoReturn
 
 from siyu.config import Settings
 from siyu.services.context import Context
-from siyu.stores.state.db import make_engine, session_factory
-from siyu.stores.warehouse import Warehouse
 
 
 class WarehouseElsewhere(Exception):
@@ -34,7 +31,4 @@ class MainProcessWarehouse:
 
 def open_public_context(settings: Settings) -> Context:
     """A Context over the state DB only (the main process migrates it); never loads the ingest log."""
-    settings = dataclasses.replace(settings, ingest_loader=False)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.state_url)
-    return Context(settings, engine, session_factory(engine), cast(Warehouse, MainProcessWarehouse()))
+    return Context.state_only(settings, MainProcessWarehouse())

@@ -8,14 +8,11 @@ that holds ``SIYU_DATA_DIR``.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from siyu.config import Settings
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
-from siyu.stores.state.db import make_engine, session_factory
-from siyu.stores.warehouse import Warehouse
 
 
 class NoWarehouse:
@@ -32,17 +29,9 @@ class NoWarehouse:
         """Nothing to close."""
 
 
-def ingest_settings(settings: Settings) -> Settings:
-    """The settings of an ingest-only process: never loads (the warehouse process does)."""
-    return dataclasses.replace(settings, ingest_loader=False)
-
-
 def open_ingest_context(settings: Settings) -> Context:
     """A Context over the state DB only (no migration: the warehouse process or ``siyu migrate`` does that)."""
-    settings = ingest_settings(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.state_url)
-    return Context(settings, engine, session_factory(engine), cast(Warehouse, NoWarehouse()))
+    return Context.state_only(settings, NoWarehouse())  # never loads: the warehouse process does
 
 
 def health(ctx: Context) -> dict[str, Any]:
