@@ -54,7 +54,7 @@ def build() -> FastAPI:
     def other() -> dict[str, str]:
         return {"ok": "yes"}
 
-    routes = (HotRoute("POST", "/x/{token}", shout, is_async=True), HotRoute("GET", "/x/{token}", page, False))
+    routes = (HotRoute("POST", "/x/{token}", shout), HotRoute("GET", "/x/{token}", page))
     app.add_middleware(HotRoutes, routes=routes, handlers=app.exception_handlers)
     app.add_middleware(NulGuard)
     return app

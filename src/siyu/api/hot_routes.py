@@ -10,6 +10,7 @@ exception handlers (a ``SiyuError`` or a database outage answers exactly as thro
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,13 +27,12 @@ Endpoint = Callable[..., Response | Awaitable[Response]]
 
 @dataclass(frozen=True)
 class HotRoute:
-    """``method`` + ``path`` (FastAPI syntax: ``/m/h/{token}``) served by ``endpoint(request, **path_params)``;
-    ``is_async``: the endpoint is a coroutine function (else it runs in the thread pool, as FastAPI runs it)."""
+    """``method`` + ``path`` (FastAPI syntax: ``/m/h/{token}``) served by ``endpoint(request, **path_params)``: a
+    coroutine function on the event loop, any other in the thread pool (as FastAPI runs it)."""
 
     method: str
     path: str
     endpoint: Endpoint
-    is_async: bool
 
     def pattern(self) -> re.Pattern[str]:
         """The path as a regular expression with one named group per parameter (no ``/`` inside one)."""
@@ -59,10 +59,12 @@ class HotRoutes:
 
 
 def _asgi(route: HotRoute) -> ASGIApp:
+    is_async = inspect.iscoroutinefunction(route.endpoint)
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
         params = scope["path_params"]
-        if route.is_async:
+        if is_async:
             response = await route.endpoint(request, **params)  # type: ignore[misc]
         else:
             response = await run_in_threadpool(route.endpoint, request, **params)

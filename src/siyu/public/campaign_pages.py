@@ -399,8 +399,8 @@ async def help_post(request: Request, token: str) -> Response:
 
 # the burst's endpoints, dispatched ahead of the router (siyu.api.hot_routes)
 HOT_ROUTES = (
-    HotRoute("POST", "/m/h/{token}", help_post, is_async=True),
-    HotRoute("GET", "/m/h/{token}", help_page, is_async=False),
+    HotRoute("POST", "/m/h/{token}", help_post),
+    HotRoute("GET", "/m/h/{token}", help_page),
 )
 
 
