@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import duckdb
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu.api.nul_guard import NulGuard
-from siyu.api.validation import http_error, out_of_range, validation_error
+from siyu.api.validation import http_error, out_of_range, siyu_error, validation_error
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.workers import lifespan as workers_lifespan
@@ -25,13 +24,7 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
     )
     app.state.ctx = ctx
 
-    @app.exception_handler(SiyuError)
-    async def _siyu_error(_request: Request, exc: SiyuError) -> JSONResponse:
-        body: dict[str, object] = {"error": exc.message}
-        if exc.field:
-            body["field"] = exc.field
-        return JSONResponse(status_code=exc.status_code, content=body)
-
+    app.add_exception_handler(SiyuError, siyu_error)  # the service's refusal: its status, message and field
     app.add_exception_handler(RequestValidationError, validation_error)  # 422 in the project's shape, naming the field
     app.add_exception_handler(StarletteHTTPException, http_error)  # unreadable bodies, unknown paths: same shape
     for overflow in (OverflowError, duckdb.OutOfRangeException):  # huge numbers past every bound: 422, not 500

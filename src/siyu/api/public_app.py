@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu.api import unavailable
@@ -25,6 +25,7 @@ from siyu.api.asgi_body import read_body, replaying, send_text
 from siyu.api.hot_routes import HotRoutes
 from siyu.api.main_proxy import MainProxy
 from siyu.api.nul_guard import NulGuard
+from siyu.api.validation import siyu_error
 from siyu.config import Settings
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
@@ -52,9 +53,7 @@ def create_public_app(ctx: Context, main_url: str) -> ASGIApp:
     app = FastAPI(title="siyu public pages", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.ctx = ctx
 
-    @app.exception_handler(SiyuError)
-    async def _siyu_error(_request: Request, exc: SiyuError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": exc.message, "field": exc.field})
+    app.add_exception_handler(SiyuError, siyu_error)
 
     @app.exception_handler(WarehouseElsewhere)
     async def _elsewhere(_request: Request, _exc: WarehouseElsewhere) -> Response:

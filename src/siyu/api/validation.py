@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from siyu.errors import SiyuError
+
 _PLACES = {"body": "request body", "query": "query parameter", "path": "path parameter", "header": "header"}
 _PLACES |= {"cookie": "cookie", "form": "form field"}
 
@@ -46,6 +48,16 @@ def describe(errors: Sequence[dict[str, Any]]) -> tuple[str, str]:
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem(s), listed in 'detail')"
     return text, name
+
+
+async def siyu_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A ``SiyuError`` in the project's shape: its status, ``error`` and (when it names one) ``field``."""
+    if not isinstance(exc, SiyuError):  # pragma: no cover - registered for SiyuError only
+        raise exc
+    body: dict[str, object] = {"error": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    return JSONResponse(status_code=exc.status_code, content=body)
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
