@@ -135,22 +135,31 @@ class Visitor:
 VERIFIED_CACHE = 20_000  # signed strings (session cookies, CSRF tokens) whose signature this process checked
 
 
+def _verified_cache(ctx: Context) -> dict[tuple[str, str], tuple[Any, float]]:
+    return ctx.extras.setdefault("public_verified", {})  # type: ignore[no-any-return]
+
+
+def _remember(ctx: Context, key: tuple[str, str], hit: tuple[Any, float]) -> None:
+    """Keep ``hit`` under ``key`` (the cache starts over once it holds ``VERIFIED_CACHE`` entries)."""
+    cache = _verified_cache(ctx)
+    if len(cache) >= VERIFIED_CACHE:
+        cache.clear()
+    cache[key] = hit
+
+
 def _verified(ctx: Context, kind: str, raw: str, max_age: int | None = None) -> Any:
     """The payload of the signed string ``raw`` (``kind``: "session" or "csrf"); ``BadSignature`` when forged or
     older than ``max_age`` seconds. A string checked once is remembered (with its signing time), so the page view
     and the POST that follows it verify the HMAC once: the same bytes, the same answer; the age is checked on
     every call."""
-    cache: dict[tuple[str, str], tuple[Any, float]] = ctx.extras.setdefault("public_verified", {})
-    hit = cache.get((kind, raw))
+    hit = _verified_cache(ctx).get((kind, raw))
     if hit is None:
         if kind == "session":
             payload, signed = _serializers(ctx)[1].loads(raw, max_age=max_age, return_timestamp=True)
             hit = (payload, signed.timestamp())
         else:
             hit = (_serializers(ctx)[2].loads(raw), 0.0)
-        if len(cache) >= VERIFIED_CACHE:
-            cache.clear()
-        cache[(kind, raw)] = hit
+        _remember(ctx, (kind, raw), hit)
     elif max_age is not None and time.time() - hit[1] > max_age:
         raise SignatureExpired("signature expired")
     return hit[0]
@@ -216,14 +225,11 @@ def csrf_token(ctx: Context, v: Visitor) -> str:
     """The CSRF token of the visitor's session (empty without a session); remembered as verified (we signed it)."""
     if not v.sid:
         return ""
-    cache: dict[tuple[str, str], tuple[Any, float]] = ctx.extras.setdefault("public_verified", {})
-    made = cache.get(("csrf-of", v.sid))
+    made = _verified_cache(ctx).get(("csrf-of", v.sid))
     if made is None:
-        if len(cache) >= VERIFIED_CACHE:
-            cache.clear()
-        token = str(_serializers(ctx)[2].dumps(v.sid))
-        made = cache[("csrf-of", v.sid)] = (token, 0.0)
-        cache[("csrf", token)] = (v.sid, 0.0)
+        made = (str(_serializers(ctx)[2].dumps(v.sid)), 0.0)
+        _remember(ctx, ("csrf-of", v.sid), made)
+        _remember(ctx, ("csrf", made[0]), (v.sid, 0.0))
     return str(made[0])
 
 
