@@ -4,15 +4,15 @@ shipping. Definitions: ``docs/campaigns.md`` (## 指标 Metrics). A guide sees o
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.pii import PiiMode, masked_page
 from siyu.services import campaigns_stats as service
-from siyu.services import pii
 from siyu.services.brands import User
 from siyu.services.context import Context
 
@@ -48,9 +48,7 @@ def leaderboard(
 def fulfilment(
     campaign_id: str,
     status: str | None = Query(None, max_length=20, description="awaiting_address | to_ship | shipped | clawed_back"),
-    pii_mode: Literal["masked", "clear"] = Query(
-        "masked", alias="pii", description="addresses masked, or clear (an audited reveal)"
-    ),
+    pii_mode: PiiMode = "masked",
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
@@ -58,7 +56,7 @@ def fulfilment(
     tracking number."""
     found = service.fulfilment(ctx, user, campaign_id[:64], status)
     target = f"campaign:{campaign_id[:64]}:fulfilment"
-    return {**found, "items": pii.masked_rows(ctx, user, found["items"], pii_mode == "clear", target)}
+    return masked_page(ctx, user, found, pii_mode, target)
 
 
 @router.post("/{campaign_id}/fulfilment/{grant_id}/ship")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.pii import PiiMode, masked_page
 from siyu.domain.pii import mask_record
 from siyu.services import audit, messaging
 from siyu.services import pii as pii_service
@@ -89,14 +90,14 @@ def outbox(
     recipient: str | None = None,
     limit: int = 50,
     offset: int = 0,
-    pii: str = Query("masked", pattern="^(masked|clear)$", description="clear: recipients in clear (audited reveal)"),
+    pii_mode: PiiMode = "masked",
     user: User = Depends(limited),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     """Messages newest first, filtered; ``by_status`` counts them (a guide: only messages they sent). Recipients
     are masked unless ``pii=clear`` (an audited reveal)."""
     page = messaging.list_messages(ctx, user, status, channel, purpose, customer_id, recipient, limit, offset)
-    return _masked_page(ctx, user, page, pii, "messaging.outbox")
+    return masked_page(ctx, user, page, pii_mode, "messaging.outbox")
 
 
 @router.get("/dead-letters")
@@ -104,30 +105,26 @@ def dead_letters(
     channel: str | None = None,
     limit: int = 50,
     offset: int = 0,
-    pii: str = Query("masked", pattern="^(masked|clear)$", description="clear: recipients in clear (audited reveal)"),
+    pii_mode: PiiMode = "masked",
     user: User = Depends(limited),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     """Messages that will not be retried automatically (final error, retries used up, outcome unknown)."""
     page = messaging.list_messages(ctx, user, "dead", channel, None, None, None, limit, offset)
-    return _masked_page(ctx, user, page, pii, "messaging.dead_letters")
+    return masked_page(ctx, user, page, pii_mode, "messaging.dead_letters")
 
 
 @router.get("/outbox/{message_id}")
 def show(
     message_id: str,
-    pii: str = Query("masked", pattern="^(masked|clear)$", description="clear: recipients in clear (audited reveal)"),
+    pii_mode: PiiMode = "masked",
     user: User = Depends(limited),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
     """One message; its recipient masked unless ``pii=clear`` (an audited reveal)."""
     return pii_service.masked_rows(
-        ctx, user, [messaging.get_message(ctx, user, message_id)], pii == "clear", message_id
+        ctx, user, [messaging.get_message(ctx, user, message_id)], pii_mode == "clear", message_id
     )[0]
-
-
-def _masked_page(ctx: Context, user: User, page: dict[str, Any], pii: str, target: str) -> dict[str, Any]:
-    return {**page, "items": pii_service.masked_rows(ctx, user, page["items"], pii == "clear", target)}
 
 
 @router.post("/outbox/{message_id}/resend")

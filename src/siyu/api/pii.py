@@ -3,9 +3,9 @@ change it, audited). Reveals themselves: ``POST /api/customers/{id}/reveal`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from siyu.api.auth import current_user
@@ -15,6 +15,17 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 
 router = APIRouter(prefix="/api/pii", tags=["pii"])
+
+# ``?pii=`` of the list endpoints that show personal data: masked (default) or clear (an audited reveal)
+PiiMode = Annotated[
+    Literal["masked", "clear"],
+    Query(alias="pii", description="personal data masked, or clear (an audited reveal; see /api/pii/settings)"),
+]
+
+
+def masked_page(ctx: Context, user: User, page: dict[str, Any], mode: str, target: str) -> dict[str, Any]:
+    """``page`` with its ``items`` masked, or in clear for ``mode`` "clear" (checked and audited as ``target``)."""
+    return {**page, "items": pii.masked_rows(ctx, user, page["items"], mode == "clear", target)}
 
 
 class PiiSettings(BaseModel):

@@ -11,13 +11,14 @@ tiers (someone else's customer answers 404).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from siyu.api.auth import current_user
 from siyu.api.deps import get_ctx
+from siyu.api.pii import PiiMode, masked_page
 from siyu.api.validation import MAX_ID
 from siyu.domain.models import Role
 from siyu.services import engagement, pii, rewards
@@ -200,9 +201,7 @@ def fulfilment(
     status: str | None = None,
     limit: int = 100,
     offset: int = 0,
-    pii_mode: Literal["masked", "clear"] = Query(
-        "masked", alias="pii", description="addresses masked, or clear (an audited reveal)"
-    ),
+    pii_mode: PiiMode = "masked",
     user: User = Depends(current_user),
     ctx: Context = Depends(get_ctx),
 ) -> dict[str, Any]:
@@ -217,7 +216,7 @@ def fulfilment(
         limit=limit,
         offset=offset,
     )
-    return {**found, "items": pii.masked_rows(ctx, user, found["items"], pii_mode == "clear", "fulfilment")}
+    return masked_page(ctx, user, found, pii_mode, "fulfilment")
 
 
 @router.get("/api/rewards/cost")
