@@ -24,22 +24,7 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
     )
     app.state.ctx = ctx
 
-    app.add_exception_handler(SiyuError, siyu_error)  # the service's refusal: its status, message and field
-    app.add_exception_handler(RequestValidationError, validation_error)  # 422 in the project's shape, naming the field
-    app.add_exception_handler(StarletteHTTPException, http_error)  # unreadable bodies, unknown paths: same shape
-    for overflow in (OverflowError, duckdb.OutOfRangeException):  # huge numbers past every bound: 422, not 500
-        app.add_exception_handler(overflow, out_of_range)
-
-    from siyu.api import unavailable
-
-    unavailable.install(app)  # state DB / Redis down → 503, disk full → 507 (no stack traces, no hangs)
-
-    from siyu.api.hot_routes import HotRoutes
-    from siyu.public.campaign_pages import HOT_ROUTES
-
-    # inner to NulGuard (added later = outer); the app's exception handlers, as the router would use them
-    app.add_middleware(HotRoutes, routes=HOT_ROUTES, handlers=app.exception_handlers)
-    app.add_middleware(NulGuard)  # NUL characters in path / query / JSON body: 422 naming where, not a 500 deep down
+    install_guards(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -56,3 +41,25 @@ def create_app(ctx: Context, with_console: bool = True) -> FastAPI:
 
         mount.mount_console(app, ctx)
     return app
+
+
+def install_guards(app: FastAPI) -> None:
+    """The error shape and guards every siyu app shares (the main app and ``serve-public``'s): SiyuError,
+    validation, HTTP and overflow errors in the project's shape, outages as 503 / 507, the NUL guard, and the
+    public hot routes dispatched ahead of the router under those handlers."""
+    app.add_exception_handler(SiyuError, siyu_error)  # the service's refusal: its status, message and field
+    app.add_exception_handler(RequestValidationError, validation_error)  # 422 in the project's shape, naming the field
+    app.add_exception_handler(StarletteHTTPException, http_error)  # unreadable bodies, unknown paths: same shape
+    for overflow in (OverflowError, duckdb.OutOfRangeException):  # huge numbers past every bound: 422, not 500
+        app.add_exception_handler(overflow, out_of_range)
+
+    from siyu.api import unavailable
+
+    unavailable.install(app)  # state DB / Redis down → 503, disk full → 507 (no stack traces, no hangs)
+
+    from siyu.api.hot_routes import HotRoutes
+    from siyu.public.campaign_pages import HOT_ROUTES
+
+    # inner to NulGuard (added later = outer); the app's exception handlers, as the router would use them
+    app.add_middleware(HotRoutes, routes=HOT_ROUTES, handlers=app.exception_handlers)
+    app.add_middleware(NulGuard)  # NUL characters in path / query / JSON body: 422 naming where, not a 500 deep down

@@ -20,15 +20,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from siyu.api import unavailable
+from siyu.api.app import install_guards
 from siyu.api.asgi_body import read_body, replaying, send_text
-from siyu.api.hot_routes import HotRoutes
 from siyu.api.main_proxy import MainProxy
-from siyu.api.nul_guard import NulGuard
-from siyu.api.validation import siyu_error
 from siyu.config import Settings
 from siyu.services.context import Context
-from siyu.services.errors import SiyuError
 from siyu.services.public_process import WarehouseElsewhere, open_public_context
 
 _HAND_OVER = 299  # internal status of the answer "hand this request to the main process" (never sent)
@@ -38,7 +34,6 @@ MAX_BODY = 1 << 20  # the public forms are a few KB
 def create_public_app(ctx: Context, main_url: str) -> ASGIApp:
     """The /m/ pages over a warehouse-less Context, handing requests that need the warehouse to ``main_url``."""
     from siyu.public import router as public_router
-    from siyu.public.campaign_pages import HOT_ROUTES
 
     proxy = MainProxy(main_url)
 
@@ -53,15 +48,11 @@ def create_public_app(ctx: Context, main_url: str) -> ASGIApp:
     app = FastAPI(title="siyu public pages", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.ctx = ctx
 
-    app.add_exception_handler(SiyuError, siyu_error)
-
     @app.exception_handler(WarehouseElsewhere)
     async def _elsewhere(_request: Request, _exc: WarehouseElsewhere) -> Response:
         return Response(status_code=_HAND_OVER)
 
-    unavailable.install(app)
-    app.add_middleware(HotRoutes, routes=HOT_ROUTES, handlers=app.exception_handlers)
-    app.add_middleware(NulGuard)
+    install_guards(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
