@@ -241,6 +241,8 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
     await asyncio.gather(*(fire(p) for p in jobs))
     wall = time.perf_counter() - t0
     cpu1, load1 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()])
+    if proxy is not None:
+        proxy.close()
     latencies.sort()
     return {
         "setup_s": round(setup_s, 2),
@@ -378,12 +380,10 @@ uvicorn.run(create_app(ctx, with_console=False), host="127.0.0.1", port={port}, 
 """
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """The app (API + public pages, no console) under uvicorn in its own process, once it answers /healthz."""
+def _started(proc: subprocess.Popen[bytes], port: int, what: str) -> subprocess.Popen[bytes]:
+    """``proc`` once it answers /healthz on ``port`` (killed, and an error naming ``what``, after 300 s)."""
     import httpx
 
-    env = {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_SCHEDULER": "off"}
-    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env, cwd=ROOT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -392,28 +392,28 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("the server did not start")
+    raise RuntimeError(f"{what} did not start")
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    return {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_SCHEDULER": "off"}
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """The app (API + public pages, no console) under uvicorn in its own process, once it answers /healthz."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=_env(data_dir), cwd=ROOT)
+    return _started(proc, port, "the server")
 
 
 def _serve_public(data_dir: Path, port: int, main_port: int, workers: int) -> subprocess.Popen[bytes]:
     """``siyu serve-public --workers N`` in front of the main process, once it answers /healthz."""
-    import httpx
-
-    env = {**os.environ, "SIYU_DATA_DIR": str(data_dir), "SIYU_SCHEDULER": "off"}
     siyu = str(Path(sys.executable).parent / "siyu")
     args = ["serve-public", "--port", str(port), "--workers", str(workers)]
     cmd = [siyu, *args, "--main-url", f"http://127.0.0.1:{main_port}"]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)  # its banner is not the JSON
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                time.sleep(2)  # every worker up, not just the first
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("siyu serve-public did not start")
+    proc = subprocess.Popen(cmd, env=_env(data_dir), cwd=ROOT, stdout=subprocess.DEVNULL)  # its banner: not JSON
+    _started(proc, port, "siyu serve-public")
+    time.sleep(2)  # every worker up, not just the first
+    return proc
 
 
 def scenario(topology: str, mode: str, workers: int = 2) -> dict[str, Any]:
