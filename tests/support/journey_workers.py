@@ -39,7 +39,8 @@ WORKER = textwrap.dedent(
         # DuckDB: several processes may read the warehouse only when none writes it
         ctx = Context.open(Settings.from_env(data_dir=data), read_only_warehouse=mode == "ro")
         register_sender("sms", RecordingSender(sent))
-        print("ready", os.getpid(), flush=True)
+        # one write(2) below PIPE_BUF is atomic: workers forked together must not interleave their lines
+        os.write(1, f"ready {os.getpid()}\\n".encode())
         while not os.path.exists(go):  # workers started together begin together
             time.sleep(0.01)
         start_consumer(ctx, workers=2)
