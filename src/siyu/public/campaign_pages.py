@@ -330,6 +330,7 @@ def _help_page(
         request,
         v,
         "help.html",
+        fresh=("counted", "target", "pct", "csrf", "action", "join_url"),
         title=view["title"],
         c=view,
         result=shown,

@@ -4,6 +4,7 @@ campaign header every campaign page shares (title, countdown, rules in the visit
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import escape
 
 from siyu import i18n
 from siyu.domain.campaign.definition import CampaignDefinition
@@ -46,8 +48,17 @@ def with_lang(path: str, lang: str) -> str:
     return path + ("&" if "?" in path else "?") + "lang=en"
 
 
-def render(request: Request, v: Visitor, template: str, status: int = 200, /, **values: Any) -> HTMLResponse:
-    """A page of ``templates/name`` in the visitor's language (``tr`` = the catalogue in that language)."""
+def render(
+    request: Request, v: Visitor, template: str, status: int = 200, /, fresh: tuple[str, ...] = (), **values: Any
+) -> HTMLResponse:
+    """A page of ``templates/name`` in the visitor's language (``tr`` = the catalogue in that language).
+
+    ``fresh``: names of values that change from request to request (a count, a link with the sharer's token, the
+    CSRF token). The page is then rendered once per set of the other values, with a placeholder for each fresh
+    one, and the fresh values are escaped into that skeleton on every request (what autoescape would print): the
+    same bytes, without running the template. A fresh value may only be printed or tested for truth by the
+    template (a falsy one is rendered, not stamped); a ``data`` entry of the same name and value is fresh too. The
+    other values are the skeleton's key by their ``repr``: plain data only (str, numbers, dicts, lists, dates)."""
     lang = v.lang
     other = "zh" if lang == "en" else "en"
     query = {k: val for k, val in request.query_params.items() if k != "lang"} | {"lang": other}
@@ -56,16 +67,44 @@ def render(request: Request, v: Visitor, template: str, status: int = 200, /, **
     values.setdefault("title", "")
     if "csrf" not in values:
         values["csrf"] = csrf_token(ctx_of(request), v)
-    html = _env.get_template(template).render(
-        lang=lang,
-        tr=lambda key, **kw: i18n.t(key, lang, **kw),
-        switch_url=f"{request.url.path}?{urlencode(query)}",
-        page=template.removesuffix(".html"),
-        **values,
-    )
+    values["switch_url"] = f"{request.url.path}?{urlencode(query)}"
+    if fresh:
+        html = _stamped(ctx_of(request), template, lang, values, ("switch_url", *fresh))
+    else:
+        html = _env.get_template(template).render(
+            lang=lang, tr=_tr(lang), page=template.removesuffix(".html"), **values
+        )
     response = HTMLResponse(html, status_code=status)
     keep_device(response, v)
     return response
+
+
+def _tr(lang: str) -> Callable[..., str]:
+    return lambda key, **kw: i18n.t(key, lang, **kw)
+
+
+_STAMP = re.compile("\ue000(\\w+)\ue001")
+SKELETONS = 2_000  # rendered skeletons kept per process (the cache starts over past this)
+
+
+def _stamped(ctx: Context, template: str, lang: str, values: dict[str, Any], fresh: tuple[str, ...]) -> str:
+    """``render``'s page from a cached skeleton (see ``render``)."""
+    stamped = {name: values[name] for name in fresh if values.get(name)}
+    fixed = {k: (f"\ue000{k}\ue001" if k in stamped else val) for k, val in values.items()}
+    data = values["data"]
+    fixed["data"] = {k: (f"\ue000{k}\ue001" if k in stamped and val == stamped[k] else val) for k, val in data.items()}
+    key = (template, lang, repr(sorted(fixed.items())))
+    cache: dict[tuple[str, str, str], list[str]] = ctx.extras.setdefault("public_skeletons", {})
+    parts = cache.get(key)
+    if parts is None:
+        page = template.removesuffix(".html")
+        parts = _STAMP.split(_env.get_template(template).render(lang=lang, tr=_tr(lang), page=page, **fixed))
+        if len(cache) >= SKELETONS:
+            cache.clear()
+        cache[key] = parts
+    out = parts.copy()
+    out[1::2] = [escape(str(stamped[name])) for name in parts[1::2]]
+    return "".join(out)
 
 
 def error_message(exc: SiyuError, lang: str) -> str:

@@ -14,12 +14,12 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, select, text, update
+from sqlalchemy import Connection, Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from siyu.domain.campaign import rules
@@ -241,6 +241,10 @@ _HELP_DEFAULTS: dict[str, Any] = {
 }
 
 
+# built once: a burst's first views of many sharers each run it
+_SHARER_BY_TOKEN = select(*(_P.c[f.name] for f in fields(Sharer))).where(_P.c.token == bindparam("token"))
+
+
 def sharer_of(ctx: Context, token: str) -> Sharer | None:
     """The sharer a share token belongs to, reused for ``SHARER_TTL`` seconds (None when unknown)."""
     cache: OrderedDict[str, tuple[float, Sharer]] = ctx.extras.setdefault("campaign_sharers", OrderedDict())
@@ -248,26 +252,8 @@ def sharer_of(ctx: Context, token: str) -> Sharer | None:
     hit = cache.get(token)
     if hit is not None and now - hit[0] < SHARER_TTL:
         return hit[1]
-    c = _P.c
     with ctx.engine.connect() as con:
-        got = con.execute(
-            select(
-                c.id,
-                c.brand_id,
-                c.campaign_id,
-                c.token,
-                c.person_key,
-                c.customer_id,
-                c.id_type,
-                c.id_value,
-                c.variant,
-                c.channel,
-                c.platform,
-                c.depth,
-                c.guide_id,
-                c.helps_counted,
-            ).where(c.token == token)
-        ).first()
+        got = con.execute(_SHARER_BY_TOKEN, {"token": token}).first()
     if got is None:
         return None
     sharer = Sharer(*got)  # type: ignore[call-arg]
