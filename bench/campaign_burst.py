@@ -407,12 +407,14 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 def _serve_public(data_dir: Path, port: int, main_port: int, workers: int) -> subprocess.Popen[bytes]:
     """``siyu serve-public --workers N`` in front of the main process, once it answers /healthz."""
+    from tests.support.live import all_answering
+
     siyu = str(Path(sys.executable).parent / "siyu")
     args = ["serve-public", "--port", str(port), "--workers", str(workers)]
     cmd = [siyu, *args, "--main-url", f"http://127.0.0.1:{main_port}"]
     proc = subprocess.Popen(cmd, env=_env(data_dir), cwd=ROOT, stdout=subprocess.DEVNULL)  # its banner: not JSON
     _started(proc, port, "siyu serve-public")
-    time.sleep(2)  # every worker up, not just the first
+    all_answering(f"http://127.0.0.1:{port}", workers)  # every worker up, not just the first
     return proc
 
 

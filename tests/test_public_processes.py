@@ -4,9 +4,14 @@ process, other paths refused with directions, and the help path still serving wh
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
+import socket
 import subprocess
+import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +22,12 @@ import pytest
 from sqlalchemy import text
 
 from siyu.config import Settings
-from siyu.public.visitor import link_token
+from siyu.public.visitor import SESSION_COOKIE, _serializers, link_token
 from siyu.services import brands, rewards
 from siyu.services import campaigns as C
 from siyu.services.context import Context
 from siyu.services.public_process import open_public_context
+from tests.support.live import all_answering
 from tests.support.postgres import free_port
 from tests.support.prod import start_siyu
 
@@ -132,6 +138,79 @@ def test_helps_are_counted_by_the_public_processes(sites: dict[str, Any]) -> Non
 def test_other_paths_name_the_main_process(sites: dict[str, Any]) -> None:
     r = httpx.get(f"{sites['pub_url']}/api/customers")
     assert r.status_code == 404 and sites["main_url"] in r.text
+
+
+def test_a_help_needing_oneid_is_handed_to_the_main_process(sites: dict[str, Any]) -> None:
+    # a session without OneID's answer (as from before sign-ins kept it): the help must ask OneID, whose
+    # warehouse only the main process opens; the public process hands the POST over before writing anything
+    session = _serializers(sites["ctx"])[1].dumps({"b": B, "t": "unionid", "v": "friend-oneid", "s": "sid-oneid"})
+    c = httpx.Client(base_url=sites["pub_url"], timeout=30, cookies={SESSION_COOKIE: session})
+    page = c.get(f"/m/h/{sites['token']}")
+    csrf = re.search(r'name="csrf" value="([^"]*)"', page.text)
+    assert csrf, page.text[:300]
+    r = c.post(f"/m/h/{sites['token']}", data={"csrf": csrf.group(1)})
+    assert r.status_code == 200 and state_of(r.text) == "counted:"
+    with sites["ctx"].engine.connect() as con:
+        n = con.execute(
+            text("SELECT count(*) FROM campaign_helps WHERE helper_id_value = 'friend-oneid' AND state = 'counted'")
+        ).scalar()
+    assert n == 1  # written once, by the main process
+
+
+def test_a_nul_in_a_hot_path_is_refused_naming_it(sites: dict[str, Any]) -> None:
+    r = httpx.post(f"{sites['pub_url']}/m/h/ab%00cd", data={"csrf": "x"})
+    assert r.status_code == 422 and r.json()["field"] == "path"
+
+
+def test_a_worker_that_dies_is_replaced(sites: dict[str, Any]) -> None:
+    pub: subprocess.Popen[bytes] = sites["pub"]
+    before = _workers(pub.pid)
+    assert len(before) == 2  # --workers 2, each with a listening socket of its own on the port
+    victim = sorted(before)[0]
+    os.kill(int(victim), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = _workers(pub.pid)
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.2)
+    assert victim not in now and len(now) == 2
+    all_answering(sites["pub_url"], 2)  # the port answers from both workers again
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(sites: dict[str, Any]) -> None:
+    # a burst's kept-alive connections (a reverse proxy's upstream pool) all arrive together; on one shared
+    # listening socket the first worker to wake accepts nearly all of them, with a socket per worker the kernel
+    # spreads them (by the address hash: 40 connections all on one of 2 workers has odds of 2^-39)
+    all_answering(sites["pub_url"], 2)
+    port = int(sites["pub_url"].rsplit(":", 1)[1])
+    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+    try:
+        pids = []
+        for conn in conns:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for conn in conns:
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+            pids.append(json.loads(answer.split(b"\r\n\r\n", 1)[1])["pid"])
+    finally:
+        for conn in conns:
+            conn.close()
+    counts = sorted(Counter(pids).values())
+    assert len(counts) == 2 and counts[0] >= 8, counts
+
+
+def _workers(pid: int) -> set[str]:
+    """The worker processes of the supervisor ``pid`` (its spawned children, not multiprocessing's tracker)."""
+    out = set()
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.add(child)
+        except FileNotFoundError:  # exited meanwhile
+            continue
+    return out
 
 
 def test_helps_go_on_while_the_main_process_is_down(sites: dict[str, Any]) -> None:

@@ -67,3 +67,16 @@ def api_login(base: str, username: str, password: str) -> dict[str, str]:
     resp = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password}, timeout=60)
     assert resp.status_code == 200, resp.text
     return {"Authorization": f"Bearer {resp.json()['token']}"}
+
+
+def all_answering(url: str, workers: int) -> None:
+    """Wait until ``workers`` distinct processes have answered /healthz on fresh connections (the first answers
+    while the others are still importing)."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + 90
+    while len(seen) < workers:
+        assert time.monotonic() < deadline, f"only {len(seen)} of {workers} workers answer"
+        try:
+            seen.add(httpx.get(f"{url}/healthz", timeout=10).json()["pid"])
+        except httpx.ConnectError:  # a worker's socket may be listed before it accepts
+            time.sleep(0.1)

@@ -47,15 +47,19 @@ class HotRoutes:
         self.routes = [(r.method, r.pattern(), ExceptionMiddleware(_asgi(r), handlers=handlers)) for r in routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handled = self.find(scope)
+        await (self.app if handled is None else handled)(scope, receive, send)
+
+    def find(self, scope: Scope) -> ASGIApp | None:
+        """The hot route serving ``scope`` (its path parameters set in the scope), or None."""
         if scope["type"] == "http":
             method, path = scope["method"], scope["path"]
             for m, pattern, handled in self.routes:
                 found = pattern.fullmatch(path) if m == method else None
                 if found is not None:
                     scope["path_params"] = found.groupdict()
-                    await handled(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+                    return handled
+        return None
 
 
 def _asgi(route: HotRoute) -> ASGIApp:

@@ -26,12 +26,9 @@ class NulGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
-        if b"%00" in raw_path or "\x00" in scope.get("path", ""):
-            await _refuse(send, "path", "the URL path holds a NUL character (%00); remove it")
-            return
-        if b"%00" in scope.get("query_string", b""):
-            await _refuse(send, "query", "a query parameter holds a NUL character (%00); remove it")
+        refusal = nul_in_url(scope)
+        if refusal is not None:
+            await _refuse(send, *refusal)
             return
         if scope.get("path", "").startswith(_OWN_CHECKS) or b"json" not in _content_type(scope):
             await self.app(scope, receive, send)
@@ -44,6 +41,16 @@ class NulGuard:
             await _refuse(send, "body", "a text field of the JSON body holds a NUL character (\\u0000); remove it")
             return
         await self.app(scope, replaying(body, receive), send)
+
+
+def nul_in_url(scope: Scope) -> tuple[str, str] | None:
+    """(field, message) when the path or the query string of ``scope`` holds a NUL, else None."""
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+    if b"%00" in raw_path or "\x00" in scope.get("path", ""):
+        return "path", "the URL path holds a NUL character (%00); remove it"
+    if b"%00" in scope.get("query_string", b""):
+        return "query", "a query parameter holds a NUL character (%00); remove it"
+    return None
 
 
 async def _refuse(send: Send, field: str, message: str, status: int = 422) -> None:

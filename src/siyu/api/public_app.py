@@ -22,7 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu.api.app import install_guards
 from siyu.api.asgi_body import read_body, replaying, send_text
+from siyu.api.hot_routes import HotRoutes
 from siyu.api.main_proxy import MainProxy
+from siyu.api.nul_guard import nul_in_url
 from siyu.config import Settings
 from siyu.services.context import Context
 from siyu.services.public_process import WarehouseElsewhere, open_public_context
@@ -34,6 +36,7 @@ MAX_BODY = 1 << 20  # the public forms are a few KB
 def create_public_app(ctx: Context, main_url: str) -> ASGIApp:
     """The /m/ pages over a warehouse-less Context, handing requests that need the warehouse to ``main_url``."""
     from siyu.public import router as public_router
+    from siyu.public.campaign_pages import HOT_ROUTES
 
     proxy = MainProxy(main_url)
 
@@ -45,7 +48,17 @@ def create_public_app(ctx: Context, main_url: str) -> ASGIApp:
             await proxy.close()
             ctx.close()  # the help writer finishes its queued batch
 
-    app = FastAPI(title="siyu public pages", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # no OpenTelemetry here: FastAPI checks its providers (environment lookups) on every request, and the public
+    # pages serve anonymous phones; the main app keeps FastAPI's default
+    telemetry: Any = {"tracing": False, "metrics": False, "logs": False}
+    app = FastAPI(
+        title="siyu public pages",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        telemetry=telemetry,
+    )
     app.state.ctx = ctx
 
     @app.exception_handler(WarehouseElsewhere)
@@ -59,16 +72,21 @@ def create_public_app(ctx: Context, main_url: str) -> ASGIApp:
         return {"status": "ok", "role": "public", "pid": os.getpid(), "main_url": proxy.base_url}
 
     app.include_router(public_router)
-    return HandOver(app, proxy)
+    return HandOver(app, proxy, HotRoutes(app, HOT_ROUTES, app.exception_handlers))
 
 
 class HandOver:
     """ASGI wrapper: /m/ requests run here with their body kept; an answer of ``_HAND_OVER`` is swallowed and the
-    request replayed to the main process. Other paths: 404 naming the main process."""
+    request replayed to the main process. Other paths: 404 naming the main process.
 
-    def __init__(self, app: ASGIApp, proxy: MainProxy) -> None:
+    A hot route (the help page and its POST) is dispatched here, past the app's middleware stack: under a burst
+    each layer's wrapping of the request and its answer adds up. It runs under the app's exception handlers (as
+    in the stack, ``siyu.api.hot_routes``); a URL with a NUL takes the stack's way (its 422)."""
+
+    def __init__(self, app: FastAPI, proxy: MainProxy, hot: HotRoutes) -> None:
         self.app = app
         self.proxy = proxy
+        self.hot = hot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == "/healthz":
@@ -91,7 +109,12 @@ class HandOver:
             if not handed:
                 await send(message)
 
-        await self.app(scope, replaying(body, receive), intercept)
+        hot = self.hot.find(scope) if nul_in_url(scope) is None else None
+        if hot is not None:
+            scope["app"] = self.app  # what the stack sets: the endpoints find the Context on it
+            await hot(scope, replaying(body, receive), intercept)
+        else:
+            await self.app(scope, replaying(body, receive), intercept)
         if handed:
             await self.proxy.forward(scope, body, send)
 

@@ -29,9 +29,9 @@ def serve_public(
         f"the warehouse and everything else: {main_url}",
         highlight=False,
     )
-    # exec `python -m uvicorn` (its supervisor restarts a dead worker); the workers import only the public app
-    args = ["-m", "uvicorn", "siyu.api.public_app:app_from_env", "--factory", "--host", host, "--port", str(port)]
-    args += ["--workers", str(workers), "--log-level", "warning"]
+    # a listening socket per process (SO_REUSEPORT): a burst's kept-alive connections spread over the processes
+    # (siyu.api.reuseport); exec'd so the spawned workers re-import that small module, not this CLI
+    args = ["-m", "siyu.api.reuseport", "siyu.api.public_app:app_from_env", host, str(port), str(workers)]
     os.execv(sys.executable, [sys.executable, *args])
 
 
