@@ -3,7 +3,7 @@ page the template renders from all values (siyu.public.pages.render)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -100,3 +100,18 @@ def test_a_data_entry_differing_from_its_fresh_namesake_is_not_stamped(ctx: Cont
     plain = pages.render(request, v, "help.html", **values).body
     assert pages.render(request, v, "help.html", fresh=FRESH, **values).body == plain
     assert b'data-counted="7"' in plain
+
+
+def test_a_shared_view_is_keyed_by_its_content(ctx: Context) -> None:
+    # campaign views are read-only mappings shared by every page of a minute; their repr is made once per object
+    v = _visitor("zh")
+    request = _request(ctx, "/m/h/tokV")
+    pages_seen = []
+    for title in ("第一版", "第一版", "第二版"):  # a new view object each time: same content, then changed
+        values = _values("tokV", 2, "csrf.v", None)
+        values["c"] = MappingProxyType(dict(values["c"], title=title))
+        plain = pages.render(request, v, "help.html", **values).body
+        stamped = pages.render(request, v, "help.html", fresh=FRESH, **values).body
+        assert stamped == plain and title.encode() in stamped
+        pages_seen.append(stamped)
+    assert pages_seen[0] == pages_seen[1] != pages_seen[2]

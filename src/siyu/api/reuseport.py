@@ -57,7 +57,8 @@ def _worker(spec: WorkerSpec) -> None:
     import uvicorn
 
     sock = listening_socket(spec.host, spec.port)
-    config = uvicorn.Config(spec.app, factory=True, log_level=spec.log_level, backlog=2048)
+    # no access log: at the level we run it is never shown, yet uvicorn formats its arguments per request
+    config = uvicorn.Config(spec.app, factory=True, log_level=spec.log_level, backlog=2048, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
 
 

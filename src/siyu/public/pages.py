@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
@@ -87,13 +88,34 @@ _STAMP = re.compile("\ue000(\\w+)\ue001")
 SKELETONS = 2_000  # rendered skeletons kept per process (the cache starts over past this)
 
 
+def _shared_repr(ctx: Context, value: Any) -> Any:
+    """A read-only mapping (a campaign view: one object shared by many pages) by its ``repr`` made once; other
+    values as they are (``repr`` of the whole key follows)."""
+    if type(value) is not MappingProxyType:
+        return value
+    memo: dict[int, tuple[Any, str]] = ctx.extras.setdefault("public_view_reprs", {})
+    hit = memo.get(id(value))
+    if hit is None or hit[0] is not value:  # the memo holds the object: its id is not reused meanwhile
+        if len(memo) >= SKELETONS:
+            memo.clear()
+        hit = memo[id(value)] = (value, repr(dict(value)))
+    return _Raw(hit[1])
+
+
+class _Raw(str):
+    """A string whose ``repr`` is itself (a precomputed repr inside a key)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _stamped(ctx: Context, template: str, lang: str, values: dict[str, Any], fresh: tuple[str, ...]) -> str:
     """``render``'s page from a cached skeleton (see ``render``)."""
     stamped = {name: values[name] for name in fresh if values.get(name)}
     fixed = {k: (f"\ue000{k}\ue001" if k in stamped else val) for k, val in values.items()}
     data = values["data"]
     fixed["data"] = {k: (f"\ue000{k}\ue001" if k in stamped and val == stamped[k] else val) for k, val in data.items()}
-    key = (template, lang, repr(sorted(fixed.items())))
+    key = (template, lang, repr(sorted((k, _shared_repr(ctx, val)) for k, val in fixed.items())))
     cache: dict[tuple[str, str, str], list[str]] = ctx.extras.setdefault("public_skeletons", {})
     parts = cache.get(key)
     if parts is None:
@@ -185,20 +207,21 @@ def utcnow() -> datetime:
 
 def campaign_view(
     ctx: Context, row: Any, cd: CampaignDefinition, lang: str, variant: str | None, now: datetime | None = None
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Title, copy, countdown parts, rules (localised) and status flags of a campaign for a visitor's variant.
     Pages ask on every view (a burst of helps renders it thousands of times a second): the view is kept per
-    campaign version, status, language, variant and minute (the countdown's resolution)."""
+    campaign version, status, language, variant and minute (the countdown's resolution), read-only (one object
+    shared by every page of that minute)."""
     now = now or utcnow()
     key = (row.id, getattr(row, "version", 0), row.status, lang, variant, now.replace(second=0, microsecond=0))
-    cache: dict[Any, dict[str, Any]] = ctx.extras.setdefault("public_campaign_views", {})
+    cache: dict[Any, Mapping[str, Any]] = ctx.extras.setdefault("public_campaign_views", {})
     hit = cache.get(key)
     if hit is None or hit["_inside"] != (hit["starts_at"] <= now < hit["ends_at"]):  # crossed the start or end
-        hit = _campaign_view(ctx, row, cd, lang, variant, now)
-        hit["_inside"] = hit["starts_at"] <= now < hit["ends_at"]
+        made = _campaign_view(ctx, row, cd, lang, variant, now)
+        made["_inside"] = made["starts_at"] <= now < made["ends_at"]
         if len(cache) > 2_000:
             cache.clear()
-        cache[key] = hit
+        hit = cache[key] = MappingProxyType(made)
     return hit
 
 

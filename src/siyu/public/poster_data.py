@@ -5,6 +5,7 @@ participant's help link."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
@@ -30,7 +31,13 @@ def template_of(cd: CampaignDefinition, variant: str | None) -> PosterTemplate:
 
 
 def poster_png(
-    ctx: Context, row: Any, cd: CampaignDefinition, participant: Any, view: dict[str, Any], help_url: str, nickname: str
+    ctx: Context,
+    row: Any,
+    cd: CampaignDefinition,
+    participant: Any,
+    view: Mapping[str, Any],
+    help_url: str,
+    nickname: str,
 ) -> bytes:
     """The PNG poster of ``participant`` (cached by template + data)."""
     from siyu.services import brands

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,9 +57,9 @@ class Refused(SiyuError):
 
 def _day_start(now: datetime) -> datetime:
     """Midnight (Asia/Shanghai) of ``now`` (naive UTC), as naive UTC."""
-    local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(SHANGHAI)
+    local = now.replace(tzinfo=UTC).astimezone(SHANGHAI)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    return midnight.astimezone(UTC).replace(tzinfo=None)
 
 
 def participant_dict(p: CampaignParticipantRow) -> dict[str, Any]:

@@ -20,7 +20,6 @@ recorded position.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import queue
@@ -37,6 +36,7 @@ import pyarrow as pa
 from siyu.domain.segment import EventRow
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
+from siyu.services.heap import freeze_heap
 from siyu.services.ingest import log as ingest_log
 from siyu.services.ingest.batches import EVENT_COLUMNS, LOG_SCHEMA, build_batch
 from siyu.services.ingest.resolve_trigger import ONEID_INTERVAL_SECONDS, ResolveTrigger
@@ -153,7 +153,7 @@ class IngestWriter:
         self._loader = ctx.settings.ingest_loader
         tails = self._loader and not ctx.warehouse.read_only  # only the process that writes the warehouse
         self._foreign = ForeignLog(ctx.warehouse, log_dir(ctx)) if tails else None
-        _freeze_heap()
+        freeze_heap()
         self._log_thread = threading.Thread(target=self._log_loop, name="siyu-ingest-log", daemon=True)
         self._load_thread = threading.Thread(target=self._load_loop, name="siyu-ingest-loader", daemon=True)
         self._log_thread.start()
@@ -627,23 +627,6 @@ def recover_log(ctx: Context, group_rows: int = MAX_ROWS_PER_COMMIT) -> int:
         if read.eos or not alive:
             _drop_segment(ctx, path.name)
     return total
-
-
-_FROZEN = False
-
-
-def _freeze_heap() -> None:
-    """Move the objects alive now (the app, its modules) out of the cyclic GC's reach, once per process.
-
-    A full (generation 2) collection walks every tracked object while holding the GIL: with the application
-    loaded that took ~100-200 ms, stalling every ack in flight.  Frozen objects are still freed by reference
-    counting; only cycles among them are no longer collected."""
-    global _FROZEN
-    if _FROZEN:
-        return
-    _FROZEN = True
-    gc.collect()
-    gc.freeze()
 
 
 _START_LOCK = threading.Lock()
