@@ -187,6 +187,15 @@ def _cpu_s(pids: list[int] | None) -> float | None:
     return total
 
 
+def _steal_s() -> float | None:
+    """Core-seconds stolen from this machine by the hypervisor so far (Linux /proc/stat; None elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _post(path: str, cookie: str, body: str) -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n"
@@ -236,11 +245,11 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
             key = f"{status}:{m.group(1).decode()}:{(m.group(2) or b'').decode()}" if m else f"{status}:?"
             states[key] = states.get(key, 0) + 1
 
-    cpu0, load0 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()])
+    cpu0, load0, steal0 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()]), _steal_s()
     t0 = time.perf_counter()
     await asyncio.gather(*(fire(p) for p in jobs))
     wall = time.perf_counter() - t0
-    cpu1, load1 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()])
+    cpu1, load1, steal1 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()]), _steal_s()
     if proxy is not None:
         proxy.close()
     latencies.sort()
@@ -257,6 +266,8 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
         "server_cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / len(jobs), 3) if cpu0 and cpu1 else None,
         "load_process_cpu_ms_per_request": round((load1 - load0) * 1000 / len(jobs), 3) if load0 and load1 else None,
         "load_average": os.getloadavg()[0],
+        # CPU the hypervisor gave to other guests during the burst (a shared host's noise), in core-seconds
+        "steal_s": round(steal1 - steal0, 3) if steal0 is not None and steal1 is not None else None,
     }
 
 
