@@ -10,8 +10,8 @@ import pytest
 from starlette.requests import Request
 
 from siyu.public import pages
-from siyu.public.visitor import Visitor
 from siyu.services.context import Context
+from tests.support.visitors import signed_in
 
 FRESH = ("counted", "target", "pct", "csrf", "action", "join_url")
 
@@ -20,21 +20,6 @@ def _request(ctx: Context, path: str, query: str = "") -> Request:
     app = SimpleNamespace(state=SimpleNamespace(ctx=ctx))
     scope = {"type": "http", "method": "GET", "path": path, "query_string": query.encode(), "headers": [], "app": app}
     return Request(scope)
-
-
-def _visitor(lang: str) -> Visitor:
-    return Visitor(
-        brand_id="demo",
-        id_type="unionid",
-        id_value="u1",
-        nickname="",
-        region="",
-        sid="sid1",
-        device="d" * 16,
-        ip="127.0.0.1",
-        lang=lang,
-        new_device=False,
-    )
 
 
 def _values(token: str, counted: int, csrf: str, result: dict[str, str] | None) -> dict[str, Any]:
@@ -75,7 +60,7 @@ def test_a_stamped_page_equals_the_rendered_page(
     ctx: Context, token: str, counted: int, csrf: str, result: dict[str, str] | None, lang: str
 ) -> None:
     request = _request(ctx, f"/m/h/{token}", "lang=en" if lang == "en" else "")
-    v = _visitor(lang)
+    v = signed_in(lang=lang)
     plain = pages.render(request, v, "help.html", **_values(token, counted, csrf, result)).body
     for _ in range(2):  # the skeleton made, then taken from the cache
         stamped = pages.render(request, v, "help.html", fresh=FRESH, **_values(token, counted, csrf, result)).body
@@ -85,7 +70,7 @@ def test_a_stamped_page_equals_the_rendered_page(
 
 def test_one_skeleton_serves_many_sharers_and_counts(ctx: Context) -> None:
     ctx.extras.pop("public_skeletons", None)
-    v = _visitor("zh")
+    v = signed_in(lang="zh")
     for i in range(1, 30):
         request = _request(ctx, f"/m/h/tok{i}")
         page = pages.render(request, v, "help.html", fresh=FRESH, **_values(f"tok{i}", i, "csrf.x", None)).body
@@ -94,7 +79,7 @@ def test_one_skeleton_serves_many_sharers_and_counts(ctx: Context) -> None:
 
 
 def test_a_data_entry_differing_from_its_fresh_namesake_is_not_stamped(ctx: Context) -> None:
-    v = _visitor("zh")
+    v = signed_in(lang="zh")
     values = _values("tokZ", 4, "csrf.z", None) | {"data": {"counted": 7}}  # not the top-level count
     request = _request(ctx, "/m/h/tokZ")
     plain = pages.render(request, v, "help.html", **values).body
@@ -104,7 +89,7 @@ def test_a_data_entry_differing_from_its_fresh_namesake_is_not_stamped(ctx: Cont
 
 def test_a_shared_view_is_keyed_by_its_content(ctx: Context) -> None:
     # campaign views are read-only mappings shared by every page of a minute; their repr is made once per object
-    v = _visitor("zh")
+    v = signed_in(lang="zh")
     request = _request(ctx, "/m/h/tokV")
     pages_seen = []
     for title in ("第一版", "第一版", "第二版"):  # a new view object each time: same content, then changed

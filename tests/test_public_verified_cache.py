@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired
 
 from siyu.public import visitor as V
 from siyu.services.context import Context
+from tests.support.visitors import signed_in
 
 
 def test_session_cookie_is_remembered_but_its_age_is_checked_every_time(
@@ -35,18 +36,7 @@ def test_forged_and_altered_strings_are_refused(ctx: Context) -> None:
 
 
 def test_csrf_token_made_here_checks_without_a_new_hmac(ctx: Context) -> None:
-    v = V.Visitor(
-        brand_id="demo",
-        id_type="unionid",
-        id_value="u1",
-        nickname="",
-        region="",
-        sid="sid9",
-        device="d" * 12,
-        ip="127.0.0.1",
-        lang="zh",
-        new_device=False,
-    )
+    v = signed_in(sid="sid9")
     token = V.csrf_token(ctx, v)
     assert token == V._serializers(ctx)[2].dumps("sid9") and V.csrf_token(ctx, v) == token
     V.check_csrf(ctx, v, token)
