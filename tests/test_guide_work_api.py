@@ -185,7 +185,9 @@ def test_followups_stages_reminders_and_inbox(api: tuple[str, Context]) -> None:
     assert r["field"] == "next_at"
     # another guide's customer is not found for guide2
     _call(base, "POST", "/api/followups", g2, 404, json={"customer_id": mine, "kind": "call"})
-    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    # the brand's tomorrow (Asia/Shanghai), not UTC's: from 16:00 UTC they differ, and the digest below is by
+    # local day
+    tomorrow = followups.gw.local_day(utcnow() + timedelta(days=1)).isoformat()
     f1 = _call(
         base,
         "POST",
