@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import functools
 import io
 import json
 import os
@@ -139,30 +138,84 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], by
     return status, headers, body
 
 
+class _Upstream(asyncio.Protocol):
+    """One kept-alive upstream connection of the proxy: a request written, its answer read whole (status, body)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiting: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0 or self.waiting is None:
+            return
+        head = bytes(self.buf[:end]).lower()
+        at = head.find(b"content-length:")
+        size = int(head[at + 15 :].split(b"\r\n", 1)[0]) if at >= 0 else 0
+        if len(self.buf) < end + 4 + size:
+            return
+        status, body = int(head[9:12]), bytes(self.buf[end + 4 : end + 4 + size])
+        del self.buf[: end + 4 + size]
+        waiting, self.waiting = self.waiting, None
+        waiting.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_exception(exc or ConnectionError("the server closed the connection"))
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiting = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiting
+
+
 class _Proxy:
-    """The load as a reverse proxy sends it (nginx in front of siyu): ``CONCURRENCY`` kept-alive upstream
-    connections, each request naming its phone's address in ``X-Forwarded-For`` (trusted from loopback)."""
+    """The load as a reverse proxy sends it (nginx in front of siyu): ``concurrency`` kept-alive upstream
+    connections, each request naming its phone's address in ``X-Forwarded-For`` (trusted from loopback). Each
+    connection takes the next request as soon as its answer is read; the requests are built before the burst, so
+    the load's own CPU during it is little more than the socket calls (its share of the 2 cores is reported)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def request(self, ip: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-        conn = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
-        reader, writer = conn
+    @staticmethod
+    def raw(ip: str, raw: bytes) -> bytes:
+        """``raw`` as the proxy forwards it: the phone's address added, the connection kept alive."""
         head, rest = raw.split(b"\r\n", 1)
-        writer.write(
+        return (
             head
             + f"\r\nX-Forwarded-For: {ip}\r\n".encode()
             + rest.replace(b"Connection: close", b"Connection: keep-alive")
         )
-        out = await _answer(reader)
-        self.idle.append(conn)
-        return out
 
-    def close(self) -> None:
-        for _, w in self.idle:
-            w.close()
+    async def connect(self, connections: int) -> list[_Upstream]:
+        """``connections`` open upstream connections (a running proxy's are open before a burst comes)."""
+        loop = asyncio.get_running_loop()
+        return [(await loop.create_connection(_Upstream, "127.0.0.1", self.port))[1] for _ in range(connections)]
+
+    @staticmethod
+    async def run(conns: list[_Upstream], jobs: list[bytes]) -> list[tuple[int, bytes, float]]:
+        """Send every request in ``jobs`` over ``conns``: (status, body, seconds) in order."""
+        out: list[tuple[int, bytes, float]] = [(0, b"", 0.0)] * len(jobs)
+        todo = iter(range(len(jobs)))
+
+        async def drive(conn: _Upstream) -> None:
+            for i in todo:
+                t = time.perf_counter()
+                status, body = await conn.send(jobs[i])
+                out[i] = (status, body, time.perf_counter() - t)
+
+        await asyncio.gather(*(drive(c) for c in conns))
+        for c in conns:
+            assert c.transport is not None
+            c.transport.close()
+        return out
 
 
 def _get(path: str, cookie: str = "") -> bytes:
@@ -209,7 +262,8 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
 
     port = plan["port"]
     people = plan["people"]
-    sem = asyncio.Semaphore(CONCURRENCY)
+    concurrency = plan.get("concurrency", CONCURRENCY)
+    sem = asyncio.Semaphore(concurrency)
     prepare_errors: dict[str, int] = {}
 
     async def prepare(p: dict[str, Any]) -> None:
@@ -233,25 +287,36 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
     states: dict[str, int] = {}
     latencies: list[float] = []
 
-    proxy = _Proxy(port) if plan.get("mode") == "proxy" else None
+    def tally(status: int, body: bytes) -> None:
+        m = re.search(rb'data-state="([a-z_]+)"(?: data-reason="([a-z_]*)")?', body)
+        key = f"{status}:{m.group(1).decode()}:{(m.group(2) or b'').decode()}" if m else f"{status}:?"
+        states[key] = states.get(key, 0) + 1
+
+    def post(p: dict[str, Any]) -> bytes:
+        return _post(f"/m/h/{p['sharer']}", p["cookie"], f"csrf={quote(p['csrf'])}")
 
     async def fire(p: dict[str, Any]) -> None:
         async with sem:
             t = time.perf_counter()
-            raw = _post(f"/m/h/{p['sharer']}", p["cookie"], f"csrf={quote(p['csrf'])}")
-            status, _, body = await (proxy.request if proxy else functools.partial(_request, port))(p["ip"], raw)
+            status, _, body = await _request(port, p["ip"], post(p))
             latencies.append(time.perf_counter() - t)
-            m = re.search(rb'data-state="([a-z_]+)"(?: data-reason="([a-z_]*)")?', body)
-            key = f"{status}:{m.group(1).decode()}:{(m.group(2) or b'').decode()}" if m else f"{status}:?"
-            states[key] = states.get(key, 0) + 1
+            tally(status, body)
 
+    proxy = _Proxy(port) if plan.get("mode") == "proxy" else None
+    raws = [_Proxy.raw(p["ip"], post(p)) for p in jobs] if proxy is not None else []
+    upstream = await proxy.connect(concurrency) if proxy is not None else []
     cpu0, load0, steal0 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()]), _steal_s()
     t0 = time.perf_counter()
-    await asyncio.gather(*(fire(p) for p in jobs))
+    if proxy is not None:
+        answers = await proxy.run(upstream, raws)
+    else:
+        await asyncio.gather(*(fire(p) for p in jobs))
     wall = time.perf_counter() - t0
     cpu1, load1, steal1 = _cpu_s(plan.get("server_pids")), _cpu_s([os.getpid()]), _steal_s()
     if proxy is not None:
-        proxy.close()
+        for status, body, seconds in answers:
+            latencies.append(seconds)
+            tally(status, body)
     latencies.sort()
     return {
         "setup_s": round(setup_s, 2),
@@ -310,7 +375,7 @@ def _verify(data_dir: Path, cid: str) -> dict[str, Any]:
             cup_grants = int(
                 con.execute(text("SELECT count(*) FROM reward_grants WHERE reward_id = 'cup'")).scalar() or 0
             )
-            by_variant = dict(
+            by_variant: dict[str, int] = dict(
                 con.execute(
                     text(
                         "SELECT variant, count(*) FROM campaign_helps WHERE campaign_id = :c AND state = 'counted' "
@@ -429,7 +494,7 @@ def _serve_public(data_dir: Path, port: int, main_port: int, workers: int) -> su
     return proc
 
 
-def scenario(topology: str, mode: str, workers: int = 2) -> dict[str, Any]:
+def scenario(topology: str, mode: str, workers: int = 2, concurrency: int = CONCURRENCY) -> dict[str, Any]:
     """One burst on a fresh brand. ``topology``: "single" (``siyu serve`` alone) or "public" (``siyu serve`` +
     ``siyu serve-public --workers N``, the load on the public port). ``mode``: "direct" (each phone its own
     connection) or "proxy" (kept-alive connections with X-Forwarded-For, as nginx in front sends them)."""
@@ -448,7 +513,17 @@ def scenario(topology: str, mode: str, workers: int = 2) -> dict[str, Any]:
                 port = public_port
             plan = Path(tmp) / "plan.json"
             pids = [p.pid for p in procs]
-            plan.write_text(json.dumps({"port": port, "server_pids": pids, "people": setup["people"], "mode": mode}))
+            plan.write_text(
+                json.dumps(
+                    {
+                        "port": port,
+                        "server_pids": pids,
+                        "people": setup["people"],
+                        "mode": mode,
+                        "concurrency": concurrency,
+                    }
+                )
+            )
             subprocess.run([sys.executable, "-m", "bench.campaign_burst", "load", str(plan)], cwd=ROOT, check=True)
             load = json.loads(plan.with_suffix(".out.json").read_text())
         finally:

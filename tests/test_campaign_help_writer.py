@@ -4,7 +4,9 @@ undo the others."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -122,3 +124,45 @@ def test_a_failing_job_is_undone_alone(ctx: Context) -> None:
             con.execute(text("SELECT key FROM campaign_help_keys WHERE campaign_id = :c"), {"c": cid}).scalars()
         )
     assert keys == ["a", "b", "c"] and len(errors) == 1
+
+
+def test_one_batch_wakes_coroutines_of_two_loops_and_a_thread_with_their_own_results(ctx: Context) -> None:
+    cid = _campaign(ctx)
+    w = help_writer.HelpWriter(ctx.engine, batch=64)
+    ins = text("INSERT INTO campaign_help_keys (campaign_id, key, help_id) VALUES (:c, :k, 1) RETURNING key")
+    gate = threading.Event()
+    got: dict[str, Any] = {}
+
+    def add(key: str) -> Any:
+        return lambda con: con.execute(ins, {"c": cid, "k": key}).scalar_one()
+
+    async def on_loop(keys: list[str]) -> list[Any]:
+        return await asyncio.gather(*(w.submit_async(add(k)) for k in keys), return_exceptions=True)
+
+    def loop_thread(name: str, keys: list[str]) -> None:
+        got[name] = asyncio.run(on_loop(keys))
+
+    def blocker(con: Connection) -> None:
+        gate.wait(5)  # hold the writer so the jobs below queue up into one batch
+
+    try:
+        first = threading.Thread(target=w.submit, args=(blocker,))
+        first.start()
+        threads = [
+            threading.Thread(target=loop_thread, args=("L1", ["a", "b", "a"])),
+            threading.Thread(target=loop_thread, args=("L2", ["c", "d"])),
+            threading.Thread(target=lambda: got.setdefault("T", w.submit(add("e")))),
+        ]
+        for t in threads:
+            t.start()
+        while w._q.qsize() < 6:  # every job queued behind the blocker
+            time.sleep(0.01)
+        batches = w.batches
+        gate.set()
+        for t in [first, *threads]:
+            t.join(10)
+    finally:
+        w.close()
+    assert w.batches - batches == 2  # the blocker's batch and one batch with all six jobs
+    assert got["L1"][:2] == ["a", "b"] and isinstance(got["L1"][2], IntegrityError)  # "a" twice: only it fails
+    assert got["L2"] == ["c", "d"] and got["T"] == "e"

@@ -20,7 +20,7 @@ from siyu.public.visitor import Visitor, check_csrf, csrf_token, limit_page, lim
 from siyu.services import campaigns as C
 from siyu.services.campaigns.attribution import join_guide
 from siyu.services.campaigns.definitions import cached_row, definition_of
-from siyu.services.campaigns.participation import Sharer, sharer_of
+from siyu.services.campaigns.participation import Sharer, remember_sharer, sharer_of
 from siyu.services.campaigns.people import Person, person
 from siyu.services.context import Context
 from siyu.stores.state.campaign_models import (
@@ -304,6 +304,7 @@ def _help_page(
 ) -> Response:
     if known is None:
         found = C.by_token(ctx, token[:64])
+        remember_sharer(ctx, found)  # the help POSTs after this view find it cached
         known = (found, campaign_row(ctx, found.campaign_id))
     sharer, row = known
     cd = definition_of(row)

@@ -68,7 +68,7 @@ def render(
     values.setdefault("title", "")
     if "csrf" not in values:
         values["csrf"] = csrf_token(ctx_of(request), v)
-    values["switch_url"] = f"{request.url.path}?{urlencode(query)}"
+    values["switch_url"] = f"{url_path(request)}?{urlencode(query)}"
     if fresh:
         html = _stamped(ctx_of(request), template, lang, values, ("switch_url", *fresh))
     else:
@@ -78,6 +78,11 @@ def render(
     response = HTMLResponse(html, status_code=status)
     keep_device(response, v)
     return response
+
+
+def url_path(request: Request) -> str:
+    """``request.url.path`` without building the whole URL (Starlette parses host, port and query for it)."""
+    return str(request.scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def _tr(lang: str) -> Callable[..., str]:

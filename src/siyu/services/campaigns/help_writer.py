@@ -60,14 +60,6 @@ class _Job(Generic[T]):
         self.loop = loop
         self.future: asyncio.Future[T] | None = loop.create_future() if loop is not None else None
 
-    def finish(self) -> None:
-        """Wake whoever waits: the blocked thread, or the event loop of an async submitter."""
-        if self.done is not None:
-            self.done.set()
-        if self.loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting any more
-                self.loop.call_soon_threadsafe(self._settle)
-
     def _settle(self) -> None:
         fut = self.future
         if fut is None or fut.done():
@@ -76,6 +68,25 @@ class _Job(Generic[T]):
             fut.set_exception(self.error)
         else:
             fut.set_result(self.result)  # type: ignore[arg-type]
+
+
+def _finish(jobs: list[_Job[Any]]) -> None:
+    """Wake whoever waits on ``jobs``: each blocked thread, and each event loop once for all its coroutines (one
+    wake-up of the loop per batch, not one per job)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
+    for j in jobs:
+        if j.done is not None:
+            j.done.set()
+        if j.loop is not None:
+            by_loop.setdefault(j.loop, []).append(j)
+    for loop, waiting in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_all, waiting)
+
+
+def _settle_all(jobs: list[_Job[Any]]) -> None:
+    for j in jobs:
+        j._settle()
 
 
 HELP_LOCK = 0x5179_7548_656C_70  # PostgreSQL advisory lock key of help transactions ("siyuHelp")
@@ -197,8 +208,7 @@ class HelpWriter:
                     con.close()
                     con = None
             finally:
-                for j in jobs:
-                    j.finish()
+                _finish(jobs)
             if stop:
                 break
         if con is not None:

@@ -256,8 +256,18 @@ def sharer_of(ctx: Context, token: str) -> Sharer | None:
         got = con.execute(_SHARER_BY_TOKEN, {"token": token}).first()
     if got is None:
         return None
-    sharer = Sharer(*got)  # type: ignore[call-arg]
-    cache[token] = (now, sharer)
+    return _keep(cache, now, Sharer(*got))  # type: ignore[call-arg]
+
+
+def remember_sharer(ctx: Context, p: CampaignParticipantRow) -> None:
+    """Keep ``p`` (just read, e.g. for a help page view) as its token's sharer: the help POSTs that follow the
+    page views of a shared link then find it in ``sharer_of``'s cache."""
+    cache: OrderedDict[str, tuple[float, Sharer]] = ctx.extras.setdefault("campaign_sharers", OrderedDict())
+    _keep(cache, time.monotonic(), Sharer(*(getattr(p, f.name) for f in fields(Sharer))))
+
+
+def _keep(cache: OrderedDict[str, tuple[float, Sharer]], now: float, sharer: Sharer) -> Sharer:
+    cache[sharer.token] = (now, sharer)
     if len(cache) > 100_000:
         cache.popitem(last=False)
     return sharer
