@@ -12,7 +12,8 @@ stay the authority, as with several processes or PostgreSQL.
 job's result (or raises its error); ``await submit_async(job)`` does the same for a coroutine on an event loop
 (the public help POST: no worker thread per request, the loop is woken once the batch committed).
 ``SIYU_HELP_BATCH`` = the most jobs per transaction (default 256; ``0`` switches the writer off: each job then
-commits on its own in the caller's thread).
+commits on its own in the caller's thread). On a SQLite file, coroutines batch on their own event loop instead
+(``help_loop_writer``; ``SIYU_HELP_ON_LOOP=0`` sends them to the thread writer too).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import atexit
 import contextlib
 import dataclasses
 import fcntl
-import functools
 import logging
 import os
 import queue
@@ -105,26 +105,100 @@ def _begin(con: Connection) -> None:
         con.exec_driver_sql(f"SELECT pg_advisory_xact_lock({HELP_LOCK})")
 
 
+def sqlite_file(engine: Engine) -> str | None:
+    """The SQLite database file behind ``engine`` (None for PostgreSQL and in-memory SQLite)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    return path if path and path != ":memory:" else None
+
+
+class BatchLock:
+    """Who may run a help batch on one SQLite file: a lock between this process's writers, then an exclusive
+    ``flock`` on ``<database>.help-lock`` between processes (writers of several processes then hand the database
+    over at once — the kernel wakes the waiter — instead of polling SQLite's busy handler, which sleeps 1, 2, 5,
+    10 … ms between tries). A ``flock`` does not exclude holders of the same open file, hence the in-process lock."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path + ".help-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self.inproc = threading.Lock()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take both locks (False, holding neither, when ``blocking`` is off and one is taken)."""
+        if not self.inproc.acquire(blocking):
+            return False
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.inproc.release()
+            return False
+        except BaseException:
+            self.inproc.release()
+            raise
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.inproc.release()
+
+
+_batch_locks: dict[str, BatchLock] = {}
+_batch_locks_guard = threading.Lock()
+
+
+def batch_lock(engine: Engine) -> BatchLock | None:
+    """The process's ``BatchLock`` of ``engine``'s SQLite file (None: PostgreSQL or in-memory SQLite, where the
+    transaction's own lock is enough)."""
+    path = sqlite_file(engine)
+    if path is None:
+        return None
+    got = _batch_locks.get(path)
+    if got is None:
+        with _batch_locks_guard:
+            got = _batch_locks.setdefault(path, BatchLock(path))
+    return got
+
+
 @contextlib.contextmanager
 def _process_lock(con: Connection) -> Any:
-    """On SQLite, an exclusive ``flock`` on ``<database>.help-lock`` around the batch: writers of several processes
-    then hand the database over at once (the kernel wakes the waiter) instead of polling SQLite's busy handler,
-    which sleeps 1, 2, 5, 10 … ms between tries."""
-    path = con.engine.url.database if con.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
+    """The batch lock of ``con``'s database held around a batch (nothing to hold on PostgreSQL)."""
+    lock = batch_lock(con.engine)
+    if lock is None:
         yield
         return
-    fd = _lock_fd(path)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    lock.acquire()
     try:
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.release()
 
 
-@functools.cache
-def _lock_fd(path: str) -> int:
-    return os.open(path + ".help-lock", os.O_RDWR | os.O_CREAT, 0o600)
+def run_jobs(con: Connection, jobs: list[_Job[Any]]) -> None:
+    """Open the batch's transaction and run each job in a SAVEPOINT of its own: a job that fails is undone alone
+    (its ``error`` set), the others stand; the caller commits (``commit``). A failure outside the jobs rolls the
+    whole batch back and is raised."""
+    _begin(con)
+    try:
+        for j in jobs:
+            sp = Savepoint(con, "help_job")  # on SQLite straight on sqlite3 (~10 µs, not ~100)
+            try:
+                j.result = j.fn(con)
+                sp.commit()
+            except Exception as exc:  # this job alone is undone
+                sp.rollback()
+                j.error = exc
+    except BaseException:
+        if con.in_transaction():
+            con.rollback()
+        raise
+
+
+def commit(con: Connection) -> None:
+    """Commit the batch's transaction (rolled back, and the error raised, when the commit fails)."""
+    try:
+        con.commit()
+    except BaseException:
+        if con.in_transaction():
+            con.rollback()
+        raise
 
 
 def run_alone(engine: Engine, fn: Callable[[Connection], T]) -> T:
@@ -216,24 +290,8 @@ class HelpWriter:
 
     def _commit(self, con: Connection, jobs: list[_Job[Any]]) -> None:
         with _process_lock(con):
-            self._commit_locked(con, jobs)
-
-    def _commit_locked(self, con: Connection, jobs: list[_Job[Any]]) -> None:
-        _begin(con)
-        try:
-            for j in jobs:
-                sp = Savepoint(con, "help_job")  # on SQLite straight on sqlite3 (~10 µs, not ~100)
-                try:
-                    j.result = j.fn(con)
-                    sp.commit()
-                except Exception as exc:  # this job alone is undone
-                    sp.rollback()
-                    j.error = exc
-            con.commit()
-        except BaseException:
-            if con.in_transaction():
-                con.rollback()
-            raise
+            run_jobs(con, jobs)
+            commit(con)
         self.batches += 1
         self.jobs += len(jobs)
 
@@ -280,8 +338,17 @@ def write(ctx: Context, fn: Callable[[Connection], T]) -> T:
 
 
 async def write_async(ctx: Context, fn: Callable[[Connection], T]) -> T:
-    """``write`` for a coroutine (the writer off: the job runs alone in a worker thread)."""
-    w = writer(ctx)
-    if w is None:
+    """``write`` for a coroutine: on a SQLite file in the loop's own batches (``help_loop_writer``; not with
+    ``SIYU_HELP_ON_LOOP=0``), else through the thread writer (the writer off: the job runs alone in a worker
+    thread)."""
+    n = max_batch()
+    if n <= 0:
         return await asyncio.to_thread(run_alone, ctx.engine, fn)
+    lock = batch_lock(ctx.engine)
+    if lock is not None and os.environ.get("SIYU_HELP_ON_LOOP", "1") != "0":
+        from siyu.services.campaigns.help_loop_writer import loop_writer
+
+        return await loop_writer(ctx.engine, lock, n).submit(fn)
+    w = writer(ctx)
+    assert w is not None
     return await w.submit_async(fn)
