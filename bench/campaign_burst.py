@@ -330,6 +330,8 @@ async def _load(plan: dict[str, Any]) -> dict[str, Any]:
         # CPU the server spent per request during the burst: its capacity on a free core is 1000 / this
         "server_cpu_ms_per_request": round((cpu1 - cpu0) * 1000 / len(jobs), 3) if cpu0 and cpu1 else None,
         "load_process_cpu_ms_per_request": round((load1 - load0) * 1000 / len(jobs), 3) if load0 and load1 else None,
+        # the steadier figure on a host whose speed varies: the load does the same work in every run
+        "server_to_load_cpu": round((cpu1 - cpu0) / (load1 - load0), 2) if cpu0 and cpu1 and load0 and load1 else None,
         "load_average": os.getloadavg()[0],
         # CPU the hypervisor gave to other guests during the burst (a shared host's noise), in core-seconds
         "steal_s": round(steal1 - steal0, 3) if steal0 is not None and steal1 is not None else None,
