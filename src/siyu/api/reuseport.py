@@ -56,9 +56,14 @@ def _worker(spec: WorkerSpec) -> None:
     """One worker process: its own socket, uvicorn serving ``spec.app`` on it (spawned: a fresh interpreter)."""
     import uvicorn
 
+    from siyu.api.coalesce import CoalescingHttpTools
+
     sock = listening_socket(spec.host, spec.port)
     # no access log: at the level we run it is never shown, yet uvicorn formats its arguments per request
-    config = uvicorn.Config(spec.app, factory=True, log_level=spec.log_level, backlog=2048, access_log=False)
+    # writes coalesced per loop turn: an answer's head and body in one send (siyu.api.coalesce)
+    config = uvicorn.Config(
+        spec.app, factory=True, log_level=spec.log_level, backlog=2048, access_log=False, http=CoalescingHttpTools
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
