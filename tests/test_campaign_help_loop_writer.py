@@ -5,6 +5,7 @@ the answers only come once the batch is committed."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from siyu.services.campaigns import help_writer
+from siyu.services.campaigns import help_loop_writer, help_writer
 from siyu.services.campaigns.help_loop_writer import loop_writer
 from siyu.services.context import Context
 
@@ -53,6 +54,9 @@ def test_coroutines_share_one_transaction_and_a_failure_is_undone_alone(ctx: Con
     assert got[:2] == ["a", "b"] and isinstance(got[2], IntegrityError) and got[3] == "c"
     assert (batches, jobs) == (1, 4)  # queued in one loop turn: one transaction
     assert _keys(ctx) == ["a", "b", "c"]
+    del got  # the error's traceback holds the job, and the job its loop
+    gc.collect()
+    assert len(help_loop_writer._writers) == 0  # the writer went with its loop
 
 
 def test_a_batch_waits_for_another_processs_lock_without_blocking_the_loop(ctx: Context) -> None:

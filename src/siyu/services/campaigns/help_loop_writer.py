@@ -29,11 +29,10 @@ T = TypeVar("T")
 class LoopWriter:
     """The help batches of one event loop on one SQLite database (see the module docstring)."""
 
-    def __init__(self, engine: Engine, lock: BatchLock, batch: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, engine: Engine, lock: BatchLock, batch: int) -> None:
         self.engine = engine
         self.lock = lock
         self.batch = max(1, batch)
-        self.loop = loop
         self.pending: list[_Job[Any]] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -41,10 +40,11 @@ class LoopWriter:
 
     async def submit(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` in the loop's next batch; returns its result once the batch committed."""
-        job: _Job[T] = _Job(fn, self.loop)
+        loop = asyncio.get_running_loop()  # not kept: the writer is the loop's value in a weak mapping
+        job: _Job[T] = _Job(fn, loop)
         self.pending.append(job)
         if self._task is None:
-            self._task = self.loop.create_task(self._flush())  # kept: the loop holds tasks weakly
+            self._task = loop.create_task(self._flush())  # kept: the loop holds tasks weakly
         assert job.future is not None
         return await job.future
 
@@ -61,15 +61,13 @@ class LoopWriter:
                         j._settle()
         finally:
             self._task = None
-            for j in self.pending if self.loop.is_closed() else ():
-                j.error = RuntimeError("the event loop closed before this help was written")
 
     async def _lock(self) -> None:
         """Take the batch lock: at once when free, else waited for in a worker thread (another process's batch);
         a wait cut short (the loop stopping) still releases the lock once the thread got it."""
         if self.lock.acquire(blocking=False):
             return
-        got = self.loop.run_in_executor(None, self.lock.acquire)
+        got = asyncio.get_running_loop().run_in_executor(None, self.lock.acquire)
         try:
             await asyncio.shield(got)
         except asyncio.CancelledError:
@@ -115,5 +113,5 @@ def loop_writer(engine: Engine, lock: BatchLock, batch: int) -> LoopWriter:
     loop = asyncio.get_running_loop()
     got = _writers.get(loop)
     if got is None or got.engine is not engine:
-        got = _writers[loop] = LoopWriter(engine, lock, batch, loop)
+        got = _writers[loop] = LoopWriter(engine, lock, batch)
     return got
