@@ -47,36 +47,52 @@ def _users(ctx: Context, brand_id: str) -> tuple[User, list[User]]:
     return operator, [u for u in users if u.role == Role.GUIDE]
 
 
+# A customer's id is new on every build (OneID makes it), its identifiers are not: the showcase picks people by a
+# key made of them, so every `siyu demo up` shows the same people (hash: a spread-out sample, not the first phones).
+_STABLE_KEY = (
+    "SELECT customer_id, hash(min(id_type || ':' || id_value)) AS k FROM identities WHERE brand_id = ? "
+    "GROUP BY customer_id"
+)
+
+
 def _own_customers(ctx: Context, guides: list[User], n: int = 60) -> dict[str, list[str]]:
+    """Up to ``n`` of each of the first three guides' own customers, the same people on every build."""
     out: dict[str, list[str]] = {}
     for g in guides[:3]:
         scope = guide_scope(ctx, g)
         assert scope is not None
-        ids = scope.order_by("customer_id").limit(n).execute()["customer_id"]
-        out[g.guide_id or ""] = [str(x) for x in ids]
+        ids = ctx.warehouse.table("identities")
+        ids = ids.filter(ids.brand_id == g.brand_id)
+        keys = ids.group_by("customer_id").aggregate(k=(ids.id_type + ":" + ids.id_value).min().hash())
+        picked = scope.join(keys, "customer_id").order_by(["k", "customer_id"]).limit(n)
+        out[g.guide_id or ""] = [str(x) for x in picked.execute()["customer_id"]]
     return out
 
 
 def _phones(ctx: Context, brand_id: str, n: int) -> list[str]:
+    """One phone each of ``n`` customers, the same on every build."""
     rows = ctx.warehouse.fetch(
-        "SELECT min(id_value) FROM identities WHERE brand_id = ? AND id_type = 'phone' "
-        "GROUP BY customer_id ORDER BY customer_id LIMIT ?",
-        [brand_id, n],
+        "SELECT min(id_value) FROM identities i JOIN (" + _STABLE_KEY + ") s USING (customer_id) "
+        "WHERE i.brand_id = ? AND i.id_type = 'phone' GROUP BY i.customer_id ORDER BY min(s.k), min(id_value) "
+        "LIMIT ?",
+        [brand_id, brand_id, n],
     )
     return [str(r[0]) for r in rows]
 
 
 def _unrelated(ctx: Context, brand_id: str, n: int) -> list[str]:
-    """Customers no guide reaches (no active WeCom relation, in no customer group): pool leads, a stable choice."""
+    """Customers no guide reaches (no active WeCom relation, in no customer group): pool leads, the same on every
+    build."""
     rows = ctx.warehouse.fetch(
-        "SELECT customer_id FROM customers WHERE brand_id = ? AND customer_id NOT IN ("
+        "SELECT c.customer_id FROM customers c JOIN (" + _STABLE_KEY + ") s USING (customer_id) "
+        "WHERE c.brand_id = ? AND c.customer_id NOT IN ("
         " SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id"
         " AND i.id_type = 'external_userid' AND i.id_value = r.external_userid"
-        " WHERE r.brand_id = ? AND r.state = 'active') AND customer_id NOT IN ("
+        " WHERE r.brand_id = ? AND r.state = 'active') AND c.customer_id NOT IN ("
         " SELECT i.customer_id FROM group_members m JOIN identities i ON i.brand_id = m.brand_id"
         " AND i.id_type = m.id_type AND i.id_value = m.id_value WHERE m.brand_id = ? AND m.left_at IS NULL)"
-        " ORDER BY hash(customer_id) LIMIT ?",
-        [brand_id, brand_id, brand_id, n],
+        " ORDER BY s.k, c.customer_id LIMIT ?",
+        [brand_id, brand_id, brand_id, brand_id, n],
     )
     return [str(r[0]) for r in rows]
 
