@@ -402,3 +402,15 @@ def test_completion_of_teams_and_gifts(ctx: Context) -> None:
     assert (tot["completion_units"], tot["completed"]) == (3, 2)
     assert tot["participants"] == 4  # two givers, two friends who claimed
     assert tot["reward_cost"] == pytest.approx(2 * 6.0)
+
+
+def test_record_visit_counts_several_views_at_once(world: World, ctx: Context) -> None:
+    w = world
+    t = datetime(2026, 5, 3, 4, 0)
+    record_visit(ctx, w.campaign_id, channel="sms", page="help", at=t, views=5)
+    record_visit(ctx, w.campaign_id, channel="sms", page="help", at=t, views=2)
+    record_visit(ctx, w.campaign_id, channel="sms", page="help", at=t)
+    got = [v for v in camps.visits(ctx, BRAND, w.campaign_id) if v["channel"] == "sms" and v["page"] == "help"]
+    assert [v["views"] for v in got] == [8]
+    with pytest.raises(ValueError, match="views must be at least 1"):
+        record_visit(ctx, w.campaign_id, channel="sms", at=t, views=0)

@@ -105,6 +105,12 @@ def test_campaigns_full(env: Env) -> None:
     assert assist["status"] == "ended" and group["status"] == "live"
     stats = env.get(f"/api/campaigns/{assist['id']}/stats", h)
     assert stats["totals"]["participants"] >= 20, stats["totals"]
+    for camp in (assist, group):  # every join and help had its page view, and idle visitors came too
+        totals = env.get(f"/api/campaigns/{camp['id']}/stats", h)["totals"]
+        assert 0 < totals["visit_participation"] < 1 and 0 < totals["participation"] < 1, totals
+    totals = stats["totals"]  # the people it brought in came back to buy (newcomer orders)
+    assert 0 < totals["retention_7d"] <= totals["retention_30d"] < 1, totals
+    assert totals["retention_7d_eligible"] == totals["new_customers"] and totals["gmv"] > 0, totals
     board = env.get(f"/api/campaigns/{assist['id']}/leaderboard", h)
     assert len(board["items"]) >= 10 and any(r.get("target_participants") for r in board["items"])
     tree = env.get(f"/api/campaigns/{assist['id']}/tree", h, max_depth=5)

@@ -184,8 +184,11 @@ def record_visit(
     channel: str = "",
     page: str = "campaign",
     at: datetime | None = None,
+    views: int = 1,
 ) -> None:
-    """Count one page view (per Asia/Shanghai day, variant, channel and page) — for 访问参与率."""
+    """Count a page view (``views`` of them; per Asia/Shanghai day, variant, channel and page) — for 访问参与率."""
+    if views < 1:
+        raise ValueError(f"views must be at least 1, got {views}")
     at = at or utcnow()
     day = at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     key = (
@@ -197,7 +200,7 @@ def record_visit(
     )
     for _ in range(3):
         with ctx.sessions() as s, s.begin():
-            res = s.execute(update(CampaignVisitRow).where(*key).values(views=CampaignVisitRow.views + 1))
+            res = s.execute(update(CampaignVisitRow).where(*key).values(views=CampaignVisitRow.views + views))
             if getattr(res, "rowcount", 0) == 1:
                 return
         try:
@@ -209,7 +212,7 @@ def record_visit(
                         variant=variant[:32],
                         channel=channel[:64],
                         page=page[:32],
-                        views=1,
+                        views=views,
                     )
                 )
             return
