@@ -7,8 +7,11 @@ brand's WeCom configuration at it, so an operator can create a channel code and 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
+import signal
+import socket
 import string
 import subprocess
 import sys
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from siyu.errors import NotFound
+from siyu.errors import Conflict, NotFound
 from siyu.services.context import Context
 from siyu.services.wecom.config import WeComConfig, get_config, set_config
 
@@ -65,11 +68,19 @@ def start(ctx: Context, brand_id: str, port: int, siyu_base: str, timeout: float
         *("--callback-url", f"{siyu_base}/api/wecom/callback/{brand_id}"),
         *("--token", cfg.token, "--aes-key", cfg.encoding_aes_key),
     ]
+    if not port_free(port):  # else the wait below would take whoever answers there for the server it started
+        raise Conflict(
+            f"port {port} of the local WeCom server is in use (a local WeCom server left by an earlier "
+            "`siyu demo up`?); stop what listens there, pick another with --wecom-port, or run without it "
+            "(--wecom-port 0)",
+            field="wecom_port",
+        )
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.wecom_server", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         stdout=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,8 +88,26 @@ def start(ctx: Context, brand_id: str, port: int, siyu_base: str, timeout: float
             raise RuntimeError(f"the local WeCom server exited with code {proc.returncode} (port {port} in use?)")
         try:
             httpx.get(f"{cfg.api_base}/_sim/stats", timeout=1.0)
-            return proc
+            if proc.poll() is None:  # it was ours that answered
+                return proc
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.terminate()
     raise RuntimeError(f"the local WeCom server did not answer on port {port} within {timeout:.0f} s")
+
+
+def port_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:``port`` (a bind succeeds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _die_with_parent() -> None:
+    """In the server's process before it runs (Linux): the kernel sends it SIGTERM when `siyu demo up` dies, even
+    by SIGKILL, so no local WeCom server outlives the demo holding its port and an old configuration."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
