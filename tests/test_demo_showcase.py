@@ -16,8 +16,10 @@ from siyu.api.app import create_app
 from siyu.config import Settings
 from siyu.services.context import Context
 from siyu.services.demo import DemoConfig, local_wecom, seed_demo
+from siyu.services.demo.config import END_DATE
 from siyu.services.demo.showcase import ShowcaseResult, run_showcase
 from siyu.services.demo.showcase_campaigns import ASSIST_NAME, GROUP_NAME
+from siyu.services.metrics import data_end
 from siyu.services.wecom.config import client_for, get_config
 from tests.support.live import live_server
 from tests.support.postgres import free_port
@@ -111,6 +113,7 @@ def test_campaigns_full(env: Env) -> None:
     totals = stats["totals"]  # the people it brought in came back to buy (newcomer orders)
     assert 0 < totals["retention_7d"] <= totals["retention_30d"] < 1, totals
     assert totals["retention_7d_eligible"] == totals["new_customers"] and totals["gmv"] > 0, totals
+    assert data_end(env.ctx, "demo") == END_DATE  # the newcomers' orders stay inside the demo's data window
     board = env.get(f"/api/campaigns/{assist['id']}/leaderboard", h)
     assert len(board["items"]) >= 10 and any(r.get("target_participants") for r in board["items"])
     tree = env.get(f"/api/campaigns/{assist['id']}/tree", h, max_depth=5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from siyu.domain.models import Identity
 from siyu.services import campaigns as C
 from siyu.services import rewards
 from siyu.services.context import Context
-from siyu.services.demo.config import PRODUCTS
+from siyu.services.demo.config import END_DATE, PRODUCTS
 from siyu.services.imports.runner import run_import
 from siyu.stores.state.models import utcnow
 
@@ -225,8 +225,10 @@ def newcomer_orders(ctx: Context, brand_id: str, newcomers: dict[str, tuple[date
     """Orders of the people the campaign brought in (``newcomers``: phone → first counted help, the sharer's
     guide), loaded as a brand would — an orders file through the import service: about 40 % buy within 2–6 days
     of helping, 20 % more within 9–28 — what the campaign's conversions, GMV and 7 / 30-day retention then read.
+    None after the demo data's last day (``END_DATE``, China time): it is the day every report reads as "now".
     Returns the orders imported."""
     rng = random.Random(seed)
+    last = datetime.combine(END_DATE, time(16)) - timedelta(seconds=1)  # 23:59:59 in Shanghai, in UTC
     rows: list[dict[str, Any]] = []
     for n, (phone, (helped, guide)) in enumerate(sorted(newcomers.items())):
         roll = rng.random()
@@ -236,6 +238,8 @@ def newcomer_orders(ctx: Context, brand_id: str, newcomers: dict[str, tuple[date
         sku, name, price, _ = PRODUCTS[rng.randrange(len(PRODUCTS))]
         amount = round(price * 0.9, 2)  # the campaign coupon's 10 % off
         at = (helped + timedelta(days=days)).replace(microsecond=0)
+        if at > last:
+            continue
         rows.append(
             {
                 "订单号": f"LYC{n:06d}",
