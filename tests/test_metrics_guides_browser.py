@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from siyu.api.app import create_app
+from siyu.console.metrics_overview_page import FUNNEL
 from siyu.services.context import Context
-from tests.support.browser import console_login, launch, require_chromium
+from tests.support.browser import chart_texts, console_login, launch, require_chromium
 from tests.support.live import live_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -42,6 +43,8 @@ def test_overview_and_guides_pages(demo_ctx: Context) -> None:
         cac = _api(base, "admin", "siyu-admin", "/api/metrics/cac", start=str(END - timedelta(days=89)), end=str(END))
         found = _api(base, "admin", "siyu-admin", "/api/metrics/anomalies")
         board = _api(base, "admin", "siyu-admin", "/api/metrics/guides")
+        month = {"start": str(END - timedelta(days=29)), "end": str(END)}  # the overview's funnel period
+        funnel = _api(base, "admin", "siyu-admin", "/api/metrics/funnel", **month)["rows"][0]
         mine = _api(base, "guide1", "siyu-guide", "/api/metrics/guides/g01/customers")
         g02 = _api(base, "admin", "siyu-admin", "/api/metrics/guides/g02/customers")
         browser = launch(pw)
@@ -60,6 +63,10 @@ def test_overview_and_guides_pages(demo_ctx: Context) -> None:
             expect(page.get_by_test_id("overview-band").locator("canvas").first).to_be_visible()
             expect(page.get_by_test_id("overview-assets")).to_contain_text("用户资产表")
             expect(page.get_by_test_id("overview-funnel")).to_contain_text("企微漏斗")
+            # every funnel label drawn whole inside the chart (outside labels were cut: 3,372 invitations read "33")
+            drawn = chart_texts(page, "overview-funnel")
+            assert [t[0].split()[-1] for t in drawn] == [str(funnel[k]) for k in FUNNEL], drawn
+            assert all(left >= 0 and right <= width for _, left, right, width in drawn), drawn
             page.screenshot(path=str(ARTIFACTS / "metrics-overview-zh.png"), full_page=True)
             page.get_by_test_id("lang-switch").click()
             expect(page.get_by_test_id("kpi-reachable")).to_contain_text("Reachable customers")

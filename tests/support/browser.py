@@ -41,3 +41,23 @@ def console_login(page: Any, base: str, username: str, password: str) -> None:
     field(page, "password").fill(password)
     page.get_by_test_id("login").click()
     expect(page).to_have_url(re.compile(r"/console/customers$"))
+
+
+_CHART_TEXTS = """(testid) => {
+  const el = document.querySelector(`[data-testid=${testid}] [_echarts_instance_]`);
+  const chart = getElement(el.id.slice(1)).chart;
+  const out = [];
+  for (const d of chart.getZr().storage.getDisplayList()) {
+    if (d.type !== 'tspan' || !d.style || !d.style.text) continue;
+    const r = d.getBoundingRect().clone();
+    if (d.transform) r.applyTransform(d.transform);
+    out.push([d.style.text, r.x, r.x + r.width, chart.getWidth()]);
+  }
+  return out;
+}"""
+
+
+def chart_texts(page: Any, testid: str) -> list[tuple[str, float, float, float]]:
+    """The texts an ECharts chart (inside the element with ``testid``) has drawn: (text, left, right, chart
+    width) in canvas pixels — what a reader sees, clipping included (a label past the width is cut)."""
+    return [tuple(t) for t in page.evaluate(_CHART_TEXTS, testid)]

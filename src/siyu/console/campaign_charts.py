@@ -42,26 +42,6 @@ def _base() -> dict[str, Any]:
     }
 
 
-def funnel(steps: list[tuple[str, int | None]]) -> dict[str, Any]:
-    """Visits → participants → helpers → new customers as a funnel (a step without data is left out)."""
-    data = [{"name": f"{name} {value}", "value": value} for name, value in steps if value is not None]
-    return {
-        "animation": False,
-        "tooltip": {"trigger": "item"},
-        "series": [
-            {
-                "type": "funnel",
-                "sort": "none",
-                "left": "10%",
-                "width": "80%",
-                "minSize": "8%",
-                "label": {"show": True, "position": "inside"},
-                "data": data,
-            }
-        ],
-    }
-
-
 def depth(rows: list[dict[str, Any]], participants: str, helpers: str, level: str) -> dict[str, Any]:
     """Participants and counted helpers per invite depth."""
     opts = _base()

@@ -15,6 +15,7 @@ from nicegui import run, ui
 
 from siyu.console import campaign_charts as charts
 from siyu.console.campaigns_page import lifecycle_buttons, status_badge
+from siyu.console.funnel_chart import funnel
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, kpi_card
@@ -137,7 +138,7 @@ class Dashboard:
             steps = [(names[f["step"]], f["value"]) for f in st["funnel"]]
             chart_block(
                 tr("cp.funnel"),
-                charts.funnel(steps),
+                funnel(steps),
                 pd.DataFrame([{"step": n, "value": v} for n, v in steps]),
                 [("step", tr("cp.col.name")), ("value", tr("cp.m.participants"))],
                 "campaign-funnel",

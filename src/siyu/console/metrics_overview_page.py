@@ -10,6 +10,7 @@ import pandas as pd
 from nicegui import ui
 
 from siyu.analytics.assets import STATEMENT_COLUMNS
+from siyu.console.funnel_chart import funnel
 from siyu.console.layout import frame
 from siyu.console.metrics_guides_page import rounded
 from siyu.console.session import context, current_user, login_redirect, tr
@@ -229,23 +230,9 @@ def _funnel(ctx: Context, user: User, end: date) -> None:
     f = operations.funnel(ctx, user, end - timedelta(days=29), end)
     row = f.rows.iloc[0].to_dict() if len(f.rows) else {c: 0 for c in FUNNEL}
     frame_ = pd.DataFrame([{"stage": tr(f"overview.funnel.{c}"), "value": int(row.get(c) or 0)} for c in FUNNEL])
-    options = {
-        "animation": False,
-        "tooltip": {"trigger": "item"},
-        "series": [
-            {
-                "type": "funnel",
-                "sort": "none",
-                "left": "10%",
-                "width": "80%",
-                "label": {"formatter": "{b}: {c}"},
-                "data": [{"name": r.stage, "value": r.value} for r in frame_.itertuples()],
-            }
-        ],
-    }
     chart_block(
         tr("overview.funnel"),
-        options,
+        funnel([(str(r.stage), int(r.value)) for r in frame_.itertuples()]),
         frame_,
         [("stage", tr("overview.col.step")), ("value", tr("overview.amount"))],
         "overview-funnel",
