@@ -16,6 +16,7 @@ from siyu.analytics.rfm import RFM_CLASSES
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, date_input, kpi_card
+from siyu.display import MISSING, money
 from siyu.domain.customer_classes import LIFECYCLE_STAGES
 from siyu.domain.models import Role
 from siyu.services.brands import User
@@ -189,10 +190,11 @@ class ValuePage:
         rep = service.rfm_report(self.ctx, self.user, self.as_of, self.window or None)
         with ui.row().classes("gap-3"):
             kpi_card(tr("value.customers"), rep.customers, "value-customers")
-            kpi_card(tr("value.monetary"), f"{rep.monetary:,.2f}", "value-monetary")
+            kpi_card(tr("value.monetary"), money(rep.monetary), "value-monetary")
             for k in ("r", "f", "m"):
                 v = rep.means[k]
-                kpi_card(tr(f"value.mean_{k}"), "" if v is None else f"{v:,.2f}", f"value-mean-{k}")
+                shown = money(v) if k == "m" else MISSING if v is None else f"{v:,.2f}"
+                kpi_card(tr(f"value.mean_{k}"), shown, f"value-mean-{k}")
         c = rep.classes
         labels = [tr(f"value.class.{code}") for code in c["rfm_class"]]
         table = pd.DataFrame(
