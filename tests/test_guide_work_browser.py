@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -197,13 +197,16 @@ def test_scorecard_and_me_pages(env: tuple[str, Context, WeComServer]) -> None:
                 expect(page.get_by_test_id("sc-table")).to_contain_text(
                     {"events": "消息事件", "wecom": "企业微信统计"}[src]
                 )
+            month = card["target_period"]  # the month shown is the month a target is set for by default
+            expect(field(page, "sc-period")).to_have_value(month)
             field(page, "sc-value").fill("5000")
             page.get_by_test_id("sc-save").click()
-            month = card["target_period"]
             expect(page.get_by_test_id("sc-period-label")).to_contain_text(month)
             page.wait_for_timeout(500)
-            got = _get(base, f"/api/guides/targets?period={date.today():%Y-%m}", op)
+            got = _get(base, f"/api/guides/targets?period={month}", op)
             assert got["targets"]["g01"]["gmv"] == 5000
+            page.get_by_test_id("sc-chart-table-tab").click()  # the saved target is on the card it was set from
+            expect(page.get_by_test_id("sc-chart-table")).to_contain_text("5,000")
             expect(page.get_by_test_id("sc-chart").locator("canvas").first).to_be_visible()
             _switch(page, "sc-title", "导购考核", "Guide scorecard", "guide-scorecard")
             page.goto(base + "/console/guides/me")

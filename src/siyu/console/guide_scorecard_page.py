@@ -5,7 +5,6 @@ tasks on time, Moments)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -20,6 +19,7 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.services.guide_work import kpis
+from siyu.services.metrics import data_end
 
 COLS = (
     "rank",
@@ -174,7 +174,9 @@ def register() -> None:
             page = Scorecard(context(), user)
             from siyu.services.guide_work.settings import guides
 
-            page.editor([g.guide_id for g in guides(context(), user.brand_id)], date.today().strftime("%Y-%m"))
+            # the month the scorecard shows (its data's last day), so a saved target appears on it at once
+            month = data_end(context(), user.brand_id).strftime("%Y-%m")
+            page.editor([g.guide_id for g in guides(context(), user.brand_id)], month)
             page.body()
         return None
 
