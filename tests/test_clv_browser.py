@@ -57,6 +57,8 @@ def test_clv_page_refits_and_shows_the_api_figures(fresh_ctx: Context) -> None:
             ov = httpx.get(f"{base}/api/clv/overview", headers=admin, timeout=60).json()
             assert ov["fit"]["created_by"] == "admin"
             expect(page.get_by_test_id("clv-customers-value")).to_have_text(str(ov["totals"]["customers"]))
+            expect(page.get_by_test_id("clv-total-value")).to_have_text(f"¥{ov['totals']['clv_total']:,.2f}")
+            expect(page.get_by_test_id("clv-mean-value")).to_have_text(f"¥{ov['totals']['clv_mean']:,.2f}")
             expect(page.get_by_test_id("clv-at-risk-value")).to_have_text(str(ov["totals"]["at_risk"]))
             expect(page.get_by_test_id("clv-histogram").locator("canvas").first).to_be_visible()
             expect(page.get_by_test_id("clv-heatmap").locator("canvas").first).to_be_visible()

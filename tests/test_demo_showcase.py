@@ -98,6 +98,13 @@ def test_second_run_changes_nothing(env: Env) -> None:
     assert env.before["campaigns"] == 2 and env.before["scripts"] >= 12 and env.before["channel_codes"] == 2
 
 
+def test_clv_is_fitted_once(env: Env) -> None:
+    assert env.first.parts["clv"]["status"] == "done" and not env.second.parts["clv"], env.first.parts["clv"]
+    got = env.get("/api/clv/overview", env.auth("operator", "siyu-operator"))
+    assert got["fit"]["status"] == "done" and got["totals"]["customers"] == env.first.parts["clv"]["customers"]
+    assert got["totals"]["clv_total"] > 0 and got["histogram"], got["totals"]
+
+
 def test_campaigns_full(env: Env) -> None:
     h = env.auth("operator", "siyu-operator")
     items = env.get("/api/campaigns", h)

@@ -13,6 +13,7 @@ from nicegui import run, ui
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, date_input, how_computed, kpi_card
+from siyu.display import money
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.clv import fitting, ltv_cac, predictions, validation
@@ -256,8 +257,8 @@ class ClvPage:
         t = ov["totals"]
         with ui.row().classes("gap-3"):
             kpi_card(tr("clv.kpi.customers"), t["customers"], "clv-customers")
-            kpi_card(tr("clv.kpi.total"), round(t["clv_total"], 2), "clv-total")
-            kpi_card(tr("clv.kpi.mean"), _r(t["clv_mean"]), "clv-mean")
+            kpi_card(tr("clv.kpi.total"), money(t["clv_total"]), "clv-total")
+            kpi_card(tr("clv.kpi.mean"), money(t["clv_mean"]), "clv-mean")
             kpi_card(tr("clv.kpi.at_risk"), t["at_risk"], "clv-at-risk")
             kpi_card(tr("clv.kpi.purchases"), _r(t["expected_purchases"], 1), "clv-purchases")
         with ui.tabs().props("dense align=left") as tabs:

@@ -21,7 +21,7 @@ from siyu.services.demo import showcase_work as work
 from siyu.services.demo.seed import demo_logins
 from siyu.stores.state.models import UserRow
 
-PARTS = ("assist", "group_buy", "scripts", "followups", "pool", "journeys", "moments", "codes")
+PARTS = ("assist", "group_buy", "scripts", "followups", "pool", "journeys", "moments", "codes", "clv")
 
 
 @dataclass
@@ -120,5 +120,18 @@ def run_showcase(ctx: Context, brand_id: str = "demo", client: WeComClient | Non
     if client is not None:
         part("moments", lambda: work.moments_task(ctx, operator, client))
         part("codes", lambda: work.channel_code_set(ctx, brand_id, client))
+    part("clv", lambda: clv_fit(ctx, brand_id, operator))  # last: it reads the campaign's orders too
     res.seconds = time.perf_counter() - started
     return res
+
+
+def clv_fit(ctx: Context, brand_id: str, operator: User) -> dict[str, Any]:
+    """A first CLV fit (BG/NBD + Gamma-Gamma, 12 months, the brand's last day as calibration end) when the brand
+    has none: the CLV page, LTV vs CAC and each customer's 360 then show predictions (the weekly refit only
+    refits brands fitted before). Returns the fit's customers (empty when one existed)."""
+    from siyu.services.clv import fitting
+
+    if fitting.latest_fit(ctx, brand_id) is not None:
+        return {}
+    done = fitting.fit_brand(ctx, brand_id, fitting.FitOptions(), operator.username)
+    return {"customers": done["customers"], "repeat_customers": done["repeat_customers"], "status": done["status"]}
