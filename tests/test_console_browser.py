@@ -61,6 +61,10 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             expect(page.get_by_test_id("relations")).to_contain_text("王导购")
             expect(page.get_by_test_id("relations")).to_contain_text("扫描二维码")  # WeCom add_way 1, labelled
             expect(page.get_by_test_id("orders")).to_contain_text("o1")
+            expect(page.get_by_test_id("orders")).to_contain_text("¥199.00")  # money as money
+            expect(page.get_by_test_id("orders")).to_contain_text("已支付")  # status paid, labelled
+            expect(page.get_by_test_id("profile-created_at")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d$"))
+            expect(page.get_by_test_id("identities")).not_to_contain_text(re.compile(r"\dT\d"))  # no ISO "T"
             expect(page.get_by_test_id("events")).to_contain_text("Viewed 24")
             page.get_by_test_id("events-pager").get_by_text("3", exact=True).click()
             expect(page.get_by_test_id("events")).to_contain_text("Viewed 00")
@@ -72,6 +76,7 @@ def test_console_login_search_360_language(ctx: Context) -> None:
             expect(page.get_by_text("Event timeline")).to_be_visible()
             page.wait_for_function("Quasar.Lang.props.isoName === 'en-US'")  # Quasar's own texts follow
             expect(page.get_by_test_id("relations")).to_contain_text("Scanned QR code")
+            expect(page.get_by_test_id("orders")).to_contain_text("Paid")
             expect(page.get_by_text("coming soon").first).to_be_visible()
             page.get_by_test_id("lang-switch").click()
             expect(page.get_by_text("基本资料")).to_be_visible()

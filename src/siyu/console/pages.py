@@ -43,7 +43,7 @@ def _table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], testid: s
         return
     ui.table(
         columns=[{"name": f, "label": tr(k), "field": f, "align": "left"} for f, k in columns],
-        rows=[{f: display_value(r.get(f)) for f, _ in columns} for r in rows],
+        rows=[{f: display_value(r.get(f), f) for f, _ in columns} for r in rows],  # money fields as money
         row_key=columns[0][0],
     ).classes("w-full").props(f"flat dense bordered data-testid={testid}")
 
@@ -201,8 +201,11 @@ def register() -> None:
         with frame(user, "c360.title", "nav.customers"):
             ui.link(f"← {tr('c360.back')}", "/customers")
             view = customer_service.get_customer_360(ctx, user, cid, 1, EVENTS_LIMIT)
-            masked = pii_service.masked_360(view.as_dict())
-            p = masked["profile"]
+            # masked, but the values as they are (datetimes, not the API's ISO strings: display_value formats them)
+            masked = pii_service.masked_360(
+                {"profile": view.profile, "identities": view.identities, "relations": [], "merges": view.merges}
+            )
+            p = {**masked["profile"], "gender": _code_label("gender", masked["profile"].get("gender")) or None}
             ui.label(f"{tr('c360.title')} · {p.get('name') or cid}").classes("text-2xl").props("data-testid=c360-title")
             labels: dict[str, ui.label] = {}
             with ui.row().classes("w-full gap-4 items-stretch"):
@@ -283,7 +286,7 @@ def register() -> None:
                         ("status", "col.status"),
                         ("lines_count", "col.lines_count"),
                     ],
-                    view.orders,
+                    [{**o, "status": _code_label("order_status", o.get("status"))} for o in view.orders],
                     "orders",
                 )
             with ui.card().classes("w-full"):
