@@ -98,6 +98,15 @@ def test_second_run_changes_nothing(env: Env) -> None:
     assert env.before["campaigns"] == 2 and env.before["scripts"] >= 12 and env.before["channel_codes"] == 2
 
 
+def test_guides_wecom_statistics_reach_the_scorecard(env: Env) -> None:
+    assert env.first.parts["behavior"] > 0 and not env.second.parts["behavior"]
+    card = env.get("/api/guides/scorecard", env.auth("operator", "siyu-operator"))
+    rows = [r for r in card["rows"] if r["reply_source"] == "wecom"]  # the local server's 联系客户统计, synced
+    assert len(rows) == len(card["rows"]) >= 10, card["rows"][:2]
+    assert all(50 <= r["reply_percentage"] <= 100 and r["reply_minutes"] > 0 for r in rows), rows[:2]
+    assert all(r["negative_feedback"] is not None for r in rows)
+
+
 def test_clv_is_fitted_once(env: Env) -> None:
     assert env.first.parts["clv"]["status"] == "done" and not env.second.parts["clv"], env.first.parts["clv"]
     got = env.get("/api/clv/overview", env.auth("operator", "siyu-operator"))

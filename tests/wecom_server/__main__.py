@@ -7,11 +7,13 @@ With ``--callback-url`` (and the brand's ``--token``/``--aes-key``) it also send
 from __future__ import annotations
 
 import argparse
+import random
 import time
 
 import uvicorn
 
 from tests.wecom_server import WeComServer, actions, seed
+from tests.wecom_server.routes_behavior import DAY, record
 
 
 def main() -> None:
@@ -26,6 +28,9 @@ def main() -> None:
     p.add_argument("--callback-url", default="")
     p.add_argument("--token", default="")
     p.add_argument("--aes-key", default="")
+    p.add_argument(
+        "--behavior-days", type=int, default=0, help="give each --members member 联系客户统计 for the last N days"
+    )
     a = p.parse_args()
     srv = WeComServer(corpid=a.corpid, secrets_={a.secret: "customer contact"})
     seed(srv.company, a.guides, a.contacts)
@@ -33,6 +38,7 @@ def main() -> None:
         srv.company.members.setdefault(uid, uid)
     if a.callback_url:
         srv.connect_callbacks(a.callback_url, a.token, a.aes_key)
+    simulate_behavior(srv, [m.strip() for m in a.members.split(",") if m.strip()], a.behavior_days)
 
     @srv.app.post("/_sim/scan")
     def sim_scan(config_id: str) -> dict[str, object]:
@@ -58,6 +64,33 @@ def main() -> None:
         f"{len(srv.company.relations)} relations ({time.strftime('%H:%M:%S')})"
     )
     uvicorn.run(srv.app, host=a.host, port=a.port, log_level="warning")
+
+
+def simulate_behavior(srv: WeComServer, members: list[str], days: int, seed_: int = 20261001) -> None:
+    """联系客户统计 for ``members`` over the last ``days`` days (up to yesterday, China time): a guide's own pace
+    (chats, share of customer-started chats replied, minutes to a first reply) with day-to-day noise, the same on
+    every start (seeded)."""
+    rng = random.Random(seed_)
+    now = time.time()
+    for uid in members:
+        pace, reply, minutes = rng.uniform(15, 45), rng.uniform(0.82, 0.99), rng.uniform(4, 35)
+        for back in range(1, days + 1):
+            chats = max(0, round(rng.gauss(pace, pace / 5)))
+            started = round(chats * rng.uniform(0.5, 0.7))
+            replied = round(started * min(1.0, rng.gauss(reply, 0.03)))
+            record(
+                srv,
+                uid,
+                now - back * DAY,
+                chats=chats,
+                messages=chats * rng.uniform(2.5, 4.5),
+                started=started,
+                replied=replied,
+                reply_minutes=replied * max(1.0, rng.gauss(minutes, minutes / 4)),
+                negative=rng.choice((0, 0, 0, 0, 1)),
+                applies=rng.randint(3, 12),
+                new_contacts=rng.randint(2, 10),
+            )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from siyu.services.wecom.config import WeComConfig, get_config, set_config
 LOCAL_CORP_ID = "wwlocal0000000001"
 LOCAL_SECRET = "contact-secret"
 REPO_ROOT = Path(__file__).resolve().parents[4]
+BEHAVIOR_DAYS = 180  # as far back as WeCom answers: the demo's data ends before today
 
 
 def server_available() -> bool:
@@ -67,6 +68,7 @@ def start(ctx: Context, brand_id: str, port: int, siyu_base: str, timeout: float
         *("--corpid", cfg.corp_id, "--secret", cfg.secret),
         *("--callback-url", f"{siyu_base}/api/wecom/callback/{brand_id}"),
         *("--token", cfg.token, "--aes-key", cfg.encoding_aes_key),
+        *("--behavior-days", str(BEHAVIOR_DAYS)),  # the guides' 联系客户统计, for their scorecard
     ]
     if not port_free(port):  # else the wait below would take whoever answers there for the server it started
         raise Conflict(

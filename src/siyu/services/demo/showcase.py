@@ -21,7 +21,7 @@ from siyu.services.demo import showcase_work as work
 from siyu.services.demo.seed import demo_logins
 from siyu.stores.state.models import UserRow
 
-PARTS = ("assist", "group_buy", "scripts", "followups", "pool", "journeys", "moments", "codes", "clv")
+PARTS = ("assist", "group_buy", "scripts", "followups", "pool", "journeys", "moments", "codes", "behavior", "clv")
 
 
 @dataclass
@@ -120,6 +120,7 @@ def run_showcase(ctx: Context, brand_id: str = "demo", client: WeComClient | Non
     if client is not None:
         part("moments", lambda: work.moments_task(ctx, operator, client))
         part("codes", lambda: work.channel_code_set(ctx, brand_id, client))
+        part("behavior", lambda: work.guide_behavior(ctx, brand_id, client))
     part("clv", lambda: clv_fit(ctx, brand_id, operator))  # last: it reads the campaign's orders too
     res.seconds = time.perf_counter() - started
     return res

@@ -11,11 +11,12 @@ from siyu.connectors.wecom.client import WeComClient
 from siyu.services import scripts
 from siyu.services.brands import User
 from siyu.services.context import Context
-from siyu.services.guide_work import followups, moments, pool
+from siyu.services.guide_work import behavior, followups, moments, pool
 from siyu.services.journeys import definitions as journey_defs
 from siyu.services.journeys import executor, triggers
 from siyu.services.journeys.templates import create_from_template
 from siyu.services.wecom import channel_codes
+from siyu.stores.state.guide_work_models import GuideBehaviorDayRow
 from siyu.stores.state.models import utcnow
 
 IMG = "https://static.lanyan.example.com/img"
@@ -206,3 +207,16 @@ def channel_code_set(ctx: Context, brand_id: str, client: WeComClient) -> int:
         channel_codes.create_code(ctx, brand_id, spec, "operator", client)
         made += 1
     return made
+
+
+def guide_behavior(ctx: Context, brand_id: str, client: WeComClient) -> int:
+    """The guides' 联系客户统计 read from WeCom (the local server simulates them) for as far back as WeCom answers,
+    180 days: the scorecard's reply share, first-reply minutes and deletions. Returns the rows stored (0 when the
+    brand has some already)."""
+    from sqlalchemy import func, select
+
+    with ctx.sessions() as s:
+        have = s.scalar(select(func.count()).where(GuideBehaviorDayRow.brand_id == brand_id))
+    if have:
+        return 0
+    return int(behavior.sync(ctx, brand_id, client, days=180)["rows"])
