@@ -196,6 +196,19 @@ def test_campaign_page_shows_the_visitors_variant_and_then_their_poster(site: tu
     assert me.get(f"/m/poster/{token}.png").headers["content-type"] == "image/png"
 
 
+def test_an_ended_campaign_invites_nobody_to_take_part(site: tuple[Context, str]) -> None:
+    ctx, base = site
+    cid = live(ctx, assist())
+    token = Phone(ctx, base, 1).post_form(f"/m/c/{cid}").url.path.rsplit("/", 1)[1]
+    anon, friend = Phone(ctx, base, 2, signed_in=False), Phone(ctx, base, 3)
+    assert "请从微信中打开" in anon.get(f"/m/c/{cid}").text and "请从微信中打开" in anon.get(f"/m/h/{token}").text
+    C.end(ctx, B, cid)
+    for who in (anon, friend):
+        for path in (f"/m/c/{cid}", f"/m/h/{token}"):
+            html = who.get(path).text
+            assert "活动已结束" in html and "请从微信中打开" not in html and "<form" not in html, (path, html)
+
+
 def test_refusals_show_their_reason_in_chinese_and_english(site: tuple[Context, str]) -> None:
     ctx, base = site
     cid = live(ctx, assist())
