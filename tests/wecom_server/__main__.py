@@ -34,11 +34,12 @@ def main() -> None:
     a = p.parse_args()
     srv = WeComServer(corpid=a.corpid, secrets_={a.secret: "customer contact"})
     seed(srv.company, a.guides, a.contacts)
-    for uid in filter(None, (m.strip() for m in a.members.split(","))):
+    members = [m.strip() for m in a.members.split(",") if m.strip()]
+    for uid in members:
         srv.company.members.setdefault(uid, uid)
     if a.callback_url:
         srv.connect_callbacks(a.callback_url, a.token, a.aes_key)
-    simulate_behavior(srv, [m.strip() for m in a.members.split(",") if m.strip()], a.behavior_days)
+    simulate_behavior(srv, members, a.behavior_days)
 
     @srv.app.post("/_sim/scan")
     def sim_scan(config_id: str) -> dict[str, object]:

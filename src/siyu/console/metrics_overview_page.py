@@ -229,11 +229,11 @@ def _statement(ctx: Context, user: User, end: date) -> None:
 def _funnel(ctx: Context, user: User, end: date) -> None:
     f = operations.funnel(ctx, user, end - timedelta(days=29), end)
     row = f.rows.iloc[0].to_dict() if len(f.rows) else {c: 0 for c in FUNNEL}
-    steps = [(tr(f"overview.funnel.{c}"), int(row.get(c) or 0)) for c in FUNNEL]
+    steps: list[tuple[str, int | None]] = [(tr(f"overview.funnel.{c}"), int(row.get(c) or 0)) for c in FUNNEL]
     frame_ = pd.DataFrame([{"stage": stage, "value": value} for stage, value in steps])
     chart_block(
         tr("overview.funnel"),
-        funnel(list(steps)),
+        funnel(steps),
         frame_,
         [("stage", tr("overview.col.step")), ("value", tr("overview.amount"))],
         "overview-funnel",

@@ -203,7 +203,12 @@ def register() -> None:
             view = customer_service.get_customer_360(ctx, user, cid, 1, EVENTS_LIMIT)
             # masked, but the values as they are (datetimes, not the API's ISO strings: display_value formats them)
             masked = pii_service.masked_360(
-                {"profile": view.profile, "identities": view.identities, "relations": [], "merges": view.merges}
+                {
+                    "profile": view.profile,
+                    "identities": view.identities,
+                    "relations": view.relations,
+                    "merges": view.merges,
+                }
             )
             p = {**masked["profile"], "gender": _code_label("gender", masked["profile"].get("gender")) or None}
             ui.label(f"{tr('c360.title')} · {p.get('name') or cid}").classes("text-2xl").props("data-testid=c360-title")

@@ -58,12 +58,12 @@ _STABLE_KEY = (
 def _own_customers(ctx: Context, guides: list[User], n: int = 60) -> dict[str, list[str]]:
     """Up to ``n`` of each of the first three guides' own customers, the same people on every build."""
     out: dict[str, list[str]] = {}
+    ids = ctx.warehouse.table("identities")
     for g in guides[:3]:
         scope = guide_scope(ctx, g)
         assert scope is not None
-        ids = ctx.warehouse.table("identities")
-        ids = ids.filter(ids.brand_id == g.brand_id)
-        keys = ids.group_by("customer_id").aggregate(k=(ids.id_type + ":" + ids.id_value).min().hash())
+        mine = ids.filter(ids.brand_id == g.brand_id)
+        keys = mine.group_by("customer_id").aggregate(k=(mine.id_type + ":" + mine.id_value).min().hash())
         picked = scope.join(keys, "customer_id").order_by(["k", "customer_id"]).limit(n)
         out[g.guide_id or ""] = [str(x) for x in picked.execute()["customer_id"]]
     return out

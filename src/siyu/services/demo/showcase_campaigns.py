@@ -208,7 +208,6 @@ def record_views(ctx: Context, cid: str, seen: list[tuple[datetime, str, str]], 
     again from visitors who did nothing, in the hours before: the funnel (访问参与率, 参与率) reads as a real
     campaign's. Returns the views recorded."""
     rng = random.Random(seed)  # its own: the campaign's draws stay as they were
-    total = 0
     views: dict[tuple[datetime, str, str], int] = {}
     for at, channel, page in seen:
         for k in range(1 + rng.choice((0, 1, 1, 2, 3))):  # the person's own view, then idle visitors'
@@ -217,8 +216,7 @@ def record_views(ctx: Context, cid: str, seen: list[tuple[datetime, str, str]], 
             views[key] = views.get(key, 0) + 1
     for (when, channel, page), n in sorted(views.items()):
         C.record_visit(ctx, cid, channel=channel, page=page, at=when, views=n)
-        total += n
-    return total
+    return sum(views.values())
 
 
 def newcomer_orders(ctx: Context, brand_id: str, newcomers: dict[str, tuple[datetime, str | None]], seed: int) -> int:

@@ -7,6 +7,8 @@ import random
 from datetime import UTC, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
+
 from siyu.connectors.wecom.client import WeComClient
 from siyu.services import scripts
 from siyu.services.brands import User
@@ -213,8 +215,6 @@ def guide_behavior(ctx: Context, brand_id: str, client: WeComClient) -> int:
     """The guides' 联系客户统计 read from WeCom (the local server simulates them) for as far back as WeCom answers,
     180 days: the scorecard's reply share, first-reply minutes and deletions. Returns the rows stored (0 when the
     brand has some already)."""
-    from sqlalchemy import func, select
-
     with ctx.sessions() as s:
         have = s.scalar(select(func.count()).where(GuideBehaviorDayRow.brand_id == brand_id))
     if have:
