@@ -247,7 +247,7 @@ def test_predictions_match_lifetimes_at_the_same_parameters(cdnow: pd.DataFrame)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9)
 
 
-def test_estimates_equal_lifetimes_fits_to_three_decimals(cdnow: pd.DataFrame) -> None:
+def test_estimates_agree_with_lifetimes_fits(cdnow: pd.DataFrame) -> None:
     lt = pytest.importorskip("lifetimes")
     warnings.filterwarnings("ignore")
     x, t_x, T = _rft(cdnow)
@@ -257,13 +257,13 @@ def test_estimates_equal_lifetimes_fits_to_three_decimals(cdnow: pd.DataFrame) -
         assert [round(v, 3) for v in ours.values()] == [round(float(v), 3) for v in peer.params_.values]
     ours_pn = pareto_nbd.fit(x, t_x, T)
     peer = lt.ParetoNBDFitter().fit(cdnow.x, cdnow.t_x, cdnow["T"])
-    # lifetimes' Pareto/NBD stops short of the maximum by a varying amount from run to run (α 10.5773..10.5776, β
-    # 11.6657..11.6682 seen; β's SE is 6.2): r, α, s within 0.002 of ours, β within 0.01, and its point never has
-    # the higher likelihood
-    for k, tol in (("r", 0.002), ("alpha", 0.002), ("s", 0.002), ("beta", 0.01)):
-        assert abs(ours_pn.params[k] - float(peer.params_[k])) < tol, k
-    d = compress(x, t_x, T)
-    assert ours_pn.log_likelihood >= pareto_nbd.loglik(peer.params_.to_numpy(float), d)[0]
+    # lifetimes' Pareto/NBD stops short of the maximum by an amount that varies between runs and hosts (α 10.5753
+    # to 10.5778, β 11.6657 to 11.6689 seen; SEs α 0.84, β 6.2): the same maximum means each parameter within 2% of
+    # its standard error (at least 0.002), and lifetimes' point within 0.001 of our log-likelihood, never above it
+    for k, se in ours_pn.se.items():
+        assert abs(ours_pn.params[k] - float(peer.params_[k])) < max(0.002, 0.02 * se), k
+    peer_ll = pareto_nbd.loglik(peer.params_.to_numpy(float), compress(x, t_x, T))[0]
+    assert ours_pn.log_likelihood - 0.001 < peer_ll <= ours_pn.log_likelihood
     g = gamma_gamma.fit(cdnow.x, cdnow.zbar).params
     rep = cdnow[cdnow.x > 0]
     gp = lt.GammaGammaFitter().fit(rep.x, rep.zbar).params_
