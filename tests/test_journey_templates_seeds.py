@@ -47,6 +47,17 @@ def op(sctx: Context) -> User:
     return next(brands.get_user(sctx, i) for i in range(1, 30) if brands.get_user(sctx, i).username == "seeds.operator")
 
 
+@pytest.fixture(autouse=True)
+def _one_journey_at_a_time(sctx: Context, op: User) -> Iterator[None]:
+    """Stop every journey a test published: a journey left active would go on sending through the next test's
+    recording sender (the birthday journey greets whoever's birthday is 15 days after the tick — on some dates a
+    seeded customer's)."""
+    yield
+    for j in jdef.list_journeys(sctx, op):
+        if j.status in ("active", "paused"):
+            jdef.set_status(sctx, op, j.id, "stopped")
+
+
 def _ids(ctx: Context) -> list[str]:
     return [
         r[0] for r in ctx.warehouse.fetch("SELECT customer_id FROM customers WHERE brand_id = ? ORDER BY 1", [BRAND])
