@@ -25,6 +25,7 @@ from siyu.services.context import Context
 from siyu.services.errors import Conflict, NotFound, SiyuError
 from siyu.services.metrics import acquisition
 from siyu.stores.state.models import utcnow
+from tests.support.brand_days import local
 from tests.support.scope import reachable_ids
 from tests.support.stores import open_demo
 
@@ -44,13 +45,14 @@ def cctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
 
 
 def raw_daily(ctx: Context) -> pd.DataFrame:
-    """customer_id, day, amount: the brand's paid orders merged per customer and day (pandas, from raw tables)."""
+    """customer_id, day, amount: the brand's paid orders merged per customer and Beijing day (pandas, from raw
+    tables)."""
     cur = ctx.warehouse.cursor()
     o = cur.execute("SELECT * FROM orders WHERE brand_id = ?", [BRAND]).df()
     i = cur.execute("SELECT id_type, id_value, customer_id FROM identities WHERE brand_id = ?", [BRAND]).df()
     o = o[~o["status"].isin(EXCLUDED_ORDER_STATUSES)]
     j = o.merge(i, left_on=["customer_ref_type", "customer_ref"], right_on=["id_type", "id_value"])
-    j["day"] = pd.to_datetime(j["ordered_at"]).dt.normalize()
+    j["day"] = local(j["ordered_at"]).dt.normalize()  # the brand's (Beijing) day
     j["amount"] = j["amount"].astype(float)
     return j.groupby(["customer_id", "day"], as_index=False)["amount"].sum()
 

@@ -34,7 +34,7 @@ def test_numbers_without_float_noise() -> None:
     assert display_value(np.int64(4931)) == "4931" and display_value(7) == "7"
     assert display_value(0.12345) == "0.1235" and display_value(True) == "True"
     assert display_value("g01") == "g01"
-    assert display_value(datetime(2026, 11, 24, 8, 5, 59)) == "2026-11-24 08:05"
+    assert display_value(datetime(2026, 11, 24, 8, 5, 59)) == "2026-11-24 16:05"  # stored UTC, shown in Beijing time
     assert display_value(date(2026, 10, 31)) == "2026-10-31"
 
 

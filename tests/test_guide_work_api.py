@@ -18,6 +18,7 @@ from siyu.services.context import Context
 from siyu.services.guide_work import followups, pool
 from siyu.stores.state.guide_work_models import PoolLeadRow
 from siyu.stores.state.models import utcnow
+from tests.support.brand_days import day_end, day_start, local_dates
 from tests.support.live import api_login, live_server
 from tests.support.stores import open_demo
 
@@ -279,7 +280,6 @@ def _set_store(ctx: Context, customer_id: str, store_id: str) -> None:
 def test_scorecard_against_independent_counts(api: tuple[str, Context]) -> None:
     import pandas as pd
 
-    from siyu.services.guide_work import settings as gw
     from siyu.stores.state.guide_work_models import MomentTaskGuideRow, MomentTaskRow
     from siyu.stores.state.journey_models import JourneyTaskRow
 
@@ -287,12 +287,15 @@ def test_scorecard_against_independent_counts(api: tuple[str, Context]) -> None:
     op = api_login(base, "operator", "siyu-operator")
     g1 = api_login(base, "guide1", "siyu-guide")
     g2 = api_login(base, "guide2", "siyu-guide")
-    last = ctx.warehouse.fetch("SELECT max(added_at)::DATE FROM relations WHERE brand_id = 'demo'")[0][0]
+    # the last brand (Beijing) day with an add; the period is the 90 brand days ending on it
+    last_add = ctx.warehouse.fetch("SELECT max(added_at) FROM relations WHERE brand_id = 'demo'")[0][0]
+    last = local_dates(pd.Series([last_add])).iloc[0]
     start, end = last - timedelta(days=89), last
     q = f"start={start}&end={end}"
     card = _call(base, "GET", f"/api/guides/scorecard?{q}", op)
     rows = {r["guide_id"]: r for r in card["rows"]}
-    lo, hi = str(start), str(end + timedelta(days=1))
+    # the period in stored (UTC) instants: [Beijing midnight opening start, Beijing midnight closing end)
+    lo, hi = str(day_start(start)), str(day_end(end))
 
     # losses: distinct customers whose relation with the guide was lost in the period
     lost = dict(
@@ -362,7 +365,7 @@ def test_scorecard_against_independent_counts(api: tuple[str, Context]) -> None:
         assert r["new_customers"] == int(adds[adds["guide_id"] == g]["customer_id"].nunique()), g
 
     # tasks on time and Moments done: rows written here, counted by hand
-    at = gw.day_start_utc(end) - timedelta(hours=2)
+    at = day_start(end).to_pydatetime() - timedelta(hours=2)  # 22:00 Beijing on the day before the end
     with ctx.sessions() as s, s.begin():
         for i, (due_h, done_h, status) in enumerate([(24, 2, "done"), (24, 30, "done"), (24, None, "open")]):
             s.add(

@@ -256,7 +256,8 @@ def test_wecom_contacts(ctx: Context, brand: str, tmp_path: Path) -> None:
     rel = ctx.warehouse.fetch(
         "SELECT external_userid, guide_id, added_at::VARCHAR, state, channel_id, add_way FROM relations"
     )
-    assert rel == [("wmAAA", "G1", "2024-06-01 12:00:00", "active", "pc01", "1")]  # 扫描二维码 → code 1
+    # 扫描二维码 → code 1; the file's 12:00 is Beijing time, kept as the UTC instant like WeCom's own sync
+    assert rel == [("wmAAA", "G1", "2024-06-01 04:00:00", "active", "pc01", "1")]
     tags = ctx.warehouse.fetch(
         "SELECT t.name FROM identifier_tags i JOIN tags t USING (brand_id, tag_id) WHERE i.id_value = 'wmAAA' "
         "ORDER BY 1"

@@ -1,11 +1,15 @@
 """CAC/ROI, guide KPIs, drill-down and baseline series against independent pandas computations over the raw
-tables of the demo brand; the robust band on a constructed series; API scope and CLI."""
+tables of the demo brand; the robust band on a constructed series; API scope and CLI.
+
+Stored times are naive UTC; periods and days are the brand's local (Beijing, UTC+8) days: a period start..end is
+[``day_start(start)``, ``day_end(end)``), "up to as_of" ends at ``day_end(as_of)``, and a daily series buckets the
+local day of each record (``tests.support.brand_days``).  Spend is recorded per local day already (a date)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import httpx
@@ -22,6 +26,7 @@ from siyu.services.context import Context
 from siyu.services.demo.seed import ensure_logins
 from siyu.services.metrics import acquisition, anomalies, guides
 from siyu.services.metrics.anomalies import BandConfig, robust_band
+from tests.support.brand_days import day_end, day_start, local
 from tests.support.live import live_server
 from tests.support.scope import reachable_ids
 
@@ -74,7 +79,7 @@ class Raw:
         j["lead"] = first_rel["channel_id"]
         j["guide_id"] = first_rel["guide_id"]
         j["source_ref"] = first_rel["source_ref"]
-        lo, hi = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
+        lo, hi = day_start(start), day_end(end)
         j = j[(j.joined_at >= lo) & (j.joined_at < hi)].copy()
         fo = (
             self.orders.sort_values("ordered_at", kind="stable").drop_duplicates("customer_id").set_index("customer_id")
@@ -88,7 +93,7 @@ class Raw:
         return j
 
     def revenue(self, as_of: date) -> pd.Series:
-        o = self.orders[self.orders.ordered_at < pd.Timestamp(as_of + timedelta(days=1))]
+        o = self.orders[self.orders.ordered_at < day_end(as_of)]
         return o.groupby("customer_id")["amount"].sum()
 
 
@@ -175,8 +180,8 @@ def test_cac_by_guide_and_campaign_allocates_channel_spend(demo_ctx: Context, R:
 
 def test_guide_leaderboard_and_drill_down(demo_ctx: Context, R: Raw) -> None:
     s, e, a = date(2026, 10, 1), date(2026, 10, 31), date(2026, 10, 31)
-    close = pd.Timestamp(a + timedelta(days=1))
-    lo, hi = pd.Timestamp(s), pd.Timestamp(e + timedelta(days=1))
+    close = day_end(a)
+    lo, hi = day_start(s), day_end(e)
     rel = R.rel
     active = rel[(rel.added_at <= close) & (rel.lost_at.isna() | (rel.lost_at > close))][["guide_id", "customer_id"]]
     gm = R.gm[(R.gm.joined_at <= close) & (R.gm.left_at.isna() | (R.gm.left_at > close))]
@@ -223,24 +228,24 @@ def test_daily_series_match_raw(demo_ctx: Context, R: Raw) -> None:
     s, e = date(2026, 9, 1), date(2026, 10, 31)
     idx = pd.date_range(s, e)
     o = R.orders.copy()
-    o["day"] = o.ordered_at.dt.normalize()
+    o["day"] = local(o.ordered_at).dt.normalize()
     raw_orders = raw(demo_ctx, "orders")
     raw_orders = raw_orders[~raw_orders.status.isin(EXCLUDED)]
-    raw_orders["day"] = raw_orders.ordered_at.dt.normalize()
+    raw_orders["day"] = local(raw_orders.ordered_at).dt.normalize()
     exp = raw_orders.groupby("day").size().reindex(idx, fill_value=0)
     got = anomalies.daily_values(demo_ctx, BRAND, "orders", s, e)
     assert got.to_numpy().tolist() == exp.astype(float).to_numpy().tolist()
     rel = raw(demo_ctx, "relations")
     lost = rel.dropna(subset=["lost_at"])
-    exp_l = lost.groupby(lost.lost_at.dt.normalize()).size().reindex(idx, fill_value=0)
+    exp_l = lost.groupby(local(lost.lost_at).dt.normalize()).size().reindex(idx, fill_value=0)
     assert anomalies.daily_values(demo_ctx, BRAND, "losses", s, e).tolist() == exp_l.astype(float).tolist()
     p = rel[rel.channel_id == "ch_parcel"]
-    exp_p = p.groupby(p.added_at.dt.normalize()).size().reindex(idx, fill_value=0)
+    exp_p = p.groupby(local(p.added_at).dt.normalize()).size().reindex(idx, fill_value=0)
     got_p = anomalies.daily_values(demo_ctx, BRAND, "new_contacts", s, e, "ch_parcel")
     assert got_p.tolist() == exp_p.astype(float).tolist()
     ev = raw(demo_ctx, "events")
     ev = ev[ev.event.isin(["Message Replied", "Message Clicked", "Coupon Claimed"])]
-    exp_i = ev.groupby(ev.timestamp.dt.normalize()).size().reindex(idx, fill_value=0)
+    exp_i = ev.groupby(local(ev.timestamp).dt.normalize()).size().reindex(idx, fill_value=0)
     assert anomalies.daily_values(demo_ctx, BRAND, "interactions", s, e).tolist() == exp_i.astype(float).tolist()
 
 
@@ -364,7 +369,7 @@ def test_online_retail_daily_orders_and_gmv(retail_ctx: Context) -> None:
     """Where it applies on Online Retail (no WeCom, no spend): the order and GMV series, and empty CAC reports."""
     o = retail_ctx.warehouse.ibis.table("orders").execute()
     o = o[(o.brand_id == "retail") & ~o.status.isin(EXCLUDED)].copy()
-    o["day"] = o.ordered_at.dt.normalize()
+    o["day"] = local(o.ordered_at).dt.normalize()
     s, e = date(2011, 9, 1), date(2011, 12, 9)
     idx = pd.date_range(s, e)
     exp_n = o.groupby("day").size().reindex(idx, fill_value=0).astype(float)

@@ -7,7 +7,7 @@ import json
 import math
 import random
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -20,6 +20,7 @@ from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.services.metrics import operations as ops
+from tests.support.brand_days import day_end, day_start
 
 BRAND = "demo"
 ADMIN = User(0, BRAND, "t", "t", Role.ADMIN, None, "zh")
@@ -137,7 +138,7 @@ class Raw:
         return [(u, c, a, b, i, o, ch) for u, c, a, b, i, o, ch in out]
 
     def statement(self, by: str, start: date, end: date) -> dict[Any, dict[str, int]]:
-        s, e = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
+        s, e = day_start(start), day_end(end)
         rows: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COLUMNS, 0))
         for unit, _cid, a, b, i, o, _ch in self.islands(by):
             r = rows[unit]
@@ -166,7 +167,7 @@ class Raw:
 
     def reached(self, start: date, end: date) -> dict[str, set[str]]:
         """Customers held at some instant of the period, per guide and for the brand."""
-        s, e = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
+        s, e = day_start(start), day_end(end)
         r = self.rel[(self.rel.added_at < e) & (self.rel.lost_at.isna() | (self.rel.lost_at > s))]
         g = self.gm[(self.gm.joined_at < e) & (self.gm.left_at.isna() | (self.gm.left_at > s))]
         held: dict[str, set[str]] = defaultdict(set)
@@ -190,7 +191,7 @@ PERIODS = [(date(2026, 9, 1), date(2026, 9, 30)), (date(2025, 11, 15), date(2026
 def test_reachable_matches_pandas(demo_ctx: Context, R: Raw) -> None:
     for day in (date(2026, 10, 31), date(2026, 3, 14)):
         got = ops.reachable(demo_ctx, ADMIN, day)
-        want = R.reachable(pd.Timestamp(day + timedelta(days=1)))
+        want = R.reachable(day_end(day))
         assert got.brand == len(want[BRAND]) > 0
         assert dict(zip(got.guides.guide_id, got.guides.reachable, strict=True)) == {
             g: len(want.get(g, ())) for g in got.guides.guide_id
@@ -227,7 +228,7 @@ def test_asset_statement_matches_pandas_and_balances(demo_ctx: Context, R: Raw, 
 def test_acquired_by_channel_and_lifecycle_partition(demo_ctx: Context, R: Raw) -> None:
     start, end = PERIODS[0]
     st = ops.asset_statement(demo_ctx, ADMIN, start, end, "brand")
-    s, e = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
+    s, e = day_start(start), day_end(end)
     want: dict[str, int] = defaultdict(int)
     for _u, _c, a, _b, i, _o, ch in R.islands("brand"):
         if s < a <= e and i == "acquired":
@@ -312,7 +313,7 @@ def test_moves_between_guides(ctx: Context) -> None:
 
 # ------------------------------------------------------------------------------------------------ performance
 def _perf_want(R: Raw, start: date, end: date) -> dict[str, tuple[int, int, int, float]]:
-    s, e = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
+    s, e = day_start(start), day_end(end)
     ev = R.events
     touched = set(ev[(ev.event == "Touch Delivered") & (ev.purpose == "broadcast") & (ev.timestamp >= s)
                      & (ev.timestamp < e)].customer_id)  # fmt: skip
@@ -433,7 +434,7 @@ def test_lmdi_zeros_are_the_epsilon_limit() -> None:
 # ------------------------------------------------------------------------------------------ funnel and KPIs
 def test_funnel_matches_pandas(demo_ctx: Context, R: Raw) -> None:
     start, end = date(2026, 1, 1), date(2026, 8, 31)
-    s, e = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
+    s, e = day_start(start), day_end(end)
     ev = R.events
     inv = ev[(ev.event == "Touch Delivered") & (ev.purpose == "lead_in") & (ev.timestamp >= s) & (ev.timestamp < e)]
     first = inv.sort_values("timestamp").groupby("customer_id").first()
@@ -466,11 +467,12 @@ def test_funnel_matches_pandas(demo_ctx: Context, R: Raw) -> None:
 
 def test_kpis_match_pandas(demo_ctx: Context, R: Raw) -> None:
     start, end = PERIODS[0]
-    s, e = pd.Timestamp(start), pd.Timestamp(end + timedelta(days=1))
+    s, e = day_start(start), day_end(end)
     k = ops.kpis(demo_ctx, ADMIN, start, end)
     rel = R.rel
     adds = rel[(rel.added_at >= s) & (rel.added_at < e)].channel_id.value_counts()
-    sp = R.spend[(pd.to_datetime(R.spend.day) >= s) & (pd.to_datetime(R.spend.day) < e)]
+    spend_days = pd.to_datetime(R.spend.day).dt.date  # spend is kept per brand day already
+    sp = R.spend[(spend_days >= start) & (spend_days <= end)]
     expo = sp.groupby("channel_id")["exposures"].sum()
     for r in k.add_rates.to_dict("records"):
         assert r["adds"] == adds.get(r["channel_id"], 0) and r["exposures"] == expo.get(r["channel_id"], 0)

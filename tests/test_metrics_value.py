@@ -1,5 +1,8 @@
 """Customer value metrics (RFM, AIPL, lifecycle, cohorts) against an independent pandas computation over the raw
-warehouse tables, on Online Retail and on the demo brand; the published Online Retail cleaning figures."""
+warehouse tables, on Online Retail and on the demo brand; the published Online Retail cleaning figures.
+
+Stored times are naive UTC; dates are the brand's local (Beijing, UTC+8) days: "as of d" is Beijing midnight opening
+d (``day_start(d)``), and days / months are those of the local wall clock (``tests.support.brand_days``)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from siyu.analytics.lifecycle import lifecycle_stage
 from siyu.analytics.rfm import rfm_class_summary, rfm_customers
 from siyu.services.context import Context
 from siyu.services.metrics import tables
+from tests.support.brand_days import day_start, local, local_dates
 
 RETAIL_REF = date(2011, 12, 10)
 DEMO_END = date(2026, 10, 31)
@@ -75,9 +79,9 @@ class Ref:
         return set(r[(r["state"] == "active") & (r["guide_id"] == guide_id)]["customer_id"]) | set(mine["customer_id"])
 
     def orders_before(self, as_of: date, window: int | None = None) -> pd.DataFrame:
-        o = self.orders[self.orders["ordered_at"] < pd.Timestamp(as_of)]
+        o = self.orders[self.orders["ordered_at"] < day_start(as_of)]
         if window is not None:
-            o = o[o["ordered_at"] >= pd.Timestamp(as_of - timedelta(days=window))]
+            o = o[o["ordered_at"] >= day_start(as_of - timedelta(days=window))]
         return o
 
     def joined(self) -> pd.Series:
@@ -89,7 +93,7 @@ class Ref:
 def ref_rfm(ref: Ref, as_of: date, window: int | None = None) -> pd.DataFrame:
     o = ref.orders_before(as_of, window)
     g = o.groupby("customer_id").agg(last=("ordered_at", "max"), f=("order_id", "nunique"), m=("amount", "sum"))
-    g["r"] = [(pd.Timestamp(as_of) - t.normalize()).days for t in g["last"]]
+    g["r"] = [(as_of - d).days for d in local_dates(g["last"])]  # local day of the last order → as_of
     g["rh"] = (g["r"] <= g["r"].mean()).astype(int)
     g["fh"] = (g["f"] >= g["f"].mean()).astype(int)
     g["mh"] = (g["m"] >= g["m"].mean()).astype(int)
@@ -105,10 +109,10 @@ def ref_aipl(
     ref: Ref, as_of: date, ai_days: int = 15, p_days: int = 365, l_days: int = 365, l_min: int = 2, pages: bool = True
 ) -> pd.Series:
     """Highest stage (the default event sets; windows as given), written out by hand."""
-    end = pd.Timestamp(as_of)
+    end = day_start(as_of)
 
     def since(days: int) -> pd.Timestamp:
-        return pd.Timestamp(as_of - timedelta(days=days))
+        return day_start(as_of - timedelta(days=days))
 
     ev = ref.events[(ref.events["timestamp"] < end)]
     lvl: dict[str, int] = {}
@@ -136,12 +140,12 @@ def ref_aipl(
 
 def ref_lifecycle(ref: Ref, as_of: date, new_days: int = 30) -> pd.Series:
     j = ref.joined()
-    j = j[j < pd.Timestamp(as_of)]
+    j = j[j < day_start(as_of)]
     n = ref.orders_before(as_of).groupby("customer_id")["order_id"].nunique()
     out = {}
     for c, at in j.items():
         k = int(n.get(c, 0))
-        if at >= pd.Timestamp(as_of - timedelta(days=new_days)):
+        if at >= day_start(as_of - timedelta(days=new_days)):
             out[c] = "new_no_purchase" if k == 0 else "new_purchased"
         else:
             out[c] = "old_no_purchase" if k == 0 else "old_purchased_once" if k == 1 else "old_repurchased"
@@ -154,12 +158,14 @@ def ref_cohorts(ref: Ref, as_of: date, first_order: bool) -> pd.DataFrame:
         start = o.groupby("customer_id")["ordered_at"].min()
     else:
         start = ref.joined()
-        start = start[start < pd.Timestamp(as_of)]
+        start = start[start < day_start(as_of)]
+    start = local(start)  # cohort = the local month
     cm = start.dt.year * 12 + start.dt.month - 1
     last = as_of - timedelta(days=1)
     last_idx = last.year * 12 + last.month - 1
     o = o[o["customer_id"].isin(cm.index)].copy()
-    o["k"] = o["ordered_at"].dt.year * 12 + o["ordered_at"].dt.month - 1 - o["customer_id"].map(cm)
+    at = local(o["ordered_at"])
+    o["k"] = at.dt.year * 12 + at.dt.month - 1 - o["customer_id"].map(cm)
     o = o[o["k"] >= 0]
     o["c"] = o["customer_id"].map(cm)
     rows = []

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from siyu.api.app import create_app
 from siyu.cli.main import app as cli_app
 from siyu.services.context import Context
+from tests.support.brand_days import day_start
 from tests.support.live import live_server
 from tests.test_metrics_value import DEMO_END, Ref, ref_aipl, ref_lifecycle, ref_rfm
 
@@ -94,7 +95,7 @@ def test_admin_and_guide_see_their_figures(api: tuple[str, Ref]) -> None:
     assert {i["customer_id"] for i in page["items"]} == set(repurchased.index)
 
     j = ref.joined()
-    joined = set(j[j < pd.Timestamp(DEMO_END)].index)
+    joined = set(j[j < day_start(DEMO_END)].index)
     cells = _get(base, "/api/metrics/cohorts", guide, as_of=DAY)["cells"]
     sizes = {c["cohort_month"]: c["cohort_size"] for c in cells}
     assert sum(sizes.values()) == len(joined & mine)

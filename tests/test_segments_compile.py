@@ -1,5 +1,9 @@
 """Segment conditions compiled to Ibis, each checked against an independent pandas computation over the raw demo
-tables (demo_ctx, read-only); nesting logic; definition errors naming the JSON path."""
+tables (demo_ctx, read-only); nesting logic; definition errors naming the JSON path.
+
+Stored times are naive UTC; dates are the brand's local (Beijing, UTC+8) days: "as of d" is Beijing midnight opening
+d, a window of w days starts at Beijing midnight opening d − w, and "days ago" counts from the local day of a record
+(``tests.support.brand_days``)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from siyu.analytics.segments import segment_customers
 from siyu.domain.segment_def import DefinitionError, dump_definition, parse_definition
 from siyu.services.context import Context
 from siyu.services.metrics import tables
+from tests.support.brand_days import day_start, local_dates
 from tests.test_metrics_value import Ref, raw, ref_aipl, ref_lifecycle, ref_rfm
 
 AS_OF = date(2026, 10, 1)  # inside the demo window: later records must not count
@@ -52,11 +57,17 @@ def got(ctx: Context, definition: dict[str, Any], as_of: date = AS_OF) -> set[st
 
 
 def ts(d: date) -> pd.Timestamp:
-    return pd.Timestamp(d)
+    """The instant "as of" day ``d`` means: Beijing midnight opening it, in stored (naive UTC) time."""
+    return day_start(d)
 
 
 def since(days: int, as_of: date = AS_OF) -> pd.Timestamp:
-    return pd.Timestamp(as_of - timedelta(days=days))
+    return day_start(as_of - timedelta(days=days))
+
+
+def days_ago(times: pd.Series, as_of: date = AS_OF) -> pd.Series:
+    """Calendar days from the local (Beijing) day of each stored time to ``as_of``."""
+    return pd.Series([(as_of - d).days for d in local_dates(times)], index=times.index)
 
 
 def check(ctx: Context, definition: dict[str, Any], expected: set[str], as_of: date = AS_OF) -> set[str]:
@@ -81,10 +92,20 @@ def test_traits_columns_and_json(demo_ctx: Context, data: Data) -> None:
     check(demo_ctx, {"kind": "trait", "field": "traits.gender", "value": "female"}, female)
     older = set(c[pd.to_datetime(c["birthday"]) < pd.Timestamp("1990-01-01")]["customer_id"])
     check(demo_ctx, {"kind": "trait", "field": "birthday", "op": "lt", "value": "1990-01-01"}, older)
+    # a timestamp given as a wall clock is Beijing time; with an offset it is that instant
     created = pd.to_datetime(c["created_at"])
-    mid = set(c[(created >= pd.Timestamp("2026-01-01")) & (created <= pd.Timestamp("2026-03-01"))]["customer_id"])
+    lo, hi = day_start(date(2026, 1, 1)), day_start(date(2026, 3, 1))
+    mid = set(c[(created >= lo) & (created <= hi)]["customer_id"])
     spec = {"kind": "trait", "field": "created_at", "op": "between", "value": ["2026-01-01", "2026-03-01"]}
     check(demo_ctx, spec, mid)
+    noon = pd.Timestamp("2026-01-01 12:00")
+    local_noon = set(c[created >= noon - pd.Timedelta(hours=8)]["customer_id"])
+    utc_noon = set(c[created >= noon]["customer_id"])
+    assert local_noon != utc_noon  # customers created in between tell the two readings apart
+    check(demo_ctx, {"kind": "trait", "field": "created_at", "op": "gte", "value": "2026-01-01 12:00"}, local_noon)
+    check(demo_ctx, {"kind": "trait", "field": "created_at", "op": "gte", "value": "2026-01-01T12:00:00Z"}, utc_noon)
+    at_8 = {"kind": "trait", "field": "created_at", "op": "gte", "value": "2026-01-01T20:00:00+08:00"}
+    check(demo_ctx, at_8, utc_noon)
     prefix = set(c[c["phone"].fillna("").str.startswith("+86138")]["customer_id"])
     check(demo_ctx, {"kind": "trait", "field": "phone", "op": "starts_with", "value": "+86138"}, prefix)
     no_email = set(c[c["email"].isna()]["customer_id"])
@@ -154,8 +175,8 @@ def test_order_stats(demo_ctx: Context, data: Data) -> None:
     mx = g["amount"].max()
     check(demo_ctx, {"kind": "orders", "measure": "max", "op": "gte", "value": 899}, set(mx[mx >= 899].index))
 
-    last_days = (ts(AS_OF) - g["ordered_at"].max().dt.normalize()).dt.days
-    first_days = (ts(AS_OF) - g["ordered_at"].min().dt.normalize()).dt.days
+    last_days = days_ago(g["ordered_at"].max())
+    first_days = days_ago(g["ordered_at"].min())
     for op, value, fn in (
         ("lte", 30, lambda d: d <= 30),
         ("gte", 90, lambda d: d >= 90),

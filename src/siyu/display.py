@@ -9,8 +9,11 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from siyu.domain.brand_time import utc_to_local
 
 MISSING = "—"
 MONEY_FIELDS = frozenset(
@@ -84,13 +87,32 @@ def money_cents(value: Any) -> float | None:
     return None if is_missing(value) else round(float(value), 2)
 
 
+def local_clock(value: datetime) -> datetime:
+    """A stored time (naive UTC, or aware) as the brand's local wall clock, naive."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return utc_to_local(value)
+
+
+def local_text(at: datetime | str | None) -> str:
+    """A stored time (naive UTC datetime, aware datetime, or ISO text of either) as Beijing ``YYYY-MM-DD HH:MM``;
+    ``—`` when missing."""
+    if at is None or at == "":
+        return MISSING
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return local_clock(moment).isoformat(sep=" ", timespec="minutes")
+
+
 def display_value(value: Any, field: str | None = None) -> str:
     """Text for a table cell or card: ``—`` when missing, money for money ``field``s, numbers without float
-    noise, datetimes to the minute, dates as ISO, anything else as str()."""
+    noise, datetimes to the minute in the brand's local time (stored times are naive UTC), dates as ISO, anything
+    else as str()."""
     if is_missing(value):
         return MISSING
+    if isinstance(value, datetime):
+        return local_text(value)
     if hasattr(value, "isoformat"):
-        return str(value.isoformat(sep=" ", timespec="minutes") if hasattr(value, "hour") else value.isoformat())
+        return str(value.isoformat())
     if isinstance(value, bool | str):
         return str(value)
     if isinstance(value, int | float | Decimal) or type(value).__module__ == "numpy":

@@ -25,15 +25,10 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.base import Tables, customer_orders, customer_relations, joined, ts
+from siyu.analytics.base import Tables, customer_orders, customer_relations, in_days, joined, ts
 from siyu.analytics.definitions import define
 
 MODULE = "acquisition"
-
-
-def _period(col: ir.TimestampColumn, start: date, end: date) -> ir.BooleanColumn:
-    """``start`` ≤ day of ``col`` ≤ ``end`` (dates inclusive)."""
-    return (col >= ts(start)) & (col < ts(end + timedelta(days=1)))
 
 
 def acquired(t: Tables, start: date, end: date) -> ir.Table:
@@ -42,7 +37,7 @@ def acquired(t: Tables, start: date, end: date) -> ir.Table:
     Columns: customer_id, joined_at, lead_in_channel_id, origin_channel_id, guide_id, campaign_id.
     """
     j = joined(t)
-    j = j.filter(_period(j.joined_at, start, end))
+    j = j.filter(in_days(j.joined_at, start, end))
     co = customer_orders(t)
     first = co.group_by("customer_id").agg(
         first_order_at=co.ordered_at.min(), first_order_channel=co.channel_id.argmin(co.ordered_at)

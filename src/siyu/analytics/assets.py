@@ -25,7 +25,7 @@ How a span starts and ends (``AssetConfig``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Literal
 
 import ibis
@@ -33,6 +33,7 @@ import ibis.expr.types as ir
 
 from siyu.analytics.base import Tables, customer_group_members, customer_relations, ts
 from siyu.analytics.definitions import define
+from siyu.domain.brand_time import day_end_utc, day_start_utc
 
 MODULE = "assets"
 
@@ -84,13 +85,13 @@ class AssetConfig:
 
 
 def day_start(d: date) -> datetime:
-    """00:00 of day ``d`` (the opening instant of a period starting on ``d``)."""
-    return datetime(d.year, d.month, d.day)
+    """Brand-local 00:00 of day ``d`` as a stored (UTC) instant: the opening of a period starting on ``d``."""
+    return day_start_utc(d)
 
 
 def day_end(d: date) -> datetime:
-    """The end of day ``d`` (00:00 of the next day): 'on date d' means at this instant."""
-    return day_start(d) + timedelta(days=1)
+    """The end of brand day ``d`` (local 00:00 of the next day) as a stored instant: 'on date d' means then."""
+    return day_end_utc(d)
 
 
 def _wecom_touchpoints(t: Tables) -> ir.Table:

@@ -9,13 +9,14 @@ left out of customer-level views (they count again as soon as OneID resolves the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
 from siyu.analytics.memo import ExprMemo, memoized
+from siyu.domain.brand_time import UTC_OFFSET, day_start_utc
 
 TABLE_NAMES: tuple[str, ...] = (
     "events",
@@ -80,10 +81,27 @@ class Tables:
 
 
 def ts(value: date | datetime) -> ir.TimestampScalar:
-    """A timestamp literal (a date means its midnight)."""
+    """A timestamp literal: a datetime is a naive UTC instant; a date means the brand-local midnight opening it
+    (``siyu.domain.brand_time``), so ``[ts(start), ts(end + 1 day))`` is the brand's days start..end."""
     if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
+        value = day_start_utc(value)
     return ibis.literal(value, type="timestamp")
+
+
+def in_days(col: ir.TimestampValue, start: date, end: date) -> ir.BooleanValue:
+    """``col`` falls on one of the brand-local days ``start``..``end`` (both inclusive)."""
+    return (col >= ts(start)) & (col < ts(end + timedelta(days=1)))
+
+
+def local_time(col: ir.TimestampValue) -> ir.TimestampValue:
+    """A stored (naive UTC) time as the brand-local wall clock: take ``.date()``/``.month()`` of this, not of the
+    stored value, to bucket by the brand's days and months."""
+    return col + ibis.interval(seconds=int(UTC_OFFSET.total_seconds()))
+
+
+def local_date(col: ir.TimestampValue) -> ir.DateValue:
+    """The brand-local calendar day of a stored (naive UTC) time."""
+    return local_time(col).date()
 
 
 @memoized

@@ -7,12 +7,12 @@ Days without any record are absent here and count as 0 in the service.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.base import EXCLUDED_ORDER_STATUSES, Tables, ts
+from siyu.analytics.base import EXCLUDED_ORDER_STATUSES, Tables, in_days, local_date
 from siyu.analytics.definitions import define
 
 MODULE = "baselines"
@@ -30,10 +30,6 @@ STEPS: dict[str, bool] = {
 }
 
 
-def _between(col: ir.TimestampColumn, start: date, end: date) -> ir.BooleanColumn:
-    return (col >= ts(start)) & (col < ts(end + timedelta(days=1)))
-
-
 def daily_series(t: Tables, step: str, start: date, end: date, by_channel: bool = False) -> ir.Table:
     """Per day (and per channel when ``by_channel``) the value of ``step``: columns day, [channel_id], value.
 
@@ -47,17 +43,17 @@ def daily_series(t: Tables, step: str, start: date, end: date, by_channel: bool 
     if step in ("new_contacts", "losses"):
         r = t.relations
         col = r.added_at if step == "new_contacts" else r.lost_at
-        r = r.filter(col.notnull() & _between(col, start, end))
-        x = r.select(day=col.date(), channel_id=r.channel_id, value=ibis.literal(1.0))
+        r = r.filter(col.notnull() & in_days(col, start, end))
+        x = r.select(day=local_date(col), channel_id=r.channel_id, value=ibis.literal(1.0))
     elif step == "interactions":
         e = t.events
-        e = e.filter(e.event.isin(INTERACTION_EVENTS) & _between(e.timestamp, start, end))
-        x = e.select(day=e.timestamp.date(), channel_id=ibis.null("string"), value=ibis.literal(1.0))
+        e = e.filter(e.event.isin(INTERACTION_EVENTS) & in_days(e.timestamp, start, end))
+        x = e.select(day=local_date(e.timestamp), channel_id=ibis.null("string"), value=ibis.literal(1.0))
     else:
         o = t.orders
-        o = o.filter(~o.status.isin(EXCLUDED_ORDER_STATUSES) & _between(o.ordered_at, start, end))
+        o = o.filter(~o.status.isin(EXCLUDED_ORDER_STATUSES) & in_days(o.ordered_at, start, end))
         value = o.amount.cast("float64") if step == "gmv" else ibis.literal(1.0)
-        x = o.select(day=o.ordered_at.date(), channel_id=o.channel_id, value=value)
+        x = o.select(day=local_date(o.ordered_at), channel_id=o.channel_id, value=value)
     keys = ["day", "channel_id"] if by_channel else ["day"]
     return x.group_by(keys).agg(value=x.value.sum()).order_by(keys)
 

@@ -13,9 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 import ibis
 import ibis.expr.types as ir
 
+from siyu.analytics.base import local_date, ts
 from siyu.domain.channel_code import business_day
-
-LOCAL = ibis.interval(hours=8)
 
 
 def code_relations(rel: ir.Table, brand_id: str, pairs: list[tuple[str, str]]) -> ir.Table:
@@ -55,11 +54,11 @@ def by_guide(cr: ir.Table) -> ir.Table:
 
 def by_day(cr: ir.Table, start: date) -> tuple[ir.Table, ir.Table]:
     """Adds per China day (by added_at) and losses per China day (by lost_at), from ``start`` on."""
-    lo = ibis.timestamp(start.isoformat() + " 00:00:00") - LOCAL
+    lo = ts(start)
     added = cr.filter(cr.added_at >= lo)
-    adds = added.group_by(day=(added.added_at + LOCAL).date()).aggregate(adds=added.count())
+    adds = added.group_by(day=local_date(added.added_at)).aggregate(adds=added.count())
     lost = cr.filter(cr.lost_at.notnull() & (cr.lost_at >= lo))
-    losses = lost.group_by(day=(lost.lost_at + LOCAL).date()).aggregate(
+    losses = lost.group_by(day=local_date(lost.lost_at)).aggregate(
         lost_customer=lost.lost_customer.sum(), lost_guide=lost.lost_guide.sum(), lost_other=lost.lost_other.sum()
     )
     return adds, losses

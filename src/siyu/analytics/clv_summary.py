@@ -21,6 +21,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
+from siyu.analytics.base import local_date
 from siyu.analytics.definitions import define
 
 MODULE = "clv"
@@ -64,8 +65,8 @@ define(
 
 
 def daily_transactions(tx: ir.Table) -> ir.Table:
-    """One row per customer and purchase day: ``customer_id``, ``day``, ``amount`` (summed)."""
-    day = tx.ordered_at.cast("date")
+    """One row per customer and purchase day (brand-local): ``customer_id``, ``day``, ``amount`` (summed)."""
+    day = local_date(tx.ordered_at)
     return tx.group_by(customer_id=tx.customer_id, day=day).agg(amount=tx.amount.cast("float64").sum())
 
 

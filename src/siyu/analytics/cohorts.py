@@ -22,7 +22,7 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.base import Tables, customer_orders, joined, ts
+from siyu.analytics.base import Tables, customer_orders, joined, local_time, ts
 from siyu.analytics.definitions import define
 
 MODULE = "cohorts"
@@ -49,8 +49,10 @@ define(
 )
 
 
-def _month_index(col: ir.TimestampColumn | ir.DateColumn) -> ir.IntegerColumn:
-    return (col.year() * 12 + col.month() - 1).cast("int64")
+def _month_index(col: ir.TimestampColumn) -> ir.IntegerColumn:
+    """year × 12 + month − 1 of the brand-local month a stored time falls in."""
+    local = local_time(col)
+    return (local.year() * 12 + local.month() - 1).cast("int64")
 
 
 def cohort_members(t: Tables, as_of: date, basis: Basis = "joined") -> ir.Table:

@@ -31,6 +31,7 @@ import ibis.expr.types as ir
 from siyu.analytics.base import Tables, customer_events, customer_orders, customer_relations, ts
 from siyu.analytics.definitions import define
 from siyu.analytics.performance import TOUCH_DELIVERED
+from siyu.domain.brand_time import local_day
 
 MODULE = "funnel"
 
@@ -212,9 +213,10 @@ def count_contacts(c: ir.Table, unit: ir.Value | str) -> ir.Table:
 
 
 def exposures(t: Tables, start: datetime, end: datetime) -> ir.Table:
-    """Exposures per channel on the days of [start, end). Columns: channel_id, exposures."""
+    """Exposures per channel on the brand days of [start, end) (instants opening local days). Columns:
+    channel_id, exposures."""
     s = t.channel_spend
-    s = s.filter((s.day >= start.date()) & (s.day < end.date()))
+    s = s.filter((s.day >= local_day(start)) & (s.day < local_day(end)))
     return s.group_by("channel_id").agg(exposures=s.exposures.sum().cast("int64"))
 
 

@@ -12,12 +12,12 @@ here): losses and reply time, per guide, over a period of brand-local days.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.base import Tables, customer_events, customer_relations, ts
+from siyu.analytics.base import Tables, customer_events, customer_relations, in_days
 from siyu.analytics.definitions import define
 
 MODULE = "guide_work"
@@ -26,21 +26,17 @@ REPLY_PURPOSE = "service"
 REPLY_WINDOW_DAYS = 7
 
 
-def _in(col: ir.TimestampColumn, start: date, end: date) -> ir.BooleanColumn:
-    return (col >= ts(start)) & (col < ts(end + timedelta(days=1)))
-
-
 def guide_losses(t: Tables, start: date, end: date) -> ir.Table:
     """``guide_id, losses``: distinct customers whose relation with the guide was lost in the period."""
     r = customer_relations(t)
-    r = r.filter(r.lost_at.notnull() & _in(r.lost_at, start, end))
+    r = r.filter(r.lost_at.notnull() & in_days(r.lost_at, start, end))
     return r.group_by("guide_id").agg(losses=r.customer_id.nunique())
 
 
 def guide_replies(t: Tables, start: date, end: date) -> ir.Table:
     """``guide_id, added, replied, reply_minutes`` (median minutes to the first service reply)."""
     r = customer_relations(t)
-    r = r.filter(_in(r.added_at, start, end)).select("customer_id", "guide_id", "added_at")
+    r = r.filter(in_days(r.added_at, start, end)).select("customer_id", "guide_id", "added_at")
     e = customer_events(t)
     e = e.filter((e.event == REPLY_EVENT) & (e.properties["purpose"].str == REPLY_PURPOSE))
     e = e.select(e_customer=e.customer_id, e_guide=e.properties["guide_id"].str, at=e.timestamp)

@@ -24,7 +24,7 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 
-from siyu.analytics.base import Tables, customer_order_totals
+from siyu.analytics.base import Tables, customer_order_totals, local_date
 from siyu.analytics.definitions import define
 from siyu.analytics.memo import memoized
 from siyu.domain.customer_classes import RFM_CLASS_RULES
@@ -134,7 +134,7 @@ def rfm_customers(t: Tables, as_of: date, window_days: int | None = None) -> ir.
         "customer_id",
         "frequency",
         "monetary",
-        recency_days=ibis.literal(as_of).delta(per.last_at.date(), unit="day").cast("int64"),
+        recency_days=ibis.literal(as_of).delta(local_date(per.last_at), unit="day").cast("int64"),
     )
     w = ibis.window()
     flagged = per.mutate(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import ibis
@@ -31,6 +31,7 @@ from siyu.analytics.base import (
     ts,
 )
 from siyu.analytics.definitions import define
+from siyu.domain.brand_time import local_to_utc
 from siyu.domain.segment_def import (
     CUSTOMER_FIELDS,
     AiplCondition,
@@ -116,8 +117,11 @@ class Env:
 def _lit(value: Any, kind: str) -> Any:
     if kind == "date":
         return date.fromisoformat(str(value))
-    if kind == "timestamp":
-        return datetime.fromisoformat(str(value))
+    if kind == "timestamp":  # an operator's wall clock is the brand's local time; an offset is honoured
+        moment = datetime.fromisoformat(str(value))
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC).replace(tzinfo=None)
+        return local_to_utc(moment)
     return value
 
 

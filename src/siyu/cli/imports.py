@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from siyu.cli.common import console, err_console, open_context
+from siyu.display import local_text
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.services.imports import ImportJobView, kind_spec, list_jobs, preview, run_import
@@ -169,6 +170,6 @@ def jobs(brand: str = typer.Argument(..., help="brand id"), limit: int = 20) -> 
                 str(j.rows_skipped),
                 str(j.rows_failed),
                 Path(j.filename).name,
-                j.created_at.strftime("%Y-%m-%d %H:%M") if j.created_at else "",
+                local_text(j.created_at) if j.created_at else "",
             )
         console.print(table)

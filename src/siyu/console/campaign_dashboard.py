@@ -19,6 +19,7 @@ from siyu.console.funnel_chart import funnel
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, kpi_card
+from siyu.display import local_text
 from siyu.domain.models import Role
 from siyu.errors import SiyuError
 from siyu.services import campaigns_stats as stats
@@ -103,7 +104,7 @@ class Dashboard:
             self.last = key
             self.figures.refresh()
             self.header.refresh()
-        self.as_of.set_text(tr("cp.auto", s=int(REFRESH_SECONDS), at=st["as_of"][:19].replace("T", " ")))
+        self.as_of.set_text(tr("cp.auto", s=int(REFRESH_SECONDS), at=local_text(st["as_of"])))
 
     @ui.refreshable_method
     def header(self) -> None:
@@ -395,7 +396,7 @@ def register() -> None:
             with ui.tab_panels(tabs, value=overview, animated=False).classes("w-full"):
                 with ui.tab_panel(overview):
                     page.as_of = (
-                        ui.label(tr("cp.auto", s=int(REFRESH_SECONDS), at=page.stats["as_of"][:19].replace("T", " ")))
+                        ui.label(tr("cp.auto", s=int(REFRESH_SECONDS), at=local_text(page.stats["as_of"])))
                         .classes("text-xs text-gray-500")
                         .props("data-testid=campaign-as-of")
                     )

@@ -13,6 +13,7 @@ from siyu.console import campaign_charts as charts
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block
+from siyu.display import local_text
 from siyu.domain.models import Role
 from siyu.errors import SiyuError
 from siyu.services import campaigns as service
@@ -93,7 +94,7 @@ class CampaignList:
                 ui.link(c["name"], f"/campaigns/{cid}").props(f"data-testid=campaign-{cid}-name")
                 ui.label(tr(f"cp.kind.{c['kind']}"))
                 status_badge(c["status"], f"campaign-{cid}-status")
-                ui.label(f"{(c['starts_at'] or '')[:10]} → {(c['ends_at'] or '')[:10]}").classes("text-sm")
+                ui.label(f"{local_text(c['starts_at'])[:10]} → {local_text(c['ends_at'])[:10]}").classes("text-sm")
                 for k in KEY_FIGURES:
                     ui.label(charts.fmt(k, f[k])).props(f"data-testid=campaign-{cid}-{k}")
                 cap = c["budget_cap"]

@@ -13,7 +13,7 @@ from nicegui import run, ui
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, date_input, how_computed, kpi_card
-from siyu.display import money
+from siyu.display import local_text, money
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.clv import fitting, ltv_cac, predictions, validation
@@ -187,7 +187,7 @@ class ClvPage:
                 repeat=f"{fit['repeat_customers']:,}",
                 months=fit["months"],
                 rate=f"{fit['discount_rate']:.0%}",
-                at=(fit["finished_at"] or "")[:16].replace("T", " "),
+                at=local_text(fit["finished_at"]),
             )
         ).classes("text-sm text-gray-600").props("data-testid=clv-fit-info")
 
@@ -447,7 +447,7 @@ class ClvPage:
         history = pd.DataFrame(fitting.list_fits(self.ctx, self.user.brand_id))
         ui.label(tr("clv.history")).classes("text-base font-bold")
         if not history.empty:
-            history["created_at"] = history["created_at"].str[:19].str.replace("T", " ")
+            history["created_at"] = history["created_at"].map(local_text)
         data_table(
             history,
             [

@@ -3,23 +3,15 @@ and campaign tasks (``siyu.services.guide_work.inbox``), soonest due first."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from nicegui import ui
 
 from siyu.console.session import tr
+from siyu.display import local_text
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.guide_work import inbox
-from siyu.services.guide_work.settings import TZ
 
 OTHER_SOURCES = ("followup", "moment", "campaign")
-
-
-def _local(iso: str) -> str:
-    at = datetime.fromisoformat(iso)
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return at.astimezone(TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def other_items(ctx: Context, user: User) -> None:
@@ -43,6 +35,6 @@ def other_items(ctx: Context, user: User) -> None:
                 ui.label(it["title"] or "—").classes("font-bold")
                 if it["due_at"]:
                     color = "text-red-700" if it["overdue"] else "text-gray-600"
-                    ui.label(f"{tr('task.due')} {_local(it['due_at'])}").classes(f"text-sm {color}")
+                    ui.label(f"{tr('task.due')} {local_text(it['due_at'])}").classes(f"text-sm {color}")
                 if it["customer_id"]:
                     ui.link(f"{tr('task.customer')} {it['customer_id']}", f"/customers/{it['customer_id']}")

@@ -15,6 +15,7 @@ from nicegui import run, ui
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, download_button, how_computed, kpi_card
+from siyu.display import local_text
 from siyu.domain.models import Role
 from siyu.domain.segment_def import AIPL_STAGES, CLV_FIELDS, CUSTOMER_FIELDS, LIFECYCLE_STAGES, RFM_CLASSES
 from siyu.services import audit
@@ -226,7 +227,7 @@ class SegmentsPage:
                     "name": s.name,
                     "members": s.member_count if s.member_count is not None else "—",
                     "version": s.version,
-                    "refreshed_at": s.refreshed_at.strftime("%Y-%m-%d %H:%M") if s.refreshed_at else "—",
+                    "refreshed_at": local_text(s.refreshed_at),
                 }
                 for s in items
             ]

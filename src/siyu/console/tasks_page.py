@@ -6,9 +6,8 @@ own tasks (``siyu.services.journeys.tasks`` enforces it)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from nicegui import ui
@@ -17,13 +16,14 @@ from siyu.console import guide_inbox
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, kpi_card
+from siyu.display import local_text
+from siyu.domain.brand_time import day_end_utc, local_day
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.services.journeys import tasks as task_service
 
-TZ = ZoneInfo("Asia/Shanghai")
 KINDS = ("call", "message", "visit")
 MAX_TASKS = 10_000
 
@@ -51,9 +51,7 @@ def bucket(due_at: str, now: datetime) -> str:
     due = datetime.fromisoformat(due_at)
     if due < now:
         return "overdue"
-    local = now.replace(tzinfo=UTC).astimezone(TZ)
-    end_of_day = (local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)).astimezone(UTC)
-    return "today" if due < end_of_day.replace(tzinfo=None) else "upcoming"
+    return "today" if due < day_end_utc(local_day(now)) else "upcoming"
 
 
 def completion_by_guide(tasks: list[dict[str, Any]]) -> pd.DataFrame:
@@ -116,7 +114,7 @@ class Inbox:
             with ui.row().classes("items-center gap-3 w-full"):
                 ui.badge(tr(f"task.kind.{t['kind']}"), color="teal-8")
                 ui.label(t["title"]).classes("font-bold")
-                ui.label(f"{tr('task.due')} {_local(t['due_at'])}").classes("text-sm text-gray-600")
+                ui.label(f"{tr('task.due')} {local_text(t['due_at'])}").classes("text-sm text-gray-600")
                 ui.link(f"{tr('task.customer')} {t['customer_id']}", t["customer_url"]).props(
                     f"data-testid=task-{tid}-customer"
                 )
@@ -180,10 +178,6 @@ class Inbox:
         }
         cols = [(c, tr(f"task.col.{c}")) for c in ("guide", "tasks", "done", "skipped", "open", "rate")]
         chart_block(tr("task.rates"), options, frame_, cols, "guide-rates", height="260px")
-
-
-def _local(iso: str) -> str:
-    return datetime.fromisoformat(iso).replace(tzinfo=UTC).astimezone(TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def register() -> None:

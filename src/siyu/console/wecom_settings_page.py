@@ -12,6 +12,7 @@ from nicegui import events, ui
 
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
+from siyu.display import local_text
 from siyu.domain.models import Role
 from siyu.errors import NotFound, SiyuError
 from siyu.services.brands import User
@@ -47,7 +48,7 @@ class SettingsPage:
                         "wecom_settings.verify_current",
                         name=f["name"],
                         bytes=f["bytes"],
-                        at=str(f["set_at"] or "")[:19].replace("T", " "),
+                        at=local_text(f["set_at"]),
                         by=f["set_by"] or "-",
                         path=f["path"],
                     )

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from siyu.domain.brand_time import local_day
 from siyu.errors import SiyuError
 
 STATE_MAX = 30  # WeCom: add_contact_way.state ≤ 30 characters
@@ -25,7 +25,6 @@ MAX_ATTACHMENTS = 9
 MAX_JOIN_CHATS = 5  # groupchat/add_join_way: chat_id_list ≤ 5
 MAX_GUIDES = 100  # add_contact_way: user ≤ 100
 VARIABLES = ("name", "guide", "coupon")
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")  # daily caps reset at midnight China time
 _SAFE = re.compile(r"[^A-Za-z0-9_\-]")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 ATTACHMENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -131,8 +130,8 @@ def rotation(
 
 def business_day(at: datetime) -> date:
     """The day a naive-UTC (or aware) timestamp falls on in China (daily caps count per this day)."""
-    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return aware.astimezone(BUSINESS_TZ).date()
+    naive = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    return local_day(naive)
 
 
 # -- welcome --------------------------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from siyu.domain.brand_time import DEFAULT_TIMEZONE
 from siyu.errors import SiyuError
 
 DEFAULT_PER_DAY = 1
 MAX_PER_DAY = 20
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 PURPOSES: tuple[str, ...] = ("marketing", "transactional")
 
 

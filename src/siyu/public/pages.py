@@ -12,7 +12,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
 
 from siyu import i18n
+from siyu.display import local_text
 from siyu.domain.campaign.definition import CampaignDefinition
 from siyu.domain.campaign.rules import utc_naive
 from siyu.errors import Forbidden, NotFound, SiyuError, TooManyRequests
@@ -27,7 +27,6 @@ from siyu.public.visitor import Visitor, csrf_token, keep_device, visitor
 from siyu.services.context import Context
 
 log = logging.getLogger(__name__)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_FORM_BYTES = 4096
 _env = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
@@ -273,7 +272,7 @@ def _campaign_view(
         "open": opened,
         "ended": row.status == "ended" or now >= end,
         "not_started": now < start,
-        "starts_local": start.replace(tzinfo=UTC).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        "starts_local": local_text(start),
         "ends_iso": end.replace(tzinfo=UTC).isoformat(),
         "starts_at": start,
         "ends_at": end,
@@ -286,8 +285,4 @@ def _campaign_view(
 
 def local_time(at: datetime | str) -> str:
     """A naive-UTC time (or its ISO text) as Asia/Shanghai ``YYYY-MM-DD HH:MM``."""
-    if isinstance(at, str):
-        at = datetime.fromisoformat(at)
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return local_text(at)

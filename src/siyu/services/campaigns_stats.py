@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
+from siyu.domain.brand_time import UTC_OFFSET, local_day
 from siyu.domain.journey.sequential import compare, wilson
 from siyu.domain.models import Role
 from siyu.errors import NotFound, SiyuError
@@ -35,7 +36,6 @@ from siyu.stores.state.campaign_models import (
     CampaignVisitRow,
 )
 
-LOCAL = timedelta(hours=8)  # days are China days, like the visit counters
 RETENTION_DAYS = (7, 30)
 ALPHA = 0.05
 SLICES = ("variant", "channel", "guide")
@@ -101,7 +101,7 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 def _day(t: datetime) -> str:
-    return (t + LOCAL).date().isoformat()
+    return local_day(t).isoformat()
 
 
 @dataclass
@@ -399,7 +399,7 @@ def _accumulate(data: _Data, ctx: Context, now: datetime, with_warehouse: bool) 
         (people[people["new"] == 1] if len(people) else people, "new"),
     ):
         if len(frame):
-            days = (pd.to_datetime(frame["t0"]) + LOCAL).dt.strftime("%Y-%m-%d")
+            days = (pd.to_datetime(frame["t0"]) + UTC_OFFSET).dt.strftime("%Y-%m-%d")
             for one_day, n in days.value_counts().items():
                 daily[str(one_day)][key] += int(n)
     dp = p.groupby("depth").size() if len(p) else pd.Series(dtype=int)

@@ -15,13 +15,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from siyu.domain.brand_time import day_start_utc, local_day
 from siyu.domain.campaign import rules
 from siyu.domain.campaign.definition import CampaignDefinition
 from siyu.domain.models import Identity
@@ -38,7 +38,6 @@ from siyu.stores.state.campaign_models import (
 )
 from siyu.stores.state.driver_sql import Prepared, Savepoint
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger(__name__)
 
 
@@ -57,9 +56,7 @@ class Refused(SiyuError):
 
 def _day_start(now: datetime) -> datetime:
     """Midnight (Asia/Shanghai) of ``now`` (naive UTC), as naive UTC."""
-    local = now.replace(tzinfo=UTC).astimezone(SHANGHAI)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight.astimezone(UTC).replace(tzinfo=None)
+    return day_start_utc(local_day(now))
 
 
 def participant_dict(p: CampaignParticipantRow) -> dict[str, Any]:

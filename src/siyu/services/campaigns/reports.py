@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from siyu.domain.brand_time import local_day
 from siyu.services.campaigns.definitions import get_row, utcnow
 from siyu.services.campaigns.participation import participant_dict
 from siyu.services.context import Context
@@ -190,7 +190,7 @@ def record_visit(
     if views < 1:
         raise ValueError(f"views must be at least 1, got {views}")
     at = at or utcnow()
-    day = at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    day = local_day(at).isoformat()
     key = (
         CampaignVisitRow.campaign_id == campaign_id,
         CampaignVisitRow.day == day,

@@ -24,6 +24,7 @@ from siyu.clv import gamma_gamma
 from siyu.clv.mle import Fit
 from siyu.clv.models import TRANSACTION_MODELS, transaction_model
 from siyu.clv.value import expected_purchases_in, lifetime_value, monthly_rate
+from siyu.domain.brand_time import local_day
 from siyu.services.context import Context
 from siyu.services.errors import Conflict, NotFound, SiyuError
 from siyu.services.metrics import data_end, parse_day, tables
@@ -89,12 +90,12 @@ def order_summary(ctx: Context, brand_id: str, calibration_end: date, holdout_en
 
 
 def first_order_day(ctx: Context, brand_id: str) -> date | None:
-    """The day of the brand's first (non-refunded) order."""
+    """The brand-local day of the brand's first (non-refunded) order."""
     co = customer_orders(tables(ctx, brand_id))
     value = co.ordered_at.min().to_pyarrow().as_py()
     if value is None:
         return None
-    return value.date() if isinstance(value, datetime) else value
+    return local_day(value) if isinstance(value, datetime) else value
 
 
 def fit_summary(s: pd.DataFrame, opts: FitOptions, progress: Progress | None = None) -> Predictions:

@@ -4,10 +4,11 @@ product's metric definitions (those live with the metrics area)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import ibis
 
+from siyu.domain.brand_time import day_end_utc
 from siyu.services.context import Context
 from siyu.services.demo.config import CHANNELS
 from siyu.services.demo.events import MESSAGE_REPLIED, TOUCH_DELIVERED
@@ -23,7 +24,7 @@ def _window_end(ctx: Context, brand_id: str) -> datetime:
     last = s.filter(s.brand_id == brand_id).day.max().to_pyarrow().as_py()
     if last is None:
         raise NotFound(f"brand {brand_id!r} has no demo data; run `siyu demo seed --brand {brand_id}`")
-    return datetime(last.year, last.month, last.day) + timedelta(days=1)
+    return day_end_utc(last)
 
 
 def demo_rates(ctx: Context, brand_id: str) -> dict[str, float | None]:

@@ -7,8 +7,9 @@ always yields the same rows. The window ends at a fixed date (not "now") for the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
+from siyu.domain.brand_time import day_end_utc, day_start_utc
 from siyu.domain.models import ChannelKind, TouchpointKind
 
 BRAND_NAME = "澜颜美妆 Lanyan Beauty"
@@ -168,12 +169,14 @@ class DemoConfig:
 
     @property
     def start_at(self) -> datetime:
-        return datetime(self.start.year, self.start.month, self.start.day)
+        """The window's first instant: local midnight opening ``start``, as naive UTC (times are offsets from it,
+        so generated shopping hours are the brand's local hours)."""
+        return day_start_utc(self.start)
 
     @property
     def end_at(self) -> datetime:
-        """Exclusive end of the window (midnight after ``end``)."""
-        return datetime(self.end.year, self.end.month, self.end.day) + timedelta(days=1)
+        """Exclusive end of the window (local midnight after ``end``), as naive UTC."""
+        return day_end_utc(self.end)
 
     @property
     def days(self) -> int:

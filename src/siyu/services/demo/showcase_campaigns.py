@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import random
 import tempfile
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from siyu.domain.brand_time import day_end_utc
 from siyu.domain.models import Identity
 from siyu.services import campaigns as C
 from siyu.services import rewards
@@ -226,7 +227,7 @@ def newcomer_orders(ctx: Context, brand_id: str, newcomers: dict[str, tuple[date
     None after the demo data's last day (``END_DATE``, China time): it is the day every report reads as "now".
     Returns the orders imported."""
     rng = random.Random(seed)
-    last = datetime.combine(END_DATE, time(16)) - timedelta(seconds=1)  # 23:59:59 in Shanghai, in UTC
+    last = day_end_utc(END_DATE) - timedelta(seconds=1)  # 23:59:59 in Shanghai, in UTC
     rows: list[dict[str, Any]] = []
     for n, (phone, (helped, guide)) in enumerate(sorted(newcomers.items())):
         roll = rng.random()

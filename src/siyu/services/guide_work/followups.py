@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from siyu.domain import guide_work as rules
+from siyu.domain.brand_time import day_end_utc, day_start_utc
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -216,7 +217,7 @@ def daily_digests(ctx: Context, now: datetime | None = None) -> dict[str, int]:
     overdue, written once per day (``followup_digests``); returns guides reminded per brand."""
     now = now or utcnow()
     day = gw.local_day(now)
-    start, end = gw.day_start_utc(day), gw.day_end_utc(day)
+    start, end = day_start_utc(day), day_end_utc(day)
     done: dict[str, int] = {}
     with ctx.sessions() as s, s.begin():
         brands = list(s.scalars(select(BrandRow.id)))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 
 from siyu.analytics import guide_work as analytics
+from siyu.domain.brand_time import day_end_utc, day_start_utc
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -171,7 +172,7 @@ def scorecard(
     t = tables(ctx, user.brand_id)
     losses = fetch_frame(ctx, analytics.guide_losses(t, d0, d1)).set_index("guide_id")["losses"].to_dict()
     rep = fetch_frame(ctx, analytics.guide_replies(t, d0, d1)).set_index("guide_id")
-    utc0, utc1 = gw.day_start_utc(d0), gw.day_end_utc(d1)
+    utc0, utc1 = day_start_utc(d0), day_end_utc(d1)
     on_time = tasks_on_time(ctx, user.brand_id, utc0, utc1)
     mom = moments_done(ctx, user.brand_id, utc0, utc1)
     chats = behavior.figures(ctx, user.brand_id, d0, d1)

@@ -16,6 +16,7 @@ import ibis
 from sqlalchemy import func, select
 
 from siyu.domain import guide_work as rules
+from siyu.domain.brand_time import day_start_utc
 from siyu.domain.identity import IdType
 from siyu.domain.models import Role
 from siyu.services.brands import User
@@ -274,7 +275,7 @@ def claim(ctx: Context, user: User, customer_ids: list[str], now: datetime | Non
     ids = _batch(customer_ids)
     now = now or utcnow()
     limit = gw.get_settings(ctx, user.brand_id).claim_limit
-    since = gw.day_start_utc(gw.local_day(now))
+    since = day_start_utc(gw.local_day(now))
     with ctx.sessions() as s, s.begin():
         used = int(
             s.scalar(

@@ -4,12 +4,13 @@ and the lookups every part shares: the brand's guides (with store and region) an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from siyu.domain import brand_time
 from siyu.domain import guide_work as rules
-from siyu.domain.contact_cap import DEFAULT_TIMEZONE
+from siyu.domain.brand_time import DEFAULT_TIMEZONE
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -127,16 +128,7 @@ def existing_customers(ctx: Context, brand_id: str, ids: list[str]) -> set[str]:
 
 def local_day(at: datetime | None = None) -> date:
     """The brand-local (Asia/Shanghai) day of a naive-UTC instant (now when None)."""
-    return (at or utcnow()).replace(tzinfo=UTC).astimezone(TZ).date()
-
-
-def day_start_utc(day: date) -> datetime:
-    """Local midnight opening ``day``, as naive UTC."""
-    return datetime.combine(day, time(0), tzinfo=TZ).astimezone(UTC).replace(tzinfo=None)
-
-
-def day_end_utc(day: date) -> datetime:
-    return day_start_utc(day + timedelta(days=1))
+    return brand_time.local_day(at or utcnow())
 
 
 def visible(ctx: Context, user: User, ids: list[str]) -> set[str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from siyu.domain.brand_time import UTC_OFFSET, local_to_utc
 from siyu.domain.identity import IdentifierError, IdType, normalize
 from siyu.domain.models import ChannelKind, Identity
 from siyu.services.errors import SiyuError
@@ -256,7 +257,14 @@ _CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?")
 
 
 def parse_datetime(field: str, raw: str | None, required: bool = True) -> datetime | None:
-    """Parse a timestamp (ISO, 2024/01/05 10:00, 2024年1月5日, unix seconds) to a naive datetime."""
+    """Parse a time (ISO, 2024/01/05 10:00, 2024年1月5日, unix seconds) to the naive UTC instant the warehouse
+    keeps: a wall clock without an offset is the brand's local time (a date alone is its local midnight)."""
+    local = _parse_local(field, raw, required)
+    return local_to_utc(local) if local is not None else None
+
+
+def _parse_local(field: str, raw: str | None, required: bool) -> datetime | None:
+    """A cell as a naive brand-local wall clock (a value with an offset, or unix time, converted to it)."""
     if raw is None:
         if required:
             raise RowError(field, raw, f"{field} is empty", "give a date/time such as 2024-01-05 10:30")
@@ -264,7 +272,7 @@ def parse_datetime(field: str, raw: str | None, required: bool = True) -> dateti
     text = _CN_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d} ", raw).strip()
     try:
         if text.isdigit() and len(text) in (10, 13):
-            ts = pd.Timestamp(int(text), unit="s" if len(text) == 10 else "ms", tz="UTC").tz_convert("Asia/Shanghai")
+            ts = pd.Timestamp(int(text), unit="s" if len(text) == 10 else "ms", tz="UTC")
         else:
             ts = pd.Timestamp(text)
     except (ValueError, OverflowError):
@@ -272,13 +280,14 @@ def parse_datetime(field: str, raw: str | None, required: bool = True) -> dateti
     if ts is None or pd.isna(ts):
         raise RowError(field, raw, f"{field} {raw!r} is not a date/time", "use a date such as 2024-01-05 10:30")
     if ts.tzinfo is not None:
-        ts = ts.tz_convert("Asia/Shanghai").tz_localize(None)
+        ts = ts.tz_convert("UTC").tz_localize(None) + UTC_OFFSET
     result: datetime = ts.to_pydatetime()
     return result
 
 
 def parse_date(field: str, raw: str | None, required: bool = True) -> date | None:
-    value = parse_datetime(field, raw, required)
+    """A calendar day as the file shows it (no time-zone conversion)."""
+    value = _parse_local(field, raw, required)
     return value.date() if value is not None else None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from siyu.domain.brand_time import UTC_OFFSET
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
 from siyu.stores.state.models import utcnow
@@ -65,7 +66,8 @@ def execute(ctx: Context, job: ImportJobView, progress: Progress | None = None) 
             "CAST(row_number() OVER (PARTITION BY InvoiceNo ORDER BY rn) AS INTEGER) AS line_no, "
             "StockCode AS sku, Description AS name, CAST(Quantity AS DECIMAL(18,3)) AS quantity, "
             "UnitPrice AS unit_price, CAST(round(Quantity * UnitPrice, 2) AS DECIMAL(18,2)) AS amount, "
-            "CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS customer_ref, InvoiceDate AS ordered_at, Country "
+            "CAST(CAST(CustomerID AS BIGINT) AS VARCHAR) AS customer_ref, "
+            f"InvoiceDate - INTERVAL {int(UTC_OFFSET.total_seconds())} SECOND AS ordered_at, Country "  # local → UTC
             f"FROM _or_raw WHERE {KEEP}"
         )
         cur.execute(

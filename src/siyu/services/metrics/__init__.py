@@ -16,6 +16,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from siyu.analytics.base import Tables
+from siyu.domain.brand_time import local_day
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.customers import guide_scope
@@ -109,7 +110,7 @@ def parse_day(value: str | date | None, field: str, default: date | None = None)
 
 
 def data_end(ctx: Context, brand_id: str) -> date:
-    """The last day with orders, relations or events (the default 'as of' date for reports on past data)."""
+    """The last brand-local day with orders, relations or events (the default 'as of' date for reports on past data)."""
     t = tables(ctx, brand_id)
     candidates = [
         fetch_scalar(ctx, t.orders.ordered_at.max()),
@@ -120,4 +121,4 @@ def data_end(ctx: Context, brand_id: str) -> date:
     if not found:
         return date.today()
     last = max(found)
-    return last.date() if hasattr(last, "date") else last
+    return local_day(last) if isinstance(last, datetime) else last

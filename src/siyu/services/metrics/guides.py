@@ -6,13 +6,12 @@ their own customers. Phone numbers in the drill-down are shown in full to admins
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from siyu.analytics import guides as analytics
 from siyu.display import money_cents
-from siyu.domain.contact_cap import DEFAULT_TIMEZONE
+from siyu.domain.brand_time import day_end_utc, day_start_utc
 from siyu.domain.models import Role
 from siyu.domain.pii import mask_phone
 from siyu.services.brands import User
@@ -60,7 +59,7 @@ def leaderboard(
         if store_id not in known:
             raise SiyuError(f"store_id {store_id!r} is not a store of this brand; one of {sorted(known)}", "store_id")
         frame = frame[frame["store_id"] == store_id]
-    tasks = task_kpis(ctx, brand, *_utc_days(p.start, p.end))
+    tasks = task_kpis(ctx, brand, day_start_utc(p.start), day_end_utc(p.end))
     empty = dict.fromkeys(KPI_FIELDS[:-1], 0) | {"task_completion": None}
     for f in KPI_FIELDS:
         frame[f] = [tasks.get(g, empty)[f] for g in frame["guide_id"]]
@@ -76,16 +75,6 @@ def leaderboard(
             if r["guide_id"] != user.guide_id:
                 r.update(dict.fromkeys(KPI_FIELDS))
     return {"period": p.as_dict(), "sort": sort, "store_id": store_id, "rows": out, "task_completion_available": True}
-
-
-def _utc_days(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, end + 1 00:00) in the brand's time zone, as naive UTC (how the state DB keeps times)."""
-    tz = ZoneInfo(DEFAULT_TIMEZONE)
-
-    def at(d: date) -> datetime:
-        return datetime.combine(d, time(0), tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
-
-    return at(start), at(end + timedelta(days=1))
 
 
 def guide_customers(

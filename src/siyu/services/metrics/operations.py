@@ -89,7 +89,7 @@ def _islands(ctx: Context, user: User, by: str, cfg: A.AssetConfig | None, as_of
     if by == "lifecycle":
         from siyu.analytics.lifecycle import lifecycle_stage
 
-        isl = A.with_stage(A.islands(t, "brand", cfg), lifecycle_stage(t, A.day_end(as_of or date.today()).date()))
+        isl = A.with_stage(A.islands(t, "brand", cfg), lifecycle_stage(t, (as_of or date.today()) + timedelta(days=1)))
     else:
         isl = A.islands(t, by, cfg)
     return t, restrict(isl, scope(ctx, user))
