@@ -7,7 +7,7 @@ the two sat 8 hours apart and day rollups split them.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -17,7 +17,7 @@ import pytest
 from siyu.analytics.baselines import daily_series
 from siyu.analytics.segments import _lit
 from siyu.display import display_value, local_text
-from siyu.domain.brand_time import day_start_utc, local_day
+from siyu.domain.brand_time import brand_today, day_start_utc, local_day
 from siyu.services import write_keys
 from siyu.services.brands import create_brand
 from siyu.services.context import Context
@@ -84,6 +84,10 @@ def test_times_are_shown_and_read_as_brand_local() -> None:
     assert local_day(datetime(2024, 3, 1, 15, 59)) == date(2024, 3, 1)
     assert local_day(datetime(2024, 3, 1, 16, 0)) == date(2024, 3, 2)
     assert day_start_utc(date(2024, 3, 2)) == datetime(2024, 3, 1, 16, 0)
+    # today is Beijing's today, whatever the server's zone (read around the call, in case midnight passes)
+    before = (datetime.now(UTC) + timedelta(hours=8)).date()
+    today = brand_today()
+    assert today in (before, (datetime.now(UTC) + timedelta(hours=8)).date())
     # a segment condition on a time: a wall clock is Beijing's, an offset is honoured
     assert _lit("2024-03-02 00:00", "timestamp") == datetime(2024, 3, 1, 16, 0)
     assert _lit("2024-03-02T00:00:00Z", "timestamp") == datetime(2024, 3, 2, 0, 0)

@@ -11,7 +11,7 @@ instants. A date with no time of day means local midnight.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 UTC_OFFSET = timedelta(hours=8)  # the brand's local time minus UTC
@@ -40,3 +40,8 @@ def day_start_utc(day: date) -> datetime:
 def day_end_utc(day: date) -> datetime:
     """Local midnight closing ``day`` (the opening of the next day), as naive UTC."""
     return day_start_utc(day + timedelta(days=1))
+
+
+def brand_today() -> date:
+    """Today in the brand's calendar (a server on UTC is still on yesterday until 08:00 Beijing time)."""
+    return local_day(datetime.now(UTC).replace(tzinfo=None))

@@ -16,6 +16,8 @@ import math
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from siyu.domain.brand_time import brand_today
+
 SEGMENT_PLACEHOLDER = "$segment"
 
 # (age band low, high) × (yearly budget band low, high) in CNY; recommended cover = budget × multiple by age band
@@ -258,7 +260,7 @@ def cadence(
         "trigger": {
             "kind": "cadence",
             "every_days": every_days,
-            "start": start or date.today().isoformat(),
+            "start": start or brand_today().isoformat(),
             "segment_id": SEGMENT_PLACEHOLDER,
         },
         "reentry": {"mode": "after_exit"},

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 
 from siyu.analytics import guide_work as analytics
-from siyu.domain.brand_time import day_end_utc, day_start_utc
+from siyu.domain.brand_time import brand_today, day_end_utc, day_start_utc
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.context import Context
@@ -54,7 +54,7 @@ def _period(value: str | None, end: date) -> str:
 
 def check_period(period: str) -> str:
     """A month ``YYYY-MM`` (error naming ``period`` otherwise)."""
-    return _period(period, date.today())
+    return _period(period, brand_today())
 
 
 def set_target(ctx: Context, user: User, guide_id: str, period: str, metric: str, value: float) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def set_target(ctx: Context, user: User, guide_id: str, period: str, metric: str
     gw.require_manager(user, "set guide targets")
     if metric not in TARGET_METRICS:
         raise SiyuError(f"metric {metric!r} cannot take a target; one of {', '.join(TARGET_METRICS)}", "metric")
-    _period(period, date.today())
+    _period(period, brand_today())
     if guide_id not in gw.guide_map(ctx, user.brand_id):
         raise SiyuError(f"guide_id {guide_id!r} is not an active guide of this brand", "guide_id")
     if not 0 <= value <= 1e12:

@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from siyu.analytics.base import Tables
-from siyu.domain.brand_time import local_day
+from siyu.domain.brand_time import brand_today, local_day
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.customers import guide_scope
@@ -119,6 +119,6 @@ def data_end(ctx: Context, brand_id: str) -> date:
     ]
     found = [c for c in candidates if c is not None and str(c) != "NaT"]
     if not found:
-        return date.today()
+        return brand_today()
     last = max(found)
     return local_day(last) if isinstance(last, datetime) else last

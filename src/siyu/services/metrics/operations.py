@@ -21,6 +21,7 @@ from siyu.analytics import funnel as F
 from siyu.analytics import performance as P
 from siyu.analytics.base import Tables
 from siyu.analytics.lmdi import lmdi
+from siyu.domain.brand_time import brand_today
 from siyu.services.brands import User
 from siyu.services.context import Context
 from siyu.services.errors import SiyuError
@@ -89,7 +90,7 @@ def _islands(ctx: Context, user: User, by: str, cfg: A.AssetConfig | None, as_of
     if by == "lifecycle":
         from siyu.analytics.lifecycle import lifecycle_stage
 
-        isl = A.with_stage(A.islands(t, "brand", cfg), lifecycle_stage(t, (as_of or date.today()) + timedelta(days=1)))
+        isl = A.with_stage(A.islands(t, "brand", cfg), lifecycle_stage(t, (as_of or brand_today()) + timedelta(days=1)))
     else:
         isl = A.islands(t, by, cfg)
     return t, restrict(isl, scope(ctx, user))
