@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import ibis.expr.types as ir
 from sqlalchemy import select
 
 from siyu.connectors.wecom.client import WeComClient
@@ -47,54 +48,53 @@ def _users(ctx: Context, brand_id: str) -> tuple[User, list[User]]:
     return operator, [u for u in users if u.role == Role.GUIDE]
 
 
-# A customer's id is new on every build (OneID makes it), its identifiers are not: the showcase picks people by a
-# key made of them, so every `siyu demo up` shows the same people (hash: a spread-out sample, not the first phones).
-_STABLE_KEY = (
-    "SELECT customer_id, hash(min(id_type || ':' || id_value)) AS k FROM identities WHERE brand_id = ? "
-    "GROUP BY customer_id"
-)
+def _stable_keys(ctx: Context, brand_id: str) -> ir.Table:
+    """``(customer_id, k)``. A customer's id is new on every build (OneID makes it), its identifiers are not: the
+    showcase picks people by ``k``, a hash of their smallest identifier, so every `siyu demo up` shows the same
+    people (a hash: a spread-out sample, not the first phones)."""
+    ids = ctx.warehouse.table("identities")
+    mine = ids.filter(ids.brand_id == brand_id)
+    return mine.group_by("customer_id").aggregate(k=(mine.id_type + ":" + mine.id_value).min().hash())
 
 
 def _own_customers(ctx: Context, guides: list[User], n: int = 60) -> dict[str, list[str]]:
     """Up to ``n`` of each of the first three guides' own customers, the same people on every build."""
     out: dict[str, list[str]] = {}
-    ids = ctx.warehouse.table("identities")
     for g in guides[:3]:
         scope = guide_scope(ctx, g)
         assert scope is not None
-        mine = ids.filter(ids.brand_id == g.brand_id)
-        keys = mine.group_by("customer_id").aggregate(k=(mine.id_type + ":" + mine.id_value).min().hash())
-        picked = scope.join(keys, "customer_id").order_by(["k", "customer_id"]).limit(n)
+        picked = scope.join(_stable_keys(ctx, g.brand_id), "customer_id").order_by(["k", "customer_id"]).limit(n)
         out[g.guide_id or ""] = [str(x) for x in picked.execute()["customer_id"]]
     return out
 
 
 def _phones(ctx: Context, brand_id: str, n: int) -> list[str]:
     """One phone each of ``n`` customers, the same on every build."""
-    rows = ctx.warehouse.fetch(
-        "SELECT min(id_value) FROM identities i JOIN (" + _STABLE_KEY + ") s USING (customer_id) "
-        "WHERE i.brand_id = ? AND i.id_type = 'phone' GROUP BY i.customer_id ORDER BY min(s.k), min(id_value) "
-        "LIMIT ?",
-        [brand_id, brand_id, n],
-    )
-    return [str(r[0]) for r in rows]
+    ids = ctx.warehouse.table("identities")
+    ph = ids.filter((ids.brand_id == brand_id) & (ids.id_type == "phone"))
+    per = ph.group_by("customer_id").aggregate(phone=ph.id_value.min())
+    picked = per.join(_stable_keys(ctx, brand_id), "customer_id").order_by(["k", "phone"]).limit(n)
+    return [str(x) for x in picked.execute()["phone"]]
 
 
 def _unrelated(ctx: Context, brand_id: str, n: int) -> list[str]:
     """Customers no guide reaches (no active WeCom relation, in no customer group): pool leads, the same on every
     build."""
-    rows = ctx.warehouse.fetch(
-        "SELECT c.customer_id FROM customers c JOIN (" + _STABLE_KEY + ") s USING (customer_id) "
-        "WHERE c.brand_id = ? AND c.customer_id NOT IN ("
-        " SELECT i.customer_id FROM relations r JOIN identities i ON i.brand_id = r.brand_id"
-        " AND i.id_type = 'external_userid' AND i.id_value = r.external_userid"
-        " WHERE r.brand_id = ? AND r.state = 'active') AND c.customer_id NOT IN ("
-        " SELECT i.customer_id FROM group_members m JOIN identities i ON i.brand_id = m.brand_id"
-        " AND i.id_type = m.id_type AND i.id_value = m.id_value WHERE m.brand_id = ? AND m.left_at IS NULL)"
-        " ORDER BY s.k, c.customer_id LIMIT ?",
-        [brand_id, brand_id, brand_id, brand_id, n],
-    )
-    return [str(r[0]) for r in rows]
+    wh = ctx.warehouse
+    c = wh.table("customers")
+    c = c.filter(c.brand_id == brand_id)
+    ids = wh.table("identities")
+    ids = ids.filter(ids.brand_id == brand_id)
+    r = wh.table("relations")
+    r = r.filter((r.brand_id == brand_id) & (r.state == "active"))
+    contact = ids.filter(ids.id_type == "external_userid")
+    related = r.join(contact, r.external_userid == contact.id_value).select(contact.customer_id)
+    m = wh.table("group_members")
+    m = m.filter((m.brand_id == brand_id) & m.left_at.isnull())
+    members = m.join(ids, (m.id_type == ids.id_type) & (m.id_value == ids.id_value)).select(ids.customer_id)
+    alone = c.filter(~c.customer_id.isin(related.customer_id) & ~c.customer_id.isin(members.customer_id))
+    picked = alone.join(_stable_keys(ctx, brand_id), "customer_id").order_by(["k", "customer_id"]).limit(n)
+    return [str(x) for x in picked.execute()["customer_id"]]
 
 
 def run_showcase(ctx: Context, brand_id: str = "demo", client: WeComClient | None = None) -> ShowcaseResult:
