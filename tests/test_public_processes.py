@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -228,3 +229,11 @@ def test_helps_go_on_while_the_main_process_is_down(sites: dict[str, Any]) -> No
     r = new.get("/m/auth", params={"t": t, "next": "/m/"})
     assert r.status_code == 502 and "siyu serve" in r.text  # a sign-in needs the main process: said so
     assert Path(sites["data"]).exists()
+
+
+def test_a_public_worker_does_not_load_the_warehouse_stack() -> None:
+    """A public-pages process never opens the warehouse, so it need not import Ibis or pandas (about 1 s of each
+    worker's start-up): checked in a fresh interpreter, where the worker's module is the only import."""
+    probe = "import sys, siyu.api.public_app; print(sorted(m for m in ('ibis', 'pandas', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from siyu.config import Settings
 from siyu.stores.state.db import make_engine, migrate, session_factory
-from siyu.stores.warehouse import Warehouse
+
+if TYPE_CHECKING:  # the warehouse stack (DuckDB, Ibis) loads when a Context opens one, not in public workers
+    from siyu.stores.warehouse import Warehouse
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Context:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.state_url)
         migrate(engine)
+        from siyu.stores.warehouse import Warehouse
+
         wh = Warehouse(settings.warehouse_file, read_only=read_only_warehouse)
         ctx = cls(settings, engine, session_factory(engine), wh)
         unloaded = any((settings.data_dir / "ingest-log").glob("*.arrows"))  # acknowledged events a crash left
@@ -50,7 +54,7 @@ class Context:
         settings = dataclasses.replace(settings, ingest_loader=False)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.state_url)
-        return cls(settings, engine, session_factory(engine), cast(Warehouse, stand_in))
+        return cls(settings, engine, session_factory(engine), cast("Warehouse", stand_in))
 
     def close(self) -> None:
         for extra in list(self.extras.values()):
