@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from siyu.domain.brand_time import utc_to_local
+from siyu.domain.brand_time import as_naive_utc, utc_to_local
 
 MISSING = "—"
 MONEY_FIELDS = frozenset(
@@ -89,9 +89,7 @@ def money_cents(value: Any) -> float | None:
 
 def local_clock(value: datetime) -> datetime:
     """A stored time (naive UTC, or aware) as the brand's local wall clock, naive."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return utc_to_local(value)
+    return utc_to_local(as_naive_utc(value))
 
 
 def local_text(at: datetime | str | None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import ibis
@@ -31,7 +31,7 @@ from siyu.analytics.base import (
     ts,
 )
 from siyu.analytics.definitions import define
-from siyu.domain.brand_time import local_to_utc
+from siyu.domain.brand_time import as_naive_utc, local_to_utc
 from siyu.domain.segment_def import (
     CUSTOMER_FIELDS,
     AiplCondition,
@@ -119,9 +119,7 @@ def _lit(value: Any, kind: str) -> Any:
         return date.fromisoformat(str(value))
     if kind == "timestamp":  # an operator's wall clock is the brand's local time; an offset is honoured
         moment = datetime.fromisoformat(str(value))
-        if moment.tzinfo is not None:
-            return moment.astimezone(UTC).replace(tzinfo=None)
-        return local_to_utc(moment)
+        return as_naive_utc(moment) if moment.tzinfo else local_to_utc(moment)
     return value
 
 

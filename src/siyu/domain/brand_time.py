@@ -17,6 +17,11 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 UTC_OFFSET = timedelta(hours=8)  # the brand's local time minus UTC
 
 
+def as_naive_utc(at: datetime) -> datetime:
+    """A stored-style naive UTC instant: an aware time converted, a naive one taken as UTC already."""
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
 def local_to_utc(local: datetime) -> datetime:
     """The naive UTC instant of a naive brand-local wall clock."""
     return local - UTC_OFFSET

@@ -10,10 +10,10 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from siyu.domain.brand_time import local_day
+from siyu.domain.brand_time import as_naive_utc, local_day
 from siyu.errors import SiyuError
 
 STATE_MAX = 30  # WeCom: add_contact_way.state ≤ 30 characters
@@ -130,8 +130,7 @@ def rotation(
 
 def business_day(at: datetime) -> date:
     """The day a naive-UTC (or aware) timestamp falls on in China (daily caps count per this day)."""
-    naive = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
-    return local_day(naive)
+    return local_day(as_naive_utc(at))
 
 
 # -- welcome --------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from siyu.domain.brand_time import as_naive_utc
 from siyu.domain.models import Role
 from siyu.services.brands import User
 from siyu.services.campaigns import tasks as campaign_tasks
@@ -93,7 +94,4 @@ def inbox(ctx: Context, user: User, guide_id: str | None = None, sources: tuple[
 
 def _utc(iso: str) -> datetime:
     """Naive UTC of an ISO time (times with an offset are converted; naive ones are UTC already)."""
-    from datetime import UTC
-
-    at = datetime.fromisoformat(iso)
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    return as_naive_utc(datetime.fromisoformat(iso))

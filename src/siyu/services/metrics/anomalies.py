@@ -10,14 +10,14 @@ days is not scored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from siyu.analytics import baselines as analytics
-from siyu.domain.brand_time import local_day
+from siyu.domain.brand_time import brand_today
 from siyu.domain.models import Role
 from siyu.services import brand_webhooks
 from siyu.services.brands import User
@@ -117,7 +117,7 @@ def daily_values(
 
 def _default_day(ctx: Context, brand_id: str) -> date:
     """The last complete day: the brand's last day with data, at most yesterday."""
-    return min(data_end(ctx, brand_id), local_day(datetime.now(UTC).replace(tzinfo=None)) - timedelta(days=1))
+    return min(data_end(ctx, brand_id), brand_today() - timedelta(days=1))
 
 
 def band_series(
