@@ -81,6 +81,12 @@ def test_times_are_shown_and_read_as_brand_local() -> None:
     assert display_value(date(2024, 3, 2)) == "2024-03-02"
     assert local_text("2024-03-01T16:30:00.123456") == "2024-03-02 00:30"  # the API's ISO text of a stored time
     assert local_text("2024-03-02T00:30:00+08:00") == "2024-03-02 00:30" and local_text(None) == "—"
+    # a table cell of a time field holds the API's ISO text: shown as Beijing time; dates and other text as they are
+    assert display_value("2024-03-01T16:30:00", "created_at") == "2024-03-02 00:30"
+    assert display_value("2024-03-01T16:30:00", "at") == "2024-03-02 00:30"
+    assert display_value("2024-03-01", "next_at") == "2024-03-01"
+    assert display_value("2024-03-01T16:30:00", "remark") == "2024-03-01T16:30:00"
+    assert display_value("To be confirmed", "assigned_at") == "To be confirmed"
     assert local_day(datetime(2024, 3, 1, 15, 59)) == date(2024, 3, 1)
     assert local_day(datetime(2024, 3, 1, 16, 0)) == date(2024, 3, 2)
     assert day_start_utc(date(2024, 3, 2)) == datetime(2024, 3, 1, 16, 0)

@@ -101,14 +101,24 @@ def local_text(at: datetime | str | None) -> str:
     return local_clock(moment).isoformat(sep=" ", timespec="minutes")
 
 
+def is_time_field(field: str | None) -> bool:
+    """Fields that hold a stored time (``created_at``, ``due_at``, ``at`` …): the API gives them as ISO text."""
+    return field is not None and (field == "at" or field.endswith("_at"))
+
+
 def display_value(value: Any, field: str | None = None) -> str:
     """Text for a table cell or card: ``—`` when missing, money for money ``field``s, numbers without float
-    noise, datetimes to the minute in the brand's local time (stored times are naive UTC), dates as ISO, anything
-    else as str()."""
+    noise, datetimes — and the ISO text of a time ``field`` — to the minute in the brand's local time (stored
+    times are naive UTC), dates as ISO, anything else as str()."""
     if is_missing(value):
         return MISSING
     if isinstance(value, datetime):
         return local_text(value)
+    if isinstance(value, str) and is_time_field(field) and "T" in value:
+        try:
+            return local_text(value)
+        except ValueError:  # not ISO after all: shown as it is
+            return value
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
     if isinstance(value, bool | str):

@@ -446,8 +446,6 @@ class ClvPage:
             ).classes("text-sm")
         history = pd.DataFrame(fitting.list_fits(self.ctx, self.user.brand_id))
         ui.label(tr("clv.history")).classes("text-base font-bold")
-        if not history.empty:
-            history["created_at"] = history["created_at"].map(local_text)
         data_table(
             history,
             [

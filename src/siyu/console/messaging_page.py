@@ -12,7 +12,6 @@ from nicegui import ui
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, kpi_card
-from siyu.display import local_text
 from siyu.domain.models import Role
 from siyu.domain.pii import mask_contact, mask_record
 from siyu.services import messaging
@@ -42,7 +41,6 @@ def _rows(items: list[dict[str, Any]]) -> pd.DataFrame:
             "status": tr(f"messaging.status.{m['status']}"),
             "error": (m["error_code"] or "") + (f": {m['error']}" if m["error"] else ""),
             "vendor_id": m["vendor_id"] or "",
-            "created_at": local_text(m["created_at"]),
         }
         for m in items
     ]

@@ -13,7 +13,6 @@ from nicegui import run, ui
 from siyu.console.layout import frame
 from siyu.console.session import context, current_user, login_redirect, tr
 from siyu.console.widgets import chart_block, data_table, kpi_card
-from siyu.display import local_text
 from siyu.domain.models import Role
 from siyu.services import segments
 from siyu.services.brands import User
@@ -374,7 +373,7 @@ class OpsPage:
                             "customer": c["customer_id"] or c["external_userid"],
                             "status": tr(f"wops.st.{c['status']}"),
                             "reason": c["reason"],
-                            "takeover_at": local_text(c["takeover_at"]),
+                            "takeover_at": c["takeover_at"],
                         }
                         for c in t["customer_rows"]
                     ]
